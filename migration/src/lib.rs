@@ -1,0 +1,33 @@
+//! lynk's database schema, as sea-orm migrations.
+//!
+//! The same migrations run on SQLite (the embedded default) and PostgreSQL
+//! (production). Every migration has an `up` and a `down`; none uses SQL
+//! that only one backend understands.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_organization;
+mod m20261124_000002_create_user;
+mod m20261124_000003_create_role;
+mod m20261124_000004_create_membership;
+mod m20261124_000005_create_token;
+mod m20261124_000006_create_invitation;
+mod m20261124_000007_create_audit_event;
+
+/// Applies lynk's migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_create_organization::Migration),
+            Box::new(m20261124_000002_create_user::Migration),
+            Box::new(m20261124_000003_create_role::Migration),
+            Box::new(m20261124_000004_create_membership::Migration),
+            Box::new(m20261124_000005_create_token::Migration),
+            Box::new(m20261124_000006_create_invitation::Migration),
+            Box::new(m20261124_000007_create_audit_event::Migration),
+        ]
+    }
+}

@@ -1,0 +1,13 @@
+//! Authentication and authorization: the credential format, reading the
+//! headers, verifying a token in one query, the resolved [`Principal`], and
+//! permission checks. Token verification lives here and nowhere else.
+
+pub mod credential;
+pub mod password;
+pub mod permission;
+pub mod principal;
+pub mod token_format;
+pub mod verify;
+
+pub use permission::{BuiltInRole, Permission, PermissionSet};
+pub use principal::{AuthFailure, Principal, PrincipalKind, UnauthorizedReason};

@@ -1,0 +1,113 @@
+//! Password hashing with argon2id (m=19 MiB, t=2, p=1), always off the
+//! async runtime and with bounded concurrency, so a login flood cannot
+//! starve authenticated traffic.
+
+use std::sync::{Arc, LazyLock};
+
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
+    password_hash::{SaltString, rand_core::OsRng},
+};
+use tokio::sync::Semaphore;
+
+use crate::error::Error;
+
+/// Shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 12;
+/// Longest password accepted (bounds hashing work per request).
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+fn argon2() -> Argon2<'static> {
+    // OWASP's argon2id baseline; the parameters are constants, so this cannot fail.
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// At most one hash per core at a time; waiting requests queue here
+/// instead of crowding the blocking pool.
+static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Arc::new(Semaphore::new(cores))
+});
+
+/// A hash of a random password, verified against when the email is
+/// unknown so that timing does not reveal which emails exist.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(b"lynk-dummy-password-for-timing", &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+});
+
+/// Checks the length rules; the message says what is valid.
+pub fn validate_new_password(password: &str) -> Result<(), Error> {
+    let len = password.chars().count();
+    if len < MIN_PASSWORD_LEN || password.len() > MAX_PASSWORD_LEN {
+        return Err(Error::bad_input(format!(
+            "password must be between {MIN_PASSWORD_LEN} and {MAX_PASSWORD_LEN} characters long"
+        )));
+    }
+    Ok(())
+}
+
+async fn run_bounded<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Error> {
+    let _permit = HASHING.clone().acquire_owned().await.map_err(Error::internal)?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(Error::internal)
+}
+
+/// Hashes a new password into a PHC string.
+pub async fn hash_password(password: String) -> Result<String, Error> {
+    run_bounded(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| Error::internal(e.to_string()))
+    })
+    .await?
+}
+
+/// Verifies `password` against `stored`, or against a dummy hash when there
+/// is no user, so both cases cost the same.
+pub async fn verify_password(stored: Option<String>, password: String) -> Result<bool, Error> {
+    if password.len() > MAX_PASSWORD_LEN {
+        return Ok(false);
+    }
+    run_bounded(move || {
+        let (hash, known) = match &stored {
+            Some(hash) => (hash.as_str(), true),
+            None => (DUMMY_HASH.as_str(), false),
+        };
+        let matches = PasswordHash::new(hash)
+            .map(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+            .unwrap_or(false);
+        known && matches
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_wrong_passwords_fail() {
+        let hash = hash_password("correct horse battery".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify_password(Some(hash.clone()), "correct horse battery".into()).await.unwrap());
+        assert!(!verify_password(Some(hash), "wrong".into()).await.unwrap());
+        assert!(!verify_password(None, "lynk-dummy-password-for-timing".into()).await.unwrap());
+    }
+
+    #[test]
+    fn password_length_rules() {
+        assert!(validate_new_password("short").is_err());
+        assert!(validate_new_password("long enough password").is_ok());
+        assert!(validate_new_password(&"x".repeat(1025)).is_err());
+    }
+}

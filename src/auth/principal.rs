@@ -1,0 +1,302 @@
+//! The resolved caller of one request, and the pure rule that turns a
+//! stored credential into one.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{
+    credential::RequestedOrganization,
+    permission::{Permission, PermissionSet},
+};
+use crate::error::Error;
+
+/// What kind of credential the caller presented.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A session from `login`.
+    UserSession,
+    /// A user's personal token.
+    PersonalToken,
+    /// An organization's service token.
+    ServiceToken,
+}
+
+/// The organization a principal acts in, as read by the verification query
+/// (so `organization { id name }` needs no second round trip).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrganizationSnapshot {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub max_token_lifetime_days: i32,
+}
+
+/// The caller of one request, resolved once by the context guard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub kind: PrincipalKind,
+    /// The token in use (a session is a token too).
+    pub token_id: Uuid,
+    /// The user behind a session or personal token; `None` for a service token.
+    pub user_id: Option<Uuid>,
+    pub organization: OrganizationSnapshot,
+    /// The role the permissions come from: the member's current role, or
+    /// the service token's own.
+    pub role_id: Uuid,
+    /// Effective permissions: the role's, narrowed by the token's scopes.
+    pub permissions: PermissionSet,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl Principal {
+    /// Fails with `FORBIDDEN` naming `permission` unless the caller holds it.
+    pub fn require(&self, permission: Permission) -> Result<(), Error> {
+        if self.permissions.contains(permission) {
+            Ok(())
+        } else {
+            Err(Error::MissingPermission(permission))
+        }
+    }
+
+    /// The organization the caller acts in.
+    pub fn organization_id(&self) -> Uuid {
+        self.organization.id
+    }
+}
+
+/// Why a request was not authenticated. Logged and counted, never sent:
+/// every reason answers the same 401 body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnauthorizedReason {
+    Missing,
+    Malformed,
+    /// A well-formed secret of a kind that is not a bearer token (an invitation code).
+    WrongKind,
+    Unknown,
+    Expired,
+    Revoked,
+    /// The owner is no longer a member of the token's organization.
+    NotMember,
+}
+
+impl UnauthorizedReason {
+    /// A stable label for logs and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UnauthorizedReason::Missing => "missing",
+            UnauthorizedReason::Malformed => "malformed",
+            UnauthorizedReason::WrongKind => "wrong_kind",
+            UnauthorizedReason::Unknown => "unknown",
+            UnauthorizedReason::Expired => "expired",
+            UnauthorizedReason::Revoked => "revoked",
+            UnauthorizedReason::NotMember => "not_member",
+        }
+    }
+}
+
+/// Why authentication failed at the request level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// HTTP 401.
+    Unauthorized(UnauthorizedReason),
+    /// HTTP 403: a valid credential asked for an organization it may not act in.
+    Forbidden,
+}
+
+/// One row of the verification query: the token joined with the
+/// membership, role and organization it acts through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialRow {
+    pub token_id: Uuid,
+    pub kind: String,
+    pub token_organization_id: Option<Uuid>,
+    pub owner_user_id: Option<Uuid>,
+    pub scopes: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Present when the owner is a member of the organization acted in.
+    pub membership_organization_id: Option<Uuid>,
+    pub role_id: Option<Uuid>,
+    pub role_permissions: Option<String>,
+    pub organization: Option<OrganizationSnapshot>,
+}
+
+/// Decides whether a stored credential may act, and as whom. Pure: the
+/// clock and the requested organization are arguments.
+pub fn resolve_principal(
+    row: CredentialRow,
+    requested: RequestedOrganization,
+    now: DateTime<Utc>,
+) -> Result<Principal, AuthFailure> {
+    use UnauthorizedReason::*;
+    if row.revoked_at.is_some() {
+        return Err(AuthFailure::Unauthorized(Revoked));
+    }
+    if row.expires_at.is_some_and(|at| at <= now) {
+        return Err(AuthFailure::Unauthorized(Expired));
+    }
+    let kind = match row.kind.as_str() {
+        "service" => PrincipalKind::ServiceToken,
+        "personal" => PrincipalKind::PersonalToken,
+        "session" => PrincipalKind::UserSession,
+        _ => return Err(AuthFailure::Unauthorized(Unknown)),
+    };
+    match (requested, row.token_organization_id) {
+        (RequestedOrganization::Invalid, _) => return Err(AuthFailure::Forbidden),
+        (RequestedOrganization::Id(asked), Some(own)) if asked != own => {
+            return Err(AuthFailure::Forbidden);
+        }
+        _ => {}
+    }
+    if kind != PrincipalKind::ServiceToken && row.membership_organization_id.is_none() {
+        // A session that named an organization it does not belong to is
+        // forbidden there; any other missing membership kills the credential.
+        return Err(match (kind, requested) {
+            (PrincipalKind::UserSession, RequestedOrganization::Id(_)) => AuthFailure::Forbidden,
+            _ => AuthFailure::Unauthorized(NotMember),
+        });
+    }
+    let (Some(role_id), Some(stored), Some(organization)) =
+        (row.role_id, row.role_permissions, row.organization)
+    else {
+        return Err(AuthFailure::Unauthorized(NotMember));
+    };
+    let role_permissions = PermissionSet::from_storage(&stored);
+    let permissions = match &row.scopes {
+        Some(scopes) => role_permissions.intersection(PermissionSet::from_storage(scopes)),
+        None => role_permissions,
+    };
+    Ok(Principal {
+        kind,
+        token_id: row.token_id,
+        user_id: row.owner_user_id,
+        organization,
+        role_id,
+        permissions,
+        last_used_at: row.last_used_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn org(id: Uuid) -> OrganizationSnapshot {
+        OrganizationSnapshot {
+            id,
+            name: "Acme".into(),
+            created_at: Utc::now(),
+            max_token_lifetime_days: 366,
+        }
+    }
+
+    fn personal_row(org_id: Uuid) -> CredentialRow {
+        CredentialRow {
+            token_id: Uuid::now_v7(),
+            kind: "personal".into(),
+            token_organization_id: Some(org_id),
+            owner_user_id: Some(Uuid::now_v7()),
+            scopes: None,
+            expires_at: Some(Utc::now() + Duration::days(1)),
+            revoked_at: None,
+            last_used_at: None,
+            membership_organization_id: Some(org_id),
+            role_id: Some(Uuid::now_v7()),
+            role_permissions: Some("members:read roles:read projects:read sboms:read".into()),
+            organization: Some(org(org_id)),
+        }
+    }
+
+    #[test]
+    fn a_valid_personal_token_acts_with_its_role() {
+        let org_id = Uuid::now_v7();
+        let p = resolve_principal(personal_row(org_id), RequestedOrganization::Default, Utc::now())
+            .unwrap();
+        assert_eq!(p.kind, PrincipalKind::PersonalToken);
+        assert_eq!(p.organization_id(), org_id);
+        assert!(p.require(Permission::MembersRead).is_ok());
+        assert!(p.require(Permission::MembersWrite).is_err());
+    }
+
+    #[test]
+    fn scopes_narrow_the_role() {
+        let org_id = Uuid::now_v7();
+        let mut row = personal_row(org_id);
+        row.scopes = Some("projects:read tokens:write".into());
+        let p = resolve_principal(row, RequestedOrganization::Default, Utc::now()).unwrap();
+        // tokens:write is not in the role, so the scope cannot add it.
+        assert_eq!(p.permissions.names(), ["projects:read"]);
+    }
+
+    #[test]
+    fn revoked_expired_and_removed_credentials_fail() {
+        let org_id = Uuid::now_v7();
+        let now = Utc::now();
+        let mut revoked = personal_row(org_id);
+        revoked.revoked_at = Some(now);
+        let mut expired = personal_row(org_id);
+        expired.expires_at = Some(now);
+        let mut removed = personal_row(org_id);
+        removed.membership_organization_id = None;
+        for (row, reason) in [
+            (revoked, UnauthorizedReason::Revoked),
+            (expired, UnauthorizedReason::Expired),
+            (removed, UnauthorizedReason::NotMember),
+        ] {
+            assert_eq!(
+                resolve_principal(row, RequestedOrganization::Default, now),
+                Err(AuthFailure::Unauthorized(reason))
+            );
+        }
+    }
+
+    #[test]
+    fn another_organization_is_forbidden() {
+        let org_id = Uuid::now_v7();
+        let now = Utc::now();
+        assert_eq!(
+            resolve_principal(
+                personal_row(org_id),
+                RequestedOrganization::Id(Uuid::now_v7()),
+                now
+            ),
+            Err(AuthFailure::Forbidden)
+        );
+        assert_eq!(
+            resolve_principal(personal_row(org_id), RequestedOrganization::Invalid, now),
+            Err(AuthFailure::Forbidden)
+        );
+        assert!(
+            resolve_principal(personal_row(org_id), RequestedOrganization::Id(org_id), now).is_ok()
+        );
+    }
+
+    #[test]
+    fn a_session_naming_a_foreign_organization_is_forbidden() {
+        let org_id = Uuid::now_v7();
+        let mut row = personal_row(org_id);
+        row.kind = "session".into();
+        row.token_organization_id = None;
+        row.membership_organization_id = None;
+        assert_eq!(
+            resolve_principal(row, RequestedOrganization::Id(Uuid::now_v7()), Utc::now()),
+            Err(AuthFailure::Forbidden)
+        );
+    }
+
+    #[test]
+    fn a_service_token_needs_no_membership() {
+        let org_id = Uuid::now_v7();
+        let mut row = personal_row(org_id);
+        row.kind = "service".into();
+        row.owner_user_id = None;
+        row.membership_organization_id = None;
+        row.expires_at = None;
+        let p = resolve_principal(row, RequestedOrganization::Default, Utc::now()).unwrap();
+        assert_eq!(p.kind, PrincipalKind::ServiceToken);
+        assert_eq!(p.user_id, None);
+    }
+}

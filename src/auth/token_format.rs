@@ -1,0 +1,299 @@
+//! The credential format (DESIGN §2): prefix, 30 random base62 characters,
+//! 6 base62 characters of CRC32 over the random part.
+//!
+//! Generation, parsing, digest and display hint live here as pure
+//! functions. Parsing rejects a malformed candidate before any database
+//! work; the checksum lets secret scanners recognise a leaked token offline.
+
+use std::fmt;
+
+use rand::{Rng, TryRngCore, rngs::OsRng};
+use sha2::{Digest as _, Sha256};
+
+const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const RANDOM_LEN: usize = 30;
+const CHECKSUM_LEN: usize = 6;
+const BODY_LEN: usize = RANDOM_LEN + CHECKSUM_LEN;
+
+/// What a secret is for; each kind has its own prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretKind {
+    /// A user's personal access token.
+    Personal,
+    /// An organization's service token.
+    Service,
+    /// A short-lived token from `login`.
+    Session,
+    /// A single-use invitation code.
+    Invitation,
+}
+
+impl SecretKind {
+    // Longest first, so that no prefix shadows another while parsing.
+    const BY_PREFIX_LEN: [SecretKind; 4] = [
+        SecretKind::Service,
+        SecretKind::Invitation,
+        SecretKind::Session,
+        SecretKind::Personal,
+    ];
+
+    /// The prefix every secret of this kind starts with.
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            SecretKind::Personal => "lynk_live_",
+            SecretKind::Service => "lynk_service_live_",
+            SecretKind::Session => "lynk_session_",
+            SecretKind::Invitation => "lynk_invite_",
+        }
+    }
+}
+
+/// A plaintext secret. `Debug` and `Display` never show it; only
+/// [`Secret::expose`] does, at the one place it is handed to the user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The plaintext, to be shown exactly once.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(\"[redacted]\")")
+    }
+}
+
+/// The SHA-256 digest of a whole secret: what the database stores.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SecretDigest(pub [u8; 32]);
+
+impl SecretDigest {
+    /// Hashes a complete secret string.
+    pub fn of(secret: &str) -> SecretDigest {
+        SecretDigest(Sha256::digest(secret.as_bytes()).into())
+    }
+}
+
+impl fmt::Debug for SecretDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretDigest(..)")
+    }
+}
+
+/// A freshly generated secret, its digest and its display hint.
+#[derive(Debug)]
+pub struct GeneratedSecret {
+    pub kind: SecretKind,
+    pub secret: Secret,
+    pub digest: SecretDigest,
+    pub hint: String,
+}
+
+/// Generates a new secret of `kind` from the operating system's CSPRNG.
+pub fn generate(kind: SecretKind) -> GeneratedSecret {
+    // OsRng reads the operating system's CSPRNG directly; a failure there
+    // is unrecoverable, so `unwrap_err` turns it into a panic.
+    let mut rng = OsRng.unwrap_err();
+    let random: String = (0..RANDOM_LEN)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect();
+    let mut plaintext = String::with_capacity(kind.prefix().len() + BODY_LEN);
+    plaintext.push_str(kind.prefix());
+    plaintext.push_str(&random);
+    plaintext.push_str(&checksum(&random));
+    GeneratedSecret {
+        kind,
+        digest: SecretDigest::of(&plaintext),
+        hint: hint(kind, &plaintext),
+        secret: Secret(plaintext),
+    }
+}
+
+/// Why a candidate is not a well-formed secret. Deliberately coarse: it is
+/// logged as a reason, never echoed with the candidate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MalformedSecret {
+    #[error("unknown prefix")]
+    Prefix,
+    #[error("wrong length")]
+    Length,
+    #[error("character outside base62")]
+    Alphabet,
+    #[error("checksum mismatch")]
+    Checksum,
+}
+
+/// A candidate that passed every offline check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParsedSecret {
+    pub kind: SecretKind,
+    pub digest: SecretDigest,
+}
+
+/// Checks prefix, length, alphabet and checksum; no I/O.
+pub fn parse(candidate: &str) -> Result<ParsedSecret, MalformedSecret> {
+    let (kind, body) = SecretKind::BY_PREFIX_LEN
+        .into_iter()
+        .find_map(|kind| candidate.strip_prefix(kind.prefix()).map(|b| (kind, b)))
+        .ok_or(MalformedSecret::Prefix)?;
+    if body.len() != BODY_LEN {
+        return Err(MalformedSecret::Length);
+    }
+    if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(MalformedSecret::Alphabet);
+    }
+    let (random, check) = body.split_at(RANDOM_LEN);
+    if checksum(random) != check {
+        return Err(MalformedSecret::Checksum);
+    }
+    Ok(ParsedSecret {
+        kind,
+        digest: SecretDigest::of(candidate),
+    })
+}
+
+/// Prefix, first 4 and last 4 characters of the body: `lynk_live_CgzG…wVcm`.
+fn hint(kind: SecretKind, plaintext: &str) -> String {
+    let body = &plaintext[kind.prefix().len()..];
+    format!(
+        "{}{}…{}",
+        kind.prefix(),
+        &body[..4],
+        &body[body.len() - 4..]
+    )
+}
+
+/// CRC32 of the random part, as 6 base62 digits (62^6 > 2^32), zero-padded.
+fn checksum(random: &str) -> String {
+    let mut value = u64::from(crc32fast::hash(random.as_bytes()));
+    let mut digits = [b'0'; CHECKSUM_LEN];
+    for digit in digits.iter_mut().rev() {
+        *digit = ALPHABET[(value % 62) as usize];
+        value /= 62;
+    }
+    digits.iter().map(|&b| char::from(b)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    const KINDS: [SecretKind; 4] = [
+        SecretKind::Personal,
+        SecretKind::Service,
+        SecretKind::Session,
+        SecretKind::Invitation,
+    ];
+
+    #[test]
+    fn generated_secrets_have_the_documented_shape() {
+        for kind in KINDS {
+            let generated = generate(kind);
+            let plain = generated.secret.expose();
+            assert!(plain.starts_with(kind.prefix()));
+            let body = &plain[kind.prefix().len()..];
+            assert_eq!(body.len(), 36);
+            assert!(body.bytes().all(|b| ALPHABET.contains(&b)));
+            assert_eq!(checksum(&body[..30]), &body[30..]);
+            assert_eq!(generated.digest, SecretDigest::of(plain));
+            assert_eq!(
+                parse(plain),
+                Ok(ParsedSecret {
+                    kind,
+                    digest: generated.digest
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn generated_secrets_are_unique() {
+        let secrets: HashSet<String> = (0..10_000)
+            .map(|_| generate(SecretKind::Personal).secret.expose().to_owned())
+            .collect();
+        assert_eq!(secrets.len(), 10_000);
+    }
+
+    #[test]
+    fn every_alphabet_character_is_used() {
+        let used: HashSet<u8> = (0..2_000)
+            .flat_map(|_| generate(SecretKind::Service).secret.expose().as_bytes()[18..48].to_vec())
+            .collect();
+        assert_eq!(used.len(), 62);
+    }
+
+    #[test]
+    fn checksum_is_zero_padded_base62_of_crc32() {
+        assert_eq!(checksum(""), "000000");
+        // crc32("a") = 0xE8B7BE43 = 3904355907
+        let mut v: u64 = 3_904_355_907;
+        let mut expected = Vec::new();
+        for _ in 0..6 {
+            expected.push(ALPHABET[(v % 62) as usize]);
+            v /= 62;
+        }
+        expected.reverse();
+        assert_eq!(checksum("a").as_bytes(), expected.as_slice());
+    }
+
+    #[test]
+    fn hint_shows_prefix_and_four_characters_each_side() {
+        let generated = generate(SecretKind::Personal);
+        let plain = generated.secret.expose();
+        assert_eq!(
+            generated.hint,
+            format!("lynk_live_{}…{}", &plain[10..14], &plain[plain.len() - 4..])
+        );
+    }
+
+    #[test]
+    fn parse_rejects_malformed_candidates() {
+        let good = generate(SecretKind::Personal).secret.expose().to_owned();
+        assert_eq!(parse(""), Err(MalformedSecret::Prefix));
+        assert_eq!(parse("ghp_abcdef"), Err(MalformedSecret::Prefix));
+        assert_eq!(
+            parse(&good.replace("lynk_live_", "lynk_test_")),
+            Err(MalformedSecret::Prefix)
+        );
+        assert_eq!(parse(&good[..good.len() - 1]), Err(MalformedSecret::Length));
+        assert_eq!(parse(&format!("{good}0")), Err(MalformedSecret::Length));
+        let mut bad_alphabet = good.clone();
+        bad_alphabet.replace_range(12..13, "-");
+        assert_eq!(parse(&bad_alphabet), Err(MalformedSecret::Alphabet));
+        let mut multibyte = good.clone();
+        multibyte.replace_range(12..14, "é");
+        assert_eq!(parse(&multibyte), Err(MalformedSecret::Alphabet));
+        // Change one random character: the checksum no longer matches.
+        let mut bad_checksum = good.clone().into_bytes();
+        bad_checksum[12] = if bad_checksum[12] == b'a' { b'b' } else { b'a' };
+        let bad_checksum = String::from_utf8(bad_checksum).unwrap();
+        assert_eq!(parse(&bad_checksum), Err(MalformedSecret::Checksum));
+    }
+
+    #[test]
+    fn prefixes_do_not_shadow_each_other() {
+        let service = generate(SecretKind::Service);
+        assert_eq!(
+            parse(service.secret.expose()).map(|p| p.kind),
+            Ok(SecretKind::Service)
+        );
+        let session = generate(SecretKind::Session);
+        assert_eq!(
+            parse(session.secret.expose()).map(|p| p.kind),
+            Ok(SecretKind::Session)
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let generated = generate(SecretKind::Personal);
+        let debug = format!("{generated:?}");
+        assert!(!debug.contains(generated.secret.expose()));
+        assert!(debug.contains("[redacted]"));
+    }
+}

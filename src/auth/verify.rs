@@ -1,0 +1,159 @@
+//! Token verification: the one database query per authenticated request.
+//!
+//! The token, the owner's membership in the organization acted in, the role
+//! the permissions come from and the organization itself are read in a
+//! single indexed round trip (the digest's unique index). The rules that
+//! decide on the row are in [`super::principal::resolve_principal`].
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, Statement, Value};
+use uuid::Uuid;
+
+use super::{
+    credential::{PresentedCredential, RequestedOrganization},
+    principal::{
+        AuthFailure, CredentialRow, OrganizationSnapshot, Principal, UnauthorizedReason,
+        resolve_principal,
+    },
+    token_format::{self, SecretKind},
+};
+use crate::error::Error;
+
+/// How often `lastUsedAt` is written per token, at most.
+pub const LAST_USED_RESOLUTION: Duration = Duration::seconds(60);
+
+// The organization acted in: a token's own; for a session, the requested one
+// or else the user's oldest membership. `$N` placeholders work on both
+// SQLite and PostgreSQL.
+const VERIFY_SQL: &str = r#"
+SELECT t.id AS token_id, t.kind AS kind, t.organization_id AS token_organization_id,
+       t.owner_user_id AS owner_user_id, t.scopes AS scopes, t.expires_at AS expires_at,
+       t.revoked_at AS revoked_at, t.last_used_at AS last_used_at,
+       m.organization_id AS membership_organization_id,
+       r.id AS role_id, r.permissions AS role_permissions,
+       o.id AS organization_id, o.name AS organization_name,
+       o.created_at AS organization_created_at,
+       o.max_token_lifetime_days AS max_token_lifetime_days
+FROM token t
+LEFT JOIN membership m
+  ON m.user_id = t.owner_user_id
+ AND m.organization_id = COALESCE(
+       t.organization_id,
+       $2,
+       (SELECT m2.organization_id FROM membership m2
+         WHERE m2.user_id = t.owner_user_id
+         ORDER BY m2.joined_at, m2.id LIMIT 1))
+LEFT JOIN role r
+  ON r.id = CASE WHEN t.kind = 'service' THEN t.role_id ELSE m.role_id END
+LEFT JOIN organization o
+  ON o.id = COALESCE(t.organization_id, m.organization_id)
+WHERE t.digest = $1
+"#;
+
+/// Resolves the request's credential to a [`Principal`]: offline format
+/// checks first, then one query.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    presented: PresentedCredential<'_>,
+    requested: RequestedOrganization,
+    now: DateTime<Utc>,
+) -> Result<Result<Principal, AuthFailure>, Error> {
+    let candidate = match presented {
+        PresentedCredential::Missing => {
+            return Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Missing)));
+        }
+        PresentedCredential::Candidate(candidate) => candidate,
+    };
+    let parsed = match token_format::parse(candidate) {
+        Ok(parsed) => parsed,
+        Err(_) => return Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Malformed))),
+    };
+    if parsed.kind == SecretKind::Invitation {
+        return Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::WrongKind)));
+    }
+    let requested_id = match requested {
+        RequestedOrganization::Id(id) => Some(id),
+        _ => None,
+    };
+    let statement = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        VERIFY_SQL,
+        [
+            Value::from(parsed.digest.0.to_vec()),
+            Value::from(requested_id),
+        ],
+    );
+    let Some(row) = db.query_one_raw(statement).await? else {
+        return Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Unknown)));
+    };
+    Ok(resolve_principal(credential_row(&row)?, requested, now))
+}
+
+fn credential_row(row: &QueryResult) -> Result<CredentialRow, Error> {
+    let organization = match row.try_get::<Option<Uuid>>("", "organization_id")? {
+        Some(id) => Some(OrganizationSnapshot {
+            id,
+            name: row.try_get("", "organization_name")?,
+            created_at: row.try_get("", "organization_created_at")?,
+            max_token_lifetime_days: row.try_get("", "max_token_lifetime_days")?,
+        }),
+        None => None,
+    };
+    Ok(CredentialRow {
+        token_id: row.try_get("", "token_id")?,
+        kind: row.try_get("", "kind")?,
+        token_organization_id: row.try_get("", "token_organization_id")?,
+        owner_user_id: row.try_get("", "owner_user_id")?,
+        scopes: row.try_get("", "scopes")?,
+        expires_at: row.try_get("", "expires_at")?,
+        revoked_at: row.try_get("", "revoked_at")?,
+        last_used_at: row.try_get("", "last_used_at")?,
+        membership_organization_id: row.try_get("", "membership_organization_id")?,
+        role_id: row.try_get("", "role_id")?,
+        role_permissions: row.try_get("", "role_permissions")?,
+        organization,
+    })
+}
+
+/// Whether `lastUsedAt` is stale enough to be written again.
+pub fn last_used_is_stale(last_used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION)
+}
+
+/// Records that a token was used, at most once a minute. Runs off the
+/// request path; a failure is logged and never fails a request. The
+/// condition in the `WHERE` keeps concurrent instances from writing twice.
+pub fn touch_last_used(db: DatabaseConnection, principal: &Principal, now: DateTime<Utc>) {
+    if !last_used_is_stale(principal.last_used_at, now) {
+        return;
+    }
+    let token_id = principal.token_id;
+    tokio::spawn(async move {
+        let statement = Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE token SET last_used_at = $1 \
+             WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",
+            [
+                Value::from(now),
+                Value::from(token_id),
+                Value::from(now - LAST_USED_RESOLUTION),
+            ],
+        );
+        if let Err(err) = db.execute_raw(statement).await {
+            tracing::warn!(%token_id, error = %err, "could not record token use");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_used_is_written_at_most_once_a_minute() {
+        let now = Utc::now();
+        assert!(last_used_is_stale(None, now));
+        assert!(!last_used_is_stale(Some(now - Duration::seconds(59)), now));
+        assert!(last_used_is_stale(Some(now - Duration::seconds(60)), now));
+    }
+}

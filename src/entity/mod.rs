@@ -1,0 +1,11 @@
+//! sea-orm models, one module per table. These are storage shapes only:
+//! GraphQL types wrap them, so that nothing (a digest, a password hash) is
+//! published by accident.
+
+pub mod audit_event;
+pub mod invitation;
+pub mod membership;
+pub mod organization;
+pub mod role;
+pub mod token;
+pub mod user;

@@ -1,0 +1,34 @@
+//! A stored credential: only its digest and display hint, never the secret.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "token")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// `personal`, `service` or `session`; see `TokenKind`.
+    pub kind: String,
+    /// Null for session tokens, which act in the organization a request selects.
+    pub organization_id: Option<Uuid>,
+    pub name: String,
+    /// SHA-256 of the whole token. Never exposed.
+    #[sea_orm(unique)]
+    pub digest: Vec<u8>,
+    pub hint: String,
+    /// Space-separated permission names; `None` = the owner's whole role.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub scopes: Option<String>,
+    pub role_id: Option<Uuid>,
+    pub owner_user_id: Option<Uuid>,
+    pub created_by_user_id: Option<Uuid>,
+    pub created_at: DateTimeUtc,
+    pub expires_at: Option<DateTimeUtc>,
+    pub last_used_at: Option<DateTimeUtc>,
+    pub revoked_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
