@@ -1,7 +1,18 @@
 //! lynk: a role-based token authentication server with a GraphQL API.
 //!
-//! Start at [`startup::Application`]; token verification is in [`auth`].
+//! Start at [`startup::Application`]. Token verification is in [`auth`]
+//! (format in [`auth::token_format`], the one query in [`auth::verify`],
+//! the rules in [`auth::principal`]); the HTTP guard is
+//! [`graphql::handler`].
 
 pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod database;
 pub mod entity;
 pub mod error;
+pub mod graphql;
+pub mod service;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

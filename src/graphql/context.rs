@@ -1,0 +1,77 @@
+//! Per-request data attached by the HTTP handler, and typed access to it
+//! from resolvers (no `ctx.data().unwrap()`).
+
+use async_graphql::Context;
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    auth::{Permission, Principal},
+    error::Error,
+    service::audit::Actor,
+    state::AppState,
+};
+
+/// Who is calling and from where; resolved once by the handler.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// `None` only for public operations (`login`, `acceptInvitation`).
+    pub principal: Option<Principal>,
+    pub client_ip: Option<String>,
+    pub request_id: String,
+}
+
+/// Typed access to the request's data.
+pub trait ContextExt {
+    /// The shared state.
+    fn app(&self) -> Result<&AppState, Error>;
+    /// The database pool.
+    fn db(&self) -> Result<&DatabaseConnection, Error> {
+        Ok(&self.app()?.db)
+    }
+    /// The request's context.
+    fn request(&self) -> Result<&RequestContext, Error>;
+    /// The authenticated caller; `UNAUTHORIZED` on a public operation.
+    fn principal(&self) -> Result<&Principal, Error> {
+        self.request()?.principal.as_ref().ok_or(Error::Unauthorized)
+    }
+    /// The caller, after checking it holds `permission`.
+    fn require(&self, permission: Permission) -> Result<&Principal, Error> {
+        let principal = self.principal()?;
+        principal.require(permission)?;
+        Ok(principal)
+    }
+    /// The caller as an audit actor.
+    fn actor(&self) -> Result<Actor, Error> {
+        let request = self.request()?;
+        Ok(match &request.principal {
+            Some(principal) => Actor::of(principal, request.client_ip.clone()),
+            None => Actor {
+                ip: request.client_ip.clone(),
+                ..Actor::default()
+            },
+        })
+    }
+}
+
+impl ContextExt for Context<'_> {
+    fn app(&self) -> Result<&AppState, Error> {
+        self.data::<AppState>()
+            .map_err(|_| Error::internal("application state missing from schema"))
+    }
+
+    fn request(&self) -> Result<&RequestContext, Error> {
+        self.data::<RequestContext>()
+            .map_err(|_| Error::internal("request context missing"))
+    }
+}
+
+/// Field guard: the caller must hold the permission, or the field is
+/// `null` with a `FORBIDDEN` error naming it.
+pub struct PermissionGuard(pub Permission);
+
+impl async_graphql::Guard for PermissionGuard {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        ctx.require(self.0)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,91 @@
+//! Relay connections over UUIDv7 ids: ids are time-ordered, so the id is
+//! the cursor and `ORDER BY id` is creation order.
+
+use async_graphql::{
+    OutputType,
+    connection::{Connection, Edge},
+};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect, Select, EntityTrait};
+use uuid::Uuid;
+
+use crate::error::Error;
+
+/// Page size when `first` is not given.
+pub const DEFAULT_PAGE_SIZE: i32 = 50;
+/// Largest `first` accepted.
+pub const MAX_PAGE_SIZE: i32 = 100;
+
+/// A validated page request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub first: u64,
+    pub after: Option<Uuid>,
+}
+
+impl Page {
+    /// Validates `first` and `after`.
+    pub fn new(first: Option<i32>, after: Option<String>) -> Result<Page, Error> {
+        let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&first) {
+            return Err(Error::bad_input(format!(
+                "`first` must be between 1 and {MAX_PAGE_SIZE} (got {first})"
+            )));
+        }
+        let after = after
+            .map(|cursor| {
+                Uuid::parse_str(&cursor).map_err(|_| {
+                    Error::bad_input("`after` is not a valid cursor; pass a `pageInfo.endCursor`")
+                })
+            })
+            .transpose()?;
+        Ok(Page {
+            first: u64::try_from(first).unwrap_or(50),
+            after,
+        })
+    }
+
+    /// Orders by `id`, starts after the cursor and fetches one extra row to
+    /// learn whether there is a next page.
+    pub fn apply<E: EntityTrait>(&self, select: Select<E>, id: E::Column) -> Select<E>
+    where
+        E::Column: ColumnTrait,
+    {
+        let select = match self.after {
+            Some(after) => select.filter(id.gt(after)),
+            None => select,
+        };
+        select.order_by_asc(id).limit(self.first + 1)
+    }
+
+    /// Builds the connection from the fetched rows (at most `first + 1`).
+    pub fn connection<M, N: OutputType>(
+        &self,
+        mut rows: Vec<M>,
+        id: impl Fn(&M) -> Uuid,
+        node: impl Fn(M) -> N,
+    ) -> Connection<String, N> {
+        let has_next = rows.len() as u64 > self.first;
+        rows.truncate(usize::try_from(self.first).unwrap_or(usize::MAX));
+        let mut connection = Connection::new(self.after.is_some(), has_next);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|row| Edge::new(id(&row).to_string(), node(row))),
+        );
+        connection
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_bounds() {
+        assert_eq!(Page::new(None, None).unwrap().first, 50);
+        assert!(Page::new(Some(0), None).is_err());
+        assert!(Page::new(Some(101), None).is_err());
+        assert!(Page::new(Some(10), Some("nope".into())).is_err());
+        let id = Uuid::now_v7();
+        assert_eq!(Page::new(Some(10), Some(id.to_string())).unwrap().after, Some(id));
+    }
+}

@@ -1,0 +1,97 @@
+//! The `viewer` query: who the caller is, with what, and their own tokens.
+
+use async_graphql::{Context, Object, connection::Connection};
+use chrono::Utc;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::{
+    context::ContextExt,
+    organization::status_condition,
+    pagination::Page,
+    role::Role,
+    token::{Token, TokenStatus},
+    user::{self, User},
+};
+use crate::{
+    auth::{Principal, PrincipalKind},
+    entity::{role, token},
+    error::Error,
+    service::token::kind,
+};
+
+/// The caller of the request.
+pub struct Viewer(Principal);
+
+#[Object]
+impl Viewer {
+    async fn kind(&self) -> PrincipalKind {
+        self.0.kind
+    }
+
+    /// Null for a service token.
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>, Error> {
+        user::load(ctx.db()?, self.0.user_id).await
+    }
+
+    /// The credential in use.
+    async fn token(&self, ctx: &Context<'_>) -> Result<Token, Error> {
+        let model = token::Entity::find_by_id(self.0.token_id)
+            .one(ctx.db()?)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        Ok(Token::new(model, self.0.organization_id()))
+    }
+
+    /// The role the permissions come from.
+    async fn role(&self, ctx: &Context<'_>) -> Result<Role, Error> {
+        role::Entity::find_by_id(self.0.role_id)
+            .one(ctx.db()?)
+            .await?
+            .map(Role)
+            .ok_or(Error::Unauthorized)
+    }
+
+    /// Effective permissions: the role's, narrowed by the token's scopes.
+    async fn permissions(&self) -> Vec<&'static str> {
+        self.0.permissions.names()
+    }
+
+    /// The user's personal tokens in this organization (empty for a service token).
+    async fn personal_tokens(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<TokenStatus>,
+    ) -> Result<Connection<String, Token>, Error> {
+        let page = Page::new(first, after)?;
+        let org = self.0.organization_id();
+        let Some(user_id) = self.0.user_id else {
+            return Ok(page.connection(Vec::new(), |t: &token::Model| t.id, |t| Token::new(t, org)));
+        };
+        let mut select = token::Entity::find()
+            .filter(token::Column::OwnerUserId.eq(user_id))
+            .filter(token::Column::OrganizationId.eq(org))
+            .filter(token::Column::Kind.eq(kind::PERSONAL));
+        if let Some(status) = status {
+            select = select.filter(status_condition(status, Utc::now()));
+        }
+        let rows = page
+            .apply(select, token::Column::Id)
+            .all(ctx.db()?)
+            .await?;
+        Ok(page.connection(rows, |t| t.id, |t| Token::new(t, org)))
+    }
+}
+
+/// `viewer`.
+#[derive(Default)]
+pub struct ViewerQuery;
+
+#[Object]
+impl ViewerQuery {
+    /// Who is calling. Needs no permission.
+    async fn viewer(&self, ctx: &Context<'_>) -> Result<Viewer, Error> {
+        Ok(Viewer(ctx.principal()?.clone()))
+    }
+}

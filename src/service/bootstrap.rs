@@ -1,0 +1,192 @@
+//! Creating an organization and its first admin, with a 30-day personal
+//! token: what `lynk bootstrap` and the first `lynk serve` do.
+
+use chrono::{Duration, Utc};
+use rand::{Rng, TryRngCore, rngs::OsRng};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    Set, TransactionTrait,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{
+    auth::{password, token_format::SecretKind},
+    entity::{organization, user},
+    error::Error,
+    service::{
+        audit::{self, Actor, AuditRecord},
+        organization as org_service,
+        token::{self, NewToken},
+        validate,
+    },
+};
+
+/// Lifetime of the personal token printed at bootstrap.
+pub const BOOTSTRAP_TOKEN_DAYS: i64 = 30;
+
+/// What to create.
+pub struct BootstrapRequest {
+    pub organization_name: String,
+    pub email: String,
+    pub user_name: Option<String>,
+    /// `None` generates one (printed once) for a new user.
+    pub password: Option<String>,
+}
+
+/// The `{"id","name"}` of the new organization.
+#[derive(Debug, Serialize)]
+pub struct OrganizationSummary {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// The `{"id","email"}` of the admin.
+#[derive(Debug, Serialize)]
+pub struct UserSummary {
+    pub id: Uuid,
+    pub email: String,
+}
+
+/// The one JSON object `lynk bootstrap --json` prints (DESIGN §6).
+#[derive(Serialize)]
+pub struct BootstrapOutcome {
+    pub organization: OrganizationSummary,
+    pub user: UserSummary,
+    /// Present only when lynk generated the password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    pub token: String,
+}
+
+impl std::fmt::Debug for BootstrapOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapOutcome")
+            .field("organization", &self.organization)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether the database has no organization yet.
+pub async fn is_empty(db: &DatabaseConnection) -> Result<bool, Error> {
+    Ok(organization::Entity::find().count(db).await? == 0)
+}
+
+/// Generates a 24-character base62 password from the OS CSPRNG.
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rng = OsRng.unwrap_err();
+    (0..24)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// Creates the organization, the admin (or reuses an existing user with
+/// that email, keeping their password) and a 30-day personal token, in one
+/// transaction.
+pub async fn bootstrap(
+    db: &DatabaseConnection,
+    request: BootstrapRequest,
+) -> Result<BootstrapOutcome, Error> {
+    let org_name = validate::name("organization name", &request.organization_name)?;
+    let email = validate::email(&request.email)?;
+    let existing = user::Entity::find()
+        .filter(user::Column::Email.eq(&email))
+        .one(db)
+        .await?;
+    let (password_hash, generated_password) = match (&existing, request.password) {
+        (Some(_), _) => (None, None),
+        (None, Some(given)) => {
+            password::validate_new_password(&given)?;
+            (Some(password::hash_password(given).await?), None)
+        }
+        (None, None) => {
+            let generated = generate_password();
+            (
+                Some(password::hash_password(generated.clone()).await?),
+                Some(generated),
+            )
+        }
+    };
+    let user_name = match request.user_name {
+        Some(name) => validate::name("user name", &name)?,
+        None => email.split('@').next().unwrap_or("admin").to_owned(),
+    };
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let user = match (existing, password_hash) {
+        (Some(user), _) => user,
+        (None, hash) => {
+            user::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                email: Set(email),
+                name: Set(user_name),
+                password_hash: Set(hash.unwrap_or_default()),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?
+        }
+    };
+    let created = org_service::create(&txn, org_name, now).await?;
+    let org = created.organization;
+    org_service::add_member(&txn, org.id, user.id, created.admin_role_id, now).await?;
+    let (token, secret) = token::issue(
+        &txn,
+        NewToken {
+            kind: SecretKind::Personal,
+            organization_id: Some(org.id),
+            name: "bootstrap".into(),
+            scopes: None,
+            role_id: None,
+            owner_user_id: Some(user.id),
+            created_by_user_id: Some(user.id),
+            expires_at: Some(now + Duration::days(BOOTSTRAP_TOKEN_DAYS)),
+        },
+        now,
+    )
+    .await?;
+    let actor = Actor {
+        user_id: Some(user.id),
+        token_id: None,
+        ip: None,
+    };
+    audit::record(
+        &txn,
+        AuditRecord {
+            organization_id: Some(org.id),
+            action: "organization.created",
+            actor: &actor,
+            target_type: Some("organization"),
+            target_id: Some(org.id),
+        },
+        now,
+    )
+    .await?;
+    audit::record(
+        &txn,
+        AuditRecord {
+            organization_id: Some(org.id),
+            action: "token.created",
+            actor: &actor,
+            target_type: Some("token"),
+            target_id: Some(token.id),
+        },
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(BootstrapOutcome {
+        organization: OrganizationSummary {
+            id: org.id,
+            name: org.name,
+        },
+        user: UserSummary {
+            id: user.id,
+            email: user.email,
+        },
+        password: generated_password,
+        token: secret.expose().to_owned(),
+    })
+}

@@ -1,0 +1,8 @@
+//! Domain operations shared by the GraphQL API and the CLI. Each takes a
+//! connection or transaction, so callers compose them into one transaction.
+
+pub mod audit;
+pub mod bootstrap;
+pub mod organization;
+pub mod token;
+pub mod validate;

@@ -1,0 +1,69 @@
+//! Issuing tokens: generate the secret, store only its digest and hint,
+//! hand the plaintext back once.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use uuid::Uuid;
+
+use crate::{
+    auth::{
+        PermissionSet,
+        token_format::{self, Secret, SecretKind},
+    },
+    entity::token,
+    error::Error,
+};
+
+/// The `kind` column's values.
+pub mod kind {
+    pub const PERSONAL: &str = "personal";
+    pub const SERVICE: &str = "service";
+    pub const SESSION: &str = "session";
+}
+
+/// What a new token is.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub kind: SecretKind,
+    pub organization_id: Option<Uuid>,
+    pub name: String,
+    pub scopes: Option<PermissionSet>,
+    pub role_id: Option<Uuid>,
+    pub owner_user_id: Option<Uuid>,
+    pub created_by_user_id: Option<Uuid>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Inserts a token and returns it with its secret (the only copy).
+pub async fn issue(
+    conn: &impl ConnectionTrait,
+    new: NewToken,
+    now: DateTime<Utc>,
+) -> Result<(token::Model, Secret), Error> {
+    let kind = match new.kind {
+        SecretKind::Personal => kind::PERSONAL,
+        SecretKind::Service => kind::SERVICE,
+        SecretKind::Session => kind::SESSION,
+        SecretKind::Invitation => return Err(Error::internal("an invitation code is not a token")),
+    };
+    let generated = token_format::generate(new.kind);
+    let model = token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        kind: Set(kind.to_owned()),
+        organization_id: Set(new.organization_id),
+        name: Set(new.name),
+        digest: Set(generated.digest.0.to_vec()),
+        hint: Set(generated.hint),
+        scopes: Set(new.scopes.map(PermissionSet::to_storage)),
+        role_id: Set(new.role_id),
+        owner_user_id: Set(new.owner_user_id),
+        created_by_user_id: Set(new.created_by_user_id),
+        created_at: Set(now),
+        expires_at: Set(new.expires_at),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(conn)
+    .await?;
+    Ok((model, generated.secret))
+}

@@ -1,0 +1,63 @@
+//! Input rules shared by every entry point. Messages say what is wrong and
+//! what is valid.
+
+use crate::error::Error;
+
+/// Longest name (organization, token, role) accepted.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// Trims a display name and checks it is 1–100 characters.
+pub fn name(field: &str, value: &str) -> Result<String, Error> {
+    let trimmed = value.trim();
+    let len = trimmed.chars().count();
+    if len == 0 || len > MAX_NAME_LEN {
+        return Err(Error::bad_input(format!(
+            "{field} must be between 1 and {MAX_NAME_LEN} characters (got {len})"
+        )));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(Error::bad_input(format!(
+            "{field} must not contain control characters"
+        )));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Lower-cases and checks the shape of an email address.
+pub fn email(value: &str) -> Result<String, Error> {
+    let email = value.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(email)
+    } else {
+        Err(Error::bad_input(format!(
+            "`{}` is not a valid email address (expected name@example.com)",
+            value.trim()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(name("name", "  Acme ").ok().as_deref(), Some("Acme"));
+        assert!(name("name", "   ").is_err());
+        assert!(name("name", &"x".repeat(101)).is_err());
+        assert!(name("name", "a\nb").is_err());
+    }
+
+    #[test]
+    fn emails_are_lower_cased_and_checked() {
+        assert_eq!(email(" Ada@Example.COM ").ok().as_deref(), Some("ada@example.com"));
+        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com"] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+    }
+}
