@@ -79,7 +79,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LYNK_BOOTSTRAP_ORG", default_value = "Acme Corp")]
     pub bootstrap_org: String,
     /// Email of the first admin created on an empty database.
-    #[arg(long, env = "LYNK_BOOTSTRAP_EMAIL", default_value = "admin@example.com")]
+    #[arg(
+        long,
+        env = "LYNK_BOOTSTRAP_EMAIL",
+        default_value = "admin@example.com"
+    )]
     pub bootstrap_email: String,
     /// Password of that admin; generated and printed when unset.
     #[arg(long, env = "LYNK_BOOTSTRAP_PASSWORD", hide_env_values = true)]
@@ -156,7 +160,13 @@ mod tests {
         assert_eq!(args.database.database_url, "sqlite://x.db?mode=rwc");
         assert_eq!(args.session_ttl, Duration::from_secs(1800));
         let cli = Cli::try_parse_from([
-            "lynk", "bootstrap", "--org", "Acme", "--email", "a@b.c", "--json",
+            "lynk",
+            "bootstrap",
+            "--org",
+            "Acme",
+            "--email",
+            "a@b.c",
+            "--json",
         ])
         .unwrap();
         assert!(matches!(cli.into_command(), Command::Bootstrap(b) if b.json && b.org == "Acme"));

@@ -161,7 +161,10 @@ mod tests {
     #[test]
     fn missing_permission_names_it() {
         let gql: async_graphql::Error = Error::MissingPermission(Permission::MembersRead).into();
-        assert_eq!(gql.message, "Forbidden: this needs the `members:read` permission");
+        assert_eq!(
+            gql.message,
+            "Forbidden: this needs the `members:read` permission"
+        );
         assert_eq!(extension(&gql, "code").as_deref(), Some("\"FORBIDDEN\""));
         assert_eq!(
             extension(&gql, "requiredPermission").as_deref(),

@@ -54,7 +54,11 @@ pub fn validate_new_password(password: &str) -> Result<(), Error> {
 async fn run_bounded<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Error> {
-    let _permit = HASHING.clone().acquire_owned().await.map_err(Error::internal)?;
+    let _permit = HASHING
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(Error::internal)?;
     tokio::task::spawn_blocking(work)
         .await
         .map_err(Error::internal)
@@ -84,7 +88,11 @@ pub async fn verify_password(stored: Option<String>, password: String) -> Result
             None => (DUMMY_HASH.as_str(), false),
         };
         let matches = PasswordHash::new(hash)
-            .map(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                argon2()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false);
         known && matches
     })
@@ -99,9 +107,17 @@ mod tests {
     async fn hashes_verify_and_wrong_passwords_fail() {
         let hash = hash_password("correct horse battery".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify_password(Some(hash.clone()), "correct horse battery".into()).await.unwrap());
+        assert!(
+            verify_password(Some(hash.clone()), "correct horse battery".into())
+                .await
+                .unwrap()
+        );
         assert!(!verify_password(Some(hash), "wrong".into()).await.unwrap());
-        assert!(!verify_password(None, "lynk-dummy-password-for-timing".into()).await.unwrap());
+        assert!(
+            !verify_password(None, "lynk-dummy-password-for-timing".into())
+                .await
+                .unwrap()
+        );
     }
 
     #[test]

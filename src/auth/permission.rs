@@ -103,7 +103,10 @@ impl fmt::Display for Permission {
 
 /// A name that is not in the permission catalog.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown permission `{name}`; valid permissions are: {}", valid_names())]
+#[error(
+    "unknown permission `{name}`; valid permissions are: {}",
+    valid_names()
+)]
 pub struct UnknownPermission {
     /// The name as given.
     pub name: String,
@@ -148,14 +151,16 @@ impl PermissionSet {
     pub fn parse<S: AsRef<str>>(
         names: impl IntoIterator<Item = S>,
     ) -> Result<PermissionSet, UnknownPermission> {
-        names.into_iter().try_fold(PermissionSet::EMPTY, |set, name| {
-            let name = name.as_ref().trim();
-            Permission::from_name(name)
-                .map(|p| set.with(p))
-                .ok_or_else(|| UnknownPermission {
-                    name: name.to_owned(),
-                })
-        })
+        names
+            .into_iter()
+            .try_fold(PermissionSet::EMPTY, |set, name| {
+                let name = name.as_ref().trim();
+                Permission::from_name(name)
+                    .map(|p| set.with(p))
+                    .ok_or_else(|| UnknownPermission {
+                        name: name.to_owned(),
+                    })
+            })
     }
 
     /// Decodes the space-separated storage form. Unknown names (from a
@@ -199,7 +204,9 @@ impl PermissionSet {
 
     /// The permissions in catalog order.
     pub fn iter(self) -> impl Iterator<Item = Permission> {
-        Permission::ALL.into_iter().filter(move |p| self.contains(*p))
+        Permission::ALL
+            .into_iter()
+            .filter(move |p| self.contains(*p))
     }
 
     /// The wire names in catalog order.

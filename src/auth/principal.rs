@@ -213,8 +213,12 @@ mod tests {
     #[test]
     fn a_valid_personal_token_acts_with_its_role() {
         let org_id = Uuid::now_v7();
-        let p = resolve_principal(personal_row(org_id), RequestedOrganization::Default, Utc::now())
-            .unwrap();
+        let p = resolve_principal(
+            personal_row(org_id),
+            RequestedOrganization::Default,
+            Utc::now(),
+        )
+        .unwrap();
         assert_eq!(p.kind, PrincipalKind::PersonalToken);
         assert_eq!(p.organization_id(), org_id);
         assert!(p.require(Permission::MembersRead).is_ok());

@@ -66,10 +66,16 @@ pub async fn authenticate(
     };
     let parsed = match token_format::parse(candidate) {
         Ok(parsed) => parsed,
-        Err(_) => return Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Malformed))),
+        Err(_) => {
+            return Ok(Err(AuthFailure::Unauthorized(
+                UnauthorizedReason::Malformed,
+            )));
+        }
     };
     if parsed.kind == SecretKind::Invitation {
-        return Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::WrongKind)));
+        return Ok(Err(AuthFailure::Unauthorized(
+            UnauthorizedReason::WrongKind,
+        )));
     }
     let requested_id = match requested {
         RequestedOrganization::Id(id) => Some(id),

@@ -32,7 +32,10 @@ pub trait ContextExt {
     fn request(&self) -> Result<&RequestContext, Error>;
     /// The authenticated caller; `UNAUTHORIZED` on a public operation.
     fn principal(&self) -> Result<&Principal, Error> {
-        self.request()?.principal.as_ref().ok_or(Error::Unauthorized)
+        self.request()?
+            .principal
+            .as_ref()
+            .ok_or(Error::Unauthorized)
     }
     /// The caller, after checking it holds `permission`.
     fn require(&self, permission: Permission) -> Result<&Principal, Error> {

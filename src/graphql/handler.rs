@@ -58,10 +58,16 @@ pub async fn graphql(
     if method == Method::GET && wants_graphiql(&headers, request.uri().query()) {
         return Html(GraphiQLSource::build().endpoint("/lynkapi").finish()).into_response();
     }
-    let gql_request = match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(request, &()).await {
-        Ok(req) => req.into_inner(),
-        Err(rejection) => return rejection.into_response(),
-    };
+    let gql_request =
+        match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
+            request,
+            &(),
+        )
+        .await
+        {
+            Ok(req) => req.into_inner(),
+            Err(rejection) => return rejection.into_response(),
+        };
     let request_id = headers
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -113,13 +119,49 @@ pub async fn graphql(
         client_ip: Some(peer.ip().to_string()),
         request_id: request_id.clone(),
     };
-    let response = REQUEST_ID
+    let mut response = REQUEST_ID
         .scope(request_id, state.schema.execute(gql_request.data(context)))
         .await;
+    null_errored_fields(&mut response);
     if has_error_code(&response, "UNAUTHORIZED") {
         return unauthorized(false);
     }
     graphql_response(StatusCode::OK, &response, &headers)
+}
+
+/// async-graphql leaves a failed field out of `data`; DESIGN §4 promises
+/// the field itself as `null` (FORBIDDEN is field-level), so clients can
+/// tell "denied" from "not asked for".
+fn null_errored_fields(response: &mut async_graphql::Response) {
+    use async_graphql::{PathSegment, Value};
+    for error in &response.errors {
+        let Some((PathSegment::Field(last), parents)) = error.path.split_last() else {
+            continue;
+        };
+        let Some(parent) = walk(&mut response.data, parents) else {
+            continue;
+        };
+        if let Value::Object(map) = parent {
+            map.entry(async_graphql::Name::new(last))
+                .or_insert(Value::Null);
+        }
+    }
+}
+
+fn walk<'a>(
+    value: &'a mut async_graphql::Value,
+    path: &[async_graphql::PathSegment],
+) -> Option<&'a mut async_graphql::Value> {
+    use async_graphql::{PathSegment, Value};
+    let Some((first, rest)) = path.split_first() else {
+        return Some(value);
+    };
+    let next = match (value, first) {
+        (Value::Object(map), PathSegment::Field(name)) => map.get_mut(name.as_str())?,
+        (Value::List(list), PathSegment::Index(i)) => list.get_mut(*i)?,
+        _ => return None,
+    };
+    walk(next, rest)
 }
 
 /// A browser asking for the page (not a GraphQL GET) gets GraphiQL.

@@ -18,6 +18,7 @@ use crate::state::AppState;
 
 /// Every query field, merged from the domain modules.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(
     organization::OrganizationQuery,
     viewer::ViewerQuery,
@@ -33,11 +34,15 @@ pub type MutationRoot = EmptyMutation;
 pub type LynkSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
-        .limit_depth(12)
-        .limit_complexity(500)
-        .limit_recursive_depth(32)
-        .limit_directives(16)
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(12)
+    .limit_complexity(500)
+    .limit_recursive_depth(32)
+    .limit_directives(16)
 }
 
 /// Builds the schema with the application state every resolver reads.

@@ -56,18 +56,24 @@ mod tests {
 
     #[test]
     fn only_login_and_accept_invitation_are_public() {
-        assert!(public(r#"mutation { login(email: "a", password: "b") { token } }"#));
+        assert!(public(
+            r#"mutation { login(email: "a", password: "b") { token } }"#
+        ));
         assert!(public(
             r#"mutation { acceptInvitation(input: {code: "", name: "", password: ""}) { token } }"#
         ));
-        assert!(public(r#"mutation { a: login(email: "a", password: "b") { token } }"#));
+        assert!(public(
+            r#"mutation { a: login(email: "a", password: "b") { token } }"#
+        ));
         assert!(!public(
             r#"mutation { login(email: "a", password: "b") { token } logout }"#
         ));
         assert!(!public("query { organization { id } }"));
         assert!(!public("query { login }"));
         assert!(!public("{ __schema { types { name } } }"));
-        assert!(!public("mutation { ...F } fragment F on Mutation { logout }"));
+        assert!(!public(
+            "mutation { ...F } fragment F on Mutation { logout }"
+        ));
         assert!(!public("not graphql"));
     }
 

@@ -103,10 +103,7 @@ impl Organization {
         if let Some(status) = status {
             select = select.filter(status_condition(status, Utc::now()));
         }
-        let rows = page
-            .apply(select, token::Column::Id)
-            .all(ctx.db()?)
-            .await?;
+        let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
         let org = self.uuid;
         Ok(page.connection(rows, |t| t.id, |t| Token::new(t, org)))
     }
@@ -158,11 +155,8 @@ impl OrganizationQuery {
             .all(db)
             .await?;
         // Oldest membership first, as the default organization of a session.
-        organizations.sort_by_key(|org| {
-            memberships
-                .iter()
-                .position(|m| m.organization_id == org.id)
-        });
+        organizations
+            .sort_by_key(|org| memberships.iter().position(|m| m.organization_id == org.id));
         Ok(organizations.into_iter().map(Organization::from).collect())
     }
 }

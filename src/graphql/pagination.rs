@@ -5,7 +5,7 @@ use async_graphql::{
     OutputType,
     connection::{Connection, Edge},
 };
-use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect, Select, EntityTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -86,6 +86,9 @@ mod tests {
         assert!(Page::new(Some(101), None).is_err());
         assert!(Page::new(Some(10), Some("nope".into())).is_err());
         let id = Uuid::now_v7();
-        assert_eq!(Page::new(Some(10), Some(id.to_string())).unwrap().after, Some(id));
+        assert_eq!(
+            Page::new(Some(10), Some(id.to_string())).unwrap().after,
+            Some(id)
+        );
     }
 }

@@ -67,7 +67,11 @@ impl Viewer {
         let page = Page::new(first, after)?;
         let org = self.0.organization_id();
         let Some(user_id) = self.0.user_id else {
-            return Ok(page.connection(Vec::new(), |t: &token::Model| t.id, |t| Token::new(t, org)));
+            return Ok(page.connection(
+                Vec::new(),
+                |t: &token::Model| t.id,
+                |t| Token::new(t, org),
+            ));
         };
         let mut select = token::Entity::find()
             .filter(token::Column::OwnerUserId.eq(user_id))
@@ -76,10 +80,7 @@ impl Viewer {
         if let Some(status) = status {
             select = select.filter(status_condition(status, Utc::now()));
         }
-        let rows = page
-            .apply(select, token::Column::Id)
-            .all(ctx.db()?)
-            .await?;
+        let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
         Ok(page.connection(rows, |t| t.id, |t| Token::new(t, org)))
     }
 }

@@ -28,7 +28,10 @@ pub fn email(value: &str) -> Result<String, Error> {
     let email = value.trim().to_lowercase();
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         })
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if valid {
@@ -55,8 +58,18 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_checked() {
-        assert_eq!(email(" Ada@Example.COM ").ok().as_deref(), Some("ada@example.com"));
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com"] {
+        assert_eq!(
+            email(" Ada@Example.COM ").ok().as_deref(),
+            Some("ada@example.com")
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+        ] {
             assert!(email(bad).is_err(), "{bad}");
         }
     }

@@ -1,0 +1,164 @@
+//! The `lynk` binary: `schema`, `bootstrap --json`, `migrate`, and a first
+//! `serve` that prints credentials which then verify.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::Value;
+
+use crate::helpers::TestDatabase;
+
+fn lynk() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lynk"));
+    command.env_remove("DATABASE_URL").env("RUST_LOG", "info");
+    command
+}
+
+#[test]
+fn schema_graphql_matches_the_running_schema() {
+    let output = lynk().arg("schema").output().unwrap();
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    assert_eq!(printed, lynk::graphql::sdl());
+    assert!(
+        printed == committed,
+        "schema.graphql is stale: run `cargo run -- schema > schema.graphql`"
+    );
+}
+
+#[tokio::test]
+async fn bootstrap_prints_one_json_object_and_migrate_is_idempotent() {
+    let database = TestDatabase::new().await;
+    for _ in 0..2 {
+        let status = lynk()
+            .args(["migrate", "--database-url", &database.url])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let mut child = lynk()
+        .args([
+            "bootstrap",
+            "--org",
+            "Initech",
+            "--email",
+            "Bill@Initech.test",
+            "--password-stdin",
+            "--json",
+            "--database-url",
+            &database.url,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["organization"]["name"], "Initech");
+    assert_eq!(json["user"]["email"], "bill@initech.test");
+    // The password came from stdin, so it is not printed.
+    assert!(json.get("password").is_none());
+    assert!(json["token"].as_str().unwrap().starts_with("lynk_live_"));
+
+    // Without --password-stdin a password is generated and printed once.
+    let output = lynk()
+        .args([
+            "bootstrap",
+            "--org",
+            "Initrode",
+            "--email",
+            "peter@initrode.test",
+            "--json",
+            "--database-url",
+            &database.url,
+        ])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["password"].as_str().unwrap().len(), 24);
+
+    // Bad input is a clear error and a failing exit code.
+    let output = lynk()
+        .args([
+            "bootstrap",
+            "--org",
+            " ",
+            "--email",
+            "x@y.test",
+            "--database-url",
+            &database.url,
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("organization name must be between 1 and 100 characters")
+    );
+}
+
+#[tokio::test]
+async fn first_serve_prints_a_token_that_verifies() {
+    let database = TestDatabase::new().await;
+    let mut child = lynk()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &database.url,
+        ])
+        .env("LYNK_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let token = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split_whitespace()
+                .find(|word| word.starts_with("lynk_live_"))
+                .map(str::to_owned)
+        })
+        .expect("the banner prints a token");
+    let address = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let json: Value = serde_json::from_str(&line).ok()?;
+            json["fields"]["address"].as_str().map(str::to_owned)
+        })
+        .expect("the log says where it listens");
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("http://{address}/lynkapi"))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .body(r#"{"query": "query { organization { id name } }"}"#)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["organization"]["name"], "Acme Corp");
+    child.kill().ok();
+    child.wait().ok();
+}

@@ -1,0 +1,369 @@
+//! Spawning the real application for a test, on SQLite by default or on
+//! PostgreSQL when `LYNK_TEST_DATABASE_URL` is set (each test gets its own
+//! database).
+
+use std::{
+    io::Write,
+    net::SocketAddr,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use chrono::{DateTime, Duration, Utc};
+use lynk::{
+    auth::token_format::SecretKind,
+    config::{DatabaseArgs, ServeArgs},
+    service::{
+        bootstrap::{self, BootstrapOutcome, BootstrapRequest},
+        token::{self, NewToken},
+    },
+    startup::Application,
+};
+use reqwest::{StatusCode, header::HeaderMap};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// The password of every bootstrapped test admin.
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// Every log line any test produced, at trace level.
+pub fn captured_logs() -> String {
+    let buffer = log_buffer().lock().unwrap_or_else(|e| e.into_inner());
+    String::from_utf8_lossy(&buffer).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
+}
+
+struct BufferWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for BufferWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logging() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let buffer = log_buffer().clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("trace,hyper=info,hyper_util=info,h2=info,reqwest=info,rustls=info")
+            .with_ansi(false)
+            .with_writer(move || BufferWriter(buffer.clone()))
+            .try_init();
+    });
+}
+
+/// A database for one test: a temp SQLite file, or a fresh PostgreSQL
+/// database when `LYNK_TEST_DATABASE_URL` points at a server.
+pub struct TestDatabase {
+    pub url: String,
+    /// The SQLite file, when on SQLite.
+    pub sqlite_path: Option<std::path::PathBuf>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn new() -> TestDatabase {
+        match std::env::var("LYNK_TEST_DATABASE_URL") {
+            Ok(base) if !base.is_empty() => {
+                let name = format!("lynk_test_{}", Uuid::new_v4().simple());
+                let admin = Database::connect(&base)
+                    .await
+                    .expect("connect to PostgreSQL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
+                TestDatabase {
+                    url: format!("{prefix}/{name}"),
+                    sqlite_path: None,
+                    _dir: None,
+                }
+            }
+            _ => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().join("lynk.db");
+                TestDatabase {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    sqlite_path: Some(path),
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+}
+
+/// A running lynk and the credentials of its bootstrapped admin.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    pub db: DatabaseConnection,
+    pub database: TestDatabase,
+    pub admin: BootstrapOutcome,
+}
+
+/// One HTTP answer: status, headers, parsed JSON body (or the text).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The first error's `extensions.code`.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["errors"][0]["extensions"]["code"].as_str()
+    }
+}
+
+/// Starts lynk on port 0 with a fresh database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts lynk with adjusted settings.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    init_logging();
+    let database = TestDatabase::new().await;
+    let mut config = ServeArgs::new(
+        "127.0.0.1:0".parse().expect("address"),
+        DatabaseArgs::new(database.url.clone()),
+    );
+    config.bootstrap_org = "Acme Corp".into();
+    config.bootstrap_email = "admin@acme.test".into();
+    config.bootstrap_password = Some(ADMIN_PASSWORD.into());
+    configure(&mut config);
+    let app = Application::build(config).await.expect("build app");
+    let address = app.local_addr();
+    let db = app.db().clone();
+    let admin = match app.bootstrapped() {
+        Some(outcome) => clone_outcome(outcome),
+        None => panic!("a fresh database is bootstrapped"),
+    };
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        db,
+        database,
+        admin,
+    }
+}
+
+fn clone_outcome(outcome: &BootstrapOutcome) -> BootstrapOutcome {
+    // BootstrapOutcome is deliberately not Clone (it holds secrets); tests
+    // need their own copy.
+    serde_json::from_value(serde_json::to_value(outcome).expect("serialize"))
+        .map(|v: OutcomeCopy| v.into_outcome())
+        .expect("deserialize")
+}
+
+#[derive(serde::Deserialize)]
+struct OutcomeCopy {
+    organization: IdName,
+    user: IdEmail,
+    password: Option<String>,
+    token: String,
+}
+
+#[derive(serde::Deserialize)]
+struct IdName {
+    id: Uuid,
+    name: String,
+}
+
+#[derive(serde::Deserialize)]
+struct IdEmail {
+    id: Uuid,
+    email: String,
+}
+
+impl OutcomeCopy {
+    fn into_outcome(self) -> BootstrapOutcome {
+        BootstrapOutcome {
+            organization: bootstrap::OrganizationSummary {
+                id: self.organization.id,
+                name: self.organization.name,
+            },
+            user: bootstrap::UserSummary {
+                id: self.user.id,
+                email: self.user.email,
+            },
+            password: self.password,
+            token: self.token,
+        }
+    }
+}
+
+impl TestApp {
+    /// The GraphQL endpoint.
+    pub fn url(&self) -> String {
+        format!("http://{}/lynkapi", self.address)
+    }
+
+    /// POSTs a GraphQL query with a bearer token.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Answer {
+        let mut request = self.client.post(self.url()).json(&json!({
+            "query": query,
+            "variables": variables,
+        }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    /// Sends any request and reads the answer.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    /// The admin's bootstrap token.
+    pub fn admin_token(&self) -> &str {
+        &self.admin.token
+    }
+
+    /// Bootstraps another organization with its own admin.
+    pub async fn other_organization(&self, name: &str, email: &str) -> BootstrapOutcome {
+        bootstrap::bootstrap(
+            &self.db,
+            BootstrapRequest {
+                organization_name: name.into(),
+                email: email.into(),
+                user_name: None,
+                password: Some(ADMIN_PASSWORD.into()),
+            },
+        )
+        .await
+        .expect("bootstrap another organization")
+    }
+
+    /// The id of a built-in role of the admin's organization.
+    pub async fn role_id(&self, name: &str) -> Uuid {
+        self.role_id_in(self.admin.organization.id, name).await
+    }
+
+    /// The id of a role by name in an organization.
+    pub async fn role_id_in(&self, organization_id: Uuid, name: &str) -> Uuid {
+        use lynk::entity::role;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        role::Entity::find()
+            .filter(role::Column::OrganizationId.eq(organization_id))
+            .filter(role::Column::Name.eq(name))
+            .one(&self.db)
+            .await
+            .expect("query role")
+            .expect("role exists")
+            .id
+    }
+
+    /// Issues a token directly through the library (for states the API
+    /// refuses to create, like an already expired token).
+    pub async fn issue_token(&self, new: NewToken) -> (Uuid, String) {
+        let (model, secret) = token::issue(&self.db, new, Utc::now())
+            .await
+            .expect("issue token");
+        (model.id, secret.expose().to_owned())
+    }
+
+    /// A personal token of the admin, expiring at `expires_at`.
+    pub async fn admin_personal_token(&self, expires_at: DateTime<Utc>) -> (Uuid, String) {
+        self.issue_token(NewToken {
+            kind: SecretKind::Personal,
+            organization_id: Some(self.admin.organization.id),
+            name: "test".into(),
+            scopes: None,
+            role_id: None,
+            owner_user_id: Some(self.admin.user.id),
+            created_by_user_id: Some(self.admin.user.id),
+            expires_at: Some(expires_at),
+        })
+        .await
+    }
+
+    /// A service token of the admin's organization with a built-in role.
+    pub async fn service_token(&self, role: &str) -> (Uuid, String) {
+        let role_id = self.role_id(role).await;
+        self.issue_token(NewToken {
+            kind: SecretKind::Service,
+            organization_id: Some(self.admin.organization.id),
+            name: format!("{role} pipeline"),
+            scopes: None,
+            role_id: Some(role_id),
+            owner_user_id: None,
+            created_by_user_id: Some(self.admin.user.id),
+            expires_at: None,
+        })
+        .await
+    }
+
+    /// Runs a statement against the test database.
+    pub async fn execute(&self, sql: &str, values: Vec<sea_orm::Value>) {
+        self.db
+            .execute_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                sql,
+                values,
+            ))
+            .await
+            .expect("execute");
+    }
+}
+
+/// A moment `days` from now.
+pub fn days_from_now(days: i64) -> DateTime<Utc> {
+    Utc::now() + Duration::days(days)
+}
+
+/// The exact 401 body of DESIGN §1.
+pub const UNAUTHORIZED_BODY: &str =
+    r#"{"errors":[{"message":"Unauthorized","extensions":{"code":"UNAUTHORIZED"}}]}"#;
+
+/// The exact request-level 403 body of DESIGN §4.
+pub const FORBIDDEN_BODY: &str =
+    r#"{"errors":[{"message":"Forbidden","extensions":{"code":"FORBIDDEN"}}]}"#;
+
+/// Asserts an answer is the exact 401 of DESIGN §4.
+#[track_caller]
+pub fn assert_unauthorized(answer: &Answer, token_was_sent: bool) {
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text);
+    assert_eq!(answer.text, UNAUTHORIZED_BODY);
+    let expected = if token_was_sent {
+        r#"Bearer realm="lynk", error="invalid_token""#
+    } else {
+        r#"Bearer realm="lynk""#
+    };
+    assert_eq!(
+        answer
+            .headers
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some(expected)
+    );
+}

@@ -1,0 +1,274 @@
+//! The context guard: which credentials verify, and the exact 401/403
+//! answers for those that do not.
+
+use lynk::auth::token_format::{self, SecretKind};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{FORBIDDEN_BODY, assert_unauthorized, days_from_now, spawn_app};
+
+const VERIFY: &str = "query { organization { id name } }";
+
+#[tokio::test]
+async fn the_seed_token_verifies_with_the_readme_curl() {
+    let app = spawn_app().await;
+    let answer = app
+        .send(
+            app.client
+                .post(app.url())
+                .header("Authorization", format!("Bearer {}", app.admin_token()))
+                .header("Content-Type", "application/json")
+                .body(r#"{"query": "query { organization { id name } }"}"#),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        answer.body,
+        json!({"data": {"organization": {
+            "id": app.admin.organization.id.to_string(),
+            "name": "Acme Corp",
+        }}})
+    );
+    assert_eq!(
+        answer.headers.get("content-type").unwrap(),
+        "application/json"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_header_is_401_without_invalid_token() {
+    let app = spawn_app().await;
+    let answer = app.gql(None, VERIFY, Value::Null).await;
+    assert_unauthorized(&answer, false);
+}
+
+#[tokio::test]
+async fn malformed_tokens_are_401() {
+    let app = spawn_app().await;
+    let good = app.admin_token().to_owned();
+    let mut bad_checksum = good.clone().into_bytes();
+    bad_checksum[12] = if bad_checksum[12] == b'a' { b'b' } else { b'a' };
+    let bad_checksum = String::from_utf8(bad_checksum).unwrap();
+    let cases = [
+        ("empty bearer", "Bearer ".to_owned()),
+        (
+            "wrong prefix",
+            format!("Bearer {}", good.replace("lynk_live_", "lynk_test_")),
+        ),
+        ("bad checksum", format!("Bearer {bad_checksum}")),
+        ("truncated", format!("Bearer {}", &good[..good.len() - 2])),
+        ("basic scheme", "Basic YWRtaW46cGFzc3dvcmQ=".to_owned()),
+    ];
+    for (case, header) in cases {
+        let answer = app
+            .send(
+                app.client
+                    .post(app.url())
+                    .header("Authorization", header)
+                    .json(&json!({ "query": VERIFY })),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{case}");
+        assert_unauthorized(&answer, true);
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_well_formed_token_is_401() {
+    let app = spawn_app().await;
+    let unknown = token_format::generate(SecretKind::Personal);
+    let answer = app
+        .gql(Some(unknown.secret.expose()), VERIFY, Value::Null)
+        .await;
+    assert_unauthorized(&answer, true);
+    let invitation = token_format::generate(SecretKind::Invitation);
+    let answer = app
+        .gql(Some(invitation.secret.expose()), VERIFY, Value::Null)
+        .await;
+    assert_unauthorized(&answer, true);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_401() {
+    let app = spawn_app().await;
+    let (_, token) = app.admin_personal_token(days_from_now(-1)).await;
+    assert_unauthorized(&app.gql(Some(&token), VERIFY, Value::Null).await, true);
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_401() {
+    let app = spawn_app().await;
+    let (id, token) = app.admin_personal_token(days_from_now(1)).await;
+    assert_eq!(
+        app.gql(Some(&token), VERIFY, Value::Null).await.status,
+        StatusCode::OK
+    );
+    app.execute(
+        "UPDATE token SET revoked_at = $1 WHERE id = $2",
+        vec![chrono::Utc::now().into(), id.into()],
+    )
+    .await;
+    assert_unauthorized(&app.gql(Some(&token), VERIFY, Value::Null).await, true);
+}
+
+#[tokio::test]
+async fn a_removed_members_personal_token_is_401_but_service_tokens_live_on() {
+    let app = spawn_app().await;
+    let (_, service) = app.service_token("uploader").await;
+    app.execute(
+        "DELETE FROM membership WHERE user_id = $1",
+        vec![app.admin.user.id.into()],
+    )
+    .await;
+    assert_unauthorized(
+        &app.gql(Some(app.admin_token()), VERIFY, Value::Null).await,
+        true,
+    );
+    let answer = app.gql(Some(&service), VERIFY, Value::Null).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body["data"]["organization"]["name"], "Acme Corp");
+}
+
+#[tokio::test]
+async fn bare_and_lowercase_bearer_headers_are_accepted() {
+    let app = spawn_app().await;
+    for header in [
+        app.admin_token().to_owned(),
+        format!("bearer {}", app.admin_token()),
+        format!("BEARER {}", app.admin_token()),
+    ] {
+        let answer = app
+            .send(
+                app.client
+                    .post(app.url())
+                    .header("Authorization", &header)
+                    .json(&json!({ "query": VERIFY })),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        assert_eq!(answer.body["data"]["organization"]["name"], "Acme Corp");
+    }
+}
+
+#[tokio::test]
+async fn a_foreign_organization_header_is_403() {
+    let app = spawn_app().await;
+    let other = app.other_organization("Globex", "boss@globex.test").await;
+    for org in [other.organization.id.to_string(), "not-a-uuid".to_owned()] {
+        let answer = app
+            .send(
+                app.client
+                    .post(app.url())
+                    .bearer_auth(app.admin_token())
+                    .header("X-Organization-ID", org)
+                    .json(&json!({ "query": VERIFY })),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN);
+        assert_eq!(answer.text, FORBIDDEN_BODY);
+    }
+    // Its own organization id is fine.
+    let answer = app
+        .send(
+            app.client
+                .post(app.url())
+                .bearer_auth(app.admin_token())
+                .header("X-Organization-ID", app.admin.organization.id.to_string())
+                .json(&json!({ "query": VERIFY })),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn introspection_needs_a_credential() {
+    let app = spawn_app().await;
+    let answer = app
+        .gql(None, "{ __schema { queryType { name } } }", Value::Null)
+        .await;
+    assert_unauthorized(&answer, false);
+    let answer = app
+        .gql(
+            Some(app.admin_token()),
+            "{ __schema { queryType { name } } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(
+        answer.body["data"]["__schema"]["queryType"]["name"],
+        "Query"
+    );
+}
+
+#[tokio::test]
+async fn queries_work_over_get_and_mutations_do_not() {
+    let app = spawn_app().await;
+    let answer = app
+        .send(
+            app.client
+                .get(app.url())
+                .bearer_auth(app.admin_token())
+                .query(&[("query", VERIFY)]),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(answer.body["data"]["organization"]["name"], "Acme Corp");
+    let answer = app
+        .send(
+            app.client
+                .get(app.url())
+                .bearer_auth(app.admin_token())
+                .query(&[("query", "mutation { logout }")]),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(answer.headers.get("allow").unwrap(), "POST");
+}
+
+#[tokio::test]
+async fn a_browser_gets_graphiql() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url())
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.unwrap().contains("graphiql"));
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    for (path, body) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let response = app
+            .client
+            .get(format!("http://{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.text().await.unwrap(), body);
+    }
+}
+
+#[tokio::test]
+async fn responses_follow_graphql_over_http_media_types() {
+    let app = spawn_app().await;
+    let answer = app
+        .send(
+            app.client
+                .post(app.url())
+                .bearer_auth(app.admin_token())
+                .header("Accept", "application/graphql-response+json")
+                .json(&json!({ "query": VERIFY })),
+        )
+        .await;
+    assert_eq!(
+        answer.headers.get("content-type").unwrap(),
+        "application/graphql-response+json"
+    );
+    assert!(answer.headers.contains_key("x-request-id"));
+}
