@@ -98,6 +98,22 @@ impl From<sea_orm::DbErr> for Error {
     }
 }
 
+/// Turns a unique-key violation into a user-facing `CONFLICT`.
+pub trait ResultExt<T> {
+    /// On a unique-constraint violation, `CONFLICT` with `message`;
+    /// any other database error stays internal.
+    fn on_conflict(self, message: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> ResultExt<T> for std::result::Result<T, sea_orm::DbErr> {
+    fn on_conflict(self, message: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|err| match err.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(message()),
+            _ => Error::internal(err),
+        })
+    }
+}
+
 impl From<sea_orm::TransactionError<Error>> for Error {
     fn from(err: sea_orm::TransactionError<Error>) -> Self {
         match err {

@@ -48,7 +48,9 @@ impl MigrationTrait for Migration {
                         ForeignKey::create()
                             .from(Token::Table, Token::RoleId)
                             .to(Role::Table, Role::Id)
-                            .on_delete(ForeignKeyAction::Restrict),
+                            // Active service tokens keep a role from being deleted (checked by
+                            // the application); revoked ones just lose the reference.
+                            .on_delete(ForeignKeyAction::SetNull),
                     )
                     .foreign_key(
                         ForeignKey::create()

@@ -1,18 +1,22 @@
 //! The GraphQL API: schema assembly, the HTTP handler, and one module per
 //! domain.
 
+mod audit;
 pub mod context;
 pub mod handler;
+mod member;
 pub mod operation;
 mod organization;
 mod pagination;
 mod permission;
 mod role;
-mod token;
-mod user;
+mod session;
+pub(crate) mod token;
+mod token_mutation;
+pub(crate) mod user;
 mod viewer;
 
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
 use crate::state::AppState;
 
@@ -28,7 +32,15 @@ pub struct QueryRoot(
 );
 
 /// Every mutation, merged from the domain modules.
-pub type MutationRoot = EmptyMutation;
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(
+    session::SessionMutation,
+    organization::OrganizationMutation,
+    token_mutation::TokenMutation,
+    role::RoleMutation,
+    member::MemberMutation,
+);
 
 /// lynk's executable schema.
 pub type LynkSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -6,15 +6,21 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::{
+    audit::AuditEvent,
     context::{ContextExt, PermissionGuard},
+    member::{Invitation, Member},
     pagination::Page,
     role::Role,
     token::{Token, TokenKind, TokenStatus},
 };
 use crate::{
-    auth::{Permission, principal::OrganizationSnapshot},
-    entity::{membership, organization, role, token},
+    auth::{Permission, PrincipalKind, principal::OrganizationSnapshot},
+    entity::{audit_event, invitation, membership, organization, role, token},
     error::Error,
+    service::{
+        audit::{self, AuditRecord},
+        organization as org_service, policy, validate,
+    },
 };
 
 /// A tenant: members, roles, tokens and data live inside one.
@@ -71,6 +77,71 @@ impl Organization {
 
 #[ComplexObject]
 impl Organization {
+    /// Members with their roles, oldest first.
+    #[graphql(guard = "PermissionGuard(Permission::MembersRead)")]
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Member>, Error> {
+        self.ensure_acting_in(ctx)?;
+        let page = Page::new(first, after)?;
+        let select =
+            membership::Entity::find().filter(membership::Column::OrganizationId.eq(self.uuid));
+        let rows = page
+            .apply(select, membership::Column::Id)
+            .all(ctx.db()?)
+            .await?;
+        Ok(page.connection(rows, |m| m.id, |membership| Member { membership }))
+    }
+
+    /// Pending invitations (not accepted, withdrawn or expired).
+    #[graphql(guard = "PermissionGuard(Permission::MembersRead)")]
+    async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<Invitation>, Error> {
+        self.ensure_acting_in(ctx)?;
+        let rows = invitation::Entity::find()
+            .filter(invitation::Column::OrganizationId.eq(self.uuid))
+            .filter(invitation::Column::AcceptedAt.is_null())
+            .filter(invitation::Column::RevokedAt.is_null())
+            .filter(invitation::Column::ExpiresAt.gt(Utc::now()))
+            .order_by_asc(invitation::Column::Id)
+            .all(ctx.db()?)
+            .await?;
+        Ok(rows.into_iter().map(Invitation).collect())
+    }
+
+    /// The audit log, newest first; `action` filters, e.g. `token.revoked`.
+    #[graphql(guard = "PermissionGuard(Permission::AuditRead)")]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        action: Option<String>,
+    ) -> Result<Connection<String, AuditEvent>, Error> {
+        self.ensure_acting_in(ctx)?;
+        let page = Page::new(first, after)?;
+        let mut select =
+            audit_event::Entity::find().filter(audit_event::Column::OrganizationId.eq(self.uuid));
+        if let Some(action) = action {
+            select = select.filter(audit_event::Column::Action.eq(action));
+        }
+        let rows = page
+            .apply_newest_first(select, audit_event::Column::Id)
+            .all(ctx.db()?)
+            .await?;
+        let org = self.uuid;
+        Ok(page.connection(
+            rows,
+            |e| e.id,
+            |model| AuditEvent {
+                model,
+                organization_id: org,
+            },
+        ))
+    }
+
     /// Built-in and custom roles.
     #[graphql(guard = "PermissionGuard(Permission::RolesRead)")]
     async fn roles(&self, ctx: &Context<'_>) -> Result<Vec<Role>, Error> {
@@ -158,5 +229,93 @@ impl OrganizationQuery {
         organizations
             .sort_by_key(|org| memberships.iter().position(|m| m.organization_id == org.id));
         Ok(organizations.into_iter().map(Organization::from).collect())
+    }
+}
+
+/// `createOrganization`, `updateOrganization`.
+#[derive(Default)]
+pub struct OrganizationMutation;
+
+#[Object]
+impl OrganizationMutation {
+    /// Creates an organization; the signed-in user becomes its admin.
+    /// Select it with `X-Organization-ID` on later requests.
+    async fn create_organization(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+    ) -> Result<Organization, Error> {
+        use sea_orm::TransactionTrait;
+        let principal = ctx.principal()?;
+        let (PrincipalKind::UserSession, Some(user_id)) = (principal.kind, principal.user_id)
+        else {
+            return Err(Error::Forbidden(
+                "creating an organization needs a session (sign in with login)".into(),
+            ));
+        };
+        let name = validate::name("name", &name)?;
+        let now = Utc::now();
+        let txn = ctx.db()?.begin().await?;
+        let created = org_service::create(&txn, name, now).await?;
+        let org = created.organization;
+        org_service::add_member(&txn, org.id, user_id, created.admin_role_id, now).await?;
+        audit::record(
+            &txn,
+            AuditRecord {
+                organization_id: Some(org.id),
+                action: "organization.created",
+                actor: &ctx.actor()?,
+                target_type: Some("organization"),
+                target_id: Some(org.id),
+            },
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(org.into())
+    }
+
+    /// Renames the organization or sets its token policy.
+    async fn update_organization(
+        &self,
+        ctx: &Context<'_>,
+        name: Option<String>,
+        max_token_lifetime_days: Option<i32>,
+    ) -> Result<Organization, Error> {
+        use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionTrait};
+        let principal = ctx.require(Permission::OrganizationWrite)?;
+        let name = name.map(|n| validate::name("name", &n)).transpose()?;
+        if let Some(days) = max_token_lifetime_days {
+            policy::check_policy_days(days)?;
+        }
+        let db = ctx.db()?;
+        let now = Utc::now();
+        let txn = db.begin().await?;
+        let current = organization::Entity::find_by_id(principal.organization_id())
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound("organization"))?;
+        let mut active = current.into_active_model();
+        if let Some(name) = name {
+            active.name = Set(name);
+        }
+        if let Some(days) = max_token_lifetime_days {
+            active.max_token_lifetime_days = Set(days);
+        }
+        let org = active.update(&txn).await?;
+        audit::record(
+            &txn,
+            AuditRecord {
+                organization_id: Some(org.id),
+                action: "organization.updated",
+                actor: &ctx.actor()?,
+                target_type: Some("organization"),
+                target_id: Some(org.id),
+            },
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(org.into())
     }
 }

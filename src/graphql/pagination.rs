@@ -57,6 +57,18 @@ impl Page {
         select.order_by_asc(id).limit(self.first + 1)
     }
 
+    /// Like [`Page::apply`], newest first (for logs).
+    pub fn apply_newest_first<E: EntityTrait>(&self, select: Select<E>, id: E::Column) -> Select<E>
+    where
+        E::Column: ColumnTrait,
+    {
+        let select = match self.after {
+            Some(after) => select.filter(id.lt(after)),
+            None => select,
+        };
+        select.order_by_desc(id).limit(self.first + 1)
+    }
+
     /// Builds the connection from the fetched rows (at most `first + 1`).
     pub fn connection<M, N: OutputType>(
         &self,

@@ -1,7 +1,7 @@
 //! The `Role` type and the `role(id)` query.
 
 use async_graphql::{Context, ID, Object};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::context::ContextExt;
@@ -46,7 +46,7 @@ pub fn parse_id(id: &ID, what: &'static str) -> Result<Uuid, Error> {
 
 /// Loads a role of `organization_id`; any other is `NOT_FOUND`.
 pub async fn find_in_organization(
-    db: &DatabaseConnection,
+    db: &impl sea_orm::ConnectionTrait,
     organization_id: Uuid,
     role_id: Uuid,
 ) -> Result<role::Model, Error> {
@@ -70,5 +70,206 @@ impl RoleQuery {
         find_in_organization(ctx.db()?, principal.organization_id(), role_id)
             .await
             .map(|r| Some(Role(r)))
+    }
+}
+
+/// `createRole`'s input.
+#[derive(async_graphql::InputObject)]
+pub struct CreateRoleInput {
+    pub name: String,
+    pub description: Option<String>,
+    /// Permission names from the catalog; a subset of yours.
+    pub permissions: Vec<String>,
+}
+
+/// `updateRole`'s input; omitted fields stay as they are.
+#[derive(async_graphql::InputObject)]
+pub struct UpdateRoleInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub permissions: Option<Vec<String>>,
+}
+
+/// Longest role description accepted.
+const MAX_DESCRIPTION_LEN: usize = 500;
+
+fn validate_description(description: Option<String>) -> Result<Option<String>, Error> {
+    match description {
+        Some(d) if d.chars().count() > MAX_DESCRIPTION_LEN => Err(Error::bad_input(format!(
+            "description must be at most {MAX_DESCRIPTION_LEN} characters"
+        ))),
+        other => Ok(other.map(|d| d.trim().to_owned())),
+    }
+}
+
+fn parse_permissions(names: Vec<String>) -> Result<PermissionSet, Error> {
+    PermissionSet::parse(names).map_err(|e| Error::bad_input(e.to_string()))
+}
+
+fn ensure_custom(role: &role::Model) -> Result<(), Error> {
+    if role.built_in {
+        Err(Error::bad_input(format!(
+            "`{}` is a built-in role and cannot be changed or deleted; create a custom role instead",
+            role.name
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+async fn record_role_event(
+    conn: &impl sea_orm::ConnectionTrait,
+    ctx: &Context<'_>,
+    organization_id: Uuid,
+    action: &'static str,
+    role_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Error> {
+    crate::service::audit::record(
+        conn,
+        crate::service::audit::AuditRecord {
+            organization_id: Some(organization_id),
+            action,
+            actor: &ctx.actor()?,
+            target_type: Some("role"),
+            target_id: Some(role_id),
+        },
+        now,
+    )
+    .await
+}
+
+fn duplicate_name(name: &str) -> String {
+    format!("a role named `{name}` already exists in this organization")
+}
+
+/// Role mutations (all need `roles:write`).
+#[derive(Default)]
+pub struct RoleMutation;
+
+#[Object]
+impl RoleMutation {
+    /// Creates a custom role; its permissions must be a subset of yours.
+    async fn create_role(&self, ctx: &Context<'_>, input: CreateRoleInput) -> Result<Role, Error> {
+        use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
+
+        use crate::{error::ResultExt, service::policy};
+        let principal = ctx.require(Permission::RolesWrite)?;
+        let name = crate::service::validate::name("name", &input.name)?;
+        let description = validate_description(input.description)?.unwrap_or_default();
+        let permissions = parse_permissions(input.permissions)?;
+        policy::check_grant(permissions, principal.permissions)?;
+        let now = chrono::Utc::now();
+        let organization_id = principal.organization_id();
+        let txn = ctx.db()?.begin().await?;
+        let model = role::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            organization_id: Set(organization_id),
+            name: Set(name.clone()),
+            description: Set(description),
+            permissions: Set(permissions.to_storage()),
+            built_in: Set(false),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await
+        .on_conflict(|| duplicate_name(&name))?;
+        record_role_event(&txn, ctx, organization_id, "role.created", model.id, now).await?;
+        txn.commit().await?;
+        Ok(Role(model))
+    }
+
+    /// Updates a custom role. You can change only roles whose permissions
+    /// you hold, and grant only permissions you hold.
+    async fn update_role(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateRoleInput,
+    ) -> Result<Role, Error> {
+        use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionTrait};
+
+        use crate::{error::ResultExt, service::policy};
+        let principal = ctx.require(Permission::RolesWrite)?;
+        let db = ctx.db()?;
+        let organization_id = principal.organization_id();
+        let current = find_in_organization(db, organization_id, parse_id(&id, "role")?).await?;
+        ensure_custom(&current)?;
+        policy::check_grant(
+            PermissionSet::from_storage(&current.permissions),
+            principal.permissions,
+        )?;
+        let name = input
+            .name
+            .map(|n| crate::service::validate::name("name", &n))
+            .transpose()?;
+        let description = validate_description(input.description)?;
+        let permissions = input.permissions.map(parse_permissions).transpose()?;
+        if let Some(permissions) = permissions {
+            policy::check_grant(permissions, principal.permissions)?;
+        }
+        let now = chrono::Utc::now();
+        let txn = db.begin().await?;
+        let mut active = current.into_active_model();
+        if let Some(name) = &name {
+            active.name = Set(name.clone());
+        }
+        if let Some(description) = description {
+            active.description = Set(description);
+        }
+        if let Some(permissions) = permissions {
+            active.permissions = Set(permissions.to_storage());
+        }
+        let model = active
+            .update(&txn)
+            .await
+            .on_conflict(|| duplicate_name(name.as_deref().unwrap_or_default()))?;
+        record_role_event(&txn, ctx, organization_id, "role.updated", model.id, now).await?;
+        txn.commit().await?;
+        Ok(Role(model))
+    }
+
+    /// Deletes a custom role that no member, service token or pending
+    /// invitation uses.
+    async fn delete_role(&self, ctx: &Context<'_>, id: ID) -> Result<ID, Error> {
+        use sea_orm::{ModelTrait, PaginatorTrait, TransactionTrait};
+
+        use crate::entity::{invitation, membership, token};
+        let principal = ctx.require(Permission::RolesWrite)?;
+        let db = ctx.db()?;
+        let organization_id = principal.organization_id();
+        let role = find_in_organization(db, organization_id, parse_id(&id, "role")?).await?;
+        ensure_custom(&role)?;
+        let now = chrono::Utc::now();
+        let txn = db.begin().await?;
+        let members = membership::Entity::find()
+            .filter(membership::Column::RoleId.eq(role.id))
+            .count(&txn)
+            .await?;
+        let tokens = token::Entity::find()
+            .filter(token::Column::RoleId.eq(role.id))
+            .filter(token::Column::RevokedAt.is_null())
+            .count(&txn)
+            .await?;
+        let invitations = invitation::Entity::find()
+            .filter(invitation::Column::RoleId.eq(role.id))
+            .filter(invitation::Column::AcceptedAt.is_null())
+            .filter(invitation::Column::RevokedAt.is_null())
+            .filter(invitation::Column::ExpiresAt.gt(now))
+            .count(&txn)
+            .await?;
+        if members + tokens + invitations > 0 {
+            return Err(Error::conflict(format!(
+                "role `{}` is still used by {members} member(s), {tokens} active service \
+                 token(s) and {invitations} pending invitation(s); reassign, revoke or \
+                 withdraw them first",
+                role.name
+            )));
+        }
+        let role_id = role.id;
+        role.delete(&txn).await?;
+        record_role_event(&txn, ctx, organization_id, "role.deleted", role_id, now).await?;
+        txn.commit().await?;
+        Ok(ID(role_id.to_string()))
     }
 }

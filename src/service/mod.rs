@@ -4,5 +4,6 @@
 pub mod audit;
 pub mod bootstrap;
 pub mod organization;
+pub mod policy;
 pub mod token;
 pub mod validate;

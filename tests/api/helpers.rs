@@ -367,3 +367,108 @@ pub fn assert_unauthorized(answer: &Answer, token_was_sent: bool) {
         Some(expected)
     );
 }
+
+/// A signed-in user of a test: their id and session token.
+pub struct SignedIn {
+    pub user_id: Uuid,
+    pub session: String,
+}
+
+impl TestApp {
+    /// POSTs a GraphQL query with a bearer token and `X-Organization-ID`.
+    pub async fn gql_in(
+        &self,
+        token: &str,
+        organization_id: Uuid,
+        query: &str,
+        variables: Value,
+    ) -> Answer {
+        self.send(
+            self.client
+                .post(self.url())
+                .bearer_auth(token)
+                .header("X-Organization-ID", organization_id.to_string())
+                .json(&json!({ "query": query, "variables": variables })),
+        )
+        .await
+    }
+
+    /// Signs in and returns the session token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let answer = self
+            .gql(
+                None,
+                "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }",
+                json!({ "email": email, "password": password }),
+            )
+            .await;
+        answer.body["data"]["login"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login failed: {}", answer.text))
+            .to_owned()
+    }
+
+    /// The bootstrapped admin's session.
+    pub async fn admin_session(&self) -> String {
+        self.login("admin@acme.test", ADMIN_PASSWORD).await
+    }
+
+    /// Invites `email` with a built-in or custom role (by name) and accepts
+    /// the invitation as a new user.
+    pub async fn add_member(&self, admin_session: &str, email: &str, role: &str) -> SignedIn {
+        let role_id = self.role_id(role).await;
+        let answer = self
+            .gql(
+                Some(admin_session),
+                "mutation($input: InviteMemberInput!) { inviteMember(input: $input) { code } }",
+                json!({ "input": { "email": email, "roleId": role_id.to_string() } }),
+            )
+            .await;
+        let code = answer.body["data"]["inviteMember"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("invite failed: {}", answer.text))
+            .to_owned();
+        let answer = self
+            .gql(
+                None,
+                "mutation($input: AcceptInvitationInput!) { acceptInvitation(input: $input) { token user { id } } }",
+                json!({ "input": { "code": code, "name": email, "password": ADMIN_PASSWORD } }),
+            )
+            .await;
+        let payload = &answer.body["data"]["acceptInvitation"];
+        SignedIn {
+            user_id: payload["user"]["id"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .unwrap_or_else(|| panic!("accept failed: {}", answer.text)),
+            session: payload["token"].as_str().unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// Creates a personal token with a session; returns (id, secret).
+    pub async fn create_personal_token(
+        &self,
+        session: &str,
+        scopes: Option<Vec<&str>>,
+    ) -> (String, String) {
+        let answer = self
+            .gql(
+                Some(session),
+                "mutation($input: CreatePersonalTokenInput!) { createPersonalToken(input: $input) { token { id } secret } }",
+                json!({ "input": {
+                    "name": "laptop",
+                    "expiresAt": days_from_now(30).to_rfc3339(),
+                    "scopes": scopes,
+                } }),
+            )
+            .await;
+        let created = &answer.body["data"]["createPersonalToken"];
+        (
+            created["token"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("create failed: {}", answer.text))
+                .to_owned(),
+            created["secret"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+}

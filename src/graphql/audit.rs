@@ -1,0 +1,65 @@
+//! The `AuditEvent` type.
+
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+use sea_orm::EntityTrait;
+use uuid::Uuid;
+
+use super::{
+    context::ContextExt,
+    token::Token,
+    user::{self, User},
+};
+use crate::{
+    entity::{audit_event, token},
+    error::Error,
+};
+
+/// Who did what to which object, from where, and when.
+pub struct AuditEvent {
+    pub model: audit_event::Model,
+    pub organization_id: Uuid,
+}
+
+#[Object]
+impl AuditEvent {
+    async fn id(&self) -> ID {
+        ID(self.model.id.to_string())
+    }
+
+    /// e.g. `token.created`, `member.removed`, `login.failed`.
+    async fn action(&self) -> &str {
+        &self.model.action
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at
+    }
+
+    async fn actor_user(&self, ctx: &Context<'_>) -> Result<Option<User>, Error> {
+        user::load(ctx.db()?, self.model.actor_user_id).await
+    }
+
+    async fn actor_token(&self, ctx: &Context<'_>) -> Result<Option<Token>, Error> {
+        let Some(id) = self.model.actor_token_id else {
+            return Ok(None);
+        };
+        Ok(token::Entity::find_by_id(id)
+            .one(ctx.db()?)
+            .await?
+            .map(|t| Token::new(t, self.organization_id)))
+    }
+
+    async fn target_type(&self) -> Option<&str> {
+        self.model.target_type.as_deref()
+    }
+
+    async fn target_id(&self) -> Option<ID> {
+        self.model.target_id.map(|id| ID(id.to_string()))
+    }
+
+    /// The client address the change came from.
+    async fn ip(&self) -> Option<&str> {
+        self.model.ip.as_deref()
+    }
+}
