@@ -4,6 +4,7 @@
 mod audit;
 mod cli;
 mod helpers;
+mod matrix;
 mod members;
 mod roles;
 mod secrets;

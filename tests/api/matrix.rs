@@ -1,0 +1,188 @@
+//! The authorization matrix: every query field and mutation, as every kind
+//! of caller, with the expected outcome. A field missing from the table
+//! fails `every_field_is_in_the_matrix`, so nothing ships unguarded.
+
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{ADMIN_PASSWORD, Answer, TestApp, spawn_app};
+
+/// What happened, as far as authorization goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Passed authorization (data, or an error about the input).
+    A,
+    /// Field-level FORBIDDEN.
+    F,
+    /// HTTP 401.
+    U,
+}
+use Outcome::{A, F, U};
+
+/// The callers, in column order.
+const CALLERS: [&str; 5] = [
+    "anonymous",
+    "admin session",
+    "viewer personal token",
+    "uploader service token",
+    "token scoped to tokens:read",
+];
+
+/// One row: a field as `Type.field`, the operation that reaches it, and the
+/// outcome per caller (in `CALLERS` order).
+struct Case {
+    field: &'static str,
+    query: &'static str,
+    expect: [Outcome; 5],
+}
+
+// Ids in variables are random: a caller that passes authorization gets
+// NOT_FOUND or BAD_USER_INPUT, so the matrix changes no state.
+#[rustfmt::skip]
+const CASES: &[Case] = &[
+    Case { field: "Query.organization", query: "{ organization { id name createdAt maxTokenLifetimeDays } }", expect: [U, A, A, A, A] },
+    Case { field: "Query.viewer", query: "{ viewer { kind user { id } token { id } role { id } permissions } }", expect: [U, A, A, A, A] },
+    Case { field: "Viewer.personalTokens", query: "{ viewer { personalTokens { edges { cursor } } } }", expect: [U, A, A, A, A] },
+    Case { field: "Query.organizations", query: "{ organizations { id } }", expect: [U, A, A, A, A] },
+    Case { field: "Query.token", query: "query($id: ID!) { token(id: $id) { id } }", expect: [U, A, A, A, A] },
+    Case { field: "Query.role", query: "query($id: ID!) { role(id: $id) { id } }", expect: [U, A, A, F, F] },
+    Case { field: "Query.permissions", query: "{ permissions { name } }", expect: [U, A, A, A, A] },
+    Case { field: "Organization.members", query: "{ organization { members { edges { cursor } } } }", expect: [U, A, A, F, F] },
+    Case { field: "Organization.invitations", query: "{ organization { invitations { id } } }", expect: [U, A, A, F, F] },
+    Case { field: "Organization.roles", query: "{ organization { roles { id } } }", expect: [U, A, A, F, F] },
+    Case { field: "Organization.tokens", query: "{ organization { tokens { edges { cursor } } } }", expect: [U, A, F, F, A] },
+    Case { field: "Organization.auditEvents", query: "{ organization { auditEvents { edges { cursor } } } }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.login", query: r#"mutation { login(email: "admin@acme.test", password: "correct horse battery staple") { expiresAt } }"#, expect: [A, A, A, A, A] },
+    Case { field: "Mutation.acceptInvitation", query: r#"mutation { acceptInvitation(input: {code: "nope", name: "x", password: "y"}) { expiresAt } }"#, expect: [A, A, A, A, A] },
+    Case { field: "Mutation.changePassword", query: r#"mutation { changePassword(currentPassword: "x", newPassword: "short") }"#, expect: [U, A, F, F, F] },
+    Case { field: "Mutation.createOrganization", query: r#"mutation { createOrganization(name: "") { id } }"#, expect: [U, A, F, F, F] },
+    Case { field: "Mutation.updateOrganization", query: "mutation { updateOrganization(maxTokenLifetimeDays: 0) { id } }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.createPersonalToken", query: r#"mutation { createPersonalToken(input: {name: "x", expiresAt: "2000-01-01T00:00:00Z"}) { secret } }"#, expect: [U, A, F, F, F] },
+    Case { field: "Mutation.createServiceToken", query: r#"mutation($id: ID!) { createServiceToken(input: {name: "x", roleId: $id}) { secret } }"#, expect: [U, A, F, F, F] },
+    Case { field: "Mutation.revokeToken", query: "mutation($id: ID!) { revokeToken(id: $id) { id } }", expect: [U, A, A, A, A] },
+    Case { field: "Mutation.rotateToken", query: "mutation($id: ID!) { rotateToken(id: $id) { secret } }", expect: [U, A, A, A, A] },
+    Case { field: "Mutation.createRole", query: r#"mutation { createRole(input: {name: "", permissions: []}) { id } }"#, expect: [U, A, F, F, F] },
+    Case { field: "Mutation.updateRole", query: "mutation($id: ID!) { updateRole(id: $id, input: {}) { id } }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.deleteRole", query: "mutation($id: ID!) { deleteRole(id: $id) }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.inviteMember", query: r#"mutation($id: ID!) { inviteMember(input: {email: "x@acme.test", roleId: $id}) { code } }"#, expect: [U, A, F, F, F] },
+    Case { field: "Mutation.revokeInvitation", query: "mutation($id: ID!) { revokeInvitation(id: $id) }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.updateMemberRole", query: "mutation($id: ID!) { updateMemberRole(userId: $id, roleId: $id) { joinedAt } }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.removeMember", query: "mutation($id: ID!) { removeMember(userId: $id) }", expect: [U, A, F, F, F] },
+    // Last: it ends the admin session it runs with.
+    Case { field: "Mutation.logout", query: "mutation { logout }", expect: [U, A, A, A, A] },
+];
+
+/// Fields that need no permission by design (DESIGN §3): the credential's
+/// own organization and identity.
+const OPEN_BY_DESIGN: &[&str] = &[
+    "Organization.id",
+    "Organization.name",
+    "Organization.createdAt",
+    "Organization.maxTokenLifetimeDays",
+    "Viewer.kind",
+    "Viewer.user",
+    "Viewer.token",
+    "Viewer.role",
+    "Viewer.permissions",
+];
+
+fn outcome(answer: &Answer) -> Outcome {
+    if answer.status == StatusCode::UNAUTHORIZED {
+        return U;
+    }
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    match answer.error_code() {
+        Some("FORBIDDEN") => F,
+        Some("UNAUTHORIZED") => U,
+        Some("INTERNAL_SERVER_ERROR") => panic!("internal error: {}", answer.text),
+        _ => A,
+    }
+}
+
+async fn callers(app: &TestApp) -> [Option<String>; 5] {
+    let admin = app.admin_session().await;
+    let viewer = app.add_member(&admin, "vera@acme.test", "viewer").await;
+    let (_, viewer_token) = app.create_personal_token(&viewer.session, None).await;
+    let (_, uploader) = app.service_token("uploader").await;
+    let (_, scoped) = app
+        .create_personal_token(&admin, Some(vec!["tokens:read"]))
+        .await;
+    [
+        None,
+        Some(admin),
+        Some(viewer_token),
+        Some(uploader),
+        Some(scoped),
+    ]
+}
+
+#[tokio::test]
+async fn every_field_as_every_caller() {
+    let app = spawn_app().await;
+    let callers = callers(&app).await;
+    let mut failures = Vec::new();
+    for case in CASES {
+        for (column, caller) in callers.iter().enumerate() {
+            let answer = app
+                .gql(
+                    caller.as_deref(),
+                    case.query,
+                    json!({ "id": Uuid::now_v7().to_string() }),
+                )
+                .await;
+            let got = outcome(&answer);
+            if got != case.expect[column] {
+                failures.push(format!(
+                    "{} as {}: expected {:?}, got {:?}: {}",
+                    case.field, CALLERS[column], case.expect[column], got, answer.text
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn every_field_is_in_the_matrix() {
+    let app = spawn_app().await;
+    let answer = app
+        .gql(
+            Some(app.admin_token()),
+            "{ __schema { queryType { name fields { name } } mutationType { name fields { name } } }
+               organization: __type(name: \"Organization\") { name fields { name } }
+               viewer: __type(name: \"Viewer\") { name fields { name } } }",
+            Value::Null,
+        )
+        .await;
+    let data = &answer.body["data"];
+    let types = [
+        &data["__schema"]["queryType"],
+        &data["__schema"]["mutationType"],
+        &data["organization"],
+        &data["viewer"],
+    ];
+    let covered: BTreeSet<&str> = CASES
+        .iter()
+        .map(|c| c.field)
+        .chain(OPEN_BY_DESIGN.iter().copied())
+        .collect();
+    let mut missing = Vec::new();
+    for ty in types {
+        let type_name = ty["name"].as_str().expect("type name");
+        for field in ty["fields"].as_array().expect("fields") {
+            let name = format!("{type_name}.{}", field["name"].as_str().unwrap());
+            if !covered.contains(name.as_str()) {
+                missing.push(name);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "add these fields to the authorization matrix: {missing:?}"
+    );
+    // The login case really used the admin's credentials.
+    assert!(CASES[12].query.contains(ADMIN_PASSWORD));
+}
