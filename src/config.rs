@@ -3,10 +3,16 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, builder::RangedU64ValueParser};
+
+use crate::service::sbom_document::DEFAULT_MAX_SBOM_BYTES;
 
 /// The embedded default database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://lynk.db?mode=rwc";
+
+/// The largest `--max-sbom-bytes` accepted (1 GiB), so that sizes fit a
+/// GraphQL `Int` and the derived body limit fits any `usize`.
+pub const MAX_SBOM_BYTES_LIMIT: u64 = 1 << 30;
 
 /// lynk: role-based token authentication with a GraphQL API.
 #[derive(Debug, Parser)]
@@ -75,6 +81,16 @@ pub struct ServeArgs {
     /// Lifetime of a session from `login`, e.g. `12h`, `30m`.
     #[arg(long, env = "LYNK_SESSION_TTL", default_value = "12h", value_parser = humantime::parse_duration)]
     pub session_ttl: Duration,
+    /// Largest SBOM document accepted, in bytes (at most 1 GiB). The HTTP
+    /// body limit of `/lynkapi` follows from it: twice this plus 1 MiB,
+    /// since JSON escaping can double a document.
+    #[arg(
+        long,
+        env = "LYNK_MAX_SBOM_BYTES",
+        default_value_t = DEFAULT_MAX_SBOM_BYTES,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_SBOM_BYTES_LIMIT)
+    )]
+    pub max_sbom_bytes: usize,
     /// Organization created when `serve` starts on an empty database.
     #[arg(long, env = "LYNK_BOOTSTRAP_ORG", default_value = "Acme Corp")]
     pub bootstrap_org: String,
@@ -88,6 +104,43 @@ pub struct ServeArgs {
     /// Password of that admin; generated and printed when unset.
     #[arg(long, env = "LYNK_BOOTSTRAP_PASSWORD", hide_env_values = true)]
     pub bootstrap_password: Option<String>,
+    /// Longest a request may take before it is answered `408`.
+    #[arg(long, env = "LYNK_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Abuse limits (GraphQL shape, failed authentications, failed logins).
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Deepest selection nesting a query may have.
+    #[arg(long, env = "LYNK_MAX_QUERY_DEPTH", default_value_t = 12)]
+    pub max_query_depth: usize,
+    /// Largest query complexity (every field, aliases included, counts).
+    #[arg(long, env = "LYNK_MAX_QUERY_COMPLEXITY", default_value_t = 500)]
+    pub max_query_complexity: usize,
+    /// Failed token authentications a client address may make per 10 minutes.
+    #[arg(long, env = "LYNK_AUTH_FAILURES_PER_IP", default_value_t = 100)]
+    pub auth_failures_per_ip: u32,
+    /// Failed logins per account per hour (OWASP ASVS: at most 100).
+    #[arg(long, env = "LYNK_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 100)]
+    pub login_failures_per_account: u32,
+    /// Failed logins a client address may make per hour.
+    #[arg(long, env = "LYNK_LOGIN_FAILURES_PER_IP", default_value_t = 300)]
+    pub login_failures_per_ip: u32,
+}
+
+impl Default for LimitArgs {
+    fn default() -> Self {
+        LimitArgs {
+            max_query_depth: 12,
+            max_query_complexity: 500,
+            auth_failures_per_ip: 100,
+            login_failures_per_account: 100,
+            login_failures_per_ip: 300,
+        }
+    }
 }
 
 impl ServeArgs {
@@ -97,9 +150,12 @@ impl ServeArgs {
             listen,
             database,
             session_ttl: Duration::from_secs(12 * 3600),
+            max_sbom_bytes: DEFAULT_MAX_SBOM_BYTES,
             bootstrap_org: "Acme Corp".into(),
             bootstrap_email: "admin@example.com".into(),
             bootstrap_password: None,
+            request_timeout: Duration::from_secs(30),
+            limits: LimitArgs::default(),
         }
     }
 }
@@ -138,6 +194,22 @@ mod tests {
         };
         assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(args.session_ttl, Duration::from_secs(43_200));
+        assert_eq!(args.max_sbom_bytes, 10_485_760);
+    }
+
+    #[test]
+    fn sbom_size_limit_is_bounded() {
+        let parse = |value: &str| {
+            Cli::try_parse_from(["lynk", "serve", "--max-sbom-bytes", value]).map(|cli| {
+                match cli.into_command() {
+                    Command::Serve(args) => args.max_sbom_bytes,
+                    _ => 0,
+                }
+            })
+        };
+        assert_eq!(parse("1024").unwrap(), 1024);
+        assert!(parse("0").is_err());
+        assert!(parse("1073741825").is_err());
     }
 
     #[test]

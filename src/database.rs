@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -51,6 +51,31 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     } else {
         Migrator::up(db, None).await
     }
+}
+
+// Held while `serve` checks whether the database is empty and bootstraps it.
+const BOOTSTRAP_LOCK_KEY: i64 = 0x6c79_6e6b_0001;
+
+/// Begins a transaction that holds lynk's bootstrap lock until it ends: an
+/// advisory lock on PostgreSQL, the database's write lock on SQLite
+/// (`BEGIN IMMEDIATE`). Processes starting at once on an empty database
+/// take turns, and each sees what the previous one committed.
+pub async fn begin_exclusive(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [BOOTSTRAP_LOCK_KEY.into()],
+        ))
+        .await?;
+    }
+    Ok(txn)
 }
 
 /// Whether the database answers (for `/readyz`).

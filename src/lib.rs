@@ -12,6 +12,7 @@ pub mod database;
 pub mod entity;
 pub mod error;
 pub mod graphql;
+pub mod metrics;
 pub mod service;
 pub mod startup;
 pub mod state;

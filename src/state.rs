@@ -1,8 +1,10 @@
 //! What every request handler shares: the database pool and settings.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
+
+use crate::auth::rate_limit::RateLimits;
 
 /// Shared application state. Cheap to clone (the pool is reference-counted).
 #[derive(Clone, Debug)]
@@ -10,4 +12,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Lifetime of sessions issued by `login`.
     pub session_ttl: Duration,
+    /// Largest SBOM document accepted, in bytes (`--max-sbom-bytes`).
+    pub max_sbom_bytes: usize,
+    /// Failure counters for brute-force protection.
+    pub rate_limits: Arc<RateLimits>,
 }

@@ -2,7 +2,11 @@
 //! the format. Logs go to standard error; standard output is kept for what
 //! the CLI prints (credentials at bootstrap, the SDL).
 
+use axum::http::Request;
+use tracing::Span;
 use tracing_subscriber::{EnvFilter, fmt};
+
+use crate::graphql::handler::REQUEST_ID_HEADER;
 
 /// Installs the global subscriber. Call once, from `main`.
 pub fn init() {
@@ -14,4 +18,22 @@ pub fn init() {
     } else {
         builder.init();
     }
+}
+
+/// The span of one HTTP request, so that every log line written while it
+/// is handled carries its request id (the `x-request-id` the client also
+/// gets back). Method and path only: headers and the query string can hold
+/// credentials and are never logged.
+pub fn request_span<B>(request: &Request<B>) -> Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+    )
 }

@@ -13,6 +13,8 @@ mod m20261124_000004_create_membership;
 mod m20261124_000005_create_token;
 mod m20261124_000006_create_invitation;
 mod m20261124_000007_create_audit_event;
+mod m20261124_000008_create_project;
+mod m20261124_000009_create_sbom;
 
 /// Applies lynk's migrations in order.
 pub struct Migrator;
@@ -28,6 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_create_token::Migration),
             Box::new(m20261124_000006_create_invitation::Migration),
             Box::new(m20261124_000007_create_audit_event::Migration),
+            Box::new(m20261124_000008_create_project::Migration),
+            Box::new(m20261124_000009_create_sbom::Migration),
         ]
     }
 }

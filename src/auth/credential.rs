@@ -117,3 +117,140 @@ mod tests {
         );
     }
 }
+
+/// Property tests ("fuzzing") of the header handling: no header value can
+/// make it panic, and every way of sending a token yields that token.
+/// `scripts/fuzz.sh` runs them with many more cases (`PROPTEST_CASES`).
+#[cfg(test)]
+mod proptests {
+    use proptest::{prelude::*, sample::select};
+
+    use super::*;
+    use crate::auth::token_format::{self, SecretKind};
+
+    /// 2000 cases by default, so that `cargo test` stays fast; more with
+    /// `PROPTEST_CASES` (which `with_cases` would otherwise override).
+    fn config() -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000);
+        ProptestConfig::with_cases(cases)
+    }
+
+    fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..128),
+            any::<String>().prop_map(String::into_bytes),
+            // Near the interesting shapes: a scheme, spaces, a token-ish tail.
+            "(?i)(bearer)?[ \t]{0,3}(lynk_[a-z_]{0,14})?[0-9A-Za-z \t]{0,40}"
+                .prop_map(String::into_bytes),
+        ]
+    }
+
+    /// `Bearer` in any letter case.
+    fn bearer_scheme() -> impl Strategy<Value = String> {
+        "[bB][eE][aA][rR][eE][rR]"
+    }
+
+    fn secret_kind() -> impl Strategy<Value = SecretKind> {
+        select(vec![
+            SecretKind::Personal,
+            SecretKind::Service,
+            SecretKind::Session,
+            SecretKind::Invitation,
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// Whatever the header holds, the candidate is a trimmed slice of
+        /// it (empty when it is not UTF-8), and parsing it does not panic.
+        #[test]
+        fn any_authorization_header_is_handled(raw in header_bytes()) {
+            let PresentedCredential::Candidate(candidate) = presented_credential(Some(&raw)) else {
+                return Err(TestCaseError::fail("a present header is never Missing"));
+            };
+            prop_assert_eq!(candidate, candidate.trim());
+            match std::str::from_utf8(&raw) {
+                Ok(text) => prop_assert!(text.contains(candidate)),
+                Err(_) => prop_assert_eq!(candidate, ""),
+            }
+            let _ = token_format::parse(candidate);
+        }
+
+        /// `Bearer <token>` in any case, with any spacing, and the bare
+        /// token all present exactly the token, which parses to its kind.
+        #[test]
+        fn every_way_of_sending_a_token_presents_it(
+            kind in secret_kind(),
+            scheme in bearer_scheme(),
+            leading in "[ \t]{0,3}",
+            gap in " {1,4}",
+            trailing in "[ \t]{0,3}",
+        ) {
+            let generated = token_format::generate(kind);
+            let token = generated.secret.expose();
+            for header in [
+                format!("{leading}{scheme}{gap}{token}{trailing}"),
+                format!("{leading}{token}{trailing}"),
+            ] {
+                let presented = presented_credential(Some(header.as_bytes()));
+                prop_assert_eq!(presented, PresentedCredential::Candidate(token));
+                let parsed = token_format::parse(token);
+                prop_assert_eq!(parsed.map(|p| p.kind), Ok(kind));
+            }
+        }
+
+        /// Any candidate without inner whitespace comes through unchanged.
+        #[test]
+        fn a_bare_value_is_presented_as_is(value in "[!-~]{1,64}") {
+            prop_assume!(!value.eq_ignore_ascii_case("bearer"));
+            prop_assert_eq!(
+                presented_credential(Some(value.as_bytes())),
+                PresentedCredential::Candidate(value.as_str())
+            );
+        }
+
+        #[test]
+        fn any_organization_header_is_handled(raw in header_bytes()) {
+            match requested_organization(Some(&raw)) {
+                RequestedOrganization::Default => {
+                    return Err(TestCaseError::fail("a present header is never Default"));
+                }
+                RequestedOrganization::Id(id) => {
+                    let text = std::str::from_utf8(&raw).expect("an id came from UTF-8");
+                    prop_assert_eq!(Uuid::parse_str(text.trim()).ok(), Some(id));
+                }
+                RequestedOrganization::Invalid => {}
+            }
+        }
+
+        /// Every spelling of an id that `uuid` accepts selects that id, with
+        /// surrounding whitespace ignored.
+        #[test]
+        fn every_spelling_of_an_id_selects_it(
+            bits in any::<u128>(),
+            spelling in 0..5usize,
+            upper in any::<bool>(),
+            leading in "[ \t]{0,3}",
+            trailing in "[ \t]{0,3}",
+        ) {
+            let id = Uuid::from_u128(bits);
+            let text = match spelling {
+                0 => id.hyphenated().to_string(),
+                1 => id.simple().to_string(),
+                2 => id.braced().to_string(),
+                3 => id.urn().to_string(),
+                _ => id.to_string(),
+            };
+            let text = if upper { text.to_uppercase().replace("URN:UUID:", "urn:uuid:") } else { text };
+            let header = format!("{leading}{text}{trailing}");
+            prop_assert_eq!(
+                requested_organization(Some(header.as_bytes())),
+                RequestedOrganization::Id(id)
+            );
+        }
+    }
+}

@@ -6,6 +6,7 @@ pub mod credential;
 pub mod password;
 pub mod permission;
 pub mod principal;
+pub mod rate_limit;
 pub mod token_format;
 pub mod verify;
 

@@ -297,3 +297,186 @@ mod tests {
         assert!(debug.contains("[redacted]"));
     }
 }
+
+/// Property tests ("fuzzing"): the parser never panics on any input and
+/// accepts exactly the documented shape. `scripts/fuzz.sh` runs them with
+/// many more cases (`PROPTEST_CASES`).
+#[cfg(test)]
+mod proptests {
+    use proptest::{prelude::*, sample::select};
+
+    use super::*;
+
+    const KINDS: [SecretKind; 4] = [
+        SecretKind::Personal,
+        SecretKind::Service,
+        SecretKind::Session,
+        SecretKind::Invitation,
+    ];
+
+    /// 2000 cases by default, so that `cargo test` stays fast; more with
+    /// `PROPTEST_CASES` (which `with_cases` would otherwise override).
+    fn config() -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000);
+        ProptestConfig::with_cases(cases)
+    }
+
+    fn kind() -> impl Strategy<Value = SecretKind> {
+        select(KINDS.to_vec())
+    }
+
+    fn base62(len: usize) -> impl Strategy<Value = String> {
+        proptest::collection::vec(select(ALPHABET.to_vec()), len)
+            .prop_map(|bytes| bytes.into_iter().map(char::from).collect())
+    }
+
+    /// A well-formed secret built from proptest's random part (so failures
+    /// shrink and replay), with the checksum the format requires.
+    fn well_formed() -> impl Strategy<Value = (SecretKind, String)> {
+        (kind(), base62(RANDOM_LEN)).prop_map(|(kind, random)| {
+            let token = format!("{}{random}{}", kind.prefix(), checksum(&random));
+            (kind, token)
+        })
+    }
+
+    /// The rule README's Security section gives secret scanners, written
+    /// independently of [`checksum`]: a known prefix, 36 base62 characters,
+    /// the last 6 being CRC32 of the first 30 in base62 (0-9A-Za-z),
+    /// most significant digit first, zero-padded.
+    fn scanner_accepts(candidate: &str) -> bool {
+        let Some(body) = [
+            "lynk_live_",
+            "lynk_service_live_",
+            "lynk_session_",
+            "lynk_invite_",
+        ]
+        .iter()
+        .find_map(|prefix| candidate.strip_prefix(prefix)) else {
+            return false;
+        };
+        if body.len() != 36 || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return false;
+        }
+        let digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut crc = u64::from(crc32fast::hash(&body.as_bytes()[..30]));
+        let mut expected = String::new();
+        for _ in 0..6 {
+            expected.insert(0, char::from(digits.as_bytes()[(crc % 62) as usize]));
+            crc /= 62;
+        }
+        body[30..] == expected
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn parse_never_panics_on_any_string(candidate in any::<String>()) {
+            if parse(&candidate).is_ok() {
+                prop_assert!(scanner_accepts(&candidate));
+            }
+        }
+
+        #[test]
+        fn parse_never_panics_on_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+            let candidate = String::from_utf8_lossy(&bytes);
+            if parse(&candidate).is_ok() {
+                prop_assert!(scanner_accepts(&candidate));
+            }
+        }
+
+        /// Past the prefix check, where length, alphabet and the byte
+        /// offsets of the checksum split matter: any characters, multi-byte
+        /// ones included, at and around the right length.
+        #[test]
+        fn parse_never_panics_after_a_known_prefix(kind in kind(), body in ".{0,40}") {
+            let candidate = format!("{}{body}", kind.prefix());
+            match parse(&candidate) {
+                Ok(parsed) => {
+                    prop_assert_eq!(parsed.kind, kind);
+                    prop_assert!(scanner_accepts(&candidate));
+                }
+                Err(_) => prop_assert!(!scanner_accepts(&candidate)),
+            }
+        }
+
+        #[test]
+        fn generated_secrets_parse_back_to_their_kind(kind in kind()) {
+            let generated = generate(kind);
+            let plain = generated.secret.expose();
+            prop_assert!(scanner_accepts(plain));
+            prop_assert_eq!(
+                parse(plain),
+                Ok(ParsedSecret { kind, digest: generated.digest })
+            );
+        }
+
+        #[test]
+        fn well_formed_secrets_parse_to_their_kind_and_digest((kind, token) in well_formed()) {
+            prop_assert!(scanner_accepts(&token));
+            prop_assert_eq!(
+                parse(&token),
+                Ok(ParsedSecret { kind, digest: SecretDigest::of(&token) })
+            );
+        }
+
+        /// Any one character replaced by any other, anywhere: never the
+        /// original credential.
+        #[test]
+        fn a_mutated_secret_is_rejected_or_another_digest(
+            (_, token) in well_formed(),
+            position in any::<prop::sample::Index>(),
+            replacement in any::<char>(),
+        ) {
+            let chars: Vec<char> = token.chars().collect();
+            let at = position.index(chars.len());
+            prop_assume!(chars[at] != replacement);
+            let mut mutated = chars;
+            mutated[at] = replacement;
+            let mutated: String = mutated.into_iter().collect();
+            if let Ok(parsed) = parse(&mutated) {
+                prop_assert_ne!(parsed.digest, SecretDigest::of(&token));
+            }
+        }
+
+        /// A single base62 character changed in the body is always caught
+        /// by the checksum: CRC32 detects every burst error of 32 bits or
+        /// fewer, and one changed byte is a burst of at most 8.
+        #[test]
+        fn a_single_base62_change_in_the_body_fails_the_checksum(
+            (kind, token) in well_formed(),
+            position in 0..RANDOM_LEN + CHECKSUM_LEN,
+            replacement in select(ALPHABET.to_vec()),
+        ) {
+            let at = kind.prefix().len() + position;
+            let mut mutated = token.clone().into_bytes();
+            prop_assume!(mutated[at] != replacement);
+            mutated[at] = replacement;
+            let mutated = String::from_utf8(mutated).expect("ASCII stays UTF-8");
+            prop_assert_eq!(parse(&mutated), Err(MalformedSecret::Checksum));
+            prop_assert!(!scanner_accepts(&mutated));
+        }
+
+        #[test]
+        fn random_bodies_with_a_wrong_checksum_are_rejected(
+            kind in kind(),
+            random in base62(RANDOM_LEN),
+            check in base62(CHECKSUM_LEN),
+        ) {
+            prop_assume!(check != checksum(&random));
+            let candidate = format!("{}{random}{check}", kind.prefix());
+            prop_assert_eq!(parse(&candidate), Err(MalformedSecret::Checksum));
+            prop_assert!(!scanner_accepts(&candidate));
+        }
+
+        #[test]
+        fn a_wrong_length_is_rejected(kind in kind(), body in "[0-9A-Za-z]{0,80}") {
+            prop_assume!(body.len() != BODY_LEN);
+            let candidate = format!("{}{body}", kind.prefix());
+            prop_assert_eq!(parse(&candidate), Err(MalformedSecret::Length));
+        }
+    }
+}

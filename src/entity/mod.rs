@@ -6,6 +6,8 @@ pub mod audit_event;
 pub mod invitation;
 pub mod membership;
 pub mod organization;
+pub mod project;
 pub mod role;
+pub mod sbom;
 pub mod token;
 pub mod user;

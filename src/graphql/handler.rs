@@ -17,11 +17,14 @@ use axum::{
 };
 use chrono::Utc;
 
-use super::{LynkSchema, context::RequestContext, operation};
+use std::time::Instant;
+
+use super::{Schemas, context::RequestContext, operation};
 use crate::{
     auth::{
         AuthFailure,
         credential::{PresentedCredential, presented_credential, requested_organization},
+        rate_limit::retry_after_secs,
         verify::{authenticate, touch_last_used},
     },
     error::REQUEST_ID,
@@ -44,7 +47,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 #[derive(Clone)]
 pub struct GraphqlState {
     pub app: AppState,
-    pub schema: LynkSchema,
+    pub schemas: Schemas,
 }
 
 /// `GET` and `POST /lynkapi`.
@@ -58,22 +61,20 @@ pub async fn graphql(
     if method == Method::GET && wants_graphiql(&headers, request.uri().query()) {
         return Html(GraphiQLSource::build().endpoint("/lynkapi").finish()).into_response();
     }
-    let gql_request =
-        match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
-            request,
-            &(),
-        )
-        .await
-        {
-            Ok(req) => req.into_inner(),
-            Err(rejection) => return rejection.into_response(),
-        };
+    if method == Method::POST && !is_supported_media_type(&headers) {
+        return unsupported_media_type();
+    }
+    let gql_request = match receive_request(request, state.app.max_sbom_bytes).await {
+        Ok(req) => req,
+        Err(rejection) => return rejection,
+    };
     let request_id = headers
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
 
     let info = operation::analyze(&gql_request.query, gql_request.operation_name.as_deref());
+    crate::metrics::record_graphql_operation(info.map(|i| i.operation_type));
     if method == Method::GET && info.is_some_and(|i| i.operation_type != OperationType::Query) {
         return method_not_allowed();
     }
@@ -82,7 +83,16 @@ pub async fn graphql(
     let presented = presented_credential(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()));
     let requested = requested_organization(headers.get(ORGANIZATION_HEADER).map(|v| v.as_bytes()));
     let now = Utc::now();
-    let principal = match authenticate(&state.app.db, presented, requested, now).await {
+    let client_key = peer.ip().to_string();
+    let limits = &state.app.rate_limits;
+    let guessing = matches!(presented, PresentedCredential::Candidate(_)) && !public;
+    if guessing && let Err(retry_after) = limits.auth_per_ip.check(&client_key, Instant::now()) {
+        tracing::warn!(client = %client_key, "too many failed authentications");
+        return rate_limited(retry_after_secs(retry_after));
+    }
+    let authenticated = authenticate(&state.app.db, presented, requested, now).await;
+    crate::metrics::record_authentication(&authenticated, public);
+    let principal = match authenticated {
         Ok(Ok(principal)) => {
             touch_last_used(state.app.db.clone(), &principal, now);
             Some(principal)
@@ -90,6 +100,11 @@ pub async fn graphql(
         Ok(Err(_)) if public => None,
         Ok(Err(AuthFailure::Unauthorized(reason))) => {
             tracing::info!(reason = reason.as_str(), "authentication failed");
+            if guessing {
+                limits
+                    .auth_per_ip
+                    .record_failure(&client_key, Instant::now());
+            }
             return unauthorized(matches!(presented, PresentedCredential::Candidate(_)));
         }
         Ok(Err(AuthFailure::Forbidden)) => {
@@ -114,19 +129,120 @@ pub async fn graphql(
         );
     }
 
+    let schema = if principal.is_some() {
+        &state.schemas.authenticated
+    } else {
+        &state.schemas.anonymous
+    };
     let context = RequestContext {
         principal,
         client_ip: Some(peer.ip().to_string()),
         request_id: request_id.clone(),
     };
     let mut response = REQUEST_ID
-        .scope(request_id, state.schema.execute(gql_request.data(context)))
+        .scope(request_id, schema.execute(gql_request.data(context)))
         .await;
     null_errored_fields(&mut response);
     if has_error_code(&response, "UNAUTHORIZED") {
         return unauthorized(false);
     }
+    if let Some(retry_after) = retry_after(&response) {
+        let mut answer = graphql_response(StatusCode::TOO_MANY_REQUESTS, &response, &headers);
+        answer
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        return answer;
+    }
     graphql_response(StatusCode::OK, &response, &headers)
+}
+
+/// Reads the GraphQL request: from the query string on `GET`; from the body
+/// otherwise, as JSON or as a multipart upload (the GraphQL multipart
+/// request spec, what `curl -F` sends) whose files may be at most
+/// `max_file_bytes`. async-graphql-axum's extractor cannot take multipart
+/// options, hence the body is read here. A body over a limit is a 413.
+async fn receive_request(
+    request: Request,
+    max_file_bytes: usize,
+) -> Result<async_graphql::Request, Response> {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+
+    use async_graphql::{
+        ParseRequestError,
+        futures_util::TryStreamExt,
+        http::{MultipartOptions, receive_body},
+    };
+    use async_graphql_axum::rejection::GraphQLRejection;
+
+    if request.method() == Method::GET {
+        return GraphQLRequest::<GraphQLRejection>::from_request(request, &())
+            .await
+            .map(GraphQLRequest::into_inner)
+            .map_err(IntoResponse::into_response);
+    }
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // The parsers wrap read errors in their own; remember whether the body
+    // limit was the cause as the bytes are read.
+    let over_limit = Arc::new(AtomicBool::new(false));
+    let body = request
+        .into_body()
+        .into_data_stream()
+        .map_err({
+            let over_limit = Arc::clone(&over_limit);
+            move |err| {
+                if is_length_limit(&err) {
+                    over_limit.store(true, Ordering::Relaxed);
+                }
+                std::io::Error::other(err)
+            }
+        })
+        .into_async_read();
+    let options = MultipartOptions::default().max_file_size(max_file_bytes);
+    match receive_body(content_type, body, options).await {
+        Ok(request) => Ok(request),
+        Err(ParseRequestError::PayloadTooLarge) => Err(payload_too_large(max_file_bytes)),
+        Err(_) if over_limit.load(Ordering::Relaxed) => Err(payload_too_large(max_file_bytes)),
+        Err(err) => Err(GraphQLRejection(err).into_response()),
+    }
+}
+
+/// Whether a body read failed because `RequestBodyLimitLayer` cut it off
+/// (a body sent without `Content-Length`; with one, the layer answers 413
+/// itself). `http_body_util::LengthLimitError` is not nameable without
+/// another dependency; its message is its identity, and a test sending a
+/// chunked body over the limit keeps this honest.
+fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        if err.to_string() == "length limit exceeded" {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
+}
+
+/// HTTP 413, in the plain-text shape of `RequestBodyLimitLayer`'s own,
+/// naming the SBOM size limit.
+fn payload_too_large(max_sbom_bytes: usize) -> Response {
+    let body = format!(
+        "length limit exceeded: an SBOM document may be at most {max_sbom_bytes} bytes \
+         (the body of a request at most {} bytes)",
+        crate::startup::body_limit(max_sbom_bytes)
+    );
+    let mut response = (StatusCode::PAYLOAD_TOO_LARGE, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
 }
 
 /// async-graphql leaves a failed field out of `data`; DESIGN §4 promises
@@ -175,6 +291,68 @@ fn wants_graphiql(headers: &HeaderMap, query: Option<&str>) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     accepts_html && !has_graphql_query
+}
+
+/// `Retry-After` seconds of a `RATE_LIMITED` error, if the response has one.
+fn retry_after(response: &async_graphql::Response) -> Option<u64> {
+    response.errors.iter().find_map(|err| {
+        let extensions = err.extensions.as_ref()?;
+        if extensions.get("code")? != &async_graphql::Value::from("RATE_LIMITED") {
+            return None;
+        }
+        match extensions.get("retryAfter")? {
+            async_graphql::Value::Number(n) => n.as_u64(),
+            _ => None,
+        }
+    })
+}
+
+/// POST bodies must be GraphQL JSON (or a multipart upload).
+fn is_supported_media_type(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "application/json"
+            | "application/graphql-response+json"
+            | "application/graphql"
+            | "multipart/form-data"
+    )
+}
+
+fn unsupported_media_type() -> Response {
+    let body = r#"{"errors":[{"message":"Unsupported media type: POST a JSON body with Content-Type: application/json (or multipart/form-data for uploads)","extensions":{"code":"UNSUPPORTED_MEDIA_TYPE"}}]}"#;
+    let mut response = (StatusCode::UNSUPPORTED_MEDIA_TYPE, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// HTTP 429 before execution, for a client over its failure budget.
+fn rate_limited(retry_after: u64) -> Response {
+    let body = format!(
+        r#"{{"errors":[{{"message":"Too many failed attempts; retry after {retry_after} seconds","extensions":{{"code":"RATE_LIMITED","retryAfter":{retry_after}}}}}]}}"#
+    );
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }
 
 fn has_error_code(response: &async_graphql::Response, code: &str) -> bool {

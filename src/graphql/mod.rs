@@ -9,7 +9,9 @@ pub mod operation;
 mod organization;
 mod pagination;
 mod permission;
+mod project;
 mod role;
+mod sbom;
 mod session;
 pub(crate) mod token;
 mod token_mutation;
@@ -29,6 +31,8 @@ pub struct QueryRoot(
     token::TokenQuery,
     role::RoleQuery,
     permission::PermissionQuery,
+    project::ProjectQuery,
+    sbom::SbomQuery,
 );
 
 /// Every mutation, merged from the domain modules.
@@ -40,29 +44,60 @@ pub struct MutationRoot(
     token_mutation::TokenMutation,
     role::RoleMutation,
     member::MemberMutation,
+    project::ProjectMutation,
+    sbom::SbomMutation,
 );
 
 /// lynk's executable schema.
 pub type LynkSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+/// Limits on the shape of a query (OWASP GraphQL cheat sheet).
+#[derive(Debug, Clone, Copy)]
+pub struct QueryLimits {
+    pub depth: usize,
+    pub complexity: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            depth: 12,
+            complexity: 500,
+        }
+    }
+}
+
+fn builder(limits: QueryLimits) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         EmptySubscription,
     )
-    .limit_depth(12)
-    .limit_complexity(500)
+    .limit_depth(limits.depth)
+    .limit_complexity(limits.complexity)
     .limit_recursive_depth(32)
-    .limit_directives(16)
+    .limit_directives(8)
 }
 
-/// Builds the schema with the application state every resolver reads.
-pub fn build_schema(state: AppState) -> LynkSchema {
-    builder().data(state).finish()
+/// The schemas a request may run against.
+#[derive(Clone)]
+pub struct Schemas {
+    /// For authenticated callers.
+    pub authenticated: LynkSchema,
+    /// For anonymous callers (`login`, `acceptInvitation`): no field
+    /// suggestions, so error messages do not teach the schema.
+    pub anonymous: LynkSchema,
+}
+
+/// Builds the schemas with the application state every resolver reads.
+pub fn build_schemas(state: AppState, limits: QueryLimits) -> Schemas {
+    Schemas {
+        authenticated: builder(limits).data(state.clone()).finish(),
+        anonymous: builder(limits).data(state).disable_suggestions().finish(),
+    }
 }
 
 /// The schema's SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    builder(QueryLimits::default()).finish().sdl()
 }

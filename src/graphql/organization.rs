@@ -10,12 +10,13 @@ use super::{
     context::{ContextExt, PermissionGuard},
     member::{Invitation, Member},
     pagination::Page,
+    project::Project,
     role::Role,
     token::{Token, TokenKind, TokenStatus},
 };
 use crate::{
     auth::{Permission, PrincipalKind, principal::OrganizationSnapshot},
-    entity::{audit_event, invitation, membership, organization, role, token},
+    entity::{audit_event, invitation, membership, organization, project, role, token},
     error::Error,
     service::{
         audit::{self, AuditRecord},
@@ -140,6 +141,24 @@ impl Organization {
                 organization_id: org,
             },
         ))
+    }
+
+    /// The organization's projects, oldest first.
+    #[graphql(guard = "PermissionGuard(Permission::ProjectsRead)")]
+    async fn projects(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Project>, Error> {
+        self.ensure_acting_in(ctx)?;
+        let page = Page::new(first, after)?;
+        let select = project::Entity::find().filter(project::Column::OrganizationId.eq(self.uuid));
+        let rows = page
+            .apply(select, project::Column::Id)
+            .all(ctx.db()?)
+            .await?;
+        Ok(page.connection(rows, |p| p.id, Project))
     }
 
     /// Built-in and custom roles.

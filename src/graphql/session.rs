@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{context::ContextExt, user::User};
 use crate::{
-    auth::{PrincipalKind, password, token_format::SecretKind},
+    auth::{PrincipalKind, password, rate_limit::retry_after_secs, token_format::SecretKind},
     entity::{membership, token, user},
     error::Error,
     service::{
@@ -89,6 +89,20 @@ impl SessionMutation {
         let app = ctx.app()?;
         let db = &app.db;
         let email = email.trim().to_lowercase();
+        let client = ctx.request()?.client_ip.clone().unwrap_or_default();
+        let limits = &app.rate_limits;
+        let started = std::time::Instant::now();
+        for check in [
+            limits.login_per_account.check(&email, started),
+            limits.login_per_ip.check(&client, started),
+        ] {
+            if let Err(retry_after) = check {
+                tracing::warn!("login rate limit reached");
+                return Err(Error::RateLimited {
+                    retry_after_secs: retry_after_secs(retry_after),
+                });
+            }
+        }
         let found = user::Entity::find()
             .filter(user::Column::Email.eq(&email))
             .one(db)
@@ -134,6 +148,8 @@ impl SessionMutation {
                 )
                 .await?;
                 tracing::info!("login failed");
+                limits.login_per_account.record_failure(&email, started);
+                limits.login_per_ip.record_failure(&client, started);
                 Err(Error::Unauthorized)
             }
         };

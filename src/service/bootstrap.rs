@@ -4,14 +4,15 @@
 use chrono::{Duration, Utc};
 use rand::{Rng, TryRngCore, rngs::OsRng};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, Set, TransactionTrait,
 };
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
     auth::{password, token_format::SecretKind},
+    database,
     entity::{organization, user},
     error::Error,
     service::{
@@ -89,6 +90,53 @@ pub async fn bootstrap(
     db: &DatabaseConnection,
     request: BootstrapRequest,
 ) -> Result<BootstrapOutcome, Error> {
+    let prepared = prepare(db, request).await?;
+    let txn = db.begin().await?;
+    let outcome = create(&txn, prepared).await?;
+    txn.commit().await?;
+    Ok(outcome)
+}
+
+/// What the first `lynk serve` does: bootstraps the database only if it has
+/// no organization, and returns `None` otherwise. Instances starting at once
+/// on an empty database take turns: the check and the creation share one
+/// transaction that first takes the bootstrap lock, so exactly one of them
+/// creates the organization.
+pub async fn bootstrap_empty_database(
+    db: &DatabaseConnection,
+    request: BootstrapRequest,
+) -> Result<Option<BootstrapOutcome>, Error> {
+    // Every start but the first ends here, without hashing a password.
+    if !is_empty(db).await? {
+        return Ok(None);
+    }
+    let prepared = prepare(db, request).await?;
+    let txn = database::begin_exclusive(db).await?;
+    if organization::Entity::find().count(&txn).await? > 0 {
+        // Another instance bootstrapped while this one hashed the password.
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    let outcome = create(&txn, prepared).await?;
+    txn.commit().await?;
+    Ok(Some(outcome))
+}
+
+/// A validated request whose password is hashed (argon2 is slow, so it
+/// runs before the transaction opens).
+struct PreparedBootstrap {
+    org_name: String,
+    email: String,
+    user_name: String,
+    existing: Option<user::Model>,
+    password_hash: Option<String>,
+    generated_password: Option<String>,
+}
+
+async fn prepare(
+    db: &DatabaseConnection,
+    request: BootstrapRequest,
+) -> Result<PreparedBootstrap, Error> {
     let org_name = validate::name("organization name", &request.organization_name)?;
     let email = validate::email(&request.email)?;
     let existing = user::Entity::find()
@@ -113,8 +161,29 @@ pub async fn bootstrap(
         Some(name) => validate::name("user name", &name)?,
         None => email.split('@').next().unwrap_or("admin").to_owned(),
     };
+    Ok(PreparedBootstrap {
+        org_name,
+        email,
+        user_name,
+        existing,
+        password_hash,
+        generated_password,
+    })
+}
+
+async fn create(
+    txn: &DatabaseTransaction,
+    prepared: PreparedBootstrap,
+) -> Result<BootstrapOutcome, Error> {
+    let PreparedBootstrap {
+        org_name,
+        email,
+        user_name,
+        existing,
+        password_hash,
+        generated_password,
+    } = prepared;
     let now = Utc::now();
-    let txn = db.begin().await?;
     let user = match (existing, password_hash) {
         (Some(user), _) => user,
         (None, hash) => {
@@ -125,15 +194,15 @@ pub async fn bootstrap(
                 password_hash: Set(hash.unwrap_or_default()),
                 created_at: Set(now),
             }
-            .insert(&txn)
+            .insert(txn)
             .await?
         }
     };
-    let created = org_service::create(&txn, org_name, now).await?;
+    let created = org_service::create(txn, org_name, now).await?;
     let org = created.organization;
-    org_service::add_member(&txn, org.id, user.id, created.admin_role_id, now).await?;
+    org_service::add_member(txn, org.id, user.id, created.admin_role_id, now).await?;
     let (token, secret) = token::issue(
-        &txn,
+        txn,
         NewToken {
             kind: SecretKind::Personal,
             organization_id: Some(org.id),
@@ -153,7 +222,7 @@ pub async fn bootstrap(
         ip: None,
     };
     audit::record(
-        &txn,
+        txn,
         AuditRecord {
             organization_id: Some(org.id),
             action: "organization.created",
@@ -165,7 +234,7 @@ pub async fn bootstrap(
     )
     .await?;
     audit::record(
-        &txn,
+        txn,
         AuditRecord {
             organization_id: Some(org.id),
             action: "token.created",
@@ -176,7 +245,6 @@ pub async fn bootstrap(
         now,
     )
     .await?;
-    txn.commit().await?;
     Ok(BootstrapOutcome {
         organization: OrganizationSummary {
             id: org.id,

@@ -5,5 +5,6 @@ pub mod audit;
 pub mod bootstrap;
 pub mod organization;
 pub mod policy;
+pub mod sbom_document;
 pub mod token;
 pub mod validate;

@@ -472,3 +472,103 @@ impl TestApp {
         )
     }
 }
+
+impl TestApp {
+    /// Starts another lynk on this app's database, as a second instance
+    /// behind the same load balancer would run. It shares nothing with the
+    /// first but the database (it finds it bootstrapped, so it reuses the
+    /// first admin's credentials). Keep the first app alive meanwhile: it
+    /// owns the SQLite file.
+    pub async fn another_instance(&self) -> TestApp {
+        let config = ServeArgs::new(
+            "127.0.0.1:0".parse().expect("address"),
+            DatabaseArgs::new(self.database.url.clone()),
+        );
+        let app = Application::build(config).await.expect("build app");
+        assert!(
+            app.bootstrapped().is_none(),
+            "a bootstrapped database is reused"
+        );
+        let address = app.local_addr();
+        let db = app.db().clone();
+        tokio::spawn(app.run_until(std::future::pending()));
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            db,
+            database: TestDatabase {
+                url: self.database.url.clone(),
+                sqlite_path: self.database.sqlite_path.clone(),
+                _dir: None,
+            },
+            admin: clone_outcome(&self.admin),
+        }
+    }
+}
+
+impl TestApp {
+    /// Creates a project with the admin's token; returns its id.
+    pub async fn create_project(&self, name: &str) -> String {
+        let answer = self
+            .gql(
+                Some(self.admin_token()),
+                "mutation($input: CreateProjectInput!) { createProject(input: $input) { id } }",
+                json!({ "input": { "name": name } }),
+            )
+            .await;
+        answer.body["data"]["createProject"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createProject failed: {}", answer.text))
+            .to_owned()
+    }
+
+    /// Uploads an SBOM document inline with `uploadSbom`, selecting `fields`.
+    pub async fn upload_sbom(
+        &self,
+        token: &str,
+        project_id: &str,
+        document: &str,
+        fields: &str,
+    ) -> Answer {
+        self.gql(
+            Some(token),
+            &format!(
+                "mutation($input: UploadSbomInput!) {{ uploadSbom(input: $input) {{ {fields} }} }}"
+            ),
+            json!({ "input": { "projectId": project_id, "document": document } }),
+        )
+        .await
+    }
+
+    /// Uploads a file with `uploadSbomFile` the way `curl -F` does: a
+    /// GraphQL multipart request with `operations`, `map` and file part `0`.
+    pub async fn upload_sbom_file(
+        &self,
+        token: Option<&str>,
+        project_id: &str,
+        file: Vec<u8>,
+        fields: &str,
+    ) -> Answer {
+        let operations = json!({
+            "query": format!(
+                "mutation($projectId: ID!, $file: Upload!) {{ uploadSbomFile(projectId: $projectId, file: $file) {{ {fields} }} }}"
+            ),
+            "variables": { "projectId": project_id, "file": null },
+        });
+        let form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", r#"{"0":["variables.file"]}"#)
+            .part(
+                "0",
+                reqwest::multipart::Part::bytes(file)
+                    .file_name("bom.json")
+                    .mime_str("application/json")
+                    .expect("mime"),
+            );
+        let mut request = self.client.post(self.url()).multipart(form);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+}

@@ -3,10 +3,16 @@
 
 mod audit;
 mod cli;
+mod hardening;
 mod helpers;
+mod instances;
 mod matrix;
 mod members;
+mod operations;
+mod performance;
+mod projects;
 mod roles;
+mod sboms;
 mod secrets;
 mod sessions;
 mod tokens;

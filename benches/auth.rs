@@ -1,0 +1,303 @@
+//! `cargo bench`: the cost of authentication, piece by piece, and the whole
+//! in-process verification against SQLite with 1,000 and 1,000,000 stored
+//! tokens (issue 7: their latency ratio should stay at or below 1.2).
+//!
+//! The seeded databases live in `target/lynk-bench/` and are rebuilt on
+//! every run (a million rows take a few seconds), so no plaintext token is
+//! ever kept on disk. `cargo bench -- authenticate` runs only the database
+//! part; the ratio is printed at the end when both sizes ran.
+
+use std::{
+    hint::black_box,
+    path::{Path, PathBuf},
+    time::{Duration, Instant, SystemTime},
+};
+
+use chrono::Utc;
+use criterion::{BatchSize, BenchmarkId, Criterion};
+use lynk::{
+    auth::{
+        BuiltInRole, Permission, PermissionSet,
+        credential::{PresentedCredential, RequestedOrganization},
+        permission::check_no_escalation,
+        principal::{CredentialRow, OrganizationSnapshot, resolve_principal},
+        token_format::{self, SecretDigest, SecretKind},
+        verify::authenticate,
+    },
+    config::DatabaseArgs,
+    database,
+    service::{
+        bootstrap::{self, BootstrapRequest},
+        token::{self, NewToken},
+    },
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait, Value};
+use uuid::Uuid;
+
+/// The stored-token counts the verification is measured at.
+const SIZES: [u64; 2] = [1_000, 1_000_000];
+/// Tokens whose plaintext the benchmark knows, spread evenly through the
+/// table; each iteration presents the next one, so lookups walk different
+/// index pages instead of one hot path.
+const KNOWN_TOKENS: u64 = 1_000;
+
+fn token_format_benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("token");
+    group.bench_function("generate", |b| {
+        b.iter(|| token_format::generate(black_box(SecretKind::Personal)))
+    });
+    let secret = token_format::generate(SecretKind::Personal).secret;
+    let plaintext = secret.expose().to_owned();
+    group.bench_function("parse_and_checksum", |b| {
+        b.iter(|| token_format::parse(black_box(&plaintext)))
+    });
+    let mut bad_checksum = plaintext.clone().into_bytes();
+    bad_checksum[12] = if bad_checksum[12] == b'a' { b'b' } else { b'a' };
+    let bad_checksum = String::from_utf8(bad_checksum).unwrap_or_default();
+    group.bench_function("parse_rejects_bad_checksum", |b| {
+        b.iter(|| token_format::parse(black_box(&bad_checksum)))
+    });
+    group.bench_function("digest_sha256", |b| {
+        b.iter(|| SecretDigest::of(black_box(&plaintext)))
+    });
+    group.finish();
+}
+
+fn permission_benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("permission");
+    let admin = BuiltInRole::Admin.permissions();
+    let viewer = BuiltInRole::Viewer.permissions();
+    let uploader = BuiltInRole::Uploader.permissions();
+    group.bench_function("subset", |b| {
+        b.iter(|| black_box(viewer).is_subset_of(black_box(admin)))
+    });
+    group.bench_function("intersection", |b| {
+        b.iter(|| black_box(admin).intersection(black_box(uploader)))
+    });
+    group.bench_function("no_escalation_denied", |b| {
+        b.iter(|| check_no_escalation(black_box(admin), black_box(viewer)))
+    });
+    let stored = viewer.to_storage();
+    group.bench_function("from_storage", |b| {
+        b.iter(|| PermissionSet::from_storage(black_box(&stored)))
+    });
+
+    let organization_id = Uuid::now_v7();
+    let now = Utc::now();
+    let row = CredentialRow {
+        token_id: Uuid::now_v7(),
+        kind: "personal".into(),
+        token_organization_id: Some(organization_id),
+        owner_user_id: Some(Uuid::now_v7()),
+        scopes: Some(
+            PermissionSet::of(&[Permission::ProjectsRead, Permission::SbomsWrite]).to_storage(),
+        ),
+        expires_at: Some(now + chrono::Duration::days(30)),
+        revoked_at: None,
+        last_used_at: None,
+        membership_organization_id: Some(organization_id),
+        role_id: Some(Uuid::now_v7()),
+        role_permissions: Some(BuiltInRole::Editor.permissions().to_storage()),
+        organization: Some(OrganizationSnapshot {
+            id: organization_id,
+            name: "Acme Corp".into(),
+            created_at: now,
+            max_token_lifetime_days: 366,
+        }),
+    };
+    group.bench_function("resolve_principal", |b| {
+        b.iter_batched(
+            || row.clone(),
+            |row| resolve_principal(row, RequestedOrganization::Default, now),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+fn verification_benches(c: &mut Criterion) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => panic!("tokio runtime: {err}"),
+    };
+    let mut group = c.benchmark_group("authenticate");
+    group.measurement_time(Duration::from_secs(10));
+    for size in SIZES {
+        let (db, tokens) = runtime.block_on(seeded_database(size));
+        let now = Utc::now();
+        // Every known token must verify, or the benchmark would time a 401.
+        for token in &tokens {
+            let verified = runtime.block_on(authenticate(
+                &db,
+                PresentedCredential::Candidate(token),
+                RequestedOrganization::Default,
+                now,
+            ));
+            assert!(matches!(verified, Ok(Ok(_))), "a seeded token must verify");
+        }
+        let mut next = 0;
+        group.bench_with_input(BenchmarkId::new("stored_tokens", size), &size, |b, _| {
+            b.to_async(&runtime).iter(|| {
+                next = (next + 1) % tokens.len();
+                authenticate(
+                    &db,
+                    PresentedCredential::Candidate(&tokens[next]),
+                    RequestedOrganization::Default,
+                    now,
+                )
+            })
+        });
+        runtime.block_on(async {
+            if let Err(err) = db.close().await {
+                eprintln!("closing the bench database: {err}");
+            }
+        });
+    }
+    group.finish();
+}
+
+/// A fresh SQLite database in `target/lynk-bench/` holding `size` tokens,
+/// and the plaintexts of the [`KNOWN_TOKENS`] among them.
+async fn seeded_database(size: u64) -> (DatabaseConnection, Vec<String>) {
+    let path = bench_dir().join(format!("tokens-{size}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            std::fs::remove_file(&file).unwrap_or_else(|e| panic!("remove {file:?}: {e}"));
+        }
+    }
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let db = database::connect(&DatabaseArgs::new(url))
+        .await
+        .unwrap_or_else(|e| panic!("open {path:?}: {e}"));
+    database::migrate(&db).await.expect("migrate");
+    let started = Instant::now();
+    let outcome = bootstrap::bootstrap(
+        &db,
+        BootstrapRequest {
+            organization_name: "Acme Corp".into(),
+            email: "admin@acme.test".into(),
+            user_name: None,
+            password: Some("correct horse battery staple".into()),
+        },
+    )
+    .await
+    .expect("bootstrap");
+    let organization_id = outcome.organization.id;
+    let user_id = outcome.user.id;
+    let now = Utc::now();
+    let expires_at = now + chrono::Duration::days(365);
+
+    // One transaction; between two known tokens, one multi-row INSERT of
+    // random digests generated inside SQLite (a recursive CTE), so a
+    // million rows need a thousand statements, not a million.
+    let txn = db.begin().await.expect("begin");
+    txn.execute_unprepared("PRAGMA cache_size = -262144")
+        .await
+        .expect("cache size");
+    // The bootstrap token counts as one stored token.
+    let fillers = size.saturating_sub(KNOWN_TOKENS + 1);
+    let mut known = Vec::new();
+    for chunk in 0..KNOWN_TOKENS {
+        let in_chunk = fillers * (chunk + 1) / KNOWN_TOKENS - fillers * chunk / KNOWN_TOKENS;
+        if in_chunk > 0 {
+            txn.execute_raw(Statement::from_sql_and_values(
+                txn.get_database_backend(),
+                "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < $1) \
+                 INSERT INTO token (id, kind, organization_id, name, digest, hint, owner_user_id, \
+                                    created_by_user_id, created_at, expires_at) \
+                 SELECT randomblob(16), 'personal', $2, 'bench filler', randomblob(32), \
+                        'lynk_live_0000…0000', $3, $3, $4, $5 FROM seq",
+                [
+                    Value::from(in_chunk as i64),
+                    Value::from(organization_id),
+                    Value::from(user_id),
+                    Value::from(now),
+                    Value::from(expires_at),
+                ],
+            ))
+            .await
+            .expect("insert filler tokens");
+        }
+        let (_, secret) = token::issue(
+            &txn,
+            NewToken {
+                kind: SecretKind::Personal,
+                organization_id: Some(organization_id),
+                name: "bench".into(),
+                scopes: None,
+                role_id: None,
+                owner_user_id: Some(user_id),
+                created_by_user_id: Some(user_id),
+                expires_at: Some(expires_at),
+            },
+            now,
+        )
+        .await
+        .expect("issue a known token");
+        known.push(secret.expose().to_owned());
+    }
+    txn.commit().await.expect("commit");
+    db.execute_unprepared("ANALYZE").await.expect("analyze");
+    eprintln!(
+        "seeded {size} tokens into {} in {:.1?}",
+        path.display(),
+        started.elapsed()
+    );
+    (db, known)
+}
+
+fn bench_dir() -> PathBuf {
+    // Cargo runs benchmarks from the package root.
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+        PathBuf::from,
+    );
+    let dir = target.join("lynk-bench");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {dir:?}: {e}"));
+    dir
+}
+
+/// The median verification time at 1M over the one at 1k, from the
+/// estimates criterion wrote in this run.
+fn print_size_ratio(run_started: SystemTime) {
+    let target = bench_dir()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let median = |size: u64| -> Option<f64> {
+        let path = target
+            .join("criterion/authenticate/stored_tokens")
+            .join(size.to_string())
+            .join("new/estimates.json");
+        let fresh = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|modified| modified >= run_started);
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        fresh.then(|| json["median"]["point_estimate"].as_f64())?
+    };
+    if let (Some(small), Some(large)) = (median(SIZES[0]), median(SIZES[1])) {
+        println!(
+            "\nverification latency, median: {:.1} µs at {} tokens, {:.1} µs at {} tokens; \
+             ratio {:.3} (target ≤ 1.2)",
+            small / 1e3,
+            SIZES[0],
+            large / 1e3,
+            SIZES[1],
+            large / small
+        );
+    }
+}
+
+fn main() {
+    let run_started = SystemTime::now();
+    let mut criterion = Criterion::default().configure_from_args();
+    token_format_benches(&mut criterion);
+    permission_benches(&mut criterion);
+    verification_benches(&mut criterion);
+    criterion.final_summary();
+    print_size_ratio(run_started);
+}

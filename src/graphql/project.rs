@@ -1,0 +1,243 @@
+//! Projects: the `Project` type, the `project(id)` query and the project
+//! mutations. A project groups the SBOM documents pipelines upload; it
+//! lives in one organization, and an id from another one does not exist.
+
+use async_graphql::{Context, ID, InputObject, Object, connection::Connection};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait,
+    QueryFilter, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::{
+    context::{ContextExt, PermissionGuard},
+    pagination::Page,
+    role::parse_id,
+    sbom::Sbom,
+};
+use crate::{
+    auth::Permission,
+    entity::{project, sbom},
+    error::{Error, ResultExt},
+    service::{
+        audit::{self, AuditRecord},
+        validate,
+    },
+};
+
+/// A named group of SBOM documents in one organization.
+pub struct Project(pub project::Model);
+
+#[Object]
+impl Project {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Unique in the organization.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// The project's SBOMs, newest first (needs `sboms:read`).
+    #[graphql(guard = "PermissionGuard(Permission::SbomsRead)")]
+    async fn sboms(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Sbom>, Error> {
+        let page = Page::new(first, after)?;
+        let select = sbom::Entity::find()
+            .filter(sbom::Column::ProjectId.eq(self.0.id))
+            .filter(sbom::Column::OrganizationId.eq(self.0.organization_id));
+        let rows = page
+            .apply_newest_first(select, sbom::Column::Id)
+            .all(ctx.db()?)
+            .await?;
+        Ok(page.connection(rows, |s| s.id, Sbom))
+    }
+}
+
+/// Loads a project of `organization_id`; a malformed, unknown or foreign
+/// id is `NOT_FOUND`.
+pub async fn find_in_organization(
+    db: &impl ConnectionTrait,
+    organization_id: Uuid,
+    id: &ID,
+) -> Result<project::Model, Error> {
+    project::Entity::find_by_id(parse_id(id, "project")?)
+        .filter(project::Column::OrganizationId.eq(organization_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("project"))
+}
+
+/// `project(id)`.
+#[derive(Default)]
+pub struct ProjectQuery;
+
+#[Object]
+impl ProjectQuery {
+    /// A project of the caller's organization (needs `projects:read`).
+    async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Project>, Error> {
+        let principal = ctx.require(Permission::ProjectsRead)?;
+        find_in_organization(ctx.db()?, principal.organization_id(), &id)
+            .await
+            .map(|p| Some(Project(p)))
+    }
+}
+
+/// `createProject`'s input.
+#[derive(InputObject)]
+pub struct CreateProjectInput {
+    /// 1–100 characters, unique in the organization.
+    pub name: String,
+    pub description: Option<String>,
+}
+
+/// `updateProject`'s input; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateProjectInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Longest project description accepted.
+const MAX_DESCRIPTION_LEN: usize = 500;
+
+fn validate_description(description: Option<String>) -> Result<Option<String>, Error> {
+    match description {
+        Some(d) if d.trim().chars().count() > MAX_DESCRIPTION_LEN => Err(Error::bad_input(
+            format!("description must be at most {MAX_DESCRIPTION_LEN} characters"),
+        )),
+        other => Ok(other.map(|d| d.trim().to_owned())),
+    }
+}
+
+fn duplicate_name(name: &str) -> String {
+    format!("a project named `{name}` already exists in this organization")
+}
+
+async fn record_project_event(
+    conn: &impl ConnectionTrait,
+    ctx: &Context<'_>,
+    organization_id: Uuid,
+    action: &'static str,
+    project_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    audit::record(
+        conn,
+        AuditRecord {
+            organization_id: Some(organization_id),
+            action,
+            actor: &ctx.actor()?,
+            target_type: Some("project"),
+            target_id: Some(project_id),
+        },
+        now,
+    )
+    .await
+}
+
+/// `createProject`, `updateProject`, `deleteProject`.
+#[derive(Default)]
+pub struct ProjectMutation;
+
+#[Object]
+impl ProjectMutation {
+    /// Creates a project (needs `projects:write`).
+    async fn create_project(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProjectInput,
+    ) -> Result<Project, Error> {
+        let principal = ctx.require(Permission::ProjectsWrite)?;
+        let name = validate::name("name", &input.name)?;
+        let description = validate_description(input.description)?.unwrap_or_default();
+        let organization_id = principal.organization_id();
+        let now = Utc::now();
+        let txn = ctx.db()?.begin().await?;
+        let model = project::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            organization_id: Set(organization_id),
+            name: Set(name.clone()),
+            description: Set(description),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await
+        .on_conflict(|| duplicate_name(&name))?;
+        record_project_event(&txn, ctx, organization_id, "project.created", model.id, now).await?;
+        txn.commit().await?;
+        Ok(Project(model))
+    }
+
+    /// Renames a project or changes its description (needs `projects:write`).
+    async fn update_project(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateProjectInput,
+    ) -> Result<Project, Error> {
+        let principal = ctx.require(Permission::ProjectsWrite)?;
+        let name = input.name.map(|n| validate::name("name", &n)).transpose()?;
+        let description = validate_description(input.description)?;
+        let organization_id = principal.organization_id();
+        let now = Utc::now();
+        let txn = ctx.db()?.begin().await?;
+        let mut active = find_in_organization(&txn, organization_id, &id)
+            .await?
+            .into_active_model();
+        if let Some(name) = &name {
+            active.name = Set(name.clone());
+        }
+        if let Some(description) = description {
+            active.description = Set(description);
+        }
+        let model = active
+            .update(&txn)
+            .await
+            .on_conflict(|| duplicate_name(name.as_deref().unwrap_or_default()))?;
+        record_project_event(&txn, ctx, organization_id, "project.updated", model.id, now).await?;
+        txn.commit().await?;
+        Ok(Project(model))
+    }
+
+    /// Deletes a project and, in the same transaction, its SBOMs (needs
+    /// `projects:delete`).
+    async fn delete_project(&self, ctx: &Context<'_>, id: ID) -> Result<ID, Error> {
+        let principal = ctx.require(Permission::ProjectsDelete)?;
+        let organization_id = principal.organization_id();
+        let now = Utc::now();
+        let txn = ctx.db()?.begin().await?;
+        let project = find_in_organization(&txn, organization_id, &id).await?;
+        let project_id = project.id;
+        sbom::Entity::delete_many()
+            .filter(sbom::Column::ProjectId.eq(project_id))
+            .exec(&txn)
+            .await?;
+        project.delete(&txn).await?;
+        record_project_event(
+            &txn,
+            ctx,
+            organization_id,
+            "project.deleted",
+            project_id,
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(ID(project_id.to_string()))
+    }
+}

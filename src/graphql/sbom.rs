@@ -1,0 +1,364 @@
+//! SBOMs: the `Sbom` type, the `sbom(id)` query, and uploading (inline
+//! JSON or a multipart file, as `curl -F` sends it) and deleting documents.
+//!
+//! Reading a document is `service::sbom_document`'s job; this module
+//! authorizes, stores, and keeps uploads idempotent: the same document
+//! (by SHA-256) in the same project is stored once, so a retried CI step
+//! gets the existing `Sbom` back.
+
+use std::io::Read;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Upload};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter, Set,
+    SqlErr, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::{
+    context::{ContextExt, PermissionGuard},
+    project::{self, Project},
+    role::parse_id,
+    token::Token,
+    user::{self, User},
+};
+use crate::{
+    auth::Permission,
+    entity::{project as project_entity, sbom, token},
+    error::Error,
+    service::{
+        audit::{self, AuditRecord},
+        sbom_document::{self, DocumentFormat, DocumentSummary, FALLBACK_NAME},
+        validate,
+    },
+};
+
+/// The document formats lynk accepts.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SbomFormat {
+    /// CycloneDX JSON, specVersion 1.2 or later.
+    #[graphql(name = "CYCLONEDX")]
+    CycloneDx,
+    /// SPDX JSON, SPDX-2.2 or SPDX-2.3.
+    Spdx,
+}
+
+impl From<DocumentFormat> for SbomFormat {
+    fn from(format: DocumentFormat) -> Self {
+        match format {
+            DocumentFormat::CycloneDx => SbomFormat::CycloneDx,
+            DocumentFormat::Spdx => SbomFormat::Spdx,
+        }
+    }
+}
+
+/// An uploaded SBOM document and what lynk read from it.
+pub struct Sbom(pub sbom::Model);
+
+#[Object]
+impl Sbom {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The name given at upload, else the document's own (CycloneDX
+    /// `metadata.component.name`, SPDX `name`), else `sbom`.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn format(&self) -> SbomFormat {
+        DocumentFormat::from_stored(&self.0.format).into()
+    }
+
+    /// As written in the document: `1.6` (CycloneDX), `SPDX-2.3` (SPDX).
+    async fn spec_version(&self) -> &str {
+        &self.0.spec_version
+    }
+
+    /// CycloneDX: every entry of `components`, nested ones included;
+    /// SPDX: the number of `packages`.
+    async fn component_count(&self) -> i32 {
+        self.0.component_count
+    }
+
+    /// The document's size in bytes.
+    async fn size_bytes(&self) -> i32 {
+        i32::try_from(self.0.size_bytes).unwrap_or(i32::MAX)
+    }
+
+    /// Lower-case hex SHA-256 of the document's bytes.
+    async fn sha256(&self) -> &str {
+        &self.0.sha256
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// The project it belongs to (needs `projects:read`).
+    #[graphql(guard = "PermissionGuard(Permission::ProjectsRead)")]
+    async fn project(&self, ctx: &Context<'_>) -> Result<Project, Error> {
+        project_entity::Entity::find_by_id(self.0.project_id)
+            .filter(project_entity::Column::OrganizationId.eq(self.0.organization_id))
+            .one(ctx.db()?)
+            .await?
+            .map(Project)
+            .ok_or(Error::NotFound("project"))
+    }
+
+    /// The user whose credential uploaded it (null for a service token).
+    /// Yourself always; anyone else needs `members:read`.
+    async fn uploaded_by_user(&self, ctx: &Context<'_>) -> Result<Option<User>, Error> {
+        let Some(user_id) = self.0.uploaded_by_user_id else {
+            return Ok(None);
+        };
+        let principal = ctx.principal()?;
+        if principal.user_id != Some(user_id) {
+            principal.require(Permission::MembersRead)?;
+        }
+        user::load(ctx.db()?, Some(user_id)).await
+    }
+
+    /// The token it was uploaded with. Your own token always; any other
+    /// needs `tokens:read`, as the organization's token list does.
+    async fn uploaded_by_token(&self, ctx: &Context<'_>) -> Result<Option<Token>, Error> {
+        let Some(token_id) = self.0.uploaded_by_token_id else {
+            return Ok(None);
+        };
+        let principal = ctx.principal()?;
+        let Some(model) = token::Entity::find_by_id(token_id).one(ctx.db()?).await? else {
+            return Ok(None);
+        };
+        let own = model.id == principal.token_id
+            || (principal.user_id.is_some() && model.owner_user_id == principal.user_id);
+        if !own {
+            principal.require(Permission::TokensRead)?;
+        }
+        Ok(Some(Token::new(model, self.0.organization_id)))
+    }
+
+    /// The document exactly as uploaded.
+    async fn document(&self) -> &str {
+        &self.0.document
+    }
+}
+
+/// Loads an SBOM of `organization_id`; a malformed, unknown or foreign id
+/// is `NOT_FOUND`.
+async fn find_in_organization(
+    db: &impl ConnectionTrait,
+    organization_id: Uuid,
+    id: &ID,
+) -> Result<sbom::Model, Error> {
+    sbom::Entity::find_by_id(parse_id(id, "sbom")?)
+        .filter(sbom::Column::OrganizationId.eq(organization_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("sbom"))
+}
+
+/// `sbom(id)`.
+#[derive(Default)]
+pub struct SbomQuery;
+
+#[Object]
+impl SbomQuery {
+    /// An SBOM of the caller's organization (needs `sboms:read`).
+    async fn sbom(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Sbom>, Error> {
+        let principal = ctx.require(Permission::SbomsRead)?;
+        find_in_organization(ctx.db()?, principal.organization_id(), &id)
+            .await
+            .map(|s| Some(Sbom(s)))
+    }
+}
+
+/// `uploadSbom`'s input.
+#[derive(InputObject)]
+pub struct UploadSbomInput {
+    pub project_id: ID,
+    /// Defaults to the document's own name, else `sbom`.
+    pub name: Option<String>,
+    /// A CycloneDX JSON (specVersion 1.2 or later) or SPDX JSON
+    /// (SPDX-2.2, SPDX-2.3) document, as text.
+    pub document: String,
+}
+
+/// `uploadSbom`, `uploadSbomFile`, `deleteSbom`.
+#[derive(Default)]
+pub struct SbomMutation;
+
+#[Object]
+impl SbomMutation {
+    /// Uploads a document into a project (needs `sboms:write`). The same
+    /// document uploaded to the same project again returns the existing
+    /// SBOM, so a retried CI step creates no duplicate.
+    async fn upload_sbom(&self, ctx: &Context<'_>, input: UploadSbomInput) -> Result<Sbom, Error> {
+        ctx.require(Permission::SbomsWrite)?;
+        store(ctx, &input.project_id, input.name, input.document).await
+    }
+
+    /// `uploadSbom` for a file sent as a GraphQL multipart request, as
+    /// `curl -F operations=… -F map=… -F 0=@bom.json` does.
+    async fn upload_sbom_file(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        file: Upload,
+        name: Option<String>,
+    ) -> Result<Sbom, Error> {
+        ctx.require(Permission::SbomsWrite)?;
+        let max_bytes = ctx.app()?.max_sbom_bytes;
+        let upload = file.value(ctx).map_err(Error::internal)?;
+        sbom_document::check_size(upload.size().map_err(Error::internal)?, max_bytes)?;
+        // The upload is a temporary file: read it off the async runtime.
+        let bytes = tokio::task::spawn_blocking(move || {
+            let mut bytes = Vec::new();
+            upload
+                .into_read()
+                .take(
+                    u64::try_from(max_bytes)
+                        .unwrap_or(u64::MAX)
+                        .saturating_add(1),
+                )
+                .read_to_end(&mut bytes)
+                .map(|_| bytes)
+        })
+        .await
+        .map_err(Error::internal)?
+        .map_err(Error::internal)?;
+        let document = sbom_document::decode(bytes)?;
+        store(ctx, &project_id, name, document).await
+    }
+
+    /// Deletes an SBOM (needs `sboms:delete`).
+    async fn delete_sbom(&self, ctx: &Context<'_>, id: ID) -> Result<ID, Error> {
+        let principal = ctx.require(Permission::SbomsDelete)?;
+        let organization_id = principal.organization_id();
+        let now = Utc::now();
+        let txn = ctx.db()?.begin().await?;
+        let model = find_in_organization(&txn, organization_id, &id).await?;
+        let sbom_id = model.id;
+        model.delete(&txn).await?;
+        record_sbom_event(&txn, ctx, organization_id, "sbom.deleted", sbom_id, now).await?;
+        txn.commit().await?;
+        Ok(ID(sbom_id.to_string()))
+    }
+}
+
+/// Validates and stores a document in a project of the caller's
+/// organization, or returns the SBOM already stored with the same SHA-256.
+async fn store(
+    ctx: &Context<'_>,
+    project_id: &ID,
+    name: Option<String>,
+    document: String,
+) -> Result<Sbom, Error> {
+    let principal = ctx.principal()?;
+    let organization_id = principal.organization_id();
+    let name = name.map(|n| validate::name("name", &n)).transpose()?;
+    let db = ctx.db()?;
+    let project = project::find_in_organization(db, organization_id, project_id).await?;
+    let max_bytes = ctx.app()?.max_sbom_bytes;
+    // Parsing megabytes of JSON is CPU work: keep it off the async workers.
+    let (document, summary) = tokio::task::spawn_blocking(move || {
+        let summary = sbom_document::inspect(&document, max_bytes);
+        (document, summary)
+    })
+    .await
+    .map_err(Error::internal)?;
+    let summary = summary?;
+    if let Some(existing) = find_by_digest(db, project.id, &summary.sha256).await? {
+        return Ok(Sbom(existing));
+    }
+    let DocumentSummary {
+        format,
+        spec_version,
+        component_count,
+        name: document_name,
+        size_bytes,
+        sha256,
+    } = summary;
+    let component_count = i32::try_from(component_count)
+        .map_err(|_| Error::bad_input("the document has too many components"))?;
+    let size_bytes = i64::try_from(size_bytes).map_err(Error::internal)?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let inserted = sbom::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        organization_id: Set(organization_id),
+        project_id: Set(project.id),
+        name: Set(name
+            .or(document_name)
+            .unwrap_or_else(|| FALLBACK_NAME.to_owned())),
+        format: Set(format.as_stored().to_owned()),
+        spec_version: Set(spec_version),
+        component_count: Set(component_count),
+        size_bytes: Set(size_bytes),
+        sha256: Set(sha256.clone()),
+        document: Set(document),
+        uploaded_by_user_id: Set(principal.user_id),
+        uploaded_by_token_id: Set(Some(principal.token_id)),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await;
+    let model = match inserted {
+        Ok(model) => model,
+        Err(err) => {
+            // Roll back before reading: on PostgreSQL the failed insert has
+            // aborted the transaction.
+            txn.rollback().await?;
+            return match err.sql_err() {
+                // A concurrent upload of the same document won the race.
+                Some(SqlErr::UniqueConstraintViolation(_)) => {
+                    find_by_digest(db, project.id, &sha256)
+                        .await?
+                        .map(Sbom)
+                        .ok_or_else(|| Error::internal(err))
+                }
+                // The project was deleted meanwhile.
+                Some(SqlErr::ForeignKeyConstraintViolation(_)) => Err(Error::NotFound("project")),
+                _ => Err(Error::internal(err)),
+            };
+        }
+    };
+    record_sbom_event(&txn, ctx, organization_id, "sbom.uploaded", model.id, now).await?;
+    txn.commit().await?;
+    Ok(Sbom(model))
+}
+
+async fn find_by_digest(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    sha256: &str,
+) -> Result<Option<sbom::Model>, Error> {
+    Ok(sbom::Entity::find()
+        .filter(sbom::Column::ProjectId.eq(project_id))
+        .filter(sbom::Column::Sha256.eq(sha256))
+        .one(db)
+        .await?)
+}
+
+async fn record_sbom_event(
+    conn: &impl ConnectionTrait,
+    ctx: &Context<'_>,
+    organization_id: Uuid,
+    action: &'static str,
+    sbom_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    audit::record(
+        conn,
+        AuditRecord {
+            organization_id: Some(organization_id),
+            action,
+            actor: &ctx.actor()?,
+            target_type: Some("sbom"),
+            target_id: Some(sbom_id),
+        },
+        now,
+    )
+    .await
+}

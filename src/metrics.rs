@@ -1,0 +1,289 @@
+//! Prometheus metrics, served at `GET /metrics`.
+//!
+//! Operators running many lynk instances need to see what each is doing:
+//! request rates and latencies, how authentication fails (a burst of
+//! `unknown` is someone trying leaked or guessed tokens, `revoked` a
+//! pipeline still using an old secret) and whether the database pool is
+//! saturated. Values are recorded with the `metrics` facade where things
+//! happen and rendered in the Prometheus text format by [`scrape`].
+//!
+//! `/metrics` needs no credential, like `/healthz`: it reveals traffic
+//! shapes, never a secret, but it belongs on a private network (see the
+//! README, "Deploying").
+
+use std::{
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use ::metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use async_graphql::parser::types::OperationType;
+use axum::{
+    extract::{Request, State},
+    http::{HeaderValue, Method, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sea_orm::{DatabaseConnection, DatabaseConnectionType};
+
+use crate::{
+    auth::{AuthFailure, Principal, PrincipalKind},
+    error::Error,
+    state::AppState,
+};
+
+/// Requests answered, by `method`, `route` and `status`.
+pub const HTTP_REQUESTS: &str = "lynk_http_requests_total";
+/// Time to answer a request (until the response head), by `method` and `route`.
+pub const HTTP_REQUEST_DURATION: &str = "lynk_http_request_duration_seconds";
+/// GraphQL operations received, by `operation_type`.
+pub const GRAPHQL_OPERATIONS: &str = "lynk_graphql_operations_total";
+/// Credential checks of `/lynkapi`, by `outcome` and `reason`.
+pub const AUTHENTICATIONS: &str = "lynk_auth_total";
+/// Open connections of the database pool.
+pub const DB_POOL_CONNECTIONS: &str = "lynk_db_pool_connections";
+/// Idle connections of the database pool.
+pub const DB_POOL_IDLE_CONNECTIONS: &str = "lynk_db_pool_idle_connections";
+/// The pool's `--db-max-connections`.
+pub const DB_POOL_MAX_CONNECTIONS: &str = "lynk_db_pool_max_connections";
+
+/// Latency buckets in seconds: from a cached-path query (a few ms) to an
+/// argon2 login on a busy machine.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// How often histogram samples recorded since the last scrape are folded
+/// into their buckets, so memory stays flat when nobody scrapes.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The routes lynk serves; any other path is labelled `other`, so that a
+/// scanner probing random paths cannot grow the label set.
+const ROUTES: &[&str] = &["/lynkapi", "/healthz", "/readyz", "/metrics"];
+
+/// Installs the process-wide recorder, once, and returns its handle. The
+/// `metrics` recorder is global, and tests build many applications in one
+/// process, so later calls return the first handle.
+pub fn install() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        // Buckets make the latency a Prometheus histogram (aggregatable
+        // across instances) rather than a per-process summary. Setting them
+        // only fails on an empty list.
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(HTTP_REQUEST_DURATION.into()), LATENCY_BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if let Err(err) = ::metrics::set_global_recorder(recorder) {
+            tracing::warn!(error = %err, "another metrics recorder is installed; /metrics stays empty");
+        }
+        describe();
+        spawn_upkeep(handle.clone());
+        handle
+    })
+}
+
+fn describe() {
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by method, route and status."
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        ::metrics::Unit::Seconds,
+        "Time to answer an HTTP request, by method and route."
+    );
+    describe_counter!(
+        GRAPHQL_OPERATIONS,
+        "GraphQL operations received, by operation type."
+    );
+    describe_counter!(
+        AUTHENTICATIONS,
+        "Credential checks of /lynkapi, by outcome (ok, anonymous, unauthorized, forbidden, \
+         error) and reason (the credential kind when ok, else why it failed)."
+    );
+    describe_gauge!(
+        DB_POOL_CONNECTIONS,
+        "Open database connections in the pool."
+    );
+    describe_gauge!(
+        DB_POOL_IDLE_CONNECTIONS,
+        "Idle database connections in the pool."
+    );
+    describe_gauge!(
+        DB_POOL_MAX_CONNECTIONS,
+        "Largest size of the database pool."
+    );
+}
+
+/// A plain thread rather than a task: the recorder outlives any one Tokio
+/// runtime (tests run one per test).
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("lynk-metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "could not start metrics upkeep; histograms drain on scrape only");
+    }
+}
+
+/// `GET /metrics`: samples the database pool and renders every metric in
+/// the Prometheus text format.
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    sample_pool(&state.db);
+    let body = install().render();
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// Sets the pool gauges from the sqlx pool behind the connection.
+fn sample_pool(db: &DatabaseConnection) {
+    let (size, idle, max) = match &db.inner {
+        DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
+            let pool = db.get_sqlite_connection_pool();
+            (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            )
+        }
+        DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+            let pool = db.get_postgres_connection_pool();
+            (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            )
+        }
+        _ => return,
+    };
+    gauge!(DB_POOL_CONNECTIONS).set(f64::from(size));
+    gauge!(DB_POOL_IDLE_CONNECTIONS).set(idle as f64);
+    gauge!(DB_POOL_MAX_CONNECTIONS).set(f64::from(max));
+}
+
+/// Middleware counting and timing every request. Labels are bounded: known
+/// methods and routes, else `other`.
+pub async fn track_http(request: Request, next: Next) -> Response {
+    install();
+    let method = method_label(request.method());
+    let route = route_label(request.uri().path());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status).increment(1);
+    histogram!(HTTP_REQUEST_DURATION, "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+fn route_label(path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|route| **route == path)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// Counts a GraphQL operation by type; `invalid` when the document does
+/// not parse or names no operation it contains.
+pub fn record_graphql_operation(operation_type: Option<OperationType>) {
+    let label = match operation_type {
+        Some(OperationType::Query) => "query",
+        Some(OperationType::Mutation) => "mutation",
+        Some(OperationType::Subscription) => "subscription",
+        None => "invalid",
+    };
+    counter!(GRAPHQL_OPERATIONS, "operation_type" => label).increment(1);
+}
+
+/// Counts the outcome of a request's credential check. A failed check on
+/// an operation that only touches public fields (`login`) runs anonymously
+/// and counts as `anonymous`.
+pub fn record_authentication(result: &Result<Result<Principal, AuthFailure>, Error>, public: bool) {
+    let (outcome, reason) = authentication_labels(result, public);
+    counter!(AUTHENTICATIONS, "outcome" => outcome, "reason" => reason).increment(1);
+}
+
+fn authentication_labels(
+    result: &Result<Result<Principal, AuthFailure>, Error>,
+    public: bool,
+) -> (&'static str, &'static str) {
+    let failure_reason = |failure: &AuthFailure| match failure {
+        AuthFailure::Unauthorized(reason) => reason.as_str(),
+        AuthFailure::Forbidden => "organization",
+    };
+    match result {
+        Ok(Ok(principal)) => ("ok", kind_label(principal.kind)),
+        Ok(Err(failure)) if public => ("anonymous", failure_reason(failure)),
+        Ok(Err(failure @ AuthFailure::Unauthorized(_))) => {
+            ("unauthorized", failure_reason(failure))
+        }
+        Ok(Err(failure @ AuthFailure::Forbidden)) => ("forbidden", failure_reason(failure)),
+        Err(_) => ("error", "internal"),
+    }
+}
+
+fn kind_label(kind: PrincipalKind) -> &'static str {
+    match kind {
+        PrincipalKind::UserSession => "session",
+        PrincipalKind::PersonalToken => "personal_token",
+        PrincipalKind::ServiceToken => "service_token",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::UnauthorizedReason;
+
+    #[test]
+    fn labels_are_bounded() {
+        assert_eq!(route_label("/lynkapi"), "/lynkapi");
+        assert_eq!(route_label("/wp-admin/setup.php"), "other");
+        assert_eq!(method_label(&Method::POST), "POST");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+    }
+
+    #[test]
+    fn authentication_outcomes_name_the_reason() {
+        let revoked = Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Revoked)));
+        assert_eq!(
+            authentication_labels(&revoked, false),
+            ("unauthorized", "revoked")
+        );
+        let missing = Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Missing)));
+        assert_eq!(
+            authentication_labels(&missing, true),
+            ("anonymous", "missing")
+        );
+        assert_eq!(
+            authentication_labels(&Ok(Err(AuthFailure::Forbidden)), false),
+            ("forbidden", "organization")
+        );
+    }
+}

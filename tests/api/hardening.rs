@@ -1,0 +1,206 @@
+//! Abuse limits: media types, batching, query shape, suggestions,
+//! brute-force budgets and body size.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_PASSWORD, assert_unauthorized, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn a_post_that_is_not_json_is_415() {
+    let app = spawn_app().await;
+    let answer = app
+        .send(
+            app.client
+                .post(app.url())
+                .bearer_auth(app.admin_token())
+                .header("Content-Type", "text/plain")
+                .body(r#"{"query": "{ organization { id } }"}"#),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(answer.error_code(), Some("UNSUPPORTED_MEDIA_TYPE"));
+    // With a charset parameter, JSON is fine.
+    let answer = app
+        .send(
+            app.client
+                .post(app.url())
+                .bearer_auth(app.admin_token())
+                .header("Content-Type", "application/json; charset=utf-8")
+                .body(r#"{"query": "{ organization { id } }"}"#),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn batches_are_refused() {
+    let app = spawn_app().await;
+    let answer = app
+        .send(
+            app.client
+                .post(app.url())
+                .bearer_auth(app.admin_token())
+                .json(&json!([
+                    {"query": "{ organization { id } }"},
+                    {"query": "{ organization { id } }"}
+                ])),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.body.get("data").is_none());
+}
+
+#[tokio::test]
+async fn deep_and_complex_queries_are_refused() {
+    let app = spawn_app_with(|c| {
+        c.limits.max_query_depth = 4;
+        c.limits.max_query_complexity = 20;
+    })
+    .await;
+    let deep = "{ viewer { token { owner { email } role { name } } } organization { tokens { edges { node { owner { name } } } } } }";
+    let answer = app.gql(Some(app.admin_token()), deep, Value::Null).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body["data"], Value::Null);
+    assert_eq!(
+        answer.body["errors"][0]["message"],
+        "Query is nested too deep."
+    );
+    let aliases: String = (0..30)
+        .map(|i| format!("a{i}: permissions {{ name }} "))
+        .collect();
+    let answer = app
+        .gql(
+            Some(app.admin_token()),
+            &format!("{{ {aliases} }}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(answer.body["errors"][0]["message"], "Query is too complex.");
+    // Within the limits, fine.
+    let answer = app
+        .gql(
+            Some(app.admin_token()),
+            "{ organization { name } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(answer.body["data"]["organization"]["name"], "Acme Corp");
+}
+
+#[tokio::test]
+async fn anonymous_callers_get_no_field_suggestions() {
+    let app = spawn_app().await;
+    let typo = r#"mutation { login(email: "a@b.test", password: "x") { tokn } }"#;
+    let anonymous = app.gql(None, typo, Value::Null).await;
+    let message = anonymous.body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("Unknown field \"tokn\""), "{message}");
+    assert!(!message.contains("Did you mean"), "{message}");
+    let authenticated = app.gql(Some(app.admin_token()), typo, Value::Null).await;
+    let message = authenticated.body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("Did you mean \"token\"?"), "{message}");
+}
+
+#[tokio::test]
+async fn failed_authentications_are_rate_limited_per_address() {
+    let app = spawn_app_with(|c| c.limits.auth_failures_per_ip = 3).await;
+    let unknown =
+        lynk::auth::token_format::generate(lynk::auth::token_format::SecretKind::Personal);
+    for _ in 0..3 {
+        let answer = app
+            .gql(
+                Some(unknown.secret.expose()),
+                "{ organization { id } }",
+                Value::Null,
+            )
+            .await;
+        assert_unauthorized(&answer, true);
+    }
+    let answer = app
+        .gql(
+            Some(unknown.secret.expose()),
+            "{ organization { id } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(answer.error_code(), Some("RATE_LIMITED"));
+    let retry_after: u64 = answer.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&retry_after));
+    // The address is blocked for credentials until the window ends, valid
+    // or not: the server cannot tell a lucky guess from a real token.
+    let answer = app
+        .gql(
+            Some(app.admin_token()),
+            "{ organization { id } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    // Requests without a credential are not guesses and still get their 401.
+    assert_unauthorized(
+        &app.gql(None, "{ organization { id } }", Value::Null).await,
+        false,
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_account() {
+    let app = spawn_app_with(|c| c.limits.login_failures_per_account = 2).await;
+    let login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }";
+    for _ in 0..2 {
+        let answer = app
+            .gql(
+                None,
+                login,
+                json!({"e": "admin@acme.test", "p": "wrong password"}),
+            )
+            .await;
+        assert_unauthorized(&answer, false);
+    }
+    // Even the right password waits now: the account is under attack.
+    let answer = app
+        .gql(
+            None,
+            login,
+            json!({"e": "ADMIN@acme.test", "p": ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(answer.error_code(), Some("RATE_LIMITED"));
+    assert!(answer.headers.contains_key("retry-after"));
+    assert_eq!(answer.body["data"], Value::Null);
+    // Other accounts are not affected.
+    let answer = app
+        .gql(None, login, json!({"e": "nobody@acme.test", "p": "x"}))
+        .await;
+    assert_unauthorized(&answer, false);
+    // Existing tokens keep working.
+    let answer = app
+        .gql(
+            Some(app.admin_token()),
+            "{ organization { name } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_413() {
+    let app = spawn_app_with(|c| c.max_sbom_bytes = 1024).await;
+    let padding = "x".repeat(lynk::startup::body_limit(1024) + 1);
+    let answer = app
+        .send(
+            app.client
+                .post(app.url())
+                .bearer_auth(app.admin_token())
+                .json(&json!({"query": "{ organization { id } }", "variables": {"pad": padding}})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+}

@@ -1,0 +1,123 @@
+//! Database round trips per authenticated request (issue 7, DESIGN §2):
+//! exactly one query, plus at most one `lastUsedAt` write per token per
+//! minute. Counted with sea-orm's metric callback on the very pool the
+//! server uses; nothing here is timed (speed is for `cargo bench` and
+//! `bench/load.sh`).
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use lynk::{
+    config::{DatabaseArgs, ServeArgs},
+    database,
+    startup::Application,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_PASSWORD, TestDatabase};
+
+/// The SQL of every statement the server ran, in order.
+#[derive(Clone, Default)]
+struct StatementLog(Arc<Mutex<Vec<String>>>);
+
+impl StatementLog {
+    fn push(&self, sql: &str) {
+        self.lock().push(sql.trim().to_owned());
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn is_verification_query(sql: &str) -> bool {
+    sql.starts_with("SELECT") && sql.contains("FROM token t") && sql.contains("WHERE t.digest")
+}
+
+fn is_last_used_write(sql: &str) -> bool {
+    sql.starts_with("UPDATE token SET last_used_at")
+}
+
+#[tokio::test]
+async fn an_authenticated_request_is_one_round_trip_and_last_used_is_written_once_a_minute() {
+    let database = TestDatabase::new().await;
+    let mut db = database::connect(&DatabaseArgs::new(database.url.clone()))
+        .await
+        .expect("connect");
+    let log = StatementLog::default();
+    let sink = log.clone();
+    db.set_metric_callback(move |info| sink.push(&info.statement.sql));
+    let mut config = ServeArgs::new(
+        "127.0.0.1:0".parse().expect("address"),
+        DatabaseArgs::new(database.url.clone()),
+    );
+    config.bootstrap_password = Some(ADMIN_PASSWORD.into());
+    let app = Application::build_with_connection(config, db)
+        .await
+        .expect("build app");
+    let url = format!("http://{}/lynkapi", app.local_addr());
+    let outcome = app
+        .bootstrapped()
+        .expect("a fresh database is bootstrapped");
+    let token = outcome.token.clone();
+    let expected = json!({"data": {"organization": {
+        "id": outcome.organization.id.to_string(),
+        "name": outcome.organization.name,
+    }}});
+    tokio::spawn(app.run_until(std::future::pending()));
+    let client = reqwest::Client::new();
+    let verify = || async {
+        let response = client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&json!({ "query": "query { organization { id name } }" }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json::<Value>().await.expect("JSON body")
+    };
+    // Migrations and the bootstrap ran through the same pool.
+    log.take();
+
+    // First use: the one read, and the token's first `lastUsedAt` write,
+    // which runs off the request path. Wait for it (bounded), then count.
+    assert_eq!(verify().await, expected);
+    for _ in 0..500 {
+        if log.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let first = log.take();
+    assert_eq!(first.len(), 2, "one read and one write: {first:#?}");
+    assert_eq!(
+        first.iter().filter(|s| is_verification_query(s)).count(),
+        1,
+        "{first:#?}"
+    );
+    assert_eq!(
+        first.iter().filter(|s| is_last_used_write(s)).count(),
+        1,
+        "{first:#?}"
+    );
+
+    // Again within the minute: the read alone. The grace period only lets
+    // a wrongly spawned write show up before counting; it asserts no speed.
+    assert_eq!(verify().await, expected);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = log.take();
+    assert_eq!(second.len(), 1, "exactly one read: {second:#?}");
+    assert!(is_verification_query(&second[0]), "{second:#?}");
+}
