@@ -9,6 +9,7 @@ mod instances;
 mod matrix;
 mod members;
 mod operations;
+mod outage;
 mod performance;
 mod projects;
 mod roles;
