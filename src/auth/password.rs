@@ -23,11 +23,12 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// At most one hash per core at a time; waiting requests queue here
-/// instead of crowding the blocking pool.
+/// Hashes run on at most half the cores (at least one) at a time; waiting
+/// logins queue here instead of crowding the blocking pool, so a login
+/// flood leaves the other cores to authenticated traffic.
 static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    Arc::new(Semaphore::new(cores))
+    Arc::new(Semaphore::new((cores / 2).max(1)))
 });
 
 /// A hash of a random password, verified against when the email is
