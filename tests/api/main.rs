@@ -3,6 +3,7 @@
 
 mod audit;
 mod cli;
+mod durability;
 mod hardening;
 mod helpers;
 mod instances;

@@ -1,0 +1,298 @@
+//! No data lost on `kill -9`: the real binary is killed (SIGKILL) while
+//! clients are creating tokens, and after a restart on the same database
+//! every token whose creation was acknowledged exists and verifies. That
+//! holds because each mutation commits before it answers (SQLite runs in
+//! WAL with `synchronous=FULL`).
+
+use std::{
+    io::{BufRead, BufReader, Read},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex, mpsc},
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::helpers::TestDatabase;
+
+/// Clients creating tokens at once.
+const CLIENTS: usize = 16;
+/// Creations acknowledged before the kill; the other clients' requests are
+/// then in flight.
+const ACKNOWLEDGED_BEFORE_KILL: usize = 40;
+/// Each client's loop is bounded, so the test ends even if the kill never comes.
+const MAX_REQUESTS_PER_CLIENT: usize = 500;
+/// Upper bound on any wait (server start, next answer): a guard against a
+/// hang, not a claim about speed.
+const WAIT_BOUND: Duration = Duration::from_secs(120);
+
+const CREATE_SERVICE_TOKEN: &str = "mutation($input: CreateServiceTokenInput!) { createServiceToken(input: $input) { token { id } secret } }";
+
+/// A `lynk serve` child process on port 0, its output drained by threads
+/// (a full pipe would otherwise stall it).
+struct Server {
+    child: Child,
+    address: String,
+    /// The bootstrap token, when this start bootstrapped the database.
+    banner_token: mpsc::Receiver<String>,
+    stdout: Option<JoinHandle<String>>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl Server {
+    fn start(database_url: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lynk"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                database_url,
+            ])
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "info")
+            .env("LYNK_LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start lynk");
+        let (banner_token, stdout) = drain(child.stdout.take().expect("stdout"), |line| {
+            line.split_whitespace()
+                .find(|word| word.starts_with("lynk_live_"))
+                .map(str::to_owned)
+        });
+        let (address, stderr) = drain(child.stderr.take().expect("stderr"), |line| {
+            let json: Value = serde_json::from_str(line).ok()?;
+            json["fields"]["address"].as_str().map(str::to_owned)
+        });
+        let mut server = Server {
+            child,
+            address: String::new(),
+            banner_token,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+        };
+        match address.recv_timeout(WAIT_BOUND) {
+            Ok(address) => server.address = address,
+            Err(_) => {
+                server.kill_9();
+                let log = server.stderr.take().map(join).unwrap_or_default();
+                panic!("lynk did not start listening:\n{log}");
+            }
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/lynkapi", self.address)
+    }
+
+    /// The personal token the first start printed.
+    fn bootstrap_token(&self) -> String {
+        self.banner_token
+            .recv_timeout(WAIT_BOUND)
+            .expect("a first start prints a token")
+    }
+
+    /// SIGKILL: no graceful shutdown, no flushing, nothing.
+    fn kill_9(&mut self) {
+        // `Child::kill` sends SIGKILL on Unix.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the process and returns everything it printed to stdout.
+    fn stop(mut self) -> String {
+        self.kill_9();
+        self.stdout.take().map(join).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
+/// Reads `pipe` to its end on a thread, sending what `pick` finds in a
+/// line; the thread returns the whole text.
+fn drain(
+    pipe: impl Read + Send + 'static,
+    pick: fn(&str) -> Option<String>,
+) -> (mpsc::Receiver<String>, JoinHandle<String>) {
+    let (found, receiver) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if let Some(value) = pick(&line) {
+                let _ = found.send(value);
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    (receiver, handle)
+}
+
+fn join(handle: JoinHandle<String>) -> String {
+    handle.join().unwrap_or_default()
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> reqwest::Result<(StatusCode, Value)> {
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await?;
+    let status = response.status();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Ok((status, body))
+}
+
+/// Creates service tokens one after another until the server is gone;
+/// every secret it gets back (HTTP 200 with data) is acknowledged. Returns
+/// whether its last request was cut off by the kill.
+async fn create_until_killed(
+    client: reqwest::Client,
+    url: String,
+    admin_token: String,
+    role_id: String,
+    client_number: usize,
+    acknowledged: Arc<Mutex<Vec<String>>>,
+    ack: tokio::sync::mpsc::UnboundedSender<()>,
+) -> bool {
+    for request in 0..MAX_REQUESTS_PER_CLIENT {
+        let variables = json!({ "input": {
+            "name": format!("pipeline {client_number}-{request}"),
+            "roleId": role_id,
+        } });
+        let Ok((status, body)) =
+            post(&client, &url, &admin_token, CREATE_SERVICE_TOKEN, variables).await
+        else {
+            // The server is gone (connection refused or reset).
+            return true;
+        };
+        match body["data"]["createServiceToken"]["secret"].as_str() {
+            Some(secret) if status == StatusCode::OK => {
+                acknowledged
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(secret.to_owned());
+                let _ = ack.send(());
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn acknowledged_tokens_survive_kill_9() {
+    let database = TestDatabase::new().await;
+    let mut first = Server::start(&database.url);
+    let admin_token = first.bootstrap_token();
+    let url = first.url();
+    let client = reqwest::Client::builder()
+        .timeout(WAIT_BOUND)
+        .build()
+        .expect("client");
+
+    let (status, roles) = post(
+        &client,
+        &url,
+        &admin_token,
+        "{ organization { roles { id name } } }",
+        Value::Null,
+    )
+    .await
+    .expect("roles");
+    assert_eq!(status, StatusCode::OK, "{roles}");
+    let role_id = roles["data"]["organization"]["roles"]
+        .as_array()
+        .and_then(|roles| roles.iter().find(|role| role["name"] == "uploader"))
+        .and_then(|role| role["id"].as_str())
+        .unwrap_or_else(|| panic!("no uploader role: {roles}"))
+        .to_owned();
+
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let (ack, mut acks) = tokio::sync::mpsc::unbounded_channel();
+    let mut clients = JoinSet::new();
+    for client_number in 0..CLIENTS {
+        clients.spawn(create_until_killed(
+            client.clone(),
+            url.clone(),
+            admin_token.clone(),
+            role_id.clone(),
+            client_number,
+            acknowledged.clone(),
+            ack.clone(),
+        ));
+    }
+    drop(ack);
+    let mut seen = 0;
+    while seen < ACKNOWLEDGED_BEFORE_KILL {
+        match tokio::time::timeout(WAIT_BOUND, acks.recv()).await {
+            Ok(Some(())) => seen += 1,
+            // Every client stopped, or no answer within the bound.
+            _ => break,
+        }
+    }
+    // Mid-flight: the other clients are waiting for answers right now.
+    first.kill_9();
+    let mut cut_off = 0;
+    while let Some(result) = clients.join_next().await {
+        cut_off += usize::from(result.expect("client task"));
+    }
+    let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap_or_else(|e| e.into_inner()));
+    assert!(
+        acknowledged.len() >= ACKNOWLEDGED_BEFORE_KILL,
+        "only {} creations were acknowledged before the clients stopped",
+        acknowledged.len()
+    );
+    drop(first);
+    eprintln!(
+        "kill -9 after {} acknowledged creations; {cut_off} of {CLIENTS} clients cut off",
+        acknowledged.len()
+    );
+
+    let second = Server::start(&database.url);
+    let url = second.url();
+    let mut lost = Vec::new();
+    for secret in acknowledged.iter().chain([&admin_token]) {
+        let (status, body) = post(
+            &client,
+            &url,
+            secret,
+            "query { organization { id name } }",
+            Value::Null,
+        )
+        .await
+        .expect("verify");
+        if status != StatusCode::OK || body["data"]["organization"]["name"] != "Acme Corp" {
+            lost.push(format!("{}…: {status} {body}", &secret[..22]));
+        }
+    }
+    let printed = second.stop();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged tokens do not verify after kill -9:\n{}",
+        lost.len(),
+        acknowledged.len(),
+        lost.join("\n")
+    );
+    assert!(
+        !printed.contains("bootstrapped") && !printed.contains("lynk_live_"),
+        "a restart on a non-empty database bootstrapped again:\n{printed}"
+    );
+}
