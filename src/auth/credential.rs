@@ -3,14 +3,23 @@
 
 use uuid::Uuid;
 
-/// What the `Authorization` header carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the `Authorization` header carried. `Debug` never shows the candidate.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum PresentedCredential<'a> {
     /// No `Authorization` header at all.
     Missing,
     /// A candidate token: after `Bearer ` (any case), or the bare header
     /// value (API-key style). May be empty or malformed; parsing decides.
     Candidate(&'a str),
+}
+
+impl std::fmt::Debug for PresentedCredential<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PresentedCredential::Missing => f.write_str("Missing"),
+            PresentedCredential::Candidate(_) => f.write_str("Candidate([redacted])"),
+        }
+    }
 }
 
 /// Extracts the candidate token from an `Authorization` header value.
@@ -64,6 +73,15 @@ mod tests {
                 "{header}"
             );
         }
+    }
+
+    #[test]
+    fn debug_never_shows_the_candidate() {
+        let debug = format!(
+            "{:?}",
+            presented_credential(Some(b"Bearer lynk_live_secret"))
+        );
+        assert_eq!(debug, "Candidate([redacted])");
     }
 
     #[test]
