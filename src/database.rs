@@ -32,46 +32,50 @@ pub async fn connect(args: &DatabaseArgs) -> Result<DatabaseConnection, DbErr> {
     Database::connect(options).await
 }
 
-// Any constant works; it only has to be the same for every lynk process.
+// Keys of the PostgreSQL advisory locks lynk takes. Any constants work;
+// they only have to be the same for every lynk process.
 const MIGRATION_LOCK_KEY: i64 = 0x6c79_6e6b;
-
-/// Applies pending migrations. On PostgreSQL an advisory lock makes
-/// concurrent starts take turns, so two instances never race the migrations.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        let txn = db.begin().await?;
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)",
-            [MIGRATION_LOCK_KEY.into()],
-        ))
-        .await?;
-        Migrator::up(&txn, None).await?;
-        txn.commit().await
-    } else {
-        Migrator::up(db, None).await
-    }
-}
-
-// Held while `serve` checks whether the database is empty and bootstraps it.
 const BOOTSTRAP_LOCK_KEY: i64 = 0x6c79_6e6b_0001;
 
-/// Begins a transaction that holds lynk's bootstrap lock until it ends: an
-/// advisory lock on PostgreSQL, the database's write lock on SQLite
-/// (`BEGIN IMMEDIATE`). Processes starting at once on an empty database
-/// take turns, and each sees what the previous one committed.
-pub async fn begin_exclusive(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?;
+/// Applies pending migrations, in one transaction that holds the migration
+/// lock, so that instances starting at once take turns and never race the
+/// migrations (PostgreSQL's DDL is transactional, and so is SQLite's).
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let txn = begin_locked(db, MIGRATION_LOCK_KEY).await?;
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock
+/// at `BEGIN` (`BEGIN IMMEDIATE`): a deferred transaction that reads and
+/// then writes fails at once with "database is locked" when another pooled
+/// connection wrote in between (its snapshot is stale, so it cannot wait),
+/// which concurrent requests make routine. Taken up front, the lock is
+/// waited for within the busy timeout. PostgreSQL ignores the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
+/// Begins a transaction that holds the bootstrap lock until it ends, so
+/// that processes starting at once on an empty database take turns and
+/// each sees what the previous one committed.
+pub async fn begin_bootstrap(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    begin_locked(db, BOOTSTRAP_LOCK_KEY).await
+}
+
+/// A write transaction that also holds a PostgreSQL advisory lock (SQLite's
+/// write lock already excludes every other writer).
+async fn begin_locked(db: &DatabaseConnection, key: i64) -> Result<DatabaseTransaction, DbErr> {
+    let txn = begin_write(db).await?;
     if db.get_database_backend() == DbBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT pg_advisory_xact_lock($1)",
-            [BOOTSTRAP_LOCK_KEY.into()],
+            [key.into()],
         ))
         .await?;
     }

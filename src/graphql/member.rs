@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait,
-    PaginatorTrait, QueryFilter, Set, TransactionTrait, sea_query::Expr,
+    PaginatorTrait, QueryFilter, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -211,7 +211,7 @@ impl MemberMutation {
         }
         let now = Utc::now();
         let generated = token_format::generate(token_format::SecretKind::Invitation);
-        let txn = db.begin().await?;
+        let txn = crate::database::begin_write(db).await?;
         let model = invitation::ActiveModel {
             id: Set(Uuid::now_v7()),
             organization_id: Set(organization_id),
@@ -258,7 +258,7 @@ impl MemberMutation {
             ));
         }
         let now = Utc::now();
-        let txn = db.begin().await?;
+        let txn = crate::database::begin_write(db).await?;
         let invitation_id = model.id;
         if model.revoked_at.is_none() {
             let mut active = model.into_active_model();
@@ -320,7 +320,7 @@ impl MemberMutation {
                 Some((name, password::hash_password(input.password).await?))
             }
         };
-        let txn = db.begin().await?;
+        let txn = crate::database::begin_write(db).await?;
         // Claim the invitation first: of two concurrent accepts, one wins.
         let claimed = invitation::Entity::update_many()
             .col_expr(invitation::Column::AcceptedAt, Expr::value(now))
@@ -391,7 +391,7 @@ impl MemberMutation {
             principal.permissions,
         )?;
         let now = Utc::now();
-        let txn = db.begin().await?;
+        let txn = crate::database::begin_write(db).await?;
         let member = find_member(&txn, organization_id, user_id).await?;
         let current_role = find_in_organization(&txn, organization_id, member.role_id).await?;
         ensure_outranks(principal, &current_role)?;
@@ -428,7 +428,7 @@ impl MemberMutation {
         let db = ctx.db()?;
         let user_id = parse_id(&user_id, "member")?;
         let now = Utc::now();
-        let txn = db.begin().await?;
+        let txn = crate::database::begin_write(db).await?;
         let member = find_member(&txn, organization_id, user_id).await?;
         let role = find_in_organization(&txn, organization_id, member.role_id).await?;
         if principal.user_id != Some(user_id) {

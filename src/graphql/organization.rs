@@ -264,7 +264,6 @@ impl OrganizationMutation {
         ctx: &Context<'_>,
         name: String,
     ) -> Result<Organization, Error> {
-        use sea_orm::TransactionTrait;
         let principal = ctx.principal()?;
         let (PrincipalKind::UserSession, Some(user_id)) = (principal.kind, principal.user_id)
         else {
@@ -274,7 +273,7 @@ impl OrganizationMutation {
         };
         let name = validate::name("name", &name)?;
         let now = Utc::now();
-        let txn = ctx.db()?.begin().await?;
+        let txn = crate::database::begin_write(ctx.db()?).await?;
         let created = org_service::create(&txn, name, now).await?;
         let org = created.organization;
         org_service::add_member(&txn, org.id, user_id, created.admin_role_id, now).await?;
@@ -301,7 +300,7 @@ impl OrganizationMutation {
         name: Option<String>,
         max_token_lifetime_days: Option<i32>,
     ) -> Result<Organization, Error> {
-        use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionTrait};
+        use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
         let principal = ctx.require(Permission::OrganizationWrite)?;
         let name = name.map(|n| validate::name("name", &n)).transpose()?;
         if let Some(days) = max_token_lifetime_days {
@@ -309,7 +308,7 @@ impl OrganizationMutation {
         }
         let db = ctx.db()?;
         let now = Utc::now();
-        let txn = db.begin().await?;
+        let txn = crate::database::begin_write(db).await?;
         let current = organization::Entity::find_by_id(principal.organization_id())
             .one(&txn)
             .await?

@@ -5,8 +5,9 @@
 use async_graphql::{Context, ID, InputObject, Object, connection::Connection};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait,
-    QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, IntoActiveModel, ModelTrait, QueryFilter, Set, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -66,6 +67,21 @@ impl Project {
             .await?;
         Ok(page.connection(rows, |s| s.id, Sbom))
     }
+}
+
+/// Begins a transaction that reads before it writes. On SQLite it takes
+/// the write lock at once (`BEGIN IMMEDIATE`): a deferred transaction that
+/// read first cannot upgrade after another connection (say, a token's
+/// `lastUsedAt` update) committed, and would fail instead of waiting.
+/// (The same as `database::begin_write`, which is landing separately; this
+/// one goes once it has.)
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, Error> {
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?)
 }
 
 /// Loads a project of `organization_id`; a malformed, unknown or foreign
@@ -167,7 +183,7 @@ impl ProjectMutation {
         let description = validate_description(input.description)?.unwrap_or_default();
         let organization_id = principal.organization_id();
         let now = Utc::now();
-        let txn = ctx.db()?.begin().await?;
+        let txn = begin_write(ctx.db()?).await?;
         let model = project::ActiveModel {
             id: Set(Uuid::now_v7()),
             organization_id: Set(organization_id),
@@ -195,7 +211,7 @@ impl ProjectMutation {
         let description = validate_description(input.description)?;
         let organization_id = principal.organization_id();
         let now = Utc::now();
-        let txn = ctx.db()?.begin().await?;
+        let txn = begin_write(ctx.db()?).await?;
         let mut active = find_in_organization(&txn, organization_id, &id)
             .await?
             .into_active_model();
@@ -220,7 +236,7 @@ impl ProjectMutation {
         let principal = ctx.require(Permission::ProjectsDelete)?;
         let organization_id = principal.organization_id();
         let now = Utc::now();
-        let txn = ctx.db()?.begin().await?;
+        let txn = begin_write(ctx.db()?).await?;
         let project = find_in_organization(&txn, organization_id, &id).await?;
         let project_id = project.id;
         sbom::Entity::delete_many()

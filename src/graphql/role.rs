@@ -151,7 +151,7 @@ pub struct RoleMutation;
 impl RoleMutation {
     /// Creates a custom role; its permissions must be a subset of yours.
     async fn create_role(&self, ctx: &Context<'_>, input: CreateRoleInput) -> Result<Role, Error> {
-        use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
+        use sea_orm::{ActiveModelTrait, Set};
 
         use crate::{error::ResultExt, service::policy};
         let principal = ctx.require(Permission::RolesWrite)?;
@@ -161,7 +161,7 @@ impl RoleMutation {
         policy::check_grant(permissions, principal.permissions)?;
         let now = chrono::Utc::now();
         let organization_id = principal.organization_id();
-        let txn = ctx.db()?.begin().await?;
+        let txn = crate::database::begin_write(ctx.db()?).await?;
         let model = role::ActiveModel {
             id: Set(Uuid::now_v7()),
             organization_id: Set(organization_id),
@@ -187,7 +187,7 @@ impl RoleMutation {
         id: ID,
         input: UpdateRoleInput,
     ) -> Result<Role, Error> {
-        use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionTrait};
+        use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
 
         use crate::{error::ResultExt, service::policy};
         let principal = ctx.require(Permission::RolesWrite)?;
@@ -209,7 +209,7 @@ impl RoleMutation {
             policy::check_grant(permissions, principal.permissions)?;
         }
         let now = chrono::Utc::now();
-        let txn = db.begin().await?;
+        let txn = crate::database::begin_write(db).await?;
         let mut active = current.into_active_model();
         if let Some(name) = &name {
             active.name = Set(name.clone());
@@ -232,7 +232,7 @@ impl RoleMutation {
     /// Deletes a custom role that no member, service token or pending
     /// invitation uses.
     async fn delete_role(&self, ctx: &Context<'_>, id: ID) -> Result<ID, Error> {
-        use sea_orm::{ModelTrait, PaginatorTrait, TransactionTrait};
+        use sea_orm::{ModelTrait, PaginatorTrait};
 
         use crate::entity::{invitation, membership, token};
         let principal = ctx.require(Permission::RolesWrite)?;
@@ -241,7 +241,7 @@ impl RoleMutation {
         let role = find_in_organization(db, organization_id, parse_id(&id, "role")?).await?;
         ensure_custom(&role)?;
         let now = chrono::Utc::now();
-        let txn = db.begin().await?;
+        let txn = crate::database::begin_write(db).await?;
         let members = membership::Entity::find()
             .filter(membership::Column::RoleId.eq(role.id))
             .count(&txn)

@@ -12,7 +12,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, Upload};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter, Set,
-    SqlErr, TransactionTrait,
+    SqlErr,
 };
 use uuid::Uuid;
 
@@ -210,6 +210,15 @@ impl SbomMutation {
     ) -> Result<Sbom, Error> {
         ctx.require(Permission::SbomsWrite)?;
         let max_bytes = ctx.app()?.max_sbom_bytes;
+        // `Upload::value` indexes the request's files and would panic on a
+        // `file` that names none (an inline "#__graphql_file__:N" literal
+        // or a JSON request), so check first.
+        if file.0 >= ctx.query_env.uploads.len() {
+            return Err(Error::bad_input(
+                "`file` must be a file part of a multipart request (the GraphQL multipart \
+                 request spec: -F operations=… -F map=… -F 0=@bom.json)",
+            ));
+        }
         let upload = file.value(ctx).map_err(Error::internal)?;
         sbom_document::check_size(upload.size().map_err(Error::internal)?, max_bytes)?;
         // The upload is a temporary file: read it off the async runtime.
@@ -237,7 +246,7 @@ impl SbomMutation {
         let principal = ctx.require(Permission::SbomsDelete)?;
         let organization_id = principal.organization_id();
         let now = Utc::now();
-        let txn = ctx.db()?.begin().await?;
+        let txn = project::begin_write(ctx.db()?).await?;
         let model = find_in_organization(&txn, organization_id, &id).await?;
         let sbom_id = model.id;
         model.delete(&txn).await?;
@@ -284,7 +293,7 @@ async fn store(
         .map_err(|_| Error::bad_input("the document has too many components"))?;
     let size_bytes = i64::try_from(size_bytes).map_err(Error::internal)?;
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = project::begin_write(db).await?;
     let inserted = sbom::ActiveModel {
         id: Set(Uuid::now_v7()),
         organization_id: Set(organization_id),

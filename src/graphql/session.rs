@@ -4,7 +4,7 @@ use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set, TransactionTrait, sea_query::Expr,
+    QueryOrder, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -116,7 +116,7 @@ impl SessionMutation {
             Some(user) => home_organization(db, user.id).await?,
             None => None,
         };
-        let txn = db.begin().await?;
+        let txn = crate::database::begin_write(db).await?;
         let outcome = match found {
             Some(user) if verified => {
                 let payload = issue_session(&txn, user, app.session_ttl, now).await?;
@@ -204,7 +204,7 @@ impl SessionMutation {
         let actor: Actor = ctx.actor()?;
         let organization_id = principal.organization_id();
         let session_id = principal.token_id;
-        let txn = db.begin().await?;
+        let txn = crate::database::begin_write(db).await?;
         let mut active = user.into_active_model();
         active.password_hash = Set(hash);
         active.update(&txn).await?;

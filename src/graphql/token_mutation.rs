@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
 
 use super::{
     context::ContextExt,
@@ -108,7 +108,7 @@ impl TokenMutation {
         if let Some(scopes) = scopes {
             policy::check_grant(scopes, principal.permissions)?;
         }
-        let txn = ctx.db()?.begin().await?;
+        let txn = crate::database::begin_write(ctx.db()?).await?;
         let (model, secret) = token_service::issue(
             &txn,
             NewToken {
@@ -153,7 +153,7 @@ impl TokenMutation {
             PermissionSet::from_storage(&role.permissions),
             principal.permissions,
         )?;
-        let txn = db.begin().await?;
+        let txn = crate::database::begin_write(db).await?;
         let (model, secret) = token_service::issue(
             &txn,
             NewToken {
@@ -187,7 +187,7 @@ impl TokenMutation {
             return Ok(Token::new(model, principal.organization_id()));
         }
         let now = Utc::now();
-        let txn = db.begin().await?;
+        let txn = crate::database::begin_write(db).await?;
         let mut active = model.into_active_model();
         active.revoked_at = Set(Some(now));
         let model = active.update(&txn).await?;
@@ -234,7 +234,7 @@ impl TokenMutation {
             created_by_user_id: principal.user_id.or(old.created_by_user_id),
             expires_at,
         };
-        let txn = db.begin().await?;
+        let txn = crate::database::begin_write(db).await?;
         let mut retired: token::ActiveModel = old.into_active_model();
         retired.revoked_at = Set(Some(now));
         let retired = retired.update(&txn).await?;

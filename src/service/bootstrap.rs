@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use rand::{Rng, TryRngCore, rngs::OsRng};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, Set,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -91,7 +91,7 @@ pub async fn bootstrap(
     request: BootstrapRequest,
 ) -> Result<BootstrapOutcome, Error> {
     let prepared = prepare(db, request).await?;
-    let txn = db.begin().await?;
+    let txn = database::begin_write(db).await?;
     let outcome = create(&txn, prepared).await?;
     txn.commit().await?;
     Ok(outcome)
@@ -111,7 +111,7 @@ pub async fn bootstrap_empty_database(
         return Ok(None);
     }
     let prepared = prepare(db, request).await?;
-    let txn = database::begin_exclusive(db).await?;
+    let txn = database::begin_bootstrap(db).await?;
     if organization::Entity::find().count(&txn).await? > 0 {
         // Another instance bootstrapped while this one hashed the password.
         txn.rollback().await?;

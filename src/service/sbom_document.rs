@@ -528,7 +528,7 @@ mod tests {
         );
         assert_eq!(
             message(r#"{"bomFormat": "CycloneDX", "#),
-            "the document is not valid JSON: EOF while parsing an object at line 1 column 27"
+            "the document is not valid JSON: EOF while parsing a value at line 1 column 27"
         );
         assert_eq!(
             message(r#"{"name":"x"}"#),

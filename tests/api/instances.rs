@@ -3,8 +3,9 @@
 //! per-process cache), concurrent writes through both lose nothing, and
 //! instances starting at once on an empty database bootstrap it once.
 //!
-//! Meant for PostgreSQL (`LYNK_TEST_DATABASE_URL`); two pools on one SQLite
-//! file obey the same rules, so the tests run there too.
+//! What they are about is PostgreSQL (`scripts/with-postgres.sh`); two
+//! instances on one SQLite file keep the same rules (write transactions
+//! take the write lock up front), so they run on SQLite too.
 
 use std::collections::HashSet;
 

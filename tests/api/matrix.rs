@@ -71,6 +71,15 @@ const CASES: &[Case] = &[
     Case { field: "Mutation.revokeInvitation", query: "mutation($id: ID!) { revokeInvitation(id: $id) }", expect: [U, A, F, F, F] },
     Case { field: "Mutation.updateMemberRole", query: "mutation($id: ID!) { updateMemberRole(userId: $id, roleId: $id) { joinedAt } }", expect: [U, A, F, F, F] },
     Case { field: "Mutation.removeMember", query: "mutation($id: ID!) { removeMember(userId: $id) }", expect: [U, A, F, F, F] },
+    Case { field: "Query.project", query: "query($id: ID!) { project(id: $id) { id } }", expect: [U, A, A, A, F] },
+    Case { field: "Query.sbom", query: "query($id: ID!) { sbom(id: $id) { id } }", expect: [U, A, A, A, F] },
+    Case { field: "Organization.projects", query: "{ organization { projects { edges { cursor } } } }", expect: [U, A, A, A, F] },
+    Case { field: "Mutation.createProject", query: r#"mutation { createProject(input: {name: ""}) { id } }"#, expect: [U, A, F, F, F] },
+    Case { field: "Mutation.updateProject", query: "mutation($id: ID!) { updateProject(id: $id, input: {}) { id } }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.deleteProject", query: "mutation($id: ID!) { deleteProject(id: $id) }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.uploadSbom", query: r#"mutation($id: ID!) { uploadSbom(input: {projectId: $id, document: "{}"}) { id } }"#, expect: [U, A, F, A, F] },
+    Case { field: "Mutation.uploadSbomFile", query: r##"mutation($id: ID!) { uploadSbomFile(projectId: $id, file: "#__graphql_file__:0") { id } }"##, expect: [U, A, F, A, F] },
+    Case { field: "Mutation.deleteSbom", query: "mutation($id: ID!) { deleteSbom(id: $id) }", expect: [U, A, F, F, F] },
     // Last: it ends the admin session it runs with.
     Case { field: "Mutation.logout", query: "mutation { logout }", expect: [U, A, A, A, A] },
 ];
