@@ -129,6 +129,10 @@ pub struct LimitArgs {
     /// Failed logins a client address may make per hour.
     #[arg(long, env = "LYNK_LOGIN_FAILURES_PER_IP", default_value_t = 300)]
     pub login_failures_per_ip: u32,
+    /// Proxies in front of lynk that append to `X-Forwarded-For` (a load
+    /// balancer: 1). 0 trusts no header and uses the TCP peer address.
+    #[arg(long, env = "LYNK_TRUSTED_PROXY_HOPS", default_value_t = 0)]
+    pub trusted_proxy_hops: usize,
 }
 
 impl Default for LimitArgs {
@@ -139,6 +143,7 @@ impl Default for LimitArgs {
             auth_failures_per_ip: 100,
             login_failures_per_account: 100,
             login_failures_per_ip: 300,
+            trusted_proxy_hops: 0,
         }
     }
 }

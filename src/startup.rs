@@ -74,6 +74,7 @@ impl Application {
             db: db.clone(),
             session_ttl: config.session_ttl,
             max_sbom_bytes: config.max_sbom_bytes,
+            trusted_proxy_hops: limits.trusted_proxy_hops,
             rate_limits: Arc::new(RateLimits {
                 auth_per_ip: FailureLimiter::new(
                     limits.auth_failures_per_ip,

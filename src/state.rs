@@ -16,4 +16,6 @@ pub struct AppState {
     pub max_sbom_bytes: usize,
     /// Failure counters for brute-force protection.
     pub rate_limits: Arc<RateLimits>,
+    /// Proxies trusted to append to `X-Forwarded-For`.
+    pub trusted_proxy_hops: usize,
 }

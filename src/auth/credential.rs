@@ -60,6 +60,29 @@ pub fn requested_organization(header: Option<&[u8]>) -> RequestedOrganization {
     }
 }
 
+/// The client's address: the TCP peer, or, behind `trusted_proxy_hops`
+/// proxies that each append to `X-Forwarded-For`, the address the
+/// outermost trusted proxy saw. Entries further left are client-supplied
+/// and never trusted. A malformed or short header falls back to the peer.
+pub fn client_address(
+    peer: std::net::IpAddr,
+    forwarded_for: Option<&[u8]>,
+    trusted_proxy_hops: usize,
+) -> std::net::IpAddr {
+    if trusted_proxy_hops == 0 {
+        return peer;
+    }
+    forwarded_for
+        .and_then(|raw| std::str::from_utf8(raw).ok())
+        .and_then(|value| {
+            value
+                .rsplit(',')
+                .nth(trusted_proxy_hops - 1)
+                .and_then(|entry| entry.trim().parse().ok())
+        })
+        .unwrap_or(peer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +96,18 @@ mod tests {
                 "{header}"
             );
         }
+    }
+
+    #[test]
+    fn client_address_trusts_only_the_configured_hops() {
+        let peer: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let xff = Some(b"6.6.6.6, 203.0.113.7".as_slice());
+        assert_eq!(client_address(peer, xff, 0), peer);
+        assert_eq!(client_address(peer, xff, 1).to_string(), "203.0.113.7");
+        assert_eq!(client_address(peer, xff, 2).to_string(), "6.6.6.6");
+        assert_eq!(client_address(peer, xff, 3), peer);
+        assert_eq!(client_address(peer, None, 1), peer);
+        assert_eq!(client_address(peer, Some(b"garbage"), 1), peer);
     }
 
     #[test]

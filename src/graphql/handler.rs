@@ -23,7 +23,9 @@ use super::{Schemas, context::RequestContext, operation};
 use crate::{
     auth::{
         AuthFailure,
-        credential::{PresentedCredential, presented_credential, requested_organization},
+        credential::{
+            PresentedCredential, client_address, presented_credential, requested_organization,
+        },
         rate_limit::retry_after_secs,
         verify::{authenticate, touch_last_used},
     },
@@ -83,7 +85,12 @@ pub async fn graphql(
     let presented = presented_credential(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()));
     let requested = requested_organization(headers.get(ORGANIZATION_HEADER).map(|v| v.as_bytes()));
     let now = Utc::now();
-    let client_key = peer.ip().to_string();
+    let client = client_address(
+        peer.ip(),
+        headers.get("x-forwarded-for").map(|v| v.as_bytes()),
+        state.app.trusted_proxy_hops,
+    );
+    let client_key = client.to_string();
     let limits = &state.app.rate_limits;
     let guessing = matches!(presented, PresentedCredential::Candidate(_)) && !public;
     if guessing && let Err(retry_after) = limits.auth_per_ip.check(&client_key, Instant::now()) {
@@ -136,7 +143,7 @@ pub async fn graphql(
     };
     let context = RequestContext {
         principal,
-        client_ip: Some(peer.ip().to_string()),
+        client_ip: Some(client_key),
         request_id: request_id.clone(),
     };
     let mut response = REQUEST_ID

@@ -204,3 +204,35 @@ async fn an_oversized_body_is_413() {
         .await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
+    let app = spawn_app_with(|c| {
+        c.limits.auth_failures_per_ip = 2;
+        c.limits.trusted_proxy_hops = 1;
+    })
+    .await;
+    let unknown = lynk::auth::token_format::generate(lynk::auth::token_format::SecretKind::Service);
+    let attempt = |forwarded_for: &'static str, token: String| {
+        app.send(
+            app.client
+                .post(app.url())
+                .bearer_auth(token)
+                .header("X-Forwarded-For", forwarded_for)
+                .json(&json!({"query": "{ organization { id } }"})),
+        )
+    };
+    let secret = unknown.secret.expose().to_owned();
+    for _ in 0..2 {
+        assert_unauthorized(&attempt("6.6.6.6, 203.0.113.7", secret.clone()).await, true);
+    }
+    let blocked = attempt("198.51.100.1, 203.0.113.7", secret.clone()).await;
+    assert_eq!(
+        blocked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the spoofable left entry is ignored"
+    );
+    // Another client behind the same proxy is not blocked.
+    let answer = attempt("203.0.113.8", app.admin_token().to_owned()).await;
+    assert_eq!(answer.status, StatusCode::OK);
+}
