@@ -5,9 +5,8 @@
 use async_graphql::{Context, ID, InputObject, Object, connection::Connection};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, IntoActiveModel, ModelTrait, QueryFilter, Set, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait,
+    QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -19,6 +18,7 @@ use super::{
 };
 use crate::{
     auth::Permission,
+    database::begin_write,
     entity::{project, sbom},
     error::{Error, ResultExt},
     service::{
@@ -67,21 +67,6 @@ impl Project {
             .await?;
         Ok(page.connection(rows, |s| s.id, Sbom))
     }
-}
-
-/// Begins a transaction that reads before it writes. On SQLite it takes
-/// the write lock at once (`BEGIN IMMEDIATE`): a deferred transaction that
-/// read first cannot upgrade after another connection (say, a token's
-/// `lastUsedAt` update) committed, and would fail instead of waiting.
-/// (The same as `database::begin_write`, which is landing separately; this
-/// one goes once it has.)
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, Error> {
-    Ok(db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?)
 }
 
 /// Loads a project of `organization_id`; a malformed, unknown or foreign

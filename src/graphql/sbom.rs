@@ -25,6 +25,7 @@ use super::{
 };
 use crate::{
     auth::Permission,
+    database::begin_write,
     entity::{project as project_entity, sbom, token},
     error::Error,
     service::{
@@ -246,7 +247,7 @@ impl SbomMutation {
         let principal = ctx.require(Permission::SbomsDelete)?;
         let organization_id = principal.organization_id();
         let now = Utc::now();
-        let txn = project::begin_write(ctx.db()?).await?;
+        let txn = begin_write(ctx.db()?).await?;
         let model = find_in_organization(&txn, organization_id, &id).await?;
         let sbom_id = model.id;
         model.delete(&txn).await?;
@@ -293,7 +294,7 @@ async fn store(
         .map_err(|_| Error::bad_input("the document has too many components"))?;
     let size_bytes = i64::try_from(size_bytes).map_err(Error::internal)?;
     let now = Utc::now();
-    let txn = project::begin_write(db).await?;
+    let txn = begin_write(db).await?;
     let inserted = sbom::ActiveModel {
         id: Set(Uuid::now_v7()),
         organization_id: Set(organization_id),
