@@ -113,18 +113,6 @@ pub struct UpdateProjectInput {
     pub description: Option<String>,
 }
 
-/// Longest project description accepted.
-const MAX_DESCRIPTION_LEN: usize = 500;
-
-fn validate_description(description: Option<String>) -> Result<Option<String>, Error> {
-    match description {
-        Some(d) if d.trim().chars().count() > MAX_DESCRIPTION_LEN => Err(Error::bad_input(
-            format!("description must be at most {MAX_DESCRIPTION_LEN} characters"),
-        )),
-        other => Ok(other.map(|d| d.trim().to_owned())),
-    }
-}
-
 fn duplicate_name(name: &str) -> String {
     format!("a project named `{name}` already exists in this organization")
 }
@@ -165,7 +153,7 @@ impl ProjectMutation {
     ) -> Result<Project, Error> {
         let principal = ctx.require(Permission::ProjectsWrite)?;
         let name = validate::name("name", &input.name)?;
-        let description = validate_description(input.description)?.unwrap_or_default();
+        let description = crate::service::validate::description(input.description)?.unwrap_or_default();
         let organization_id = principal.organization_id();
         let now = Utc::now();
         let txn = begin_write(ctx.db()?).await?;
@@ -193,7 +181,7 @@ impl ProjectMutation {
     ) -> Result<Project, Error> {
         let principal = ctx.require(Permission::ProjectsWrite)?;
         let name = input.name.map(|n| validate::name("name", &n)).transpose()?;
-        let description = validate_description(input.description)?;
+        let description = crate::service::validate::description(input.description)?;
         let organization_id = principal.organization_id();
         let now = Utc::now();
         let txn = begin_write(ctx.db()?).await?;

@@ -90,18 +90,6 @@ pub struct UpdateRoleInput {
     pub permissions: Option<Vec<String>>,
 }
 
-/// Longest role description accepted.
-const MAX_DESCRIPTION_LEN: usize = 500;
-
-fn validate_description(description: Option<String>) -> Result<Option<String>, Error> {
-    match description {
-        Some(d) if d.chars().count() > MAX_DESCRIPTION_LEN => Err(Error::bad_input(format!(
-            "description must be at most {MAX_DESCRIPTION_LEN} characters"
-        ))),
-        other => Ok(other.map(|d| d.trim().to_owned())),
-    }
-}
-
 fn parse_permissions(names: Vec<String>) -> Result<PermissionSet, Error> {
     PermissionSet::parse(names).map_err(|e| Error::bad_input(e.to_string()))
 }
@@ -156,7 +144,7 @@ impl RoleMutation {
         use crate::{error::ResultExt, service::policy};
         let principal = ctx.require(Permission::RolesWrite)?;
         let name = crate::service::validate::name("name", &input.name)?;
-        let description = validate_description(input.description)?.unwrap_or_default();
+        let description = crate::service::validate::description(input.description)?.unwrap_or_default();
         let permissions = parse_permissions(input.permissions)?;
         policy::check_grant(permissions, principal.permissions)?;
         let now = chrono::Utc::now();
@@ -203,7 +191,7 @@ impl RoleMutation {
             .name
             .map(|n| crate::service::validate::name("name", &n))
             .transpose()?;
-        let description = validate_description(input.description)?;
+        let description = crate::service::validate::description(input.description)?;
         let permissions = input.permissions.map(parse_permissions).transpose()?;
         if let Some(permissions) = permissions {
             policy::check_grant(permissions, principal.permissions)?;

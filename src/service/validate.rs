@@ -23,6 +23,20 @@ pub fn name(field: &str, value: &str) -> Result<String, Error> {
     Ok(trimmed.to_owned())
 }
 
+/// Longest description (role, project) accepted.
+pub const MAX_DESCRIPTION_LEN: usize = 500;
+
+/// Trims an optional description and checks it is at most 500 characters.
+pub fn description(value: Option<String>) -> Result<Option<String>, Error> {
+    match value.map(|d| d.trim().to_owned()) {
+        Some(d) if d.chars().count() > MAX_DESCRIPTION_LEN => Err(Error::bad_input(format!(
+            "description must be at most {MAX_DESCRIPTION_LEN} characters (got {})",
+            d.chars().count()
+        ))),
+        other => Ok(other),
+    }
+}
+
 /// Lower-cases and checks the shape of an email address.
 pub fn email(value: &str) -> Result<String, Error> {
     let email = value.trim().to_lowercase();
@@ -54,6 +68,13 @@ mod tests {
         assert!(name("name", "   ").is_err());
         assert!(name("name", &"x".repeat(101)).is_err());
         assert!(name("name", "a\nb").is_err());
+    }
+
+    #[test]
+    fn descriptions_are_trimmed_and_bounded() {
+        assert_eq!(description(None).ok(), Some(None));
+        assert_eq!(description(Some(" x ".into())).ok(), Some(Some("x".into())));
+        assert!(description(Some("x".repeat(501))).is_err());
     }
 
     #[test]
