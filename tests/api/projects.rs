@@ -144,7 +144,7 @@ async fn names_are_validated_and_unique_per_organization() {
     assert_eq!(answer.error_code(), Some("BAD_USER_INPUT"));
     assert_eq!(
         answer.body["errors"][0]["message"],
-        "description must be at most 500 characters"
+        "description must be at most 500 characters (got 501)"
     );
 
     app.create_project("api").await;
