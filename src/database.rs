@@ -6,7 +6,7 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    DbErr, RuntimeErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -67,10 +67,43 @@ pub async fn begin_bootstrap(db: &DatabaseConnection) -> Result<DatabaseTransact
     begin_locked(db, BOOTSTRAP_LOCK_KEY).await
 }
 
+/// How long a starting instance waits for another one's migrations or
+/// bootstrap on SQLite (they hold the write lock for their whole run).
+const STARTUP_LOCK_PATIENCE: Duration = Duration::from_secs(120);
+
+/// [`begin_write`], retried while SQLite answers "database is locked":
+/// the busy timeout suits requests, not waiting for a whole migration run
+/// of another instance starting on a slow or loaded machine.
+async fn begin_write_patiently(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let started = std::time::Instant::now();
+    loop {
+        match begin_write(db).await {
+            Err(err) if is_busy(&err) && started.elapsed() < STARTUP_LOCK_PATIENCE => {
+                tracing::info!("another instance holds the database; waiting");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether SQLite answered `SQLITE_BUSY` (code 5, "database is locked").
+fn is_busy(err: &DbErr) -> bool {
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e
+            .as_database_error()
+            .and_then(|db| db.code())
+            .is_some_and(|code| code == "5"),
+        _ => false,
+    }
+}
+
 /// A write transaction that also holds a PostgreSQL advisory lock (SQLite's
 /// write lock already excludes every other writer).
 async fn begin_locked(db: &DatabaseConnection, key: i64) -> Result<DatabaseTransaction, DbErr> {
-    let txn = begin_write(db).await?;
+    let txn = begin_write_patiently(db).await?;
     if db.get_database_backend() == DbBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -85,4 +118,30 @@ async fn begin_locked(db: &DatabaseConnection, key: i64) -> Result<DatabaseTrans
 /// Whether the database answers (for `/readyz`).
 pub async fn ping(db: &DatabaseConnection) -> bool {
     db.ping().await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_held_write_lock_is_recognised_as_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("busy.db").display());
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(2)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|opts| {
+                opts.journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::ZERO)
+            });
+        let db = Database::connect(options).await.unwrap();
+        let holder = begin_write(&db).await.unwrap();
+        let err = begin_write(&db).await.unwrap_err();
+        assert!(is_busy(&err), "{err}");
+        assert!(!is_busy(&DbErr::Custom("database is locked".into())));
+        holder.rollback().await.unwrap();
+        assert!(begin_write(&db).await.is_ok());
+    }
 }
