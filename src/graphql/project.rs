@@ -153,7 +153,8 @@ impl ProjectMutation {
     ) -> Result<Project, Error> {
         let principal = ctx.require(Permission::ProjectsWrite)?;
         let name = validate::name("name", &input.name)?;
-        let description = crate::service::validate::description(input.description)?.unwrap_or_default();
+        let description =
+            crate::service::validate::description(input.description)?.unwrap_or_default();
         let organization_id = principal.organization_id();
         let now = Utc::now();
         let txn = begin_write(ctx.db()?).await?;

@@ -144,7 +144,8 @@ impl RoleMutation {
         use crate::{error::ResultExt, service::policy};
         let principal = ctx.require(Permission::RolesWrite)?;
         let name = crate::service::validate::name("name", &input.name)?;
-        let description = crate::service::validate::description(input.description)?.unwrap_or_default();
+        let description =
+            crate::service::validate::description(input.description)?.unwrap_or_default();
         let permissions = parse_permissions(input.permissions)?;
         policy::check_grant(permissions, principal.permissions)?;
         let now = chrono::Utc::now();
