@@ -66,7 +66,7 @@ pub async fn graphql(
     if method == Method::POST && !is_supported_media_type(&headers) {
         return unsupported_media_type();
     }
-    let gql_request = match receive_request(request, state.app.max_sbom_bytes).await {
+    let mut gql_request = match receive_request(request, state.app.max_sbom_bytes).await {
         Ok(req) => req,
         Err(rejection) => return rejection,
     };
@@ -75,7 +75,12 @@ pub async fn graphql(
         .and_then(|v| v.to_str().ok())
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
 
-    let info = operation::analyze(&gql_request.query, gql_request.operation_name.as_deref());
+    // Parsed once here; execution reuses the parse.
+    let operation_name = gql_request.operation_name.clone();
+    let info = gql_request
+        .parsed_query()
+        .ok()
+        .and_then(|document| operation::analyze(document, operation_name.as_deref()));
     crate::metrics::record_graphql_operation(info.map(|i| i.operation_type));
     if method == Method::GET && info.is_some_and(|i| i.operation_type != OperationType::Query) {
         return method_not_allowed();

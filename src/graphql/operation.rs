@@ -2,9 +2,8 @@
 //! GET-is-for-queries rule) and whether it touches only public fields
 //! (the only thing an anonymous caller may run).
 
-use async_graphql::parser::{
-    parse_query,
-    types::{DocumentOperations, OperationType, Selection},
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationType, Selection,
 };
 
 /// Root fields an unauthenticated caller may use.
@@ -18,10 +17,13 @@ pub struct OperationInfo {
     pub public: bool,
 }
 
-/// Parses the document and picks the operation; `None` when the document
-/// does not parse or the operation is not there (execution reports why).
-pub fn analyze(query: &str, operation_name: Option<&str>) -> Option<OperationInfo> {
-    let document = parse_query(query).ok()?;
+/// Picks the operation from a parsed document; `None` when it is not there
+/// (execution reports why). The handler parses once, through
+/// `async_graphql::Request::parsed_query`, and execution reuses that parse.
+pub fn analyze(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<OperationInfo> {
     let operation = match (&document.operations, operation_name) {
         (DocumentOperations::Single(op), _) => op,
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
@@ -48,10 +50,16 @@ pub fn analyze(query: &str, operation_name: Option<&str>) -> Option<OperationInf
 
 #[cfg(test)]
 mod tests {
+    use async_graphql::parser::parse_query;
+
     use super::*;
 
+    fn analyze_text(query: &str, operation_name: Option<&str>) -> Option<OperationInfo> {
+        analyze(&parse_query(query).ok()?, operation_name)
+    }
+
     fn public(query: &str) -> bool {
-        analyze(query, None).is_some_and(|i| i.public)
+        analyze_text(query, None).is_some_and(|i| i.public)
     }
 
     #[test]
@@ -81,14 +89,14 @@ mod tests {
     fn operation_is_chosen_by_name() {
         let doc = "query A { organization { id } } mutation B { logout }";
         assert_eq!(
-            analyze(doc, Some("B")).map(|i| i.operation_type),
+            analyze_text(doc, Some("B")).map(|i| i.operation_type),
             Some(OperationType::Mutation)
         );
         assert_eq!(
-            analyze(doc, Some("A")).map(|i| i.operation_type),
+            analyze_text(doc, Some("A")).map(|i| i.operation_type),
             Some(OperationType::Query)
         );
-        assert_eq!(analyze(doc, None), None);
-        assert_eq!(analyze(doc, Some("C")), None);
+        assert_eq!(analyze_text(doc, None), None);
+        assert_eq!(analyze_text(doc, Some("C")), None);
     }
 }
