@@ -172,9 +172,11 @@ async fn metrics_are_served_without_a_credential() {
 async fn every_log_line_of_a_request_carries_its_request_id() {
     let app = spawn_app().await;
     let request_id = format!("req-{}", Uuid::new_v4().simple());
-    // Well-formed but unknown: the handler logs why it refused.
+    // A real token with its last character changed (so it fails its
+    // checksum): the handler logs why it refused.
     let (_, token) = app.service_token("uploader").await;
-    let unknown = format!("{}x", &token[..token.len() - 1]);
+    let other = if token.ends_with('x') { 'y' } else { 'x' };
+    let unknown = format!("{}{other}", &token[..token.len() - 1]);
     let answer = app
         .send(
             app.client
