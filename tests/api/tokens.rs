@@ -355,16 +355,26 @@ async fn listing_filters_by_kind_and_status_and_shows_last_use() {
     )
     .await;
     app.gql(Some(&used), VERIFY, Value::Null).await;
-    // lastUsedAt is written off the request path; give it a moment.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let list = |filter: &str| {
         format!(
             "{{ organization {{ tokens({filter}) {{ edges {{ node {{ name kind status lastUsedAt }} }} pageInfo {{ hasNextPage }} }} }} }}"
         )
     };
-    let answer = app
+    // lastUsedAt is written off the request path: poll (bounded) until it lands.
+    let mut answer = app
         .gql(Some(app.admin_token()), &list("kind: SERVICE"), Value::Null)
         .await;
+    for _ in 0..100 {
+        if answer.body["data"]["organization"]["tokens"]["edges"][1]["node"]["lastUsedAt"]
+            .is_string()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer = app
+            .gql(Some(app.admin_token()), &list("kind: SERVICE"), Value::Null)
+            .await;
+    }
     let edges = answer.body["data"]["organization"]["tokens"]["edges"]
         .as_array()
         .unwrap()
