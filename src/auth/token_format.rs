@@ -92,14 +92,20 @@ pub struct GeneratedSecret {
     pub hint: String,
 }
 
-/// Generates a new secret of `kind` from the operating system's CSPRNG.
-pub fn generate(kind: SecretKind) -> GeneratedSecret {
+/// `len` characters drawn uniformly from base62 by the operating system's
+/// CSPRNG (also used for generated passwords).
+pub fn random_base62(len: usize) -> String {
     // OsRng reads the operating system's CSPRNG directly; a failure there
     // is unrecoverable, so `unwrap_err` turns it into a panic.
     let mut rng = OsRng.unwrap_err();
-    let random: String = (0..RANDOM_LEN)
+    (0..len)
         .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect();
+        .collect()
+}
+
+/// Generates a new secret of `kind` from the operating system's CSPRNG.
+pub fn generate(kind: SecretKind) -> GeneratedSecret {
+    let random = random_base62(RANDOM_LEN);
     let mut plaintext = String::with_capacity(kind.prefix().len() + BODY_LEN);
     plaintext.push_str(kind.prefix());
     plaintext.push_str(&random);

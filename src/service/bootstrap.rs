@@ -2,7 +2,6 @@
 //! token: what `lynk bootstrap` and the first `lynk serve` do.
 
 use chrono::{Duration, Utc};
-use rand::{Rng, TryRngCore, rngs::OsRng};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
     PaginatorTrait, QueryFilter, Set,
@@ -11,7 +10,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
-    auth::{password, token_format::SecretKind},
+    auth::{
+        password,
+        token_format::{self, SecretKind},
+    },
     database,
     entity::{organization, user},
     error::Error,
@@ -76,11 +78,7 @@ pub async fn is_empty(db: &DatabaseConnection) -> Result<bool, Error> {
 
 /// Generates a 24-character base62 password from the OS CSPRNG.
 pub fn generate_password() -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut rng = OsRng.unwrap_err();
-    (0..24)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect()
+    token_format::random_base62(24)
 }
 
 /// Creates the organization, the admin (or reuses an existing user with
