@@ -23,7 +23,7 @@ use lynk::{
         permission::check_no_escalation,
         principal::{CredentialRow, OrganizationSnapshot, resolve_principal},
         token_format::{self, SecretDigest, SecretKind},
-        verify::authenticate,
+        verify::Verifier,
     },
     config::DatabaseArgs,
     database,
@@ -128,31 +128,48 @@ fn verification_benches(c: &mut Criterion) {
     let mut databases = Vec::new();
     for size in sizes() {
         let (db, tokens) = runtime.block_on(seeded_database(size));
+        // The server's path: the query inline on a SQLite file.
+        let verifier = Verifier::new(db.clone());
+        assert!(verifier.is_inline(), "a SQLite file is verified inline");
         // Every known token must verify, or the benchmark would time a 401.
         for token in &tokens {
-            let verified = runtime.block_on(verify(&db, token, now));
+            let verified = runtime.block_on(verify(&verifier, token, now));
             assert!(matches!(verified, Ok(Ok(_))), "a seeded token must verify");
         }
-        databases.push((size, db, tokens));
+        databases.push((size, db, verifier, tokens));
     }
 
     let mut group = c.benchmark_group("authenticate");
     group.measurement_time(Duration::from_secs(10));
-    for (size, db, tokens) in &databases {
+    for (size, db, verifier, tokens) in &databases {
         let mut next = 0;
         group.bench_with_input(BenchmarkId::new("stored_tokens", size), size, |b, _| {
             b.to_async(&runtime).iter(|| {
                 next = (next + 1) % tokens.len();
-                verify(db, &tokens[next], now)
+                verify(verifier, &tokens[next], now)
             })
         });
+        // The same query through sqlx's pool, for comparison: what the
+        // hand-off to a connection's worker thread costs.
+        let through_pool = Verifier::through_pool(db.clone());
+        let mut next = 0;
+        group.bench_with_input(
+            BenchmarkId::new("stored_tokens_through_pool", size),
+            size,
+            |b, _| {
+                b.to_async(&runtime).iter(|| {
+                    next = (next + 1) % tokens.len();
+                    verify(&through_pool, &tokens[next], now)
+                })
+            },
+        );
     }
     group.finish();
 
     if let [
-        (small, small_db, small_tokens),
+        (small, _, small_db, small_tokens),
         ..,
-        (large, large_db, large_tokens),
+        (large, _, large_db, large_tokens),
     ] = databases.as_slice()
     {
         let (small_time, large_time) = runtime.block_on(interleaved_medians(
@@ -169,7 +186,7 @@ fn verification_benches(c: &mut Criterion) {
         );
     }
     runtime.block_on(async {
-        for (_, db, _) in databases {
+        for (_, db, _, _) in databases {
             if let Err(err) = db.close().await {
                 eprintln!("closing a bench database: {err}");
             }
@@ -178,12 +195,11 @@ fn verification_benches(c: &mut Criterion) {
 }
 
 fn verify<'a>(
-    db: &'a DatabaseConnection,
+    verifier: &'a Verifier,
     token: &'a str,
     now: DateTime<Utc>,
 ) -> impl Future<Output = Result<Result<Principal, AuthFailure>, lynk::error::Error>> + 'a {
-    authenticate(
-        db,
+    verifier.authenticate(
         PresentedCredential::Candidate(token),
         RequestedOrganization::Default,
         now,
@@ -195,8 +211,8 @@ fn verify<'a>(
 /// see the same background load, and the medians of the per-batch means
 /// are compared. (Criterion measures the sizes one after the other.)
 async fn interleaved_medians(
-    small: (&DatabaseConnection, &[String]),
-    large: (&DatabaseConnection, &[String]),
+    small: (&Verifier, &[String]),
+    large: (&Verifier, &[String]),
     now: DateTime<Utc>,
 ) -> (f64, f64) {
     const ROUNDS: usize = 300;

@@ -14,7 +14,7 @@ use crate::config::DatabaseArgs;
 
 /// How much of a SQLite database file is memory-mapped (1 GiB, a few
 /// million tokens); beyond it SQLite reads as usual.
-const SQLITE_MMAP_BYTES: u64 = 1 << 30;
+pub(crate) const SQLITE_MMAP_BYTES: i64 = 1 << 30;
 
 /// Opens a connection pool. SQLite gets WAL, `synchronous=FULL` (an
 /// acknowledged write survives a crash), foreign keys, a busy timeout and

@@ -22,7 +22,10 @@ use tower_http::{
 };
 
 use crate::{
-    auth::rate_limit::{FailureLimiter, RateLimits},
+    auth::{
+        rate_limit::{FailureLimiter, RateLimits},
+        verify::Verifier,
+    },
     config::ServeArgs,
     database,
     error::Error,
@@ -39,6 +42,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     db: DatabaseConnection,
+    verifier: Verifier,
     bootstrapped: Option<BootstrapOutcome>,
 }
 
@@ -70,8 +74,10 @@ impl Application {
             .await
             .map_err(Error::internal)?;
         let limits = &config.limits;
+        let verifier = Verifier::new(db.clone());
         let state = AppState {
             db: db.clone(),
+            verifier: verifier.clone(),
             session_ttl: config.session_ttl,
             max_sbom_bytes: config.max_sbom_bytes,
             trusted_proxy_hops: limits.trusted_proxy_hops,
@@ -94,6 +100,7 @@ impl Application {
             listener,
             router: router(state, &config),
             db,
+            verifier,
             bootstrapped,
         })
     }
@@ -118,6 +125,11 @@ impl Application {
     /// The database pool.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// The credential verifier the server uses.
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes in-flight requests

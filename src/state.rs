@@ -4,12 +4,14 @@ use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 
-use crate::auth::rate_limit::RateLimits;
+use crate::auth::{rate_limit::RateLimits, verify::Verifier};
 
 /// Shared application state. Cheap to clone (the pool is reference-counted).
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// Resolves each request's credential (the one query of a request).
+    pub verifier: Verifier,
     /// Lifetime of sessions issued by `login`.
     pub session_ttl: Duration,
     /// Largest SBOM document accepted, in bytes (`--max-sbom-bytes`).

@@ -4,6 +4,12 @@
 //! the permissions come from and the organization itself are read in a
 //! single indexed round trip (the digest's unique index). The rules that
 //! decide on the row are in [`super::principal::resolve_principal`].
+//! On SQLite the query runs inline on the request's thread ([`sqlite`]);
+//! on PostgreSQL through the pool.
+
+mod sqlite;
+
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, Value};
@@ -18,6 +24,7 @@ use super::{
     token_format::{self, SecretKind},
 };
 use crate::error::Error;
+use sqlite::{InlineReader, Unavailable};
 
 /// How often `lastUsedAt` is written per token, at most.
 pub const LAST_USED_RESOLUTION: Duration = Duration::seconds(60);
@@ -67,54 +74,140 @@ const VERIFY_SQL_POSTGRES: &str = verify_sql!("$1");
 /// all the same.
 const VERIFY_SQL_SQLITE: &str = verify_sql!("CAST($1 AS BLOB)");
 
-/// Resolves the request's credential to a [`Principal`]: offline format
-/// checks first, then one query.
-pub async fn authenticate(
-    db: &DatabaseConnection,
+/// Resolves credentials to principals: the one query of an authenticated
+/// request. Cheap to clone.
+#[derive(Clone)]
+pub struct Verifier {
+    db: DatabaseConnection,
+    /// On a SQLite file, the query runs inline ([`sqlite`]).
+    inline: Option<Arc<InlineReader>>,
+    /// Told the SQL of every statement the inline path runs, as sea-orm's
+    /// metric callback is for the pool's (the round-trip test uses both).
+    observer: Arc<OnceLock<StatementObserver>>,
+}
+
+type StatementObserver = Box<dyn Fn(&str) + Send + Sync>;
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("inline", &self.inline.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// Verifies through `db`, inline where `db` is a SQLite file.
+    pub fn new(db: DatabaseConnection) -> Verifier {
+        let inline = InlineReader::for_pool(&db).map(Arc::new);
+        Verifier {
+            db,
+            inline,
+            observer: Arc::default(),
+        }
+    }
+
+    /// Verifies through the pool only (for comparison, in benchmarks and
+    /// tests).
+    pub fn through_pool(db: DatabaseConnection) -> Verifier {
+        Verifier {
+            db,
+            inline: None,
+            observer: Arc::default(),
+        }
+    }
+
+    /// Whether the query runs inline.
+    pub fn is_inline(&self) -> bool {
+        self.inline.is_some()
+    }
+
+    /// Calls `observer` with the SQL of each statement the inline path
+    /// runs. Set once; returns false if an observer was set already.
+    pub fn observe_statements(&self, observer: impl Fn(&str) + Send + Sync + 'static) -> bool {
+        self.observer.set(Box::new(observer)).is_ok()
+    }
+
+    /// Resolves the request's credential to a [`Principal`]: offline format
+    /// checks first, then one query.
+    pub async fn authenticate(
+        &self,
+        presented: PresentedCredential<'_>,
+        requested: RequestedOrganization,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Principal, AuthFailure>, Error> {
+        let digest = match stored_digest(presented) {
+            Ok(digest) => digest,
+            Err(failure) => return Ok(Err(failure)),
+        };
+        let requested_id = match requested {
+            RequestedOrganization::Id(id) => Some(id),
+            _ => None,
+        };
+        let row = match self.query_inline(&digest.0, requested_id) {
+            Ok(row) => row,
+            Err(Unavailable) => self.query_pool(&digest.0, requested_id).await?,
+        };
+        let Some(row) = row else {
+            return Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Unknown)));
+        };
+        Ok(resolve_principal(row, requested, now))
+    }
+
+    fn query_inline(
+        &self,
+        digest: &[u8],
+        requested: Option<Uuid>,
+    ) -> Result<Option<CredentialRow>, Unavailable> {
+        let Some(inline) = &self.inline else {
+            return Err(Unavailable);
+        };
+        if let Some(observer) = self.observer.get() {
+            observer(VERIFY_SQL_SQLITE);
+        }
+        inline.verify(digest, requested)
+    }
+
+    async fn query_pool(
+        &self,
+        digest: &[u8],
+        requested: Option<Uuid>,
+    ) -> Result<Option<CredentialRow>, Error> {
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            DbBackend::Sqlite => VERIFY_SQL_SQLITE,
+            _ => VERIFY_SQL_POSTGRES,
+        };
+        let statement = Statement::from_sql_and_values(
+            backend,
+            sql,
+            [Value::from(digest.to_vec()), Value::from(requested)],
+        );
+        match self.db.query_one_raw(statement).await? {
+            Some(row) => Ok(Some(credential_row(&row)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The offline checks: a credential that is missing, malformed (prefix,
+/// length, checksum) or of a kind that is never a bearer token is refused
+/// without a query.
+fn stored_digest(
     presented: PresentedCredential<'_>,
-    requested: RequestedOrganization,
-    now: DateTime<Utc>,
-) -> Result<Result<Principal, AuthFailure>, Error> {
+) -> Result<token_format::SecretDigest, AuthFailure> {
     let candidate = match presented {
         PresentedCredential::Missing => {
-            return Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Missing)));
+            return Err(AuthFailure::Unauthorized(UnauthorizedReason::Missing));
         }
         PresentedCredential::Candidate(candidate) => candidate,
     };
-    let parsed = match token_format::parse(candidate) {
-        Ok(parsed) => parsed,
-        Err(_) => {
-            return Ok(Err(AuthFailure::Unauthorized(
-                UnauthorizedReason::Malformed,
-            )));
-        }
-    };
+    let parsed = token_format::parse(candidate)
+        .map_err(|_| AuthFailure::Unauthorized(UnauthorizedReason::Malformed))?;
     if parsed.kind == SecretKind::Invitation {
-        return Ok(Err(AuthFailure::Unauthorized(
-            UnauthorizedReason::WrongKind,
-        )));
+        return Err(AuthFailure::Unauthorized(UnauthorizedReason::WrongKind));
     }
-    let requested_id = match requested {
-        RequestedOrganization::Id(id) => Some(id),
-        _ => None,
-    };
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Sqlite => VERIFY_SQL_SQLITE,
-        _ => VERIFY_SQL_POSTGRES,
-    };
-    let statement = Statement::from_sql_and_values(
-        backend,
-        sql,
-        [
-            Value::from(parsed.digest.0.to_vec()),
-            Value::from(requested_id),
-        ],
-    );
-    let Some(row) = db.query_one_raw(statement).await? else {
-        return Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Unknown)));
-    };
-    Ok(resolve_principal(credential_row(&row)?, requested, now))
+    Ok(parsed.digest)
 }
 
 fn credential_row(row: &QueryResult) -> Result<CredentialRow, Error> {

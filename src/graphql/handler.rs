@@ -27,7 +27,7 @@ use crate::{
             PresentedCredential, client_address, presented_credential, requested_organization,
         },
         rate_limit::retry_after_secs,
-        verify::{authenticate, touch_last_used},
+        verify::touch_last_used,
     },
     error::REQUEST_ID,
     state::AppState,
@@ -102,7 +102,11 @@ pub async fn graphql(
         tracing::warn!(client = %client_key, "too many failed authentications");
         return rate_limited(retry_after_secs(retry_after));
     }
-    let authenticated = authenticate(&state.app.db, presented, requested, now).await;
+    let authenticated = state
+        .app
+        .verifier
+        .authenticate(presented, requested, now)
+        .await;
     crate::metrics::record_authentication(&authenticated, public);
     let principal = match authenticated {
         Ok(Ok(principal)) => {

@@ -1,8 +1,9 @@
 //! Database round trips per authenticated request (issue 7, DESIGN §2):
 //! exactly one query, plus at most one `lastUsedAt` write per token per
 //! minute. Counted with sea-orm's metric callback on the very pool the
-//! server uses; nothing here is timed (speed is for `cargo bench` and
-//! `bench/load.sh`).
+//! server uses, and with the verifier's own observer for the statements it
+//! runs inline on SQLite; nothing here is timed (speed is for `cargo bench`
+//! and `bench/load.sh`).
 
 use std::{
     sync::{Arc, Mutex},
@@ -66,6 +67,10 @@ async fn an_authenticated_request_is_one_round_trip_and_last_used_is_written_onc
     let app = Application::build_with_connection(config, db)
         .await
         .expect("build app");
+    // On a SQLite file the verification query runs inline, off the pool.
+    assert_eq!(app.verifier().is_inline(), database.sqlite_path.is_some());
+    let sink = log.clone();
+    assert!(app.verifier().observe_statements(move |sql| sink.push(sql)));
     let url = format!("http://{}/lynkapi", app.local_addr());
     let outcome = app
         .bootstrapped()

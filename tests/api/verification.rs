@@ -272,3 +272,73 @@ async fn responses_follow_graphql_over_http_media_types() {
     );
     assert!(answer.headers.contains_key("x-request-id"));
 }
+
+/// On SQLite the verification query runs inline, on rusqlite connections of
+/// the verifier's own; through the pool it runs on sqlx. Both must decode
+/// the same rows (UUID blobs, timestamps as sqlx writes them, NULLs) and
+/// reach the same decision, for every kind of credential.
+#[tokio::test]
+async fn inline_and_pool_verification_agree() {
+    use chrono::Utc;
+    use lynk::auth::{
+        credential::{PresentedCredential, RequestedOrganization},
+        verify::Verifier,
+    };
+
+    let app = spawn_app().await;
+    let inline = Verifier::new(app.db.clone());
+    let pool = Verifier::through_pool(app.db.clone());
+    assert_eq!(inline.is_inline(), app.database.sqlite_path.is_some());
+    assert!(!pool.is_inline());
+
+    let (_, expired) = app.admin_personal_token(days_from_now(-1)).await;
+    let (revoked_id, revoked) = app.admin_personal_token(days_from_now(5)).await;
+    app.execute(
+        "UPDATE token SET revoked_at = $1 WHERE id = $2",
+        vec![Utc::now().into(), revoked_id.into()],
+    )
+    .await;
+    let (_, service) = app.service_token("viewer").await;
+    let session = app.admin_session().await;
+    // A token with a `lastUsedAt`, as the server writes it.
+    let used = app.gql(Some(app.admin_token()), VERIFY, json!({})).await;
+    assert_eq!(used.status, StatusCode::OK, "{}", used.text);
+    let unknown = token_format::generate(SecretKind::Personal);
+    let other_organization = app.other_organization("Globex", "admin@globex.test").await;
+
+    let cases = [
+        (app.admin_token(), RequestedOrganization::Default),
+        (expired.as_str(), RequestedOrganization::Default),
+        (revoked.as_str(), RequestedOrganization::Default),
+        (service.as_str(), RequestedOrganization::Default),
+        (session.as_str(), RequestedOrganization::Default),
+        (
+            session.as_str(),
+            RequestedOrganization::Id(app.admin.organization.id),
+        ),
+        (
+            session.as_str(),
+            RequestedOrganization::Id(other_organization.organization.id),
+        ),
+        (unknown.secret.expose(), RequestedOrganization::Default),
+        ("lynk_live_not-a-token", RequestedOrganization::Default),
+    ];
+    let now = Utc::now();
+    let mut verified = 0;
+    for (token, requested) in cases {
+        let presented = PresentedCredential::Candidate(token);
+        let a = inline
+            .authenticate(presented, requested, now)
+            .await
+            .expect("inline verification");
+        let b = pool
+            .authenticate(presented, requested, now)
+            .await
+            .expect("pool verification");
+        assert_eq!(a, b, "{requested:?}");
+        verified += usize::from(a.is_ok());
+    }
+    // The admin's (used) token, the service token, and the session in its
+    // own organization, by default and by id.
+    assert_eq!(verified, 4);
+}

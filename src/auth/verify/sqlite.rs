@@ -1,0 +1,178 @@
+//! The verification query on SQLite, run inline on the calling thread.
+//!
+//! sqlx runs each SQLite connection on a thread of its own and hands every
+//! statement, and every row back, across channels. For the one statement
+//! of an authenticated request those hand-offs (two thread wake-ups, in
+//! both directions) cost more CPU than the query itself: a quarter of the
+//! server's time under load went to the channels (BENCHMARKS.md).
+//! Verification is an indexed read of a few pages of a memory-mapped,
+//! WAL-mode file, a few microseconds, so it runs here, synchronously,
+//! through rusqlite connections of its own, the way a blocking call that
+//! short is usually made from async code.
+//!
+//! These connections never wait. A WAL reader is not blocked by writers;
+//! when the file is busy all the same (a recovery or a checkpoint that
+//! needs exclusive access), [`InlineReader::verify`] answers
+//! [`Unavailable`] at once and the caller takes the pool, which
+//! waits within the busy timeout. Any other error does the same, after a
+//! warning: this path can make verification faster, never make it fail.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, named_params};
+use sea_orm::{DatabaseConnection, DbBackend};
+use uuid::Uuid;
+
+use super::VERIFY_SQL_SQLITE;
+use crate::{
+    auth::principal::{CredentialRow, OrganizationSnapshot},
+    database::SQLITE_MMAP_BYTES,
+};
+
+/// The inline query could not run without waiting (or failed): ask the
+/// pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable;
+
+/// Synchronous read connections to the pool's database file.
+#[derive(Debug)]
+pub struct InlineReader {
+    path: PathBuf,
+    /// Connections not in use. At most one per thread verifying at the same
+    /// moment is ever opened, since a verification never yields while it
+    /// holds one: in practice, one per runtime worker thread.
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl InlineReader {
+    /// A reader for the pool's database, when it is a SQLite file (an
+    /// in-memory database is private to its connections, so it has none).
+    pub fn for_pool(db: &DatabaseConnection) -> Option<InlineReader> {
+        if db.get_database_backend() != DbBackend::Sqlite {
+            return None;
+        }
+        let options = db.get_sqlite_connection_pool().connect_options();
+        let path = options.get_filename();
+        path.is_file().then(|| InlineReader {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs the verification query for `digest`, acting in `requested`:
+    /// the credential's row, or `None` for an unknown digest.
+    pub fn verify(
+        &self,
+        digest: &[u8],
+        requested: Option<Uuid>,
+    ) -> Result<Option<CredentialRow>, Unavailable> {
+        let connection = match self.take() {
+            Ok(connection) => connection,
+            Err(err) => return Err(unavailable(&err)),
+        };
+        let answer = query(&connection, digest, requested);
+        match answer {
+            Ok(row) => {
+                self.put_back(connection);
+                Ok(row)
+            }
+            // A busy connection is still a good one.
+            Err(err) if is_busy(&err) => {
+                self.put_back(connection);
+                Err(Unavailable)
+            }
+            // Anything else: drop the connection, a fresh one is opened next
+            // time.
+            Err(err) => Err(unavailable(&err)),
+        }
+    }
+
+    fn take(&self) -> rusqlite::Result<Connection> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match idle {
+            Some(connection) => Ok(connection),
+            None => open(&self.path),
+        }
+    }
+
+    fn put_back(&self, connection: Connection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(connection);
+    }
+}
+
+/// Opens a connection that reads like the pool's (memory-mapped), may not
+/// write (`query_only`) and never waits for a lock (no busy timeout). The
+/// file exists and is in WAL mode already: the pool created and migrated it.
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.pragma_update(None, "mmap_size", SQLITE_MMAP_BYTES)?;
+    connection.pragma_update(None, "query_only", true)?;
+    connection.busy_timeout(std::time::Duration::ZERO)?;
+    Ok(connection)
+}
+
+fn query(
+    connection: &Connection,
+    digest: &[u8],
+    requested: Option<Uuid>,
+) -> rusqlite::Result<Option<CredentialRow>> {
+    // Cached per connection: prepared once, then only bound and stepped.
+    let mut statement = connection.prepare_cached(VERIFY_SQL_SQLITE)?;
+    statement
+        .query_row(
+            named_params! { "$1": digest, "$2": requested },
+            credential_row,
+        )
+        .optional()
+}
+
+/// The row in the types the pool path decodes: UUIDs are 16-byte blobs and
+/// timestamps RFC 3339 text, as sqlx writes them.
+fn credential_row(row: &Row<'_>) -> rusqlite::Result<CredentialRow> {
+    let organization = match row.get::<_, Option<Uuid>>("organization_id")? {
+        Some(id) => Some(OrganizationSnapshot {
+            id,
+            name: row.get("organization_name")?,
+            created_at: row.get("organization_created_at")?,
+            max_token_lifetime_days: row.get("max_token_lifetime_days")?,
+        }),
+        None => None,
+    };
+    Ok(CredentialRow {
+        token_id: row.get("token_id")?,
+        kind: row.get("kind")?,
+        token_organization_id: row.get("token_organization_id")?,
+        owner_user_id: row.get("owner_user_id")?,
+        scopes: row.get("scopes")?,
+        expires_at: row.get("expires_at")?,
+        revoked_at: row.get("revoked_at")?,
+        last_used_at: row.get("last_used_at")?,
+        membership_organization_id: row.get("membership_organization_id")?,
+        role_id: row.get("role_id")?,
+        role_permissions: row.get("role_permissions")?,
+        organization,
+    })
+}
+
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+fn unavailable(err: &rusqlite::Error) -> Unavailable {
+    if !is_busy(err) {
+        tracing::warn!(error = %err, "inline verification failed; using the pool");
+    }
+    Unavailable
+}
