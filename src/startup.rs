@@ -198,6 +198,7 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
         .with_state(GraphqlState {
             app: state.clone(),
             schemas,
+            documents: Arc::default(),
         });
     let routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -5,7 +5,7 @@
 //! included) unless the operation touches only public fields. Then it
 //! attaches the principal to the GraphQL request and executes it.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use async_graphql::{http::GraphiQLSource, parser::types::OperationType};
 use async_graphql_axum::GraphQLRequest;
@@ -17,9 +17,7 @@ use axum::{
 };
 use chrono::Utc;
 
-use std::time::Instant;
-
-use super::{Schemas, context::RequestContext, operation};
+use super::{Schemas, context::RequestContext, document_cache::DocumentCache, operation};
 use crate::{
     auth::{
         AuthFailure,
@@ -50,6 +48,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct GraphqlState {
     pub app: AppState,
     pub schemas: Schemas,
+    pub documents: Arc<DocumentCache>,
 }
 
 /// `GET` and `POST /lynkapi`.
@@ -75,10 +74,11 @@ pub async fn graphql(
         .and_then(|v| v.to_str().ok())
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
 
-    // Parsed once here; execution reuses the parse.
+    // Parsed once here (or taken from the cache); execution reuses the parse.
     let operation_name = gql_request.operation_name.clone();
-    let info = gql_request
-        .parsed_query()
+    let info = state
+        .documents
+        .parse(&mut gql_request)
         .ok()
         .and_then(|document| operation::analyze(document, operation_name.as_deref()));
     crate::metrics::record_graphql_operation(info.map(|i| i.operation_type));

@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod context;
+pub mod document_cache;
 pub mod handler;
 mod member;
 pub mod operation;

@@ -22,7 +22,11 @@ use std::{
     sync::Mutex,
 };
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, named_params};
+use chrono::{DateTime, Utc};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, named_params,
+    types::{FromSql, FromSqlError, ValueRef},
+};
 use sea_orm::{DatabaseConnection, DbBackend};
 use uuid::Uuid;
 
@@ -142,7 +146,13 @@ fn credential_row(row: &Row<'_>) -> rusqlite::Result<CredentialRow> {
         Some(id) => Some(OrganizationSnapshot {
             id,
             name: row.get("organization_name")?,
-            created_at: row.get("organization_created_at")?,
+            created_at: timestamp(row, "organization_created_at")?.ok_or_else(|| {
+                rusqlite::Error::InvalidColumnType(
+                    0,
+                    "organization_created_at".into(),
+                    rusqlite::types::Type::Null,
+                )
+            })?,
             max_token_lifetime_days: row.get("max_token_lifetime_days")?,
         }),
         None => None,
@@ -153,13 +163,34 @@ fn credential_row(row: &Row<'_>) -> rusqlite::Result<CredentialRow> {
         token_organization_id: row.get("token_organization_id")?,
         owner_user_id: row.get("owner_user_id")?,
         scopes: row.get("scopes")?,
-        expires_at: row.get("expires_at")?,
-        revoked_at: row.get("revoked_at")?,
-        last_used_at: row.get("last_used_at")?,
+        expires_at: timestamp(row, "expires_at")?,
+        revoked_at: timestamp(row, "revoked_at")?,
+        last_used_at: timestamp(row, "last_used_at")?,
         membership_organization_id: row.get("membership_organization_id")?,
         role_id: row.get("role_id")?,
         role_permissions: row.get("role_permissions")?,
         organization,
+    })
+}
+
+/// A timestamp column: RFC 3339 as sqlx writes it, parsed directly (the
+/// general parser behind rusqlite's `FromSql` costs more than the query's
+/// page reads); anything else through rusqlite's.
+fn timestamp(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let index = row.as_ref().column_index(column)?;
+    let value = row.get_ref(index)?;
+    if let ValueRef::Text(text) = value
+        && let Ok(at) = std::str::from_utf8(text)
+            .map_err(drop)
+            .and_then(|text| DateTime::parse_from_rfc3339(text).map_err(drop))
+    {
+        return Ok(Some(at.to_utc()));
+    }
+    Option::<DateTime<Utc>>::column_result(value).map_err(|err| match err {
+        FromSqlError::InvalidType => {
+            rusqlite::Error::InvalidColumnType(index, column.to_owned(), value.data_type())
+        }
+        err => rusqlite::Error::FromSqlConversionFailure(index, value.data_type(), Box::new(err)),
     })
 }
 
