@@ -31,6 +31,7 @@ use crate::{
     error::Error,
     graphql::{
         self, QueryLimits,
+        document_cache::DocumentCache,
         handler::{GraphqlState, REQUEST_ID_HEADER},
     },
     service::bootstrap::{self, BootstrapOutcome, BootstrapRequest},
@@ -195,11 +196,11 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
             get(graphql::handler::graphql).post(graphql::handler::graphql),
         )
         .layer(RequestBodyLimitLayer::new(body_limit(state.max_sbom_bytes)))
-        .with_state(GraphqlState {
+        .with_state(Arc::new(GraphqlState {
             app: state.clone(),
             schemas,
-            documents: Arc::default(),
-        });
+            documents: DocumentCache::default(),
+        }));
     let routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

@@ -43,17 +43,17 @@ pub const ORGANIZATION_HEADER: &str = "x-organization-id";
 /// Header carrying the request id (set by the request-id layer).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// What the handler needs besides the request.
-#[derive(Clone)]
+/// What the handler needs besides the request. Shared behind an `Arc`:
+/// axum clones the state for every request.
 pub struct GraphqlState {
     pub app: AppState,
     pub schemas: Schemas,
-    pub documents: Arc<DocumentCache>,
+    pub documents: DocumentCache,
 }
 
 /// `GET` and `POST /lynkapi`.
 pub async fn graphql(
-    State(state): State<GraphqlState>,
+    State(state): State<Arc<GraphqlState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {

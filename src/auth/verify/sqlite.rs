@@ -110,6 +110,46 @@ impl InlineReader {
     }
 }
 
+/// The query's columns, in order; rows are read by position (looking a
+/// column up by name costs more than reading it). [`open`] checks the
+/// statement against this list once per connection.
+const COLUMNS: [&str; 15] = [
+    "token_id",
+    "kind",
+    "token_organization_id",
+    "owner_user_id",
+    "scopes",
+    "expires_at",
+    "revoked_at",
+    "last_used_at",
+    "membership_organization_id",
+    "role_id",
+    "role_permissions",
+    "organization_id",
+    "organization_name",
+    "organization_created_at",
+    "max_token_lifetime_days",
+];
+
+/// Positions in [`COLUMNS`].
+mod column {
+    pub const TOKEN_ID: usize = 0;
+    pub const KIND: usize = 1;
+    pub const TOKEN_ORGANIZATION_ID: usize = 2;
+    pub const OWNER_USER_ID: usize = 3;
+    pub const SCOPES: usize = 4;
+    pub const EXPIRES_AT: usize = 5;
+    pub const REVOKED_AT: usize = 6;
+    pub const LAST_USED_AT: usize = 7;
+    pub const MEMBERSHIP_ORGANIZATION_ID: usize = 8;
+    pub const ROLE_ID: usize = 9;
+    pub const ROLE_PERMISSIONS: usize = 10;
+    pub const ORGANIZATION_ID: usize = 11;
+    pub const ORGANIZATION_NAME: usize = 12;
+    pub const ORGANIZATION_CREATED_AT: usize = 13;
+    pub const MAX_TOKEN_LIFETIME_DAYS: usize = 14;
+}
+
 /// Opens a connection that reads like the pool's (memory-mapped), may not
 /// write (`query_only`) and never waits for a lock (no busy timeout). The
 /// file exists and is in WAL mode already: the pool created and migrated it.
@@ -121,6 +161,15 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     connection.pragma_update(None, "mmap_size", SQLITE_MMAP_BYTES)?;
     connection.pragma_update(None, "query_only", true)?;
     connection.busy_timeout(std::time::Duration::ZERO)?;
+    let columns = connection
+        .prepare_cached(VERIFY_SQL_SQLITE)?
+        .column_names()
+        .join(",");
+    if columns != COLUMNS.join(",") {
+        return Err(rusqlite::Error::InvalidColumnName(format!(
+            "the verification query returns {columns}, not the COLUMNS it is read by"
+        )));
+    }
     Ok(connection)
 }
 
@@ -142,33 +191,33 @@ fn query(
 /// The row in the types the pool path decodes: UUIDs are 16-byte blobs and
 /// timestamps RFC 3339 text, as sqlx writes them.
 fn credential_row(row: &Row<'_>) -> rusqlite::Result<CredentialRow> {
-    let organization = match row.get::<_, Option<Uuid>>("organization_id")? {
+    let organization = match row.get::<_, Option<Uuid>>(column::ORGANIZATION_ID)? {
         Some(id) => Some(OrganizationSnapshot {
             id,
-            name: row.get("organization_name")?,
-            created_at: timestamp(row, "organization_created_at")?.ok_or_else(|| {
+            name: row.get(column::ORGANIZATION_NAME)?,
+            created_at: timestamp(row, column::ORGANIZATION_CREATED_AT)?.ok_or_else(|| {
                 rusqlite::Error::InvalidColumnType(
-                    0,
-                    "organization_created_at".into(),
+                    column::ORGANIZATION_CREATED_AT,
+                    COLUMNS[column::ORGANIZATION_CREATED_AT].into(),
                     rusqlite::types::Type::Null,
                 )
             })?,
-            max_token_lifetime_days: row.get("max_token_lifetime_days")?,
+            max_token_lifetime_days: row.get(column::MAX_TOKEN_LIFETIME_DAYS)?,
         }),
         None => None,
     };
     Ok(CredentialRow {
-        token_id: row.get("token_id")?,
-        kind: row.get("kind")?,
-        token_organization_id: row.get("token_organization_id")?,
-        owner_user_id: row.get("owner_user_id")?,
-        scopes: row.get("scopes")?,
-        expires_at: timestamp(row, "expires_at")?,
-        revoked_at: timestamp(row, "revoked_at")?,
-        last_used_at: timestamp(row, "last_used_at")?,
-        membership_organization_id: row.get("membership_organization_id")?,
-        role_id: row.get("role_id")?,
-        role_permissions: row.get("role_permissions")?,
+        token_id: row.get(column::TOKEN_ID)?,
+        kind: row.get(column::KIND)?,
+        token_organization_id: row.get(column::TOKEN_ORGANIZATION_ID)?,
+        owner_user_id: row.get(column::OWNER_USER_ID)?,
+        scopes: row.get(column::SCOPES)?,
+        expires_at: timestamp(row, column::EXPIRES_AT)?,
+        revoked_at: timestamp(row, column::REVOKED_AT)?,
+        last_used_at: timestamp(row, column::LAST_USED_AT)?,
+        membership_organization_id: row.get(column::MEMBERSHIP_ORGANIZATION_ID)?,
+        role_id: row.get(column::ROLE_ID)?,
+        role_permissions: row.get(column::ROLE_PERMISSIONS)?,
         organization,
     })
 }
@@ -176,8 +225,7 @@ fn credential_row(row: &Row<'_>) -> rusqlite::Result<CredentialRow> {
 /// A timestamp column: RFC 3339 as sqlx writes it, parsed directly (the
 /// general parser behind rusqlite's `FromSql` costs more than the query's
 /// page reads); anything else through rusqlite's.
-fn timestamp(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    let index = row.as_ref().column_index(column)?;
+fn timestamp(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
     let value = row.get_ref(index)?;
     if let ValueRef::Text(text) = value
         && let Ok(at) = std::str::from_utf8(text)
@@ -188,7 +236,7 @@ fn timestamp(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<DateTime<Ut
     }
     Option::<DateTime<Utc>>::column_result(value).map_err(|err| match err {
         FromSqlError::InvalidType => {
-            rusqlite::Error::InvalidColumnType(index, column.to_owned(), value.data_type())
+            rusqlite::Error::InvalidColumnType(index, COLUMNS[index].into(), value.data_type())
         }
         err => rusqlite::Error::FromSqlConversionFailure(index, value.data_type(), Box::new(err)),
     })
