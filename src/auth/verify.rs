@@ -99,11 +99,9 @@ impl std::fmt::Debug for Verifier {
 impl Verifier {
     /// Verifies through `db`, inline where `db` is a SQLite file.
     pub fn new(db: DatabaseConnection) -> Verifier {
-        let inline = InlineReader::for_pool(&db).map(Arc::new);
         Verifier {
-            db,
-            inline,
-            observer: Arc::default(),
+            inline: InlineReader::for_pool(&db).map(Arc::new),
+            ..Verifier::through_pool(db)
         }
     }
 

@@ -70,14 +70,12 @@ impl DocumentCache {
             request.set_parsed_query(document);
             return request.parsed_query();
         }
-        let query = cacheable.then(|| request.query.clone());
-        let document = request.parsed_query()?;
-        if let Some(query) = query
-            && only_queries(document)
-        {
-            self.documents.insert(query, document.clone());
+        // Only a query's text is copied: a mutation's may hold a secret.
+        if cacheable && only_queries(request.parsed_query()?) {
+            let document = request.parsed_query()?.clone();
+            self.documents.insert(request.query.clone(), document);
         }
-        Ok(document)
+        request.parsed_query()
     }
 
     /// How many documents are cached.
