@@ -13,6 +13,7 @@ pub mod entity;
 pub mod error;
 pub mod graphql;
 pub mod metrics;
+pub mod middleware;
 pub mod service;
 pub mod startup;
 pub mod state;

@@ -1,25 +1,12 @@
 //! Building and running the application: connect, migrate, bootstrap an
 //! empty database, bind the listener, serve until a shutdown signal.
 
-use std::{io::Write, net::SocketAddr, panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{io::Write, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{
-    Router,
-    extract::{Request, State},
-    http::{HeaderName, StatusCode, header},
-    middleware::Next,
-    response::{IntoResponse, Response},
-    routing::get,
-};
-use futures_util::FutureExt;
+use axum::{Router, extract::State, http::StatusCode, routing::get};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
-use tower_http::{
-    limit::RequestBodyLimitLayer,
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    timeout::TimeoutLayer,
-    trace::TraceLayer,
-};
+use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::{
     auth::{
@@ -29,11 +16,7 @@ use crate::{
     config::ServeArgs,
     database,
     error::Error,
-    graphql::{
-        self, QueryLimits,
-        document_cache::DocumentCache,
-        handler::{GraphqlState, REQUEST_ID_HEADER},
-    },
+    graphql::{self, QueryLimits, document_cache::DocumentCache, handler::GraphqlState},
     service::bootstrap::{self, BootstrapOutcome, BootstrapRequest},
     state::AppState,
 };
@@ -207,57 +190,7 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
         .route("/metrics", get(crate::metrics::scrape))
         .with_state(state)
         .merge(graphql_routes);
-    with_middleware(routes, config.request_timeout)
-}
-
-/// Request ids, tracing, timeouts and panic containment, outermost first.
-pub fn with_middleware(routes: Router, request_timeout: Duration) -> Router {
-    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-    routes
-        .layer(axum::middleware::from_fn(contain_panics))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
-        ))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(axum::middleware::from_fn(crate::metrics::track_http))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(crate::telemetry::request_span::<axum::body::Body>),
-        )
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-}
-
-/// A panic in a handler or resolver becomes a generic 500 with the request
-/// id; the cause goes to the log, and the server keeps serving.
-async fn contain_panics(request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
-        Ok(response) => response,
-        Err(panic) => {
-            let cause = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            tracing::error!(request_id = %request_id, cause = %cause, "request panicked");
-            let body = serde_json::json!({"errors": [{
-                "message": "Internal server error",
-                "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
-            }]});
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(header::CONTENT_TYPE, "application/json")],
-                body.to_string(),
-            )
-                .into_response()
-        }
-    }
+    crate::middleware::with_middleware(routes, config.request_timeout)
 }
 
 /// The largest `/lynkapi` request body: an SBOM sent inline in a JSON
@@ -298,71 +231,4 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received; finishing in-flight requests");
     // Give load balancers a moment to notice; in-flight requests finish regardless.
     tokio::time::sleep(Duration::from_millis(10)).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::body::Body;
-    use tower::ServiceExt;
-
-    use super::*;
-
-    async fn boom() -> &'static str {
-        panic!("secret detail")
-    }
-
-    #[tokio::test]
-    async fn a_panic_is_a_generic_500_with_the_request_id() {
-        let routes = Router::new()
-            .route("/boom", get(boom))
-            .route("/ok", get(|| async { "ok" }));
-        let app = with_middleware(routes, Duration::from_secs(5));
-        let response = app
-            .clone()
-            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let request_id = response.headers()[REQUEST_ID_HEADER]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
-            .await
-            .unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(json["errors"][0]["message"], "Internal server error");
-        assert_eq!(
-            json["errors"][0]["extensions"]["code"],
-            "INTERNAL_SERVER_ERROR"
-        );
-        assert_eq!(
-            json["errors"][0]["extensions"]["requestId"],
-            request_id.as_str()
-        );
-        assert!(!String::from_utf8_lossy(&body).contains("secret detail"));
-        // And the service keeps serving.
-        let response = app
-            .oneshot(Request::get("/ok").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-    }
-
-    #[tokio::test]
-    async fn slow_requests_time_out_with_408() {
-        let routes = Router::new().route(
-            "/slow",
-            get(|| async {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                "late"
-            }),
-        );
-        let app = with_middleware(routes, Duration::from_millis(50));
-        let response = app
-            .oneshot(Request::get("/slow").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
-    }
 }
