@@ -12,11 +12,16 @@
 //! README, "Deploying").
 
 use std::{
+    cell::RefCell,
+    collections::HashMap,
     sync::OnceLock,
     time::{Duration, Instant},
 };
 
-use ::metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use ::metrics::{
+    Counter, Histogram, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram,
+};
 use async_graphql::parser::types::OperationType;
 use axum::{
     extract::{Request, State},
@@ -176,16 +181,50 @@ fn sample_pool(db: &DatabaseConnection) {
 /// Middleware counting and timing every request. Labels are bounded: known
 /// methods and routes, else `other`.
 pub async fn track_http(request: Request, next: Next) -> Response {
-    install();
     let method = method_label(request.method());
     let route = route_label(request.uri().path());
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status).increment(1);
-    histogram!(HTTP_REQUEST_DURATION, "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    let status = response.status().as_u16();
+    with_handles(|handles| {
+        handles
+            .http_requests
+            .entry((method, route, status))
+            .or_insert_with(|| {
+                counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status.to_string())
+            })
+            .increment(1);
+        handles
+            .http_durations
+            .entry((method, route))
+            .or_insert_with(
+                || histogram!(HTTP_REQUEST_DURATION, "method" => method, "route" => route),
+            )
+            .record(started.elapsed().as_secs_f64());
+    });
     response
+}
+
+/// Handles of the labelled metrics recorded on every request, kept per
+/// thread: looking a handle up in the recorder hashes its name and labels
+/// and takes a shared lock, a cost paid here once per label set and thread.
+/// Every key is a bounded label set (see [`track_http`] and the `record_*`
+/// functions), so each map stays small.
+#[derive(Default)]
+struct Handles {
+    http_requests: HashMap<(&'static str, &'static str, u16), Counter>,
+    http_durations: HashMap<(&'static str, &'static str), Histogram>,
+    operations: HashMap<&'static str, Counter>,
+    authentications: HashMap<(&'static str, &'static str), Counter>,
+}
+
+fn with_handles(record: impl FnOnce(&mut Handles)) {
+    thread_local! {
+        static HANDLES: RefCell<Handles> = RefCell::default();
+    }
+    // Handles taken before the recorder exists would count into nothing.
+    install();
+    HANDLES.with(|handles| record(&mut handles.borrow_mut()));
 }
 
 fn method_label(method: &Method) -> &'static str {
@@ -218,7 +257,13 @@ pub fn record_graphql_operation(operation_type: Option<OperationType>) {
         Some(OperationType::Subscription) => "subscription",
         None => "invalid",
     };
-    counter!(GRAPHQL_OPERATIONS, "operation_type" => label).increment(1);
+    with_handles(|handles| {
+        handles
+            .operations
+            .entry(label)
+            .or_insert_with(|| counter!(GRAPHQL_OPERATIONS, "operation_type" => label))
+            .increment(1);
+    });
 }
 
 /// Counts the outcome of a request's credential check. A failed check on
@@ -226,7 +271,13 @@ pub fn record_graphql_operation(operation_type: Option<OperationType>) {
 /// and counts as `anonymous`.
 pub fn record_authentication(result: &Result<Result<Principal, AuthFailure>, Error>, public: bool) {
     let (outcome, reason) = authentication_labels(result, public);
-    counter!(AUTHENTICATIONS, "outcome" => outcome, "reason" => reason).increment(1);
+    with_handles(|handles| {
+        handles
+            .authentications
+            .entry((outcome, reason))
+            .or_insert_with(|| counter!(AUTHENTICATIONS, "outcome" => outcome, "reason" => reason))
+            .increment(1);
+    });
 }
 
 fn authentication_labels(

@@ -12,7 +12,7 @@ use async_graphql_axum::GraphQLRequest;
 use axum::{
     body::Body,
     extract::{ConnectInfo, FromRequest, Request, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{Html, IntoResponse, Response},
 };
 use chrono::Utc;
@@ -57,15 +57,15 @@ pub async fn graphql(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
-    let method = request.method().clone();
-    let headers = request.headers().clone();
-    if method == Method::GET && wants_graphiql(&headers, request.uri().query()) {
+    let (parts, body) = request.into_parts();
+    let (method, headers) = (&parts.method, &parts.headers);
+    if method == Method::GET && wants_graphiql(headers, parts.uri.query()) {
         return Html(GraphiQLSource::build().endpoint("/lynkapi").finish()).into_response();
     }
-    if method == Method::POST && !is_supported_media_type(&headers) {
+    if method == Method::POST && !is_supported_media_type(headers) {
         return unsupported_media_type();
     }
-    let mut gql_request = match receive_request(request, state.app.max_sbom_bytes).await {
+    let mut gql_request = match receive_request(&parts, body, state.app.max_sbom_bytes).await {
         Ok(req) => req,
         Err(rejection) => return rejection,
     };
@@ -125,7 +125,7 @@ pub async fn graphql(
         }
         Ok(Err(AuthFailure::Forbidden)) => {
             tracing::info!("credential may not act in the requested organization");
-            return json_response(StatusCode::FORBIDDEN, FORBIDDEN_BODY.to_owned(), &headers);
+            return json_response(StatusCode::FORBIDDEN, FORBIDDEN_BODY.to_owned(), headers);
         }
         Err(err) => {
             let gql: async_graphql::Error =
@@ -133,7 +133,7 @@ pub async fn graphql(
             let body = async_graphql::Response::from_errors(vec![
                 gql.into_server_error(async_graphql::Pos::default()),
             ]);
-            return graphql_response(StatusCode::INTERNAL_SERVER_ERROR, &body, &headers);
+            return graphql_response(StatusCode::INTERNAL_SERVER_ERROR, &body, headers);
         }
     };
     if let Some(principal) = &principal {
@@ -163,13 +163,13 @@ pub async fn graphql(
         return unauthorized(false);
     }
     if let Some(retry_after) = retry_after(&response) {
-        let mut answer = graphql_response(StatusCode::TOO_MANY_REQUESTS, &response, &headers);
+        let mut answer = graphql_response(StatusCode::TOO_MANY_REQUESTS, &response, headers);
         answer
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         return answer;
     }
-    graphql_response(StatusCode::OK, &response, &headers)
+    graphql_response(StatusCode::OK, &response, headers)
 }
 
 /// Reads the GraphQL request: from the query string on `GET`; from the body
@@ -178,7 +178,8 @@ pub async fn graphql(
 /// `max_file_bytes`. async-graphql-axum's extractor cannot take multipart
 /// options, hence the body is read here. A body over a limit is a 413.
 async fn receive_request(
-    request: Request,
+    parts: &Parts,
+    body: Body,
     max_file_bytes: usize,
 ) -> Result<async_graphql::Request, Response> {
     use std::sync::{
@@ -193,22 +194,27 @@ async fn receive_request(
     };
     use async_graphql_axum::rejection::GraphQLRejection;
 
-    if request.method() == Method::GET {
+    if parts.method == Method::GET {
+        // The extractor reads only the method and the query string.
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(parts.uri.clone())
+            .body(body)
+            .map_err(|_| StatusCode::BAD_REQUEST.into_response())?;
         return GraphQLRequest::<GraphQLRejection>::from_request(request, &())
             .await
             .map(GraphQLRequest::into_inner)
             .map_err(IntoResponse::into_response);
     }
-    let content_type = request
-        .headers()
+    let content_type = parts
+        .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     // The parsers wrap read errors in their own; remember whether the body
     // limit was the cause as the bytes are read.
     let over_limit = Arc::new(AtomicBool::new(false));
-    let body = request
-        .into_body()
+    let body = body
         .into_data_stream()
         .map_err({
             let over_limit = Arc::clone(&over_limit);
