@@ -3,8 +3,8 @@
 //! containment.
 //!
 //! Two of these are written here rather than taken from `tower-http`,
-//! because the stock versions cost more than the authentication they wrap
-//! (measured under load; see BENCHMARKS.md):
+//! because the stock versions showed in the server's profile under load
+//! (BENCHMARKS.md, "What was found and fixed", 8 and 9):
 //!
 //! - [`RandomRequestId`] draws from the thread's random generator, where
 //!   `MakeRequestUuid` makes a `getrandom` system call per request.
@@ -57,15 +57,13 @@ pub struct RandomRequestId;
 
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
-        Some(RequestId::new(random_request_id()))
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        // Hex digits and hyphens: always a valid header value.
+        HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
+            .ok()
+            .map(RequestId::new)
     }
-}
-
-fn random_request_id() -> HeaderValue {
-    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
-        .expect("a hyphenated UUID is a valid header value")
 }
 
 /// Answers `408` when the rest of the stack has not answered within the
