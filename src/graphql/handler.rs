@@ -195,12 +195,8 @@ async fn receive_request(
     use async_graphql_axum::rejection::GraphQLRejection;
 
     if parts.method == Method::GET {
-        // The extractor reads only the method and the query string.
-        let request = Request::builder()
-            .method(Method::GET)
-            .uri(parts.uri.clone())
-            .body(body)
-            .map_err(|_| StatusCode::BAD_REQUEST.into_response())?;
+        // A rare path: copying the head here keeps the common one copy-free.
+        let request = Request::from_parts(parts.clone(), body);
         return GraphQLRequest::<GraphQLRejection>::from_request(request, &())
             .await
             .map(GraphQLRequest::into_inner)
