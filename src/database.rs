@@ -41,14 +41,33 @@ pub async fn connect(args: &DatabaseArgs) -> Result<DatabaseConnection, DbErr> {
                 // pages cost nothing, touched ones are reclaimable.
                 .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string())
         })
-        // sqlx pings a pooled connection every time it hands one out; on
+        // sqlx pings a pooled connection every time it hands one out. On
         // SQLite that is one more hop to the connection's worker thread on
         // every request, and a file-backed connection cannot be dropped by
         // a server or a firewall, so the check buys nothing there.
-        // PostgreSQL keeps it: that is how a pool recovers from a restart.
-        .map_sqlx_sqlite_pool_opts(|opts| opts.test_before_acquire(false));
+        .map_sqlx_sqlite_pool_opts(|opts| opts.test_before_acquire(false))
+        // On PostgreSQL the ping is a network round trip before the
+        // request's one query, doubling the round trips on its critical
+        // path. It is kept for connections that sat idle long enough for a
+        // restart or a firewall to have cut them (sqlx also pings every
+        // connection as it comes back to the pool, off the request's path).
+        .map_sqlx_postgres_pool_opts(|opts| {
+            opts.test_before_acquire(false)
+                .before_acquire(|connection, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                            sea_orm::sqlx::Connection::ping(connection).await?;
+                        }
+                        Ok(true)
+                    })
+                })
+        });
     Database::connect(options).await
 }
+
+/// A PostgreSQL connection idle at least this long is pinged before it is
+/// handed out (one busy enough to be reused sooner is known to be alive).
+pub const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 // Keys of the PostgreSQL advisory locks lynk takes. Any constants work;
 // they only have to be the same for every lynk process.
