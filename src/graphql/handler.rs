@@ -17,7 +17,12 @@ use axum::{
 };
 use chrono::Utc;
 
-use super::{Schemas, context::RequestContext, document_cache::DocumentCache, operation};
+use super::{
+    Schemas,
+    context::RequestContext,
+    document_cache::{DocumentCache, Validation},
+    operation,
+};
 use crate::{
     auth::{
         AuthFailure,
@@ -76,11 +81,14 @@ pub async fn graphql(
 
     // Parsed once here (or taken from the cache); execution reuses the parse.
     let operation_name = gql_request.operation_name.clone();
-    let info = state
-        .documents
-        .parse(&mut gql_request)
-        .ok()
-        .and_then(|document| operation::analyze(document, operation_name.as_deref()));
+    let (info, validation) = match state.documents.parse(&mut gql_request) {
+        Ok((document, validation)) => (
+            operation::analyze(document, operation_name.as_deref()),
+            validation,
+        ),
+        // The executor answers a syntax error the usual way.
+        Err(_) => (None, Validation::default()),
+    };
     crate::metrics::record_graphql_operation(info.map(|i| i.operation_type));
     if method == Method::GET && info.is_some_and(|i| i.operation_type != OperationType::Query) {
         return method_not_allowed();
@@ -145,11 +153,8 @@ pub async fn graphql(
         );
     }
 
-    let schema = if principal.is_some() {
-        &state.schemas.authenticated
-    } else {
-        &state.schemas.anonymous
-    };
+    let validated = validation.is_proven();
+    let schema = state.schemas.for_request(principal.is_some(), validated);
     let context = RequestContext {
         principal,
         client_ip: Some(client_key),
@@ -158,6 +163,9 @@ pub async fn graphql(
     let mut response = REQUEST_ID
         .scope(request_id, schema.execute(gql_request.data(context)))
         .await;
+    if !validated {
+        validation.learn(&response);
+    }
     null_errored_fields(&mut response);
     if has_error_code(&response, "UNAUTHORIZED") {
         return unauthorized(false);

@@ -19,7 +19,7 @@ mod token_mutation;
 pub(crate) mod user;
 mod viewer;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder, ValidationMode};
 
 use crate::state::AppState;
 
@@ -80,20 +80,40 @@ fn builder(limits: QueryLimits) -> SchemaBuilder<QueryRoot, MutationRoot, EmptyS
     .limit_directives(8)
 }
 
-/// The schemas a request may run against.
+/// The schemas a request may run against: one type registry, three ways
+/// of running it.
 #[derive(Clone)]
 pub struct Schemas {
     /// For authenticated callers.
-    pub authenticated: LynkSchema,
+    authenticated: LynkSchema,
+    /// For authenticated callers whose document already passed full
+    /// validation (see [`document_cache`]): `ValidationMode::Fast`, which
+    /// still enforces the depth and complexity limits.
+    authenticated_validated: LynkSchema,
     /// For anonymous callers (`login`, `acceptInvitation`): no field
     /// suggestions, so error messages do not teach the schema.
-    pub anonymous: LynkSchema,
+    anonymous: LynkSchema,
+}
+
+impl Schemas {
+    /// The schema a request runs on.
+    pub fn for_request(&self, authenticated: bool, validated: bool) -> &LynkSchema {
+        match (authenticated, validated) {
+            (true, true) => &self.authenticated_validated,
+            (true, false) => &self.authenticated,
+            (false, _) => &self.anonymous,
+        }
+    }
 }
 
 /// Builds the schemas with the application state every resolver reads.
 pub fn build_schemas(state: AppState, limits: QueryLimits) -> Schemas {
     Schemas {
         authenticated: builder(limits).data(state.clone()).finish(),
+        authenticated_validated: builder(limits)
+            .validation_mode(ValidationMode::Fast)
+            .data(state.clone())
+            .finish(),
         anonymous: builder(limits).data(state).disable_suggestions().finish(),
     }
 }

@@ -236,3 +236,45 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
     let answer = attempt("203.0.113.8", app.admin_token().to_owned()).await;
     assert_eq!(answer.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_document_that_passed_validation_before_is_still_authorized_field_by_field() {
+    // From its second use, a document that passed full validation runs
+    // with async-graphql's fast validation (graphql::document_cache): the
+    // answers must not change, nor must any permission check.
+    let app = spawn_app().await;
+    let (_, uploader) = app.service_token("uploader").await;
+    let query = "{ organization { name members(first: 5) { pageInfo { hasNextPage } } } }";
+    let first = app.gql(Some(app.admin_token()), query, Value::Null).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(first.body["data"]["organization"]["name"], "Acme Corp");
+    assert_eq!(
+        first.body["data"]["organization"]["members"]["pageInfo"]["hasNextPage"],
+        false
+    );
+    assert!(first.body.get("errors").is_none(), "{}", first.text);
+
+    let denied = app.gql(Some(&uploader), query, Value::Null).await;
+    assert_eq!(denied.status, StatusCode::OK, "{}", denied.text);
+    assert_eq!(denied.error_code(), Some("FORBIDDEN"), "{}", denied.text);
+    assert_eq!(
+        denied.body["errors"][0]["path"],
+        json!(["organization", "members"])
+    );
+
+    let again = app.gql(Some(app.admin_token()), query, Value::Null).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body, first.body);
+
+    // A document that fails validation never passes it later.
+    let unknown = "{ organization { name nope } }";
+    for _ in 0..2 {
+        let answer = app.gql(Some(app.admin_token()), unknown, Value::Null).await;
+        assert_eq!(answer.body["data"], Value::Null, "{}", answer.text);
+        let message = answer.body["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(r#"Unknown field "nope" on type "Organization""#),
+            "{message}"
+        );
+    }
+}
