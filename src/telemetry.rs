@@ -1,6 +1,9 @@
 //! Logging setup: `RUST_LOG` filters, `LYNK_LOG_FORMAT=json|pretty` picks
-//! the format. Logs go to standard error; standard output is kept for what
-//! the CLI prints (credentials at bootstrap, the SDL).
+//! the format. Logs go to standard error, in colour only at a terminal;
+//! standard output is kept for what the CLI prints (credentials at
+//! bootstrap, the SDL).
+
+use std::io::IsTerminal;
 
 use axum::http::Request;
 use tracing::Span;
@@ -12,7 +15,12 @@ use crate::graphql::handler::REQUEST_ID_HEADER;
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("LYNK_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let mut builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours are for people at a terminal; a log file or a collector gets
+    // plain text (and `NO_COLOR` turns them off at a terminal too).
+    if !std::io::stderr().is_terminal() {
+        builder = builder.with_ansi(false);
+    }
     if json {
         builder.json().with_current_span(true).init();
     } else {
