@@ -24,9 +24,8 @@ use ::metrics::{
 };
 use async_graphql::parser::types::OperationType;
 use axum::{
-    extract::{Request, State},
-    http::{HeaderValue, Method, header},
-    middleware::Next,
+    extract::State,
+    http::{HeaderValue, Method, Request, header},
     response::{IntoResponse, Response},
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -178,37 +177,55 @@ fn sample_pool(db: &DatabaseConnection) {
     gauge!(DB_POOL_MAX_CONNECTIONS).set(f64::from(max));
 }
 
-/// Middleware counting and timing every request. Labels are bounded: known
-/// methods and routes, else `other`.
-pub async fn track_http(request: Request, next: Next) -> Response {
-    let method = method_label(request.method());
-    let route = route_label(request.uri().path());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    with_handles(|handles| {
-        handles
+/// Counts and times one HTTP request (see `middleware`). Labels are
+/// bounded: known methods and routes, else `other`.
+pub struct HttpTiming {
+    method: &'static str,
+    route: &'static str,
+    started: Instant,
+}
+
+impl HttpTiming {
+    /// Starts timing `request`.
+    pub fn start<B>(request: &Request<B>) -> HttpTiming {
+        HttpTiming {
+            method: method_label(request.method()),
+            route: route_label(request.uri().path()),
+            started: Instant::now(),
+        }
+    }
+
+    /// Records the request, answered with `response`.
+    pub fn finish(self, response: &Response) {
+        let HttpTiming {
+            method,
+            route,
+            started,
+        } = self;
+        let status = response.status().as_u16();
+        with_handles(|handles| {
+            handles
             .http_requests
             .entry((method, route, status))
             .or_insert_with(|| {
                 counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status.to_string())
             })
             .increment(1);
-        handles
-            .http_durations
-            .entry((method, route))
-            .or_insert_with(
-                || histogram!(HTTP_REQUEST_DURATION, "method" => method, "route" => route),
-            )
-            .record(started.elapsed().as_secs_f64());
-    });
-    response
+            handles
+                .http_durations
+                .entry((method, route))
+                .or_insert_with(
+                    || histogram!(HTTP_REQUEST_DURATION, "method" => method, "route" => route),
+                )
+                .record(started.elapsed().as_secs_f64());
+        });
+    }
 }
 
 /// Handles of the labelled metrics recorded on every request, kept per
 /// thread: looking a handle up in the recorder hashes its name and labels
 /// and takes a shared lock, a cost paid here once per label set and thread.
-/// Every key is a bounded label set (see [`track_http`] and the `record_*`
+/// Every key is a bounded label set (see [`HttpTiming`] and the `record_*`
 /// functions), so each map stays small.
 #[derive(Default)]
 struct Handles {

@@ -1,19 +1,22 @@
 //! The HTTP middleware every route runs behind, outermost first: a request
-//! id, the request's span, HTTP metrics, the request deadline and panic
-//! containment.
+//! id, the request's span, then one layer ([`around_request`]) for HTTP
+//! metrics, the request deadline and panic containment.
 //!
-//! Two of these are written here rather than taken from `tower-http`,
+//! Parts of this are written here rather than taken from `tower-http`,
 //! because the stock versions showed in the server's profile under load
-//! (BENCHMARKS.md, "What was found and fixed", 8 and 9):
+//! (BENCHMARKS.md, "What was found and fixed", 8, 9 and 12):
 //!
 //! - [`RandomRequestId`] draws from the thread's random generator, where
 //!   `MakeRequestUuid` makes a `getrandom` system call per request.
-//! - [`enforce_deadline`] arms its timer only when a request does not
+//! - [`within_deadline`] arms its timer only when a request does not
 //!   finish in its first poll. `TimeoutLayer` registers and cancels a timer
 //!   on the runtime's shared timer wheel for every request, which takes a
 //!   lock the workers contend for and wakes the parked worker.
+//! - Metrics, deadline and panic containment are plain functions composed
+//!   in a single `from_fn` layer: each such layer clones the service stack
+//!   below it and boxes a future, for every request.
 
-use std::{panic::AssertUnwindSafe, task::Poll, time::Duration};
+use std::{future::Future, panic::AssertUnwindSafe, task::Poll, time::Duration};
 
 use axum::{
     Router,
@@ -35,13 +38,11 @@ use crate::graphql::handler::REQUEST_ID_HEADER;
 pub fn with_middleware(routes: Router, request_timeout: Duration) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     routes
-        .layer(middleware::from_fn(contain_panics))
         .layer(middleware::from_fn_with_state(
             request_timeout,
-            enforce_deadline,
+            around_request,
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(middleware::from_fn(crate::metrics::track_http))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(crate::telemetry::request_span::<axum::body::Body>),
@@ -66,14 +67,26 @@ impl MakeRequestId for RandomRequestId {
     }
 }
 
-/// Answers `408` when the rest of the stack has not answered within the
-/// limit, counted from when the request reached this layer. A request that
-/// completes in its first poll (verification on SQLite is inline, so most
-/// do) never touches the runtime's timer; the others get a timer for the
-/// time that is left.
-async fn enforce_deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+/// Times and counts the request, answers `408` past `limit` and `500` on
+/// a panic (both counted too).
+async fn around_request(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    let timing = crate::metrics::HttpTiming::start(&request);
     let deadline = tokio::time::Instant::now() + limit;
-    let mut response = std::pin::pin!(next.run(request));
+    let request_id = request.headers().get(REQUEST_ID_HEADER).cloned();
+    let response = within_deadline(deadline, contain_panics(request_id, next.run(request))).await;
+    timing.finish(&response);
+    response
+}
+
+/// Answers `408` when `response` is not ready by `deadline`. A response
+/// ready at its first poll (verification on SQLite is inline, so most are)
+/// never touches the runtime's timer; the others get a timer for the time
+/// that is left.
+async fn within_deadline(
+    deadline: tokio::time::Instant,
+    response: impl Future<Output = Response>,
+) -> Response {
+    let mut response = std::pin::pin!(response);
     if let Poll::Ready(response) = futures_util::poll!(response.as_mut()) {
         return response;
     }
@@ -85,9 +98,11 @@ async fn enforce_deadline(State(limit): State<Duration>, request: Request, next:
 
 /// A panic in a handler or resolver becomes a generic 500 with the request
 /// id; the cause goes to the log, and the server keeps serving.
-async fn contain_panics(request: Request, next: Next) -> Response {
-    let request_id = request.headers().get(REQUEST_ID_HEADER).cloned();
-    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+async fn contain_panics(
+    request_id: Option<HeaderValue>,
+    response: impl Future<Output = Response>,
+) -> Response {
+    match AssertUnwindSafe(response).catch_unwind().await {
         Ok(response) => response,
         Err(panic) => {
             let request_id = request_id
