@@ -1,6 +1,8 @@
 //! Per-request data attached by the HTTP handler, and typed access to it
 //! from resolvers (no `ctx.data().unwrap()`).
 
+use std::net::IpAddr;
+
 use async_graphql::Context;
 use sea_orm::DatabaseConnection;
 
@@ -16,7 +18,7 @@ use crate::{
 pub struct RequestContext {
     /// `None` only for public operations (`login`, `acceptInvitation`).
     pub principal: Option<Principal>,
-    pub client_ip: Option<String>,
+    pub client_ip: Option<IpAddr>,
     pub request_id: String,
 }
 
@@ -46,10 +48,11 @@ pub trait ContextExt {
     /// The caller as an audit actor.
     fn actor(&self) -> Result<Actor, Error> {
         let request = self.request()?;
+        let ip = request.client_ip.map(|ip| ip.to_string());
         Ok(match &request.principal {
-            Some(principal) => Actor::of(principal, request.client_ip.clone()),
+            Some(principal) => Actor::of(principal, ip),
             None => Actor {
-                ip: request.client_ip.clone(),
+                ip,
                 ..Actor::default()
             },
         })

@@ -103,11 +103,12 @@ pub async fn graphql(
         headers.get("x-forwarded-for").map(|v| v.as_bytes()),
         state.app.trusted_proxy_hops,
     );
-    let client_key = client.to_string();
     let limits = &state.app.rate_limits;
     let guessing = matches!(presented, PresentedCredential::Candidate(_)) && !public;
-    if guessing && let Err(retry_after) = limits.auth_per_ip.check(&client_key, Instant::now()) {
-        tracing::warn!(client = %client_key, "too many failed authentications");
+    // The per-address limiter's key, made only where it is used.
+    let client_key = || client.to_string();
+    if guessing && let Err(retry_after) = limits.auth_per_ip.check(&client_key(), Instant::now()) {
+        tracing::warn!(%client, "too many failed authentications");
         return rate_limited(retry_after_secs(retry_after));
     }
     let authenticated = state
@@ -127,7 +128,7 @@ pub async fn graphql(
             if guessing {
                 limits
                     .auth_per_ip
-                    .record_failure(&client_key, Instant::now());
+                    .record_failure(&client_key(), Instant::now());
             }
             return unauthorized(matches!(presented, PresentedCredential::Candidate(_)));
         }
@@ -157,7 +158,7 @@ pub async fn graphql(
     let schema = state.schemas.for_request(principal.is_some(), validated);
     let context = RequestContext {
         principal,
-        client_ip: Some(client_key),
+        client_ip: Some(client),
         request_id: request_id.clone(),
     };
     let mut response = REQUEST_ID

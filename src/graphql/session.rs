@@ -89,7 +89,11 @@ impl SessionMutation {
         let app = ctx.app()?;
         let db = &app.db;
         let email = email.trim().to_lowercase();
-        let client = ctx.request()?.client_ip.clone().unwrap_or_default();
+        let client = ctx
+            .request()?
+            .client_ip
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
         let limits = &app.rate_limits;
         let started = std::time::Instant::now();
         for check in [
