@@ -69,6 +69,13 @@ async fn an_authenticated_request_is_one_round_trip_and_last_used_is_written_onc
         .expect("build app");
     // On a SQLite file the verification query runs inline, off the pool.
     assert_eq!(app.verifier().is_inline(), database.sqlite_path.is_some());
+    // On PostgreSQL a pooled connection is not pinged before every query
+    // (a second network round trip), only after it sat idle a while
+    // (`tests/api/outage.rs` holds that part).
+    if app.db().get_database_backend() == sea_orm::DbBackend::Postgres {
+        let options = app.db().get_postgres_connection_pool().options();
+        assert!(!options.get_test_before_acquire());
+    }
     let sink = log.clone();
     assert!(app.verifier().observe_statements(move |sql| sink.push(sql)));
     let url = format!("http://{}/lynkapi", app.local_addr());
