@@ -205,12 +205,13 @@ impl HttpTiming {
         let status = response.status().as_u16();
         with_handles(|handles| {
             handles
-            .http_requests
-            .entry((method, route, status))
-            .or_insert_with(|| {
-                counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status.to_string())
-            })
-            .increment(1);
+                .http_requests
+                .entry((method, route, status))
+                .or_insert_with(|| {
+                    let status = status.to_string();
+                    counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status)
+                })
+                .increment(1);
             handles
                 .http_durations
                 .entry((method, route))
