@@ -17,6 +17,7 @@
 #   ceiling                     the bare handler
 #   typename (sqlite)           `{ __typename }`, authenticated
 #   organization (sqlite)       `{ organization { id name } }`, authenticated
+#   organization (sqlite, unix-excl)  the same, the file held by the server alone
 #   organization (postgres)     the same on PostgreSQL
 #   invalid token → 401 (sqlite) a well-formed token that is not stored
 # It prints one table: requests per second, p50, p99, server CPU seconds per
@@ -282,6 +283,13 @@ stop_server "$CEILING_PID"
 rows_for "typename (sqlite)" "$LYNK_PID" "$LYNK_PORT" "$TOKEN" "$TYPENAME_QUERY" 200
 rows_for "organization (sqlite)" "$LYNK_PID" "$LYNK_PORT" "$TOKEN" "$ORG_QUERY" 200
 rows_for "invalid token 401 (sqlite)" "$LYNK_PID" "$LYNK_PORT" "$UNKNOWN_TOKEN" "$ORG_QUERY" 401
+stop_server "$LYNK_PID"
+
+# The same file, kept to the server alone (README, Deploying: `vfs=unix-excl`).
+start_server lynk-sqlite-excl "$LYNK" serve --listen "127.0.0.1:$LYNK_PORT" --database-url "$SQLITE_URL&vfs=unix-excl"
+LYNK_PID=$STARTED_PID
+wait_ready "http://127.0.0.1:$LYNK_PORT/healthz" "$LYNK_PID" lynk-sqlite-excl
+rows_for "organization (sqlite, unix-excl)" "$LYNK_PID" "$LYNK_PORT" "$TOKEN" "$ORG_QUERY" 200
 stop_server "$LYNK_PID"
 
 # ---------------------------------------------------------------------------

@@ -62,7 +62,29 @@ pub async fn connect(args: &DatabaseArgs) -> Result<DatabaseConnection, DbErr> {
                     })
                 })
         });
-    Database::connect(options).await
+    Database::connect(options)
+        .await
+        .map_err(|err| explain_connect_error(err, args))
+}
+
+/// sqlx reports a SQLite file that stayed locked while the pool opened its
+/// first connection as a bare "pool timed out"; say what it most likely
+/// means.
+fn explain_connect_error(err: DbErr, args: &DatabaseArgs) -> DbErr {
+    match &err {
+        DbErr::Conn(RuntimeErr::SqlxError(cause))
+            if matches!(**cause, sea_orm::sqlx::Error::PoolTimedOut)
+                && args.database_url.starts_with("sqlite:") =>
+        {
+            DbErr::Conn(RuntimeErr::Internal(format!(
+                "could not open the SQLite database within {}: another process most \
+                 likely holds it locked, such as a `lynk serve` whose database URL has \
+                 `vfs=unix-excl` (it keeps the file to itself while it runs)",
+                humantime::format_duration(args.db_acquire_timeout)
+            )))
+        }
+        _ => err,
+    }
 }
 
 /// A PostgreSQL connection idle at least this long is pinged before it is

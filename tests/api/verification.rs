@@ -5,7 +5,9 @@ use lynk::auth::token_format::{self, SecretKind};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{FORBIDDEN_BODY, assert_unauthorized, days_from_now, spawn_app};
+use crate::helpers::{
+    FORBIDDEN_BODY, assert_unauthorized, days_from_now, spawn_app, spawn_app_with,
+};
 
 const VERIFY: &str = "query { organization { id name } }";
 
@@ -341,4 +343,64 @@ async fn inline_and_pool_verification_agree() {
     // The admin's (used) token, the service token, and the session in its
     // own organization, by default and by id.
     assert_eq!(verified, 4);
+}
+
+/// `vfs=unix-excl` in a SQLite URL (README, Deploying): the server keeps the
+/// file to itself, and the locks between its own connections stay in
+/// memory. The inline verifier opens the file through the same VFS, so it
+/// sees what the pool just committed, a new token and a revocation alike;
+/// another process cannot open the file meanwhile, and is told why.
+#[tokio::test]
+async fn an_exclusive_sqlite_file_verifies_inline_and_keeps_other_processes_out() {
+    use lynk::auth::verify::Verifier;
+
+    let app = spawn_app_with(|config| {
+        if config.database.database_url.starts_with("sqlite:") {
+            config.database.database_url.push_str("&vfs=unix-excl");
+        }
+    })
+    .await;
+    if app.database.sqlite_path.is_none() {
+        // A VFS is SQLite's; PostgreSQL has no such setting.
+        return;
+    }
+    assert!(Verifier::new(app.db.clone()).is_inline());
+
+    let verify = |token: String| {
+        let app = &app;
+        async move { app.gql(Some(&token), VERIFY, json!({})).await }
+    };
+    let answer = verify(app.admin_token().to_owned()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(answer.body["data"]["organization"]["name"], "Acme Corp");
+
+    // Written through the pool, read inline at once.
+    let (id, secret) = app.admin_personal_token(days_from_now(1)).await;
+    let answer = verify(secret.clone()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let revoked = app
+        .gql(
+            Some(app.admin_token()),
+            "mutation($id: ID!) { revokeToken(id: $id) { status } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(revoked.body["data"]["revokeToken"]["status"], "REVOKED");
+    assert_unauthorized(&verify(secret).await, true);
+
+    // Another process, without the VFS, waits out its acquire timeout.
+    let plain_url = app.database.url.clone();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lynk"))
+        .args(["migrate", "--database-url", &plain_url])
+        .env_remove("DATABASE_URL")
+        .env("LYNK_DB_ACQUIRE_TIMEOUT", "1s")
+        .output()
+        .expect("run lynk migrate");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("could not open the SQLite database within 1s")
+            && stderr.contains("vfs=unix-excl"),
+        "{stderr}"
+    );
 }

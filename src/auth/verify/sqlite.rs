@@ -27,7 +27,7 @@ use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Row, named_params,
     types::{FromSql, FromSqlError, ValueRef},
 };
-use sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm::{DatabaseConnection, DbBackend, sqlx::ConnectOptions};
 use uuid::Uuid;
 
 use super::VERIFY_SQL_SQLITE;
@@ -45,6 +45,9 @@ pub struct Unavailable;
 #[derive(Debug)]
 pub struct InlineReader {
     path: PathBuf,
+    /// The pool's VFS, when its URL names one (`vfs=unix-excl`): every
+    /// connection of the process must lock the file the same way.
+    vfs: Option<String>,
     /// Connections not in use. At most one per thread verifying at the same
     /// moment is ever opened, since a verification never yields while it
     /// holds one: in practice, one per runtime worker thread.
@@ -60,8 +63,15 @@ impl InlineReader {
         }
         let options = db.get_sqlite_connection_pool().connect_options();
         let path = options.get_filename();
+        // sqlx has no getter for the VFS; its URL form carries it.
+        let vfs = options
+            .to_url_lossy()
+            .query_pairs()
+            .find(|(key, _)| key == "vfs")
+            .map(|(_, vfs)| vfs.into_owned());
         path.is_file().then(|| InlineReader {
             path: path.to_path_buf(),
+            vfs,
             idle: Mutex::new(Vec::new()),
         })
     }
@@ -98,7 +108,7 @@ impl InlineReader {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match idle {
             Some(connection) => Ok(connection),
-            None => open(&self.path),
+            None => open(&self.path, self.vfs.as_deref()),
         }
     }
 
@@ -150,14 +160,16 @@ mod column {
     pub const MAX_TOKEN_LIFETIME_DAYS: usize = 14;
 }
 
-/// Opens a connection that reads like the pool's (memory-mapped), may not
-/// write (`query_only`) and never waits for a lock (no busy timeout). The
-/// file exists and is in WAL mode already: the pool created and migrated it.
-fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let connection = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+/// Opens a connection that reads like the pool's (memory-mapped, through
+/// the same VFS), may not write (`query_only`) and never waits for a lock
+/// (no busy timeout). The file exists and is in WAL mode already: the pool
+/// created and migrated it.
+fn open(path: &Path, vfs: Option<&str>) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = match vfs {
+        Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs)?,
+        None => Connection::open_with_flags(path, flags)?,
+    };
     connection.pragma_update(None, "mmap_size", SQLITE_MMAP_BYTES)?;
     connection.pragma_update(None, "query_only", true)?;
     connection.busy_timeout(std::time::Duration::ZERO)?;
@@ -254,4 +266,31 @@ fn unavailable(err: &rusqlite::Error) -> Unavailable {
         tracing::warn!(error = %err, "inline verification failed; using the pool");
     }
     Unavailable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{config::DatabaseArgs, database};
+
+    /// Connections of one process must lock a file the same way: with the
+    /// pool on `unix-excl`, a reader on the default VFS would take and drop
+    /// POSIX locks on the file that the pool's exclusive lock relies on.
+    #[tokio::test]
+    async fn the_reader_opens_the_file_through_the_pools_vfs() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, query, vfs) in [
+            ("default.db", "", None),
+            ("exclusive.db", "&vfs=unix-excl", Some("unix-excl")),
+        ] {
+            let path = dir.path().join(name);
+            let url = format!("sqlite://{}?mode=rwc{query}", path.display());
+            let db = database::connect(&DatabaseArgs::new(url)).await.unwrap();
+            database::migrate(&db).await.unwrap();
+            let reader = InlineReader::for_pool(&db).expect("a SQLite file");
+            assert_eq!(reader.vfs.as_deref(), vfs);
+            assert!(matches!(reader.verify(&[0; 32], None), Ok(None)));
+            assert_eq!(reader.idle.lock().unwrap().len(), 1);
+        }
+    }
 }
