@@ -200,7 +200,42 @@ async fn create_until_killed(
 #[tokio::test]
 async fn acknowledged_tokens_survive_kill_9() {
     let database = TestDatabase::new().await;
-    let mut first = Server::start(&database.url);
+    acknowledged_tokens_survive_kill_9_of(&database.url, &database.url, || {}).await;
+}
+
+/// With `vfs=unix-excl` (README, Deploying) the WAL index lives in the
+/// killed process's memory only, and no `-shm` file is left behind: the
+/// next start, here one that shares the file as usual, rebuilds it from the
+/// WAL, and the exclusive lock died with the process.
+#[tokio::test]
+async fn acknowledged_tokens_survive_kill_9_of_a_server_that_owned_its_sqlite_file() {
+    let database = TestDatabase::new().await;
+    let Some(path) = database.sqlite_path.clone() else {
+        // A VFS is SQLite's; PostgreSQL has no such setting.
+        return;
+    };
+    let exclusive = format!("{}&vfs=unix-excl", database.url);
+    acknowledged_tokens_survive_kill_9_of(&exclusive, &database.url, || {
+        let sibling = |suffix: &str| format!("{}{suffix}", path.display());
+        assert!(
+            !std::path::Path::new(&sibling("-shm")).exists(),
+            "the server kept its WAL index in a -shm file: unix-excl was not in effect"
+        );
+        let wal = std::fs::metadata(sibling("-wal")).map_or(0, |meta| meta.len());
+        assert!(wal > 0, "the acknowledged writes are not in the WAL");
+    })
+    .await;
+}
+
+/// Kills a server on `first_url` with SIGKILL while clients create tokens,
+/// calls `after_kill`, then checks every acknowledged token on a server
+/// started on `second_url`.
+async fn acknowledged_tokens_survive_kill_9_of(
+    first_url: &str,
+    second_url: &str,
+    after_kill: impl FnOnce(),
+) {
+    let mut first = Server::start(first_url);
     let admin_token = first.bootstrap_token();
     let url = first.url();
     let client = reqwest::Client::builder()
@@ -261,12 +296,13 @@ async fn acknowledged_tokens_survive_kill_9() {
         acknowledged.len()
     );
     drop(first);
+    after_kill();
     eprintln!(
         "kill -9 after {} acknowledged creations; {cut_off} of {CLIENTS} clients cut off",
         acknowledged.len()
     );
 
-    let second = Server::start(&database.url);
+    let second = Server::start(second_url);
     let url = second.url();
     let mut lost = Vec::new();
     for secret in acknowledged.iter().chain([&admin_token]) {
