@@ -3,23 +3,17 @@
 
 use std::{
     io::{BufRead, BufReader, Write},
-    process::{Command, Stdio},
+    process::Stdio,
     time::Duration,
 };
 
 use serde_json::Value;
 
-use crate::helpers::TestDatabase;
-
-fn lynk() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lynk"));
-    command.env_remove("DATABASE_URL").env("RUST_LOG", "info");
-    command
-}
+use crate::helpers::{TestDatabase, lynk_binary};
 
 #[test]
 fn schema_graphql_matches_the_running_schema() {
-    let output = lynk().arg("schema").output().unwrap();
+    let output = lynk_binary().arg("schema").output().unwrap();
     assert!(output.status.success());
     let printed = String::from_utf8(output.stdout).unwrap();
     let committed =
@@ -35,13 +29,13 @@ fn schema_graphql_matches_the_running_schema() {
 async fn bootstrap_prints_one_json_object_and_migrate_is_idempotent() {
     let database = TestDatabase::new().await;
     for _ in 0..2 {
-        let status = lynk()
+        let status = lynk_binary()
             .args(["migrate", "--database-url", &database.url])
             .status()
             .unwrap();
         assert!(status.success());
     }
-    let mut child = lynk()
+    let mut child = lynk_binary()
         .args([
             "bootstrap",
             "--org",
@@ -75,7 +69,7 @@ async fn bootstrap_prints_one_json_object_and_migrate_is_idempotent() {
     assert!(json["token"].as_str().unwrap().starts_with("lynk_live_"));
 
     // Without --password-stdin a password is generated and printed once.
-    let output = lynk()
+    let output = lynk_binary()
         .args([
             "bootstrap",
             "--org",
@@ -92,7 +86,7 @@ async fn bootstrap_prints_one_json_object_and_migrate_is_idempotent() {
     assert_eq!(json["password"].as_str().unwrap().len(), 24);
 
     // Bad input is a clear error and a failing exit code.
-    let output = lynk()
+    let output = lynk_binary()
         .args([
             "bootstrap",
             "--org",
@@ -114,7 +108,7 @@ async fn bootstrap_prints_one_json_object_and_migrate_is_idempotent() {
 #[tokio::test]
 async fn first_serve_prints_a_token_that_verifies() {
     let database = TestDatabase::new().await;
-    let mut child = lynk()
+    let mut child = lynk_binary()
         .args([
             "serve",
             "--listen",

@@ -6,7 +6,7 @@
 
 use std::{
     io::{BufRead, BufReader, Read},
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     sync::{Arc, Mutex, mpsc},
     thread::JoinHandle,
     time::Duration,
@@ -16,7 +16,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::helpers::TestDatabase;
+use crate::helpers::{TestDatabase, lynk_binary};
 
 /// Clients creating tokens at once.
 const CLIENTS: usize = 16;
@@ -44,7 +44,7 @@ struct Server {
 
 impl Server {
     fn start(database_url: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lynk"))
+        let mut child = lynk_binary()
             .args([
                 "serve",
                 "--listen",
@@ -52,8 +52,6 @@ impl Server {
                 "--database-url",
                 database_url,
             ])
-            .env_remove("DATABASE_URL")
-            .env("RUST_LOG", "info")
             .env("LYNK_LOG_FORMAT", "json")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

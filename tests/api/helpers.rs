@@ -23,6 +23,15 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// The `lynk` binary this test run built, in an environment of its own:
+/// no `DATABASE_URL` from the developer's shell, `info` logs (a test can
+/// set more with `.env`).
+pub fn lynk_binary() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lynk"));
+    command.env_remove("DATABASE_URL").env("RUST_LOG", "info");
+    command
+}
+
 /// The password of every bootstrapped test admin.
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 

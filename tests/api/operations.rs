@@ -16,7 +16,9 @@ use tokio::{
 };
 use uuid::Uuid;
 
-use crate::helpers::{ADMIN_PASSWORD, TestDatabase, assert_unauthorized, captured_logs, spawn_app};
+use crate::helpers::{
+    ADMIN_PASSWORD, TestDatabase, assert_unauthorized, captured_logs, lynk_binary, spawn_app,
+};
 
 /// The value of the sample `name{labels}` in a Prometheus text body, the
 /// labels in any order.
@@ -246,7 +248,7 @@ async fn wait_for_log(
 #[tokio::test]
 async fn sigterm_lets_the_request_in_flight_finish_and_exits_zero() {
     let database = TestDatabase::new().await;
-    let child = Command::new(env!("CARGO_BIN_EXE_lynk"))
+    let child = lynk_binary()
         .args([
             "serve",
             "--listen",
@@ -254,7 +256,6 @@ async fn sigterm_lets_the_request_in_flight_finish_and_exits_zero() {
             "--database-url",
             &database.url,
         ])
-        .env_remove("DATABASE_URL")
         .env("LYNK_LOG_FORMAT", "json")
         .env("LYNK_BOOTSTRAP_EMAIL", "admin@acme.test")
         .env("LYNK_BOOTSTRAP_PASSWORD", ADMIN_PASSWORD)

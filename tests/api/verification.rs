@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    FORBIDDEN_BODY, assert_unauthorized, days_from_now, spawn_app, spawn_app_with,
+    FORBIDDEN_BODY, assert_unauthorized, days_from_now, lynk_binary, spawn_app, spawn_app_with,
 };
 
 const VERIFY: &str = "query { organization { id name } }";
@@ -390,9 +390,8 @@ async fn an_exclusive_sqlite_file_verifies_inline_and_keeps_other_processes_out(
 
     // Another process, without the VFS, waits out its acquire timeout.
     let plain_url = app.database.url.clone();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lynk"))
+    let output = lynk_binary()
         .args(["migrate", "--database-url", &plain_url])
-        .env_remove("DATABASE_URL")
         .env("LYNK_DB_ACQUIRE_TIMEOUT", "1s")
         .output()
         .expect("run lynk migrate");
