@@ -22,6 +22,14 @@ pub struct RequestContext {
     pub request_id: String,
 }
 
+impl RequestContext {
+    /// The client's address as text, for the audit log and the rate
+    /// limiters' keys (formatted only where it is needed).
+    pub fn client_address(&self) -> Option<String> {
+        self.client_ip.map(|ip| ip.to_string())
+    }
+}
+
 /// Typed access to the request's data.
 pub trait ContextExt {
     /// The shared state.
@@ -48,7 +56,7 @@ pub trait ContextExt {
     /// The caller as an audit actor.
     fn actor(&self) -> Result<Actor, Error> {
         let request = self.request()?;
-        let ip = request.client_ip.map(|ip| ip.to_string());
+        let ip = request.client_address();
         Ok(match &request.principal {
             Some(principal) => Actor::of(principal, ip),
             None => Actor {

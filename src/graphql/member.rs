@@ -357,7 +357,7 @@ impl MemberMutation {
         let actor = Actor {
             user_id: Some(user.id),
             token_id: None,
-            ip: ctx.request()?.client_ip.map(|ip| ip.to_string()),
+            ip: ctx.request()?.client_address(),
         };
         record(
             &txn,

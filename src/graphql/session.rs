@@ -89,11 +89,7 @@ impl SessionMutation {
         let app = ctx.app()?;
         let db = &app.db;
         let email = email.trim().to_lowercase();
-        let client = ctx
-            .request()?
-            .client_ip
-            .map(|ip| ip.to_string())
-            .unwrap_or_default();
+        let client = ctx.request()?.client_address().unwrap_or_default();
         let limits = &app.rate_limits;
         let started = std::time::Instant::now();
         for check in [
