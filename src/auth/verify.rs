@@ -5,8 +5,10 @@
 //! single indexed round trip (the digest's unique index). The rules that
 //! decide on the row are in [`super::principal::resolve_principal`].
 //! On SQLite the query runs inline on the request's thread ([`sqlite`]);
-//! on PostgreSQL through the pool.
+//! on PostgreSQL on pooled connections the verifier keeps checked out
+//! ([`postgres`]). Either path falls back to the pool when it cannot run.
 
+mod postgres;
 mod sqlite;
 
 use std::sync::{Arc, OnceLock};
@@ -24,7 +26,14 @@ use super::{
     token_format::{self, SecretKind},
 };
 use crate::error::Error;
-use sqlite::{InlineReader, Unavailable};
+use postgres::HeldConnections;
+pub use postgres::{HOLD_AT_MOST, hold_limit};
+use sqlite::InlineReader;
+
+/// The verifier's own path could not run the query without waiting (or it
+/// failed): ask the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Unavailable;
 
 /// How often `lastUsedAt` is written per token, at most.
 pub const LAST_USED_RESOLUTION: Duration = Duration::seconds(60);
@@ -81,8 +90,11 @@ pub struct Verifier {
     db: DatabaseConnection,
     /// On a SQLite file, the query runs inline ([`sqlite`]).
     inline: Option<Arc<InlineReader>>,
-    /// Told the SQL of every statement the inline path runs, as sea-orm's
-    /// metric callback is for the pool's (the round-trip test uses both).
+    /// On PostgreSQL, on held connections ([`postgres`]).
+    held: Option<Arc<HeldConnections>>,
+    /// Told the SQL of every statement the verifier runs on its own
+    /// connections (inline or held), as sea-orm's metric callback is for the
+    /// pool's (the round-trip test uses both).
     observer: Arc<OnceLock<StatementObserver>>,
 }
 
@@ -92,15 +104,18 @@ impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
             .field("inline", &self.inline.is_some())
+            .field("held", &self.held_connections())
             .finish_non_exhaustive()
     }
 }
 
 impl Verifier {
-    /// Verifies through `db`, inline where `db` is a SQLite file.
+    /// Verifies through `db`: inline where `db` is a SQLite file, on held
+    /// connections where it is a PostgreSQL pool of two or more.
     pub fn new(db: DatabaseConnection) -> Verifier {
         Verifier {
             inline: InlineReader::for_pool(&db).map(Arc::new),
+            held: HeldConnections::for_pool(&db).map(Arc::new),
             ..Verifier::through_pool(db)
         }
     }
@@ -111,6 +126,7 @@ impl Verifier {
         Verifier {
             db,
             inline: None,
+            held: None,
             observer: Arc::default(),
         }
     }
@@ -120,8 +136,26 @@ impl Verifier {
         self.inline.is_some()
     }
 
-    /// Calls `observer` with the SQL of each statement the inline path
-    /// runs. Set once; returns false if an observer was set already.
+    /// How many pooled connections the verifier holds now, idle or in use;
+    /// `None` where it holds none by design (SQLite, a pool of one, or
+    /// [`Verifier::through_pool`]).
+    pub fn held_connections(&self) -> Option<usize> {
+        self.held.as_ref().map(|held| held.held())
+    }
+
+    /// Gives the connections the verifier holds back to the pool; call it
+    /// before closing the pool, which waits for them. Verification goes on
+    /// working (it holds connections again as it needs them) until the pool
+    /// is closed.
+    pub fn release_connections(&self) {
+        if let Some(held) = &self.held {
+            held.release();
+        }
+    }
+
+    /// Calls `observer` with the SQL of each statement the verifier runs on
+    /// its own connections. Set once; returns false if an observer was set
+    /// already.
     pub fn observe_statements(&self, observer: impl Fn(&str) + Send + Sync + 'static) -> bool {
         self.observer.set(Box::new(observer)).is_ok()
     }
@@ -142,7 +176,7 @@ impl Verifier {
             RequestedOrganization::Id(id) => Some(id),
             _ => None,
         };
-        let row = match self.query_inline(&digest.0, requested_id) {
+        let row = match self.query_own(&digest.0, requested_id).await {
             Ok(row) => row,
             Err(Unavailable) => self.query_pool(&digest.0, requested_id).await?,
         };
@@ -152,18 +186,28 @@ impl Verifier {
         Ok(resolve_principal(row, requested, now))
     }
 
-    fn query_inline(
+    /// The query on the verifier's own connections, inline or held.
+    async fn query_own(
         &self,
         digest: &[u8],
         requested: Option<Uuid>,
     ) -> Result<Option<CredentialRow>, Unavailable> {
-        let Some(inline) = &self.inline else {
-            return Err(Unavailable);
-        };
-        if let Some(observer) = self.observer.get() {
-            observer(VERIFY_SQL_SQLITE);
+        if let Some(inline) = &self.inline {
+            self.observe(VERIFY_SQL_SQLITE);
+            return inline.verify(digest, requested);
         }
-        inline.verify(digest, requested)
+        if let Some(held) = &self.held {
+            let row = held.verify(digest, requested).await?;
+            self.observe(VERIFY_SQL_POSTGRES);
+            return Ok(row);
+        }
+        Err(Unavailable)
+    }
+
+    fn observe(&self, sql: &str) {
+        if let Some(observer) = self.observer.get() {
+            observer(sql);
+        }
     }
 
     async fn query_pool(

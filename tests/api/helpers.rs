@@ -10,7 +10,7 @@ use std::{
 
 use chrono::{DateTime, Duration, Utc};
 use lynk::{
-    auth::token_format::SecretKind,
+    auth::{token_format::SecretKind, verify::Verifier},
     config::{DatabaseArgs, ServeArgs},
     service::{
         bootstrap::{self, BootstrapOutcome, BootstrapRequest},
@@ -121,6 +121,8 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
+    /// The server's own verifier (its connections are the server's).
+    pub verifier: Verifier,
     pub database: TestDatabase,
     pub admin: BootstrapOutcome,
 }
@@ -161,6 +163,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let app = Application::build(config).await.expect("build app");
     let address = app.local_addr();
     let db = app.db().clone();
+    let verifier = app.verifier().clone();
     let admin = match app.bootstrapped() {
         Some(outcome) => clone_outcome(outcome),
         None => panic!("a fresh database is bootstrapped"),
@@ -170,6 +173,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
         address,
         client: reqwest::Client::new(),
         db,
+        verifier,
         database,
         admin,
     }
@@ -346,6 +350,25 @@ impl TestApp {
 }
 
 /// A moment `days` from now.
+/// Waits (bounded) until verification on PostgreSQL can run on a held
+/// connection: it holds one already, or the pool has one idle to take. A
+/// connection given back to the pool is tested first, in a task of its
+/// own, so right after other queries the pool may have none idle yet, and
+/// the verification would take the pool instead. No-op on SQLite.
+pub async fn until_verification_can_hold(verifier: &Verifier, db: &DatabaseConnection) {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return;
+    }
+    let pool = db.get_postgres_connection_pool();
+    for _ in 0..500 {
+        if verifier.held_connections().unwrap_or(0) > 0 || pool.num_idle() > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the pool never had an idle connection for verification to hold");
+}
+
 pub fn days_from_now(days: i64) -> DateTime<Utc> {
     Utc::now() + Duration::days(days)
 }
@@ -500,11 +523,13 @@ impl TestApp {
         );
         let address = app.local_addr();
         let db = app.db().clone();
+        let verifier = app.verifier().clone();
         tokio::spawn(app.run_until(std::future::pending()));
         TestApp {
             address,
             client: reqwest::Client::new(),
             db,
+            verifier,
             database: TestDatabase {
                 url: self.database.url.clone(),
                 sqlite_path: self.database.sqlite_path.clone(),

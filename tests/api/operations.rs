@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::helpers::{
     ADMIN_PASSWORD, TestDatabase, assert_unauthorized, captured_logs, lynk_binary, spawn_app,
+    until_verification_can_hold,
 };
 
 /// The value of the sample `name{labels}` in a Prometheus text body, the
@@ -51,6 +52,7 @@ async fn metrics_are_served_without_a_credential() {
         )
         .await;
     assert_unauthorized(&answer, true);
+    until_verification_can_hold(&app.verifier, &app.db).await;
     let answer = app
         .gql(
             Some(app.admin_token()),
@@ -124,6 +126,12 @@ async fn metrics_are_served_without_a_credential() {
     at_least("lynk_http_request_duration_seconds_count", &lynkapi, 3.0);
     at_least("lynk_db_pool_connections", &[], 1.0);
     at_least("lynk_db_pool_max_connections", &[], 1.0);
+    // On PostgreSQL the token's verification holds a pooled connection;
+    // SQLite verifies on connections of its own and has no such gauge.
+    match app.verifier.held_connections() {
+        Some(_) => at_least("lynk_db_pool_verification_connections", &[], 1.0),
+        None => assert!(!body.contains("lynk_db_pool_verification_connections")),
+    }
     assert!(body.contains("# TYPE lynk_http_request_duration_seconds histogram"));
     assert!(body.contains("# HELP lynk_auth_total "));
     assert!(!body.contains(app.admin_token()));
@@ -284,14 +292,36 @@ async fn sigterm_lets_the_request_in_flight_finish_and_exits_zero() {
     .await;
     let address = listening["fields"]["address"].as_str().unwrap().to_owned();
 
+    let login = json!({
+        "query": "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }",
+        "variables": { "email": "admin@acme.test", "password": ADMIN_PASSWORD },
+    });
+    // A verified request first: on PostgreSQL, verification then holds a
+    // pooled connection, which the shutdown must give back before closing
+    // the pool (closing waits for every connection checked out).
+    {
+        let client = reqwest::Client::new();
+        let url = format!("http://{address}/lynkapi");
+        let answer = client.post(&url).json(&login).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        let answer: Value = answer.json().await.unwrap();
+        let session = answer["data"]["login"]["token"].as_str().unwrap();
+        let answer = client
+            .post(&url)
+            .bearer_auth(session)
+            .json(&json!({ "query": "{ organization { name } }" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        let answer: Value = answer.json().await.unwrap();
+        assert_eq!(answer["data"]["organization"]["name"], "Acme Corp");
+    }
+
     // A login whose body arrives in two halves: between them the request is
     // in flight (the handler waits for the rest of the body).
     let request_id = format!("shutdown-{}", Uuid::new_v4().simple());
-    let body = json!({
-        "query": "mutation($email: String!, $password: String!) { login(email: $email, password: $password) { token } }",
-        "variables": { "email": "admin@acme.test", "password": ADMIN_PASSWORD },
-    })
-    .to_string();
+    let body = login.to_string();
     let (first_half, second_half) = body.split_at(body.len() / 2);
     let mut stream = TcpStream::connect(&address).await.unwrap();
     let head = format!(
@@ -337,16 +367,22 @@ async fn sigterm_lets_the_request_in_flight_finish_and_exits_zero() {
     assert!(session.starts_with("lynk_session_"), "{body}");
 
     // The process closes the pool and exits 0. The bound only keeps a
-    // broken shutdown from hanging the suite.
+    // broken shutdown from hanging the suite: past it the process is
+    // killed (the blocked wait would otherwise keep the test running).
     let mut child = server.0.take().unwrap();
-    let exit = tokio::time::timeout(
+    let waited = tokio::time::timeout(
         Duration::from_secs(120),
         tokio::task::spawn_blocking(move || child.wait()),
     )
-    .await
-    .expect("lynk exits after SIGTERM")
-    .unwrap()
-    .unwrap();
+    .await;
+    let Ok(exit) = waited else {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
+        panic!("lynk did not exit within 120 s of SIGTERM");
+    };
+    let exit = exit.unwrap().unwrap();
     assert_eq!(exit.code(), Some(0));
     while let Some(line) = lines.recv().await {
         seen.push(line);

@@ -2,8 +2,8 @@
 //! exactly one query, plus at most one `lastUsedAt` write per token per
 //! minute. Counted with sea-orm's metric callback on the very pool the
 //! server uses, and with the verifier's own observer for the statements it
-//! runs inline on SQLite; nothing here is timed (speed is for `cargo bench`
-//! and `bench/load.sh`).
+//! runs on its own connections (inline on SQLite, held on PostgreSQL);
+//! nothing here is timed (speed is for `cargo bench` and `bench/load.sh`).
 
 use std::{
     sync::{Arc, Mutex},
@@ -18,7 +18,7 @@ use lynk::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_PASSWORD, TestDatabase};
+use crate::helpers::{ADMIN_PASSWORD, TestDatabase, until_verification_can_hold};
 
 /// The SQL of every statement the server ran, in order.
 #[derive(Clone, Default)]
@@ -78,6 +78,9 @@ async fn an_authenticated_request_is_one_round_trip_and_last_used_is_written_onc
     }
     let sink = log.clone();
     assert!(app.verifier().observe_statements(move |sql| sink.push(sql)));
+    let verifier = app.verifier().clone();
+    let db = app.db().clone();
+    let postgres = app.db().get_database_backend() == sea_orm::DbBackend::Postgres;
     let url = format!("http://{}/lynkapi", app.local_addr());
     let outcome = app
         .bootstrapped()
@@ -101,6 +104,7 @@ async fn an_authenticated_request_is_one_round_trip_and_last_used_is_written_onc
         response.json::<Value>().await.expect("JSON body")
     };
     // Migrations and the bootstrap ran through the same pool.
+    until_verification_can_hold(&verifier, &db).await;
     log.take();
 
     // First use: the one read, and the token's first `lastUsedAt` write,
@@ -132,4 +136,8 @@ async fn an_authenticated_request_is_one_round_trip_and_last_used_is_written_onc
     let second = log.take();
     assert_eq!(second.len(), 1, "exactly one read: {second:#?}");
     assert!(is_verification_query(&second[0]), "{second:#?}");
+    // On PostgreSQL that read ran on a connection the verifier holds, not
+    // one borrowed from the pool, which pings each connection given back:
+    // a second round trip per request.
+    assert_eq!(verifier.held_connections(), postgres.then_some(1));
 }

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     FORBIDDEN_BODY, assert_unauthorized, days_from_now, lynk_binary, spawn_app, spawn_app_with,
+    until_verification_can_hold,
 };
 
 const VERIFY: &str = "query { organization { id name } }";
@@ -276,11 +277,12 @@ async fn responses_follow_graphql_over_http_media_types() {
 }
 
 /// On SQLite the verification query runs inline, on rusqlite connections of
-/// the verifier's own; through the pool it runs on sqlx. Both must decode
-/// the same rows (UUID blobs, timestamps as sqlx writes them, NULLs) and
-/// reach the same decision, for every kind of credential.
+/// the verifier's own; on PostgreSQL on pooled connections the verifier
+/// holds; through the pool it runs on sea-orm. Each must decode the same
+/// rows (UUID blobs, timestamps as sqlx writes them, NULLs) and reach the
+/// same decision, for every kind of credential.
 #[tokio::test]
-async fn inline_and_pool_verification_agree() {
+async fn the_verifiers_own_connections_and_the_pool_agree() {
     use chrono::Utc;
     use lynk::auth::{
         credential::{PresentedCredential, RequestedOrganization},
@@ -288,10 +290,13 @@ async fn inline_and_pool_verification_agree() {
     };
 
     let app = spawn_app().await;
-    let inline = Verifier::new(app.db.clone());
+    // The server's own verifier, and one through the pool alone.
+    let own = app.verifier.clone();
     let pool = Verifier::through_pool(app.db.clone());
-    assert_eq!(inline.is_inline(), app.database.sqlite_path.is_some());
+    let postgres = app.db.get_database_backend() == sea_orm::DbBackend::Postgres;
+    assert_eq!(own.is_inline(), app.database.sqlite_path.is_some());
     assert!(!pool.is_inline());
+    assert_eq!(pool.held_connections(), None);
 
     let (_, expired) = app.admin_personal_token(days_from_now(-1)).await;
     let (revoked_id, revoked) = app.admin_personal_token(days_from_now(5)).await;
@@ -327,12 +332,13 @@ async fn inline_and_pool_verification_agree() {
     ];
     let now = Utc::now();
     let mut verified = 0;
+    until_verification_can_hold(&own, &app.db).await;
     for (token, requested) in cases {
         let presented = PresentedCredential::Candidate(token);
-        let a = inline
+        let a = own
             .authenticate(presented, requested, now)
             .await
-            .expect("inline verification");
+            .expect("verification on its own connections");
         let b = pool
             .authenticate(presented, requested, now)
             .await
@@ -343,6 +349,9 @@ async fn inline_and_pool_verification_agree() {
     // The admin's (used) token, the service token, and the session in its
     // own organization, by default and by id.
     assert_eq!(verified, 4);
+    // One at a time, the queries on PostgreSQL all ran on one held
+    // connection.
+    assert_eq!(own.held_connections(), postgres.then_some(1));
 }
 
 /// `vfs=unix-excl` in a SQLite URL (README, Deploying): the server keeps the

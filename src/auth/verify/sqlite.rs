@@ -30,16 +30,11 @@ use rusqlite::{
 use sea_orm::{DatabaseConnection, DbBackend, sqlx::ConnectOptions};
 use uuid::Uuid;
 
-use super::VERIFY_SQL_SQLITE;
+use super::{Unavailable, VERIFY_SQL_SQLITE};
 use crate::{
     auth::principal::{CredentialRow, OrganizationSnapshot},
     database::SQLITE_MMAP_BYTES,
 };
-
-/// The inline query could not run without waiting (or failed): ask the
-/// pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unavailable;
 
 /// Synchronous read connections to the pool's database file.
 #[derive(Debug)]
