@@ -27,7 +27,6 @@ use super::{
 };
 use crate::error::Error;
 use postgres::HeldConnections;
-pub use postgres::{HOLD_AT_MOST, hold_limit};
 use sqlite::InlineReader;
 
 /// The verifier's own path could not run the query without waiting (or it
