@@ -178,9 +178,26 @@ impl HeldConnections {
         self.held.fetch_sub(idle.len(), Ordering::AcqRel);
     }
 
+    /// Keeps the checkout's connection for the next verification. Also
+    /// gives back the connection idle the longest once it has been held for
+    /// [`HOLD_AT_MOST`], so that the held set shrinks when traffic does.
+    /// (Giving a connection back whenever the pool had none idle, so that
+    /// other work would never wait for one, was measured and dropped: under
+    /// load the connections churned between the two, and most of the gain
+    /// went; BENCHMARKS.md.)
     fn put_back(&self, mut checkout: Checkout<'_>) {
+        let mut idle = self.lock_idle();
         if let Some(held) = checkout.0.take() {
-            self.lock_idle().push(held);
+            idle.push(held);
+        }
+        if idle
+            .first()
+            .is_some_and(|oldest| oldest.held_since.elapsed() >= HOLD_AT_MOST)
+        {
+            let oldest = idle.remove(0);
+            self.held.fetch_sub(1, Ordering::AcqRel);
+            drop(idle);
+            drop(oldest);
         }
     }
 
