@@ -349,7 +349,6 @@ impl TestApp {
     }
 }
 
-/// A moment `days` from now.
 /// Waits (bounded) until verification on PostgreSQL can run on a held
 /// connection: it holds one already, or the pool has one idle to take. A
 /// connection given back to the pool is tested first, in a task of its
@@ -369,6 +368,7 @@ pub async fn until_verification_can_hold(verifier: &Verifier, db: &DatabaseConne
     panic!("the pool never had an idle connection for verification to hold");
 }
 
+/// A moment `days` from now.
 pub fn days_from_now(days: i64) -> DateTime<Utc> {
     Utc::now() + Duration::days(days)
 }
