@@ -412,3 +412,35 @@ async fn an_exclusive_sqlite_file_verifies_inline_and_keeps_other_processes_out(
         "{stderr}"
     );
 }
+
+/// Many verifications at once on a small pool: every one succeeds, and on
+/// PostgreSQL the connections verification holds stay within its share
+/// (three of four), so the server never opens more than the pool's limit.
+#[tokio::test]
+async fn concurrent_verifications_stay_within_the_pool() {
+    use futures_util::future::join_all;
+
+    let app = spawn_app_with(|c| c.database.db_max_connections = 4).await;
+    until_verification_can_hold(&app.verifier, &app.db).await;
+    for _ in 0..4 {
+        let answers = join_all((0..16).map(|_| {
+            app.gql(
+                Some(app.admin_token()),
+                "{ organization { name } }",
+                json!({}),
+            )
+        }))
+        .await;
+        for answer in answers {
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+            assert_eq!(answer.body["data"]["organization"]["name"], "Acme Corp");
+        }
+    }
+    if app.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let held = app.verifier.held_connections().expect("held on PostgreSQL");
+        assert!((1..=3).contains(&held), "{held} held");
+        assert!(app.db.get_postgres_connection_pool().size() <= 4);
+    } else {
+        assert_eq!(app.verifier.held_connections(), None);
+    }
+}
