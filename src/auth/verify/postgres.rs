@@ -175,7 +175,9 @@ impl HeldConnections {
     /// is closed: closing waits for checked-out connections to come back.
     pub fn release(&self) {
         let idle = std::mem::take(&mut *self.lock_idle());
-        self.held.fetch_sub(idle.len(), Ordering::AcqRel);
+        for held in idle {
+            self.give_back(held);
+        }
     }
 
     /// Keeps the checkout's connection for the next verification. Also
@@ -190,15 +192,20 @@ impl HeldConnections {
         if let Some(held) = checkout.0.take() {
             idle.push(held);
         }
-        if idle
+        let expired = idle
             .first()
             .is_some_and(|oldest| oldest.held_since.elapsed() >= HOLD_AT_MOST)
-        {
-            let oldest = idle.remove(0);
-            self.held.fetch_sub(1, Ordering::AcqRel);
-            drop(idle);
-            drop(oldest);
+            .then(|| idle.remove(0));
+        drop(idle);
+        if let Some(oldest) = expired {
+            self.give_back(oldest);
         }
+    }
+
+    /// Returns a held connection to the pool through [`Checkout`]'s drop,
+    /// the one place that counts a held connection out.
+    fn give_back(&self, held: Held) {
+        drop(Checkout(Some(held), self));
     }
 
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Held>> {
@@ -207,8 +214,9 @@ impl HeldConnections {
 }
 
 /// A held connection in use. Dropped without being put back (the query
-/// failed, or the request was dropped mid-query), its connection goes back
-/// to the pool, which tests it before anyone else gets it.
+/// failed, the request was dropped mid-query, or the connection is given
+/// back), its connection goes back to the pool, which tests it before
+/// anyone else gets it, and is no longer counted as held.
 struct Checkout<'a>(Option<Held>, &'a HeldConnections);
 
 impl Checkout<'_> {
