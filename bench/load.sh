@@ -15,6 +15,9 @@
 # throwaway cluster from scripts/with-postgres.sh), starts the ceiling and
 # lynk, and runs wrk with bench/auth.lua at 1, 16 and 64 connections for:
 #   ceiling                     the bare handler
+#   ceiling + N µs of work      the same handler, spinning N µs per request
+#                               first: how much work a share of the ceiling
+#                               leaves room for on this machine
 #   typename (sqlite)           `{ __typename }`, authenticated
 #   organization (sqlite)       `{ organization { id name } }`, authenticated
 #   organization (sqlite, unix-excl)  the same, the file held by the server alone
@@ -29,9 +32,11 @@
 #
 # Settings (environment): DURATION (seconds per row, default 5), WARMUP
 # (seconds per server, default 2), CONNECTIONS (default "1 16 64"),
-# SEED_TOKENS (default 100000), SKIP_BUILD=1 (use the existing release
-# build), LYNK_BENCH_NO_POSTGRES=1 (skip the PostgreSQL rows),
-# RUST_LOG (the servers' log filter, default info as in production).
+# SEED_TOKENS (default 100000), CEILING_WORK (microseconds of work per
+# request for the extra ceiling rows, default "10"; "" for none),
+# SKIP_BUILD=1 (use the existing release build), LYNK_BENCH_NO_POSTGRES=1
+# (skip the PostgreSQL rows), RUST_LOG (the servers' log filter, default
+# info as in production).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -51,6 +56,7 @@ DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-2}
 CONNECTIONS=${CONNECTIONS:-"1 16 64"}
 SEED_TOKENS=${SEED_TOKENS:-100000}
+CEILING_WORK=${CEILING_WORK-10}
 export RUST_LOG=${RUST_LOG:-info}
 # Failed authentications per address are rate limited where lynk supports
 # it; the 401 row measures the 401 itself, so lift the budget (an unknown
@@ -280,6 +286,12 @@ log "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc
 log "rows of ${DURATION}s each, connections: $CONNECTIONS"
 rows_for "ceiling" "$CEILING_PID" "$CEILING_PORT" "" "$ORG_QUERY" 200
 stop_server "$CEILING_PID"
+for micros in $CEILING_WORK; do
+    start_server "ceiling-$micros" "$CEILING" "127.0.0.1:$CEILING_PORT" "$ANSWER" "$micros"
+    wait_ready "http://127.0.0.1:$CEILING_PORT/lynkapi" "$STARTED_PID" "ceiling-$micros"
+    rows_for "ceiling + $micros µs of work" "$STARTED_PID" "$CEILING_PORT" "" "$ORG_QUERY" 200
+    stop_server "$STARTED_PID"
+done
 rows_for "typename (sqlite)" "$LYNK_PID" "$LYNK_PORT" "$TOKEN" "$TYPENAME_QUERY" 200
 rows_for "organization (sqlite)" "$LYNK_PID" "$LYNK_PORT" "$TOKEN" "$ORG_QUERY" 200
 rows_for "invalid token 401 (sqlite)" "$LYNK_PID" "$LYNK_PORT" "$UNKNOWN_TOKEN" "$ORG_QUERY" 401

@@ -4,10 +4,19 @@
 //! `bench/load.sh` can put lynk's throughput beside it, same tool, same
 //! connections, same run.
 //!
-//! Usage: `ceiling ADDRESS BODY`, e.g.
+//! Usage: `ceiling ADDRESS BODY [WORK_MICROS]`, e.g.
 //! `ceiling 127.0.0.1:9100 '{"data":{"organization":{"id":"…","name":"Acme Corp"}}}'`.
+//!
+//! With `WORK_MICROS`, each request first keeps its worker thread busy for
+//! that many microseconds, as lynk's own work on a request does (the inline
+//! SQLite read, GraphQL execution): the load benchmark runs it beside the
+//! bare ceiling to show how much work per request a given share of the
+//! ceiling leaves room for on the machine at hand.
 
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
 use axum::{Router, body::Bytes, http::header, response::IntoResponse, routing::post};
 
@@ -15,8 +24,16 @@ use axum::{Router, body::Bytes, http::header, response::IntoResponse, routing::p
 async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let (Some(address), Some(body)) = (args.next(), args.next()) else {
-        eprintln!("usage: ceiling ADDRESS BODY");
+        eprintln!("usage: ceiling ADDRESS BODY [WORK_MICROS]");
         std::process::exit(2);
+    };
+    let work = match args.next().map(|micros| micros.parse::<u64>()) {
+        None => Duration::ZERO,
+        Some(Ok(micros)) => Duration::from_micros(micros),
+        Some(Err(_)) => {
+            eprintln!("ceiling: WORK_MICROS must be a whole number of microseconds");
+            std::process::exit(2);
+        }
     };
     let address: SocketAddr = address
         .parse()
@@ -26,9 +43,22 @@ async fn main() -> std::io::Result<()> {
         "/lynkapi",
         post(move |_request: Bytes| {
             let body = body.clone();
-            async move { ([(header::CONTENT_TYPE, "application/json")], body).into_response() }
+            async move {
+                if !work.is_zero() {
+                    busy_for(work);
+                }
+                ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+            }
         }),
     );
     let listener = tokio::net::TcpListener::bind(address).await?;
     axum::serve(listener, app).await
+}
+
+/// Spins on the calling thread until `work` has passed.
+fn busy_for(work: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < work {
+        std::hint::spin_loop();
+    }
 }
