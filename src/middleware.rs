@@ -15,6 +15,9 @@
 //! - Metrics, deadline and panic containment are plain functions composed
 //!   in a single `from_fn` layer: each such layer clones the service stack
 //!   below it and boxes a future, for every request.
+//! - The layers are stacked with one `ServiceBuilder` and applied to the
+//!   router at once, so that the router boxes each route's service once,
+//!   not once per layer (the boxes are cloned for every request).
 
 use std::{future::Future, panic::AssertUnwindSafe, task::Poll, time::Duration};
 
@@ -26,6 +29,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures_util::FutureExt;
+use tower::ServiceBuilder;
 use tower_http::{
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     trace::TraceLayer,
@@ -37,17 +41,21 @@ use crate::graphql::handler::REQUEST_ID_HEADER;
 /// `request_timeout` is answered `408`.
 pub fn with_middleware(routes: Router, request_timeout: Duration) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-    routes
-        .layer(middleware::from_fn_with_state(
-            request_timeout,
-            around_request,
-        ))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(crate::telemetry::request_span::<axum::body::Body>),
-        )
-        .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
+    // One `Router::layer` call for the whole stack: each call boxes every
+    // route's service once more, and each box is cloned for every request.
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), RandomRequestId))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(crate::telemetry::request_span::<axum::body::Body>),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(middleware::from_fn_with_state(
+                request_timeout,
+                around_request,
+            )),
+    )
 }
 
 /// Gives a request without an `x-request-id` a random UUID (version 4,
