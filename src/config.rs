@@ -118,7 +118,7 @@ pub struct LimitArgs {
     #[arg(long, env = "LYNK_MAX_QUERY_DEPTH", default_value_t = 12)]
     pub max_query_depth: usize,
     /// Largest query complexity (every field, aliases included, counts).
-    #[arg(long, env = "LYNK_MAX_QUERY_COMPLEXITY", default_value_t = 500)]
+    #[arg(long, env = "LYNK_MAX_QUERY_COMPLEXITY", default_value_t = 5000)]
     pub max_query_complexity: usize,
     /// Failed token authentications a client address may make per 10 minutes.
     #[arg(long, env = "LYNK_AUTH_FAILURES_PER_IP", default_value_t = 100)]
@@ -139,7 +139,7 @@ impl Default for LimitArgs {
     fn default() -> Self {
         LimitArgs {
             max_query_depth: 12,
-            max_query_complexity: 500,
+            max_query_complexity: 5000,
             auth_failures_per_ip: 100,
             login_failures_per_account: 100,
             login_failures_per_ip: 300,

@@ -174,6 +174,28 @@ async fn begin_locked(db: &DatabaseConnection, key: i64) -> Result<DatabaseTrans
     Ok(txn)
 }
 
+/// Begins a write transaction that holds the organization's lock until it
+/// ends: member, role and invitation changes that check an invariant (the
+/// last admin, a role in use) take it, so two of them in one organization
+/// run one after the other. On PostgreSQL that is a row lock on the
+/// organization (`FOR UPDATE`); SQLite's write lock (taken at `BEGIN`)
+/// already excludes every other writer.
+pub async fn begin_organization_write(
+    db: &DatabaseConnection,
+    organization_id: uuid::Uuid,
+) -> Result<DatabaseTransaction, DbErr> {
+    let txn = begin_write(db).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id FROM organization WHERE id = $1 FOR UPDATE",
+            [organization_id.into()],
+        ))
+        .await?;
+    }
+    Ok(txn)
+}
+
 /// Whether the database answers (for `/readyz`).
 pub async fn ping(db: &DatabaseConnection) -> bool {
     db.ping().await.is_ok()

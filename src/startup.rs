@@ -3,14 +3,19 @@
 
 use std::{io::Write, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, extract::State, http::StatusCode, routing::get};
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::get,
+};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::{
     auth::{
-        rate_limit::{FailureLimiter, RateLimits},
+        rate_limit::{Budget, Budgets, FailureBudgets, RateLimits},
         verify::Verifier,
     },
     config::ServeArgs,
@@ -66,18 +71,24 @@ impl Application {
             max_sbom_bytes: config.max_sbom_bytes,
             trusted_proxy_hops: limits.trusted_proxy_hops,
             rate_limits: Arc::new(RateLimits {
-                auth_per_ip: FailureLimiter::new(
-                    limits.auth_failures_per_ip,
-                    Duration::from_secs(600),
-                ),
-                login_per_account: FailureLimiter::new(
-                    limits.login_failures_per_account,
-                    Duration::from_secs(3600),
-                ),
-                login_per_ip: FailureLimiter::new(
-                    limits.login_failures_per_ip,
-                    Duration::from_secs(3600),
-                ),
+                budgets: Budgets {
+                    auth_per_ip: Budget {
+                        name: "auth_per_ip",
+                        max_failures: limits.auth_failures_per_ip,
+                        window: Duration::from_secs(600),
+                    },
+                    password_per_account: Budget {
+                        name: "password_per_account",
+                        max_failures: limits.login_failures_per_account,
+                        window: Duration::from_secs(3600),
+                    },
+                    password_per_ip: Budget {
+                        name: "password_per_ip",
+                        max_failures: limits.login_failures_per_ip,
+                        window: Duration::from_secs(3600),
+                    },
+                },
+                counts: FailureBudgets::for_database(&db),
             }),
         };
         Ok(Application {
@@ -190,6 +201,7 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::scrape))
+        .route("/lynkapi/assets/{name}", get(graphiql_asset))
         .with_state(state)
         .merge(graphql_routes);
     crate::middleware::with_middleware(routes, config.request_timeout)
@@ -199,6 +211,12 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
 /// string can double in size through escaping, plus room for the query.
 pub fn body_limit(max_sbom_bytes: usize) -> usize {
     max_sbom_bytes.saturating_mul(2).saturating_add(1024 * 1024)
+}
+
+/// GraphiQL's scripts and stylesheets, from the binary.
+async fn graphiql_asset(Path(name): Path<String>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    graphql::graphiql::asset(&name).unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {

@@ -15,6 +15,7 @@ mod m20261124_000006_create_invitation;
 mod m20261124_000007_create_audit_event;
 mod m20261124_000008_create_project;
 mod m20261124_000009_create_sbom;
+mod m20261202_000010_create_failure_budget;
 
 /// Applies lynk's migrations in order.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_create_audit_event::Migration),
             Box::new(m20261124_000008_create_project::Migration),
             Box::new(m20261124_000009_create_sbom::Migration),
+            Box::new(m20261202_000010_create_failure_budget::Migration),
         ]
     }
 }

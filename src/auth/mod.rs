@@ -7,6 +7,7 @@ pub mod password;
 pub mod permission;
 pub mod principal;
 pub mod rate_limit;
+pub mod token_access;
 pub mod token_format;
 pub mod verify;
 

@@ -8,8 +8,10 @@ use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
     password_hash::{SaltString, rand_core::OsRng},
 };
+use chrono::Utc;
 use tokio::sync::Semaphore;
 
+use super::rate_limit::RateLimits;
 use crate::error::Error;
 
 /// Shortest password accepted.
@@ -98,6 +100,47 @@ pub async fn verify_password(stored: Option<String>, password: String) -> Result
         known && matches
     })
     .await
+}
+
+/// Who a password check is counted against: the account (its email) and
+/// the client address.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub email: &'a str,
+    pub client: &'a str,
+}
+
+/// Verifies a password within the failure budgets (login,
+/// `acceptInvitation` and `changePassword` share them): one unit of the
+/// account's and the address's budgets is taken *before* hashing, so
+/// concurrent guesses cannot exceed them, and given back on success.
+/// `RATE_LIMITED` once either budget is spent.
+pub async fn verify_within_budgets(
+    limits: &RateLimits,
+    attempt: Attempt<'_>,
+    stored: Option<String>,
+    password: String,
+) -> Result<bool, Error> {
+    let budgets = &limits.budgets;
+    let reservation = limits
+        .counts
+        .reserve(
+            &[
+                (budgets.password_per_account, attempt.email),
+                (budgets.password_per_ip, attempt.client),
+            ],
+            Utc::now(),
+        )
+        .await?
+        .map_err(|exhausted| {
+            tracing::warn!("password check refused: failure budget spent");
+            exhausted.into_error()
+        })?;
+    let verified = verify_password(stored, password).await?;
+    if verified {
+        limits.counts.refund(reservation).await?;
+    }
+    Ok(verified)
 }
 
 #[cfg(test)]

@@ -90,10 +90,14 @@ impl Permission {
         Permission::ALL.into_iter().find(|p| p.name() == name)
     }
 
-    const fn bit(self) -> u16 {
-        1 << (self as u16)
+    const fn bit(self) -> u64 {
+        1 << (self as u64)
     }
 }
+
+/// The bit set has room for every permission: a permission past bit 63
+/// would not compile, rather than alias another or panic.
+const _: () = assert!(Permission::ALL.len() <= u64::BITS as usize);
 
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -116,9 +120,10 @@ fn valid_names() -> String {
     Permission::ALL.map(Permission::name).join(", ")
 }
 
-/// A set of permissions, stored as a bit set.
+/// A set of permissions, stored as a bit set (one bit per catalog entry;
+/// the assertion above keeps the catalog within it).
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct PermissionSet(u16);
+pub struct PermissionSet(u64);
 
 impl PermissionSet {
     /// The empty set.
@@ -359,6 +364,20 @@ mod tests {
             check_no_escalation(PermissionSet::of(&[Permission::TokensWrite]), viewer),
             Err(vec![Permission::TokensWrite])
         );
+    }
+
+    #[test]
+    fn every_permission_has_a_bit_of_its_own() {
+        let mut seen = PermissionSet::EMPTY;
+        for p in Permission::ALL {
+            assert!(
+                !seen.contains(p),
+                "{p} shares a bit with another permission"
+            );
+            seen = seen.with(p);
+        }
+        assert_eq!(seen, PermissionSet::all());
+        assert_eq!(seen.names().len(), Permission::ALL.len());
     }
 
     #[test]

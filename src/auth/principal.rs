@@ -142,9 +142,13 @@ pub fn resolve_principal(
         "session" => PrincipalKind::UserSession,
         _ => return Err(AuthFailure::Unauthorized(Unknown)),
     };
+    // A personal or service token acts in its own organization only; a
+    // session (pinned at login) may name any it is a member of.
     match (requested, row.token_organization_id) {
         (RequestedOrganization::Invalid, _) => return Err(AuthFailure::Forbidden),
-        (RequestedOrganization::Id(asked), Some(own)) if asked != own => {
+        (RequestedOrganization::Id(asked), Some(own))
+            if asked != own && kind != PrincipalKind::UserSession =>
+        {
             return Err(AuthFailure::Forbidden);
         }
         _ => {}
@@ -287,6 +291,29 @@ mod tests {
         row.membership_organization_id = None;
         assert_eq!(
             resolve_principal(row, RequestedOrganization::Id(Uuid::now_v7()), Utc::now()),
+            Err(AuthFailure::Forbidden)
+        );
+    }
+
+    #[test]
+    fn a_pinned_session_switches_only_to_organizations_it_belongs_to() {
+        let pinned = Uuid::now_v7();
+        let other = Uuid::now_v7();
+        let mut row = personal_row(other);
+        row.kind = "session".into();
+        row.token_organization_id = Some(pinned);
+        // The verification query joined the membership of `other`.
+        let p =
+            resolve_principal(row.clone(), RequestedOrganization::Id(other), Utc::now()).unwrap();
+        assert_eq!(p.organization_id(), other);
+        // Removed from the pinned organization: no silent switch, a 401.
+        row.membership_organization_id = None;
+        assert_eq!(
+            resolve_principal(row.clone(), RequestedOrganization::Default, Utc::now()),
+            Err(AuthFailure::Unauthorized(UnauthorizedReason::NotMember))
+        );
+        assert_eq!(
+            resolve_principal(row, RequestedOrganization::Id(other), Utc::now()),
             Err(AuthFailure::Forbidden)
         );
     }

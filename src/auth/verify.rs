@@ -37,9 +37,11 @@ struct Unavailable;
 /// How often `lastUsedAt` is written per token, at most.
 pub const LAST_USED_RESOLUTION: Duration = Duration::seconds(60);
 
-// The organization acted in: a token's own; for a session, the requested one
-// or else the user's oldest membership. `$N` placeholders work on both
-// SQLite and PostgreSQL; only the digest comparison differs (see below).
+// The organization acted in: a personal or service token's own; for a
+// session, the requested one, else the one it was pinned to at login (a
+// session from before pinning has none: the user's oldest membership).
+// `$N` placeholders work on both SQLite and PostgreSQL; only the digest
+// comparison differs (see below).
 macro_rules! verify_sql {
     ($digest:literal) => {
         concat!(
@@ -55,16 +57,17 @@ SELECT t.id AS token_id, t.kind AS kind, t.organization_id AS token_organization
 FROM token t
 LEFT JOIN membership m
   ON m.user_id = t.owner_user_id
- AND m.organization_id = COALESCE(
-       t.organization_id,
+ AND m.organization_id = CASE WHEN t.kind = 'session' THEN COALESCE(
        $2,
+       t.organization_id,
        (SELECT m2.organization_id FROM membership m2
          WHERE m2.user_id = t.owner_user_id
          ORDER BY m2.joined_at, m2.id LIMIT 1))
+     ELSE t.organization_id END
 LEFT JOIN role r
   ON r.id = CASE WHEN t.kind = 'service' THEN t.role_id ELSE m.role_id END
 LEFT JOIN organization o
-  ON o.id = COALESCE(t.organization_id, m.organization_id)
+  ON o.id = CASE WHEN t.kind = 'session' THEN m.organization_id ELSE t.organization_id END
 WHERE t.digest = "#,
             $digest,
             "\n"

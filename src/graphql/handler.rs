@@ -5,15 +5,18 @@
 //! included) unless the operation touches only public fields. Then it
 //! attaches the principal to the GraphQL request and executes it.
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
-use async_graphql::{http::GraphiQLSource, parser::types::OperationType};
+use async_graphql::parser::types::OperationType;
 use async_graphql_axum::GraphQLRequest;
 use axum::{
     body::Body,
     extract::{ConnectInfo, FromRequest, Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 use chrono::Utc;
 
@@ -56,6 +59,13 @@ pub struct GraphqlState {
     pub documents: DocumentCache,
 }
 
+/// Largest body read from a caller without a valid credential: the
+/// public operations (`login`, `acceptInvitation`) are small.
+pub const ANONYMOUS_BODY_LIMIT: usize = 64 * 1024;
+/// Longest query text accepted from anyone. Large values (SBOM documents)
+/// travel in variables or as a multipart upload, not in the query.
+pub const MAX_QUERY_BYTES: usize = 32 * 1024;
+
 /// `GET` and `POST /lynkapi`.
 pub async fn graphql(
     State(state): State<Arc<GraphqlState>>,
@@ -65,37 +75,21 @@ pub async fn graphql(
     let (parts, body) = request.into_parts();
     let (method, headers) = (&parts.method, &parts.headers);
     if method == Method::GET && wants_graphiql(headers, parts.uri.query()) {
-        return Html(GraphiQLSource::build().endpoint("/lynkapi").finish()).into_response();
+        return super::graphiql::page();
     }
     if method == Method::POST && !is_supported_media_type(headers) {
         return unsupported_media_type();
     }
-    let mut gql_request = match receive_request(&parts, body, state.app.max_sbom_bytes).await {
-        Ok(req) => req,
-        Err(rejection) => return rejection,
-    };
     let request_id = headers
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
 
-    // Parsed once here (or taken from the cache); execution reuses the parse.
-    let operation_name = gql_request.operation_name.clone();
-    let (info, validation) = match state.documents.parse(&mut gql_request) {
-        Ok((document, validation)) => (
-            operation::analyze(document, operation_name.as_deref()),
-            validation,
-        ),
-        // The executor answers a syntax error the usual way.
-        Err(_) => (None, Validation::default()),
-    };
-    crate::metrics::record_graphql_operation(info.map(|i| i.operation_type));
-    if method == Method::GET && info.is_some_and(|i| i.operation_type != OperationType::Query) {
-        return method_not_allowed();
-    }
-    let public = info.is_some_and(|i| i.public);
-
+    // The credential is decided from the headers, before the body is read:
+    // a caller without a valid one gets a small body limit, and its
+    // document is parsed only to see whether it is a public operation.
     let presented = presented_credential(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()));
+    let token_was_sent = matches!(presented, PresentedCredential::Candidate(_));
     let requested = requested_organization(headers.get(ORGANIZATION_HEADER).map(|v| v.as_bytes()));
     let now = Utc::now();
     let client = client_address(
@@ -103,54 +97,79 @@ pub async fn graphql(
         headers.get("x-forwarded-for").map(|v| v.as_bytes()),
         state.app.trusted_proxy_hops,
     );
-    let limits = &state.app.rate_limits;
-    let guessing = matches!(presented, PresentedCredential::Candidate(_)) && !public;
-    // The per-address limiter's key, made only where it is used.
-    let client_key = || client.to_string();
-    if guessing && let Err(retry_after) = limits.auth_per_ip.check(&client_key(), Instant::now()) {
-        tracing::warn!(%client, "too many failed authentications");
-        return rate_limited(retry_after_secs(retry_after));
-    }
     let authenticated = state
         .app
         .verifier
         .authenticate(presented, requested, now)
         .await;
-    crate::metrics::record_authentication(&authenticated, public);
-    let principal = match authenticated {
-        Ok(Ok(principal)) => {
-            touch_last_used(state.app.db.clone(), &principal, now);
-            Some(principal)
-        }
-        Ok(Err(_)) if public => None,
-        Ok(Err(AuthFailure::Unauthorized(reason))) => {
-            tracing::info!(reason = reason.as_str(), "authentication failed");
-            if guessing {
-                limits
-                    .auth_per_ip
-                    .record_failure(&client_key(), Instant::now());
-            }
-            return unauthorized(matches!(presented, PresentedCredential::Candidate(_)));
-        }
+    let (principal, failure) = match &authenticated {
+        Ok(Ok(principal)) => (Some(principal.clone()), None),
         Ok(Err(AuthFailure::Forbidden)) => {
+            crate::metrics::record_authentication(&authenticated, false);
             tracing::info!("credential may not act in the requested organization");
             return json_response(StatusCode::FORBIDDEN, FORBIDDEN_BODY.to_owned(), headers);
         }
-        Err(err) => {
-            let gql: async_graphql::Error =
-                REQUEST_ID.sync_scope(request_id.clone(), || err.into());
-            let body = async_graphql::Response::from_errors(vec![
-                gql.into_server_error(async_graphql::Pos::default()),
-            ]);
-            return graphql_response(StatusCode::INTERNAL_SERVER_ERROR, &body, headers);
+        Ok(Err(AuthFailure::Unauthorized(reason))) => (None, Some(*reason)),
+        Err(_) => {
+            crate::metrics::record_authentication(&authenticated, false);
+            let Err(err) = authenticated else {
+                unreachable!("matched Err above")
+            };
+            return internal_error(err, request_id, headers);
         }
     };
+    let body_limit = principal.is_none().then_some(ANONYMOUS_BODY_LIMIT);
+    let mut gql_request =
+        match receive_request(&parts, body, state.app.max_sbom_bytes, body_limit).await {
+            Ok(req) => req,
+            Err(Rejected::AnonymousTooLarge) => {
+                crate::metrics::record_authentication(&authenticated, false);
+                return refuse_anonymous(&state.app, client, token_was_sent).await;
+            }
+            Err(Rejected::Response(response)) => return response,
+        };
+    if gql_request.query.len() > MAX_QUERY_BYTES {
+        return query_too_large(gql_request.query.len(), headers);
+    }
+
+    // Parsed once here (or taken from the cache); execution reuses the parse.
+    let operation_name = gql_request.operation_name.clone();
+    let may_hold_nul = gql_request.query.contains('\0') || gql_request.query.contains("\\u");
+    let (info, validation, nul_in_literals) = match state.documents.parse(&mut gql_request) {
+        Ok((document, validation)) => (
+            operation::analyze(document, operation_name.as_deref()),
+            validation,
+            may_hold_nul && operation::has_nul_in_literals(document),
+        ),
+        // The executor answers a syntax error the usual way.
+        Err(_) => (None, Validation::default(), false),
+    };
+    crate::metrics::record_graphql_operation(info.map(|i| i.operation_type));
+    if method == Method::GET && info.is_some_and(|i| i.operation_type != OperationType::Query) {
+        return method_not_allowed();
+    }
+    let public = info.is_some_and(|i| i.public);
+    crate::metrics::record_authentication(&authenticated, public);
+    if let Some(reason) = failure
+        && !public
+    {
+        tracing::info!(reason = reason.as_str(), "authentication failed");
+        return refuse_anonymous(&state.app, client, token_was_sent).await;
+    }
     if let Some(principal) = &principal {
+        touch_last_used(state.app.db.clone(), principal, now);
         tracing::debug!(
             kind = ?principal.kind,
             token_id = %principal.token_id,
             organization_id = %principal.organization_id(),
             "authenticated"
+        );
+    }
+    if nul_in_literals || operation::has_nul_in_variables(&gql_request.variables) {
+        return bad_user_input(
+            "a string argument contains a NUL character (U+0000), which lynk does not accept \
+             anywhere; remove it",
+            headers,
         );
     }
 
@@ -181,16 +200,62 @@ pub async fn graphql(
     graphql_response(StatusCode::OK, &response, headers)
 }
 
+/// The answer to a caller without a valid credential on anything but a
+/// public operation: 401, or 429 once its address has spent its budget of
+/// failures (requests without any credential count too). A credential
+/// that verifies is never refused for its address's failures.
+async fn refuse_anonymous(app: &AppState, client: IpAddr, token_was_sent: bool) -> Response {
+    let limits = &app.rate_limits;
+    let counted = limits
+        .counts
+        .record_failure(limits.budgets.auth_per_ip, &client.to_string(), Utc::now())
+        .await;
+    match counted {
+        Ok(Ok(())) => unauthorized(token_was_sent),
+        Ok(Err(exhausted)) => {
+            tracing::warn!(%client, "too many failed authentications");
+            rate_limited(retry_after_secs(exhausted.retry_after))
+        }
+        Err(err) => {
+            // Never fail open into execution; the 401 stands.
+            let _: async_graphql::Error = err.into();
+            unauthorized(token_was_sent)
+        }
+    }
+}
+
+/// A request-level internal error: logged with the request id, generic
+/// to the client.
+fn internal_error(err: crate::error::Error, request_id: String, headers: &HeaderMap) -> Response {
+    let gql: async_graphql::Error = REQUEST_ID.sync_scope(request_id, || err.into());
+    let body = async_graphql::Response::from_errors(vec![
+        gql.into_server_error(async_graphql::Pos::default()),
+    ]);
+    graphql_response(StatusCode::INTERNAL_SERVER_ERROR, &body, headers)
+}
+
+/// Why the request could not be read.
+enum Rejected {
+    /// A caller without a valid credential sent more than
+    /// [`ANONYMOUS_BODY_LIMIT`]: no public operation is that large.
+    AnonymousTooLarge,
+    /// Anything else, answered as it is.
+    Response(Response),
+}
+
 /// Reads the GraphQL request: from the query string on `GET`; from the body
 /// otherwise, as JSON or as a multipart upload (the GraphQL multipart
 /// request spec, what `curl -F` sends) whose files may be at most
 /// `max_file_bytes`. async-graphql-axum's extractor cannot take multipart
-/// options, hence the body is read here. A body over a limit is a 413.
+/// options, hence the body is read here. A body over a limit is a 413;
+/// with `anonymous_limit`, a body over it is refused before it is read
+/// when its `Content-Length` says so, or as soon as the limit is passed.
 async fn receive_request(
     parts: &Parts,
     body: Body,
     max_file_bytes: usize,
-) -> Result<async_graphql::Request, Response> {
+    anonymous_limit: Option<usize>,
+) -> Result<async_graphql::Request, Rejected> {
     use std::sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -209,8 +274,25 @@ async fn receive_request(
         return GraphQLRequest::<GraphQLRejection>::from_request(request, &())
             .await
             .map(GraphQLRequest::into_inner)
-            .map_err(IntoResponse::into_response);
+            .map_err(|rejection| Rejected::Response(bad_request(&rejection.0, &parts.headers)));
     }
+    let body = match anonymous_limit {
+        Some(limit) => {
+            let declared = parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|length| length > limit as u64) {
+                return Err(Rejected::AnonymousTooLarge);
+            }
+            match axum::body::to_bytes(body, limit).await {
+                Ok(bytes) => Body::from(bytes),
+                Err(_) => return Err(Rejected::AnonymousTooLarge),
+            }
+        }
+        None => body,
+    };
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -234,10 +316,68 @@ async fn receive_request(
     let options = MultipartOptions::default().max_file_size(max_file_bytes);
     match receive_body(content_type, body, options).await {
         Ok(request) => Ok(request),
-        Err(ParseRequestError::PayloadTooLarge) => Err(payload_too_large(max_file_bytes)),
-        Err(_) if over_limit.load(Ordering::Relaxed) => Err(payload_too_large(max_file_bytes)),
-        Err(err) => Err(GraphQLRejection(err).into_response()),
+        Err(ParseRequestError::PayloadTooLarge) => {
+            Err(Rejected::Response(payload_too_large(max_file_bytes)))
+        }
+        Err(_) if over_limit.load(Ordering::Relaxed) => {
+            Err(Rejected::Response(payload_too_large(max_file_bytes)))
+        }
+        Err(err) => Err(Rejected::Response(bad_request(&err, &parts.headers))),
     }
+}
+
+/// HTTP 400 for a body that is not a GraphQL request (malformed JSON, a
+/// broken multipart upload), as a GraphQL `errors` body. The parser's
+/// message says where it went wrong; it is cut short, since it may quote
+/// the input.
+fn bad_request(err: &async_graphql::ParseRequestError, request_headers: &HeaderMap) -> Response {
+    let mut reason = err.to_string();
+    if let Some((cut, _)) = reason.char_indices().nth(200) {
+        reason.truncate(cut);
+        reason.push('…');
+    }
+    let message = format!(
+        "the request is not a GraphQL request ({reason}); POST JSON such as \
+         {{\"query\": \"query {{ organization {{ id name }} }}\"}}"
+    );
+    error_response(
+        StatusCode::BAD_REQUEST,
+        &message,
+        "BAD_REQUEST",
+        request_headers,
+    )
+}
+
+/// HTTP 413 for a query text over [`MAX_QUERY_BYTES`].
+fn query_too_large(length: usize, request_headers: &HeaderMap) -> Response {
+    let message = format!(
+        "the query text is {length} bytes; at most {MAX_QUERY_BYTES} are accepted. Send large \
+         values (SBOM documents) in variables or as a multipart upload"
+    );
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &message,
+        "QUERY_TOO_LARGE",
+        request_headers,
+    )
+}
+
+/// `BAD_USER_INPUT` for the whole request (DESIGN §4: status 200).
+fn bad_user_input(message: &str, request_headers: &HeaderMap) -> Response {
+    error_response(StatusCode::OK, message, "BAD_USER_INPUT", request_headers)
+}
+
+/// `{"errors":[{"message", "extensions":{"code"}}]}` with `status`.
+fn error_response(
+    status: StatusCode,
+    message: &str,
+    code: &str,
+    request_headers: &HeaderMap,
+) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code } }]
+    });
+    json_response(status, body.to_string(), request_headers)
 }
 
 /// Whether a body read failed because `RequestBodyLimitLayer` cut it off

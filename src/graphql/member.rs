@@ -15,8 +15,10 @@ use super::{
     user::User,
 };
 use crate::{
-    auth::{BuiltInRole, Permission, PermissionSet, Principal, password, token_format},
-    entity::{invitation, membership, role, token, user},
+    auth::{
+        BuiltInRole, Permission, PermissionSet, Principal, PrincipalKind, password, token_format,
+    },
+    entity::{invitation, membership, organization, role, token, user},
     error::{Error, ResultExt},
     service::{
         audit::{self, Actor, AuditRecord},
@@ -108,10 +110,11 @@ pub struct InviteMemberInput {
 pub struct AcceptInvitationInput {
     /// The `lynk_invite_…` code.
     pub code: String,
-    /// Your display name (ignored when the email already has an account).
-    pub name: String,
-    /// A new password, or the existing account's password.
-    pub password: String,
+    /// Your display name, for a new account only.
+    pub name: Option<String>,
+    /// A new account's password. An existing account accepts with its
+    /// session instead (`Authorization: Bearer <session>`).
+    pub password: Option<String>,
 }
 
 fn is_admin_role(role: &role::Model) -> bool {
@@ -211,7 +214,7 @@ impl MemberMutation {
         }
         let now = Utc::now();
         let generated = token_format::generate(token_format::SecretKind::Invitation);
-        let txn = crate::database::begin_write(db).await?;
+        let txn = crate::database::begin_organization_write(db, organization_id).await?;
         let model = invitation::ActiveModel {
             id: Set(Uuid::now_v7()),
             organization_id: Set(organization_id),
@@ -258,7 +261,7 @@ impl MemberMutation {
             ));
         }
         let now = Utc::now();
-        let txn = crate::database::begin_write(db).await?;
+        let txn = crate::database::begin_organization_write(db, organization_id).await?;
         let invitation_id = model.id;
         if model.revoked_at.is_none() {
             let mut active = model.into_active_model();
@@ -278,9 +281,13 @@ impl MemberMutation {
         Ok(ID(invitation_id.to_string()))
     }
 
-    /// Joins an organization with an invitation code; public. Creates the
-    /// account, or for an existing email needs that account's password.
-    /// Returns a session.
+    /// Joins an organization with an invitation code; public. For an email
+    /// without an account, `name` and `password` create it. An existing
+    /// account accepts with its own session (sign in with `login` first);
+    /// its password is never taken here, except for an account that
+    /// belongs to no organization and so cannot sign in (that check counts
+    /// against the `login` budgets). Returns a session pinned to the
+    /// organization joined.
     async fn accept_invitation(
         &self,
         ctx: &Context<'_>,
@@ -293,6 +300,7 @@ impl MemberMutation {
             return Err(invalid());
         }
         let app = ctx.app()?;
+        let request = ctx.request()?;
         let db = &app.db;
         let now = Utc::now();
         let pending = invitation::Entity::find()
@@ -305,9 +313,37 @@ impl MemberMutation {
             .filter(user::Column::Email.eq(&pending.email))
             .one(db)
             .await?;
+        let session_user = request
+            .principal
+            .as_ref()
+            .filter(|p| p.kind == PrincipalKind::UserSession)
+            .and_then(|p| p.user_id);
         let new_user = match &existing {
+            Some(found) if session_user == Some(found.id) => None,
+            Some(_) if session_user.is_some() => {
+                return Err(Error::Forbidden(
+                    "this invitation is for another email address; sign in as its invitee".into(),
+                ));
+            }
             Some(found) => {
-                if !password::verify_password(Some(found.password_hash.clone()), input.password)
+                let has_membership = membership::Entity::find()
+                    .filter(membership::Column::UserId.eq(found.id))
+                    .count(db)
+                    .await?
+                    > 0;
+                let Some(password) = input.password.filter(|_| !has_membership) else {
+                    return Err(Error::bad_input(
+                        "an account with this email exists: sign in with login, then call \
+                         acceptInvitation(input: {code}) with that session",
+                    ));
+                };
+                let client = request.client_address().unwrap_or_default();
+                let attempt = password::Attempt {
+                    email: &found.email,
+                    client: &client,
+                };
+                let stored = Some(found.password_hash.clone());
+                if !password::verify_within_budgets(&app.rate_limits, attempt, stored, password)
                     .await?
                 {
                     return Err(Error::Unauthorized);
@@ -315,12 +351,17 @@ impl MemberMutation {
                 None
             }
             None => {
-                let name = validate::name("name", &input.name)?;
-                password::validate_new_password(&input.password)?;
-                Some((name, password::hash_password(input.password).await?))
+                let (Some(name), Some(password)) = (input.name, input.password) else {
+                    return Err(Error::bad_input(
+                        "name and password are required to create your account",
+                    ));
+                };
+                let name = validate::name("name", &name)?;
+                password::validate_new_password(&password)?;
+                Some((name, password::hash_password(password).await?))
             }
         };
-        let txn = crate::database::begin_write(db).await?;
+        let txn = crate::database::begin_organization_write(db, pending.organization_id).await?;
         // Claim the invitation first: of two concurrent accepts, one wins.
         let claimed = invitation::Entity::update_many()
             .col_expr(invitation::Column::AcceptedAt, Expr::value(now))
@@ -346,18 +387,19 @@ impl MemberMutation {
             .on_conflict(|| "an account with this email was just created; try again".into())?,
             (None, None) => return Err(Error::internal("invitation without a user")),
         };
-        add_member(&txn, pending.organization_id, user.id, pending.role_id, now)
+        if find_member(&txn, pending.organization_id, user.id)
             .await
-            .map_err(|err| match err {
-                Error::Internal(_) => {
-                    Error::conflict("you are already a member of this organization")
-                }
-                other => other,
-            })?;
+            .is_ok()
+        {
+            return Err(Error::conflict(
+                "you are already a member of this organization",
+            ));
+        }
+        add_member(&txn, pending.organization_id, user.id, pending.role_id, now).await?;
         let actor = Actor {
             user_id: Some(user.id),
             token_id: None,
-            ip: ctx.request()?.client_address(),
+            ip: request.client_address(),
         };
         record(
             &txn,
@@ -368,7 +410,11 @@ impl MemberMutation {
             now,
         )
         .await?;
-        let payload = issue_session(&txn, user, app.session_ttl, now).await?;
+        let organization = organization::Entity::find_by_id(pending.organization_id)
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound("organization"))?;
+        let payload = issue_session(&txn, user, organization, app.session_ttl, now).await?;
         txn.commit().await?;
         Ok(payload)
     }
@@ -384,14 +430,16 @@ impl MemberMutation {
         let organization_id = principal.organization_id();
         let db = ctx.db()?;
         let user_id = parse_id(&user_id, "member")?;
-        let new_role =
-            find_in_organization(db, organization_id, parse_id(&role_id, "role")?).await?;
+        let role_id = parse_id(&role_id, "role")?;
+        let now = Utc::now();
+        // Locked: two admins demoting each other at once must not both pass
+        // the last-admin check (on PostgreSQL they would otherwise).
+        let txn = crate::database::begin_organization_write(db, organization_id).await?;
+        let new_role = find_in_organization(&txn, organization_id, role_id).await?;
         policy::check_grant(
             PermissionSet::from_storage(&new_role.permissions),
             principal.permissions,
         )?;
-        let now = Utc::now();
-        let txn = crate::database::begin_write(db).await?;
         let member = find_member(&txn, organization_id, user_id).await?;
         let current_role = find_in_organization(&txn, organization_id, member.role_id).await?;
         ensure_outranks(principal, &current_role)?;
@@ -428,7 +476,7 @@ impl MemberMutation {
         let db = ctx.db()?;
         let user_id = parse_id(&user_id, "member")?;
         let now = Utc::now();
-        let txn = crate::database::begin_write(db).await?;
+        let txn = crate::database::begin_organization_write(db, organization_id).await?;
         let member = find_member(&txn, organization_id, user_id).await?;
         let role = find_in_organization(&txn, organization_id, member.role_id).await?;
         if principal.user_id != Some(user_id) {

@@ -4,6 +4,7 @@
 mod audit;
 pub mod context;
 pub mod document_cache;
+pub mod graphiql;
 pub mod handler;
 mod member;
 pub mod operation;
@@ -63,7 +64,7 @@ impl Default for QueryLimits {
     fn default() -> Self {
         QueryLimits {
             depth: 12,
-            complexity: 500,
+            complexity: 5000,
         }
     }
 }

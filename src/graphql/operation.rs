@@ -2,8 +2,12 @@
 //! GET-is-for-queries rule) and whether it touches only public fields
 //! (the only thing an anonymous caller may run).
 
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationType, Selection,
+use async_graphql::{
+    Positioned, Value as ConstValue, Variables,
+    parser::types::{
+        Directive, DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+        Selection, SelectionSet,
+    },
 };
 
 /// Root fields an unauthenticated caller may use.
@@ -48,6 +52,88 @@ pub fn analyze(
     })
 }
 
+/// Whether a string literal anywhere in the document (arguments,
+/// directives, variable defaults) holds a NUL character. PostgreSQL cannot
+/// store one in text, so it is refused up front on every backend alike.
+/// (A literal can hold one only if the text has one or a `\u` escape: the
+/// caller may skip the walk otherwise.)
+pub fn has_nul_in_literals(document: &ExecutableDocument) -> bool {
+    let operations: Vec<&OperationDefinition> = match &document.operations {
+        DocumentOperations::Single(op) => vec![&op.node],
+        DocumentOperations::Multiple(ops) => ops.values().map(|op| &op.node).collect(),
+    };
+    operations.into_iter().any(|op| {
+        op.variable_definitions.iter().any(|var| {
+            var.node
+                .default_value
+                .as_ref()
+                .is_some_and(|v| const_has_nul(&v.node))
+        }) || directives_have_nul(&op.directives)
+            || selection_set_has_nul(&op.selection_set.node)
+    }) || document.fragments.values().any(|fragment| {
+        directives_have_nul(&fragment.node.directives)
+            || selection_set_has_nul(&fragment.node.selection_set.node)
+    })
+}
+
+/// Whether a string (or an object key) anywhere in the variables holds a NUL.
+pub fn has_nul_in_variables(variables: &Variables) -> bool {
+    variables
+        .iter()
+        .any(|(name, value)| name.contains('\0') || const_has_nul(value))
+}
+
+/// A literal argument value with its variables read as null (they are
+/// checked in [`has_nul_in_variables`]). async-graphql does not export the
+/// parser's value type, so this is a macro rather than a function over it.
+macro_rules! literal {
+    ($value:expr) => {
+        $value
+            .clone()
+            .into_const_with(|_| Ok::<_, std::convert::Infallible>(ConstValue::Null))
+            .unwrap_or_default()
+    };
+}
+
+fn selection_set_has_nul(set: &SelectionSet) -> bool {
+    set.items.iter().any(|item| match &item.node {
+        Selection::Field(field) => {
+            field
+                .node
+                .arguments
+                .iter()
+                .any(|(_, value)| const_has_nul(&literal!(value.node)))
+                || directives_have_nul(&field.node.directives)
+                || selection_set_has_nul(&field.node.selection_set.node)
+        }
+        Selection::FragmentSpread(spread) => directives_have_nul(&spread.node.directives),
+        Selection::InlineFragment(inline) => {
+            directives_have_nul(&inline.node.directives)
+                || selection_set_has_nul(&inline.node.selection_set.node)
+        }
+    })
+}
+
+fn directives_have_nul(directives: &[Positioned<Directive>]) -> bool {
+    directives.iter().any(|d| {
+        d.node
+            .arguments
+            .iter()
+            .any(|(_, value)| const_has_nul(&literal!(value.node)))
+    })
+}
+
+fn const_has_nul(value: &ConstValue) -> bool {
+    match value {
+        ConstValue::String(s) => s.contains('\0'),
+        ConstValue::List(items) => items.iter().any(const_has_nul),
+        ConstValue::Object(fields) => fields
+            .iter()
+            .any(|(key, v)| key.contains('\0') || const_has_nul(v)),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use async_graphql::parser::parse_query;
@@ -83,6 +169,30 @@ mod tests {
             "mutation { ...F } fragment F on Mutation { logout }"
         ));
         assert!(!public("not graphql"));
+    }
+
+    #[test]
+    fn nul_characters_are_found_wherever_a_string_can_be() {
+        let nul = |query: &str| has_nul_in_literals(&parse_query(query).unwrap());
+        assert!(!nul(
+            r#"mutation { login(email: "a", password: "b") { token } }"#
+        ));
+        assert!(nul(
+            r#"mutation { login(email: "a\u0000", password: "b") { token } }"#
+        ));
+        assert!(nul(
+            r#"mutation { createRole(input: {name: "x", permissions: ["a\u0000"]}) { id } }"#
+        ));
+        assert!(nul(
+            r#"query($n: String = "\u0000") { organization { id @include(if: true) } }"#
+        ));
+        assert!(nul(
+            r#"{ ...F } fragment F on Query { role(id: "\u0000") { id } }"#
+        ));
+        let vars = |json: serde_json::Value| has_nul_in_variables(&Variables::from_json(json));
+        assert!(!vars(serde_json::json!({"a": "b", "c": ["d"]})));
+        assert!(vars(serde_json::json!({"input": {"name": "a\u{0}b"}})));
+        assert!(vars(serde_json::json!({"list": ["ok", "\u{0}"]})));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::{
     audit::AuditEvent,
     context::{ContextExt, PermissionGuard},
     member::{Invitation, Member},
-    pagination::Page,
+    pagination::{Page, connection_complexity},
     project::Project,
     role::Role,
     token::{Token, TokenKind, TokenStatus},
@@ -79,7 +79,10 @@ impl Organization {
 #[ComplexObject]
 impl Organization {
     /// Members with their roles, oldest first.
-    #[graphql(guard = "PermissionGuard(Permission::MembersRead)")]
+    #[graphql(
+        guard = "PermissionGuard(Permission::MembersRead)",
+        complexity = "connection_complexity(first, child_complexity)"
+    )]
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -113,7 +116,10 @@ impl Organization {
     }
 
     /// The audit log, newest first; `action` filters, e.g. `token.revoked`.
-    #[graphql(guard = "PermissionGuard(Permission::AuditRead)")]
+    #[graphql(
+        guard = "PermissionGuard(Permission::AuditRead)",
+        complexity = "connection_complexity(first, child_complexity)"
+    )]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
@@ -144,7 +150,10 @@ impl Organization {
     }
 
     /// The organization's projects, oldest first.
-    #[graphql(guard = "PermissionGuard(Permission::ProjectsRead)")]
+    #[graphql(
+        guard = "PermissionGuard(Permission::ProjectsRead)",
+        complexity = "connection_complexity(first, child_complexity)"
+    )]
     async fn projects(
         &self,
         ctx: &Context<'_>,
@@ -175,7 +184,10 @@ impl Organization {
 
     /// Every token of the organization (sessions are per user and listed
     /// under `viewer.personalTokens` only).
-    #[graphql(guard = "PermissionGuard(Permission::TokensRead)")]
+    #[graphql(
+        guard = "PermissionGuard(Permission::TokensRead)",
+        complexity = "connection_complexity(first, child_complexity)"
+    )]
     async fn tokens(
         &self,
         ctx: &Context<'_>,
@@ -186,7 +198,9 @@ impl Organization {
     ) -> Result<Connection<String, Token>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
-        let mut select = token::Entity::find().filter(token::Column::OrganizationId.eq(self.uuid));
+        let mut select = token::Entity::find()
+            .filter(token::Column::OrganizationId.eq(self.uuid))
+            .filter(token::Column::Kind.ne(crate::service::token::kind::SESSION));
         if let Some(kind) = kind {
             select = select.filter(token::Column::Kind.eq(kind.as_stored()));
         }
@@ -228,10 +242,12 @@ impl OrganizationQuery {
         Ok(ctx.principal()?.organization.clone().into())
     }
 
-    /// Every organization the user belongs to; for a service token, its own.
+    /// With a session, every organization the user belongs to; for a
+    /// personal or service token, its own only.
     async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>, Error> {
         let principal = ctx.principal()?;
-        let Some(user_id) = principal.user_id else {
+        let (PrincipalKind::UserSession, Some(user_id)) = (principal.kind, principal.user_id)
+        else {
             return Ok(vec![principal.organization.clone().into()]);
         };
         let db = ctx.db()?;

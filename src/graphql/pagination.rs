@@ -15,6 +15,18 @@ pub const DEFAULT_PAGE_SIZE: i32 = 50;
 /// Largest `first` accepted.
 pub const MAX_PAGE_SIZE: i32 = 100;
 
+/// A connection's share of the query complexity: each of up to `first`
+/// nodes costs what is selected inside it, so nested lists multiply
+/// (`projects(first: 100) { sboms(first: 100) { … } }` costs 10,000 times
+/// its innermost selection) and no request asks for unbounded work.
+pub fn connection_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    let nodes = first.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    usize::try_from(nodes)
+        .unwrap_or(1)
+        .saturating_mul(child_complexity)
+        .saturating_add(1)
+}
+
 /// A validated page request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {

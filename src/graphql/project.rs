@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use super::{
     context::{ContextExt, PermissionGuard},
-    pagination::Page,
+    pagination::{Page, connection_complexity},
     role::parse_id,
-    sbom::Sbom,
+    sbom::{Sbom, without_documents},
 };
 use crate::{
     auth::Permission,
@@ -50,7 +50,10 @@ impl Project {
     }
 
     /// The project's SBOMs, newest first (needs `sboms:read`).
-    #[graphql(guard = "PermissionGuard(Permission::SbomsRead)")]
+    #[graphql(
+        guard = "PermissionGuard(Permission::SbomsRead)",
+        complexity = "connection_complexity(first, child_complexity)"
+    )]
     async fn sboms(
         &self,
         ctx: &Context<'_>,
@@ -62,10 +65,10 @@ impl Project {
             .filter(sbom::Column::ProjectId.eq(self.0.id))
             .filter(sbom::Column::OrganizationId.eq(self.0.organization_id));
         let rows = page
-            .apply_newest_first(select, sbom::Column::Id)
+            .apply_newest_first(without_documents(select), sbom::Column::Id)
             .all(ctx.db()?)
             .await?;
-        Ok(page.connection(rows, |s| s.id, Sbom))
+        Ok(page.connection(rows, |s| s.id, Sbom::listed))
     }
 }
 

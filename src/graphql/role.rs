@@ -230,7 +230,9 @@ impl RoleMutation {
         let role = find_in_organization(db, organization_id, parse_id(&id, "role")?).await?;
         ensure_custom(&role)?;
         let now = chrono::Utc::now();
-        let txn = crate::database::begin_write(db).await?;
+        // Locked, so that no member, invitation or service token takes the
+        // role between the count and the delete.
+        let txn = crate::database::begin_organization_write(db, organization_id).await?;
         let members = membership::Entity::find()
             .filter(membership::Column::RoleId.eq(role.id))
             .count(&txn)

@@ -11,8 +11,8 @@ use std::io::Read;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Upload};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter, Set,
-    SqlErr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter, Select,
+    Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -55,54 +55,90 @@ impl From<DocumentFormat> for SbomFormat {
 }
 
 /// An uploaded SBOM document and what lynk read from it.
-pub struct Sbom(pub sbom::Model);
+pub struct Sbom {
+    pub model: sbom::Model,
+    /// Lists leave the document out (it may be megabytes); `document`
+    /// reads it then, one row at a time, and its complexity bounds how many.
+    document_loaded: bool,
+}
+
+impl Sbom {
+    /// An SBOM read whole.
+    pub fn new(model: sbom::Model) -> Sbom {
+        Sbom {
+            model,
+            document_loaded: true,
+        }
+    }
+
+    /// An SBOM from [`without_documents`]: everything but the document.
+    pub fn listed(model: sbom::Model) -> Sbom {
+        Sbom {
+            model,
+            document_loaded: false,
+        }
+    }
+}
+
+/// A query for SBOMs without their documents (an empty string stands in).
+pub fn without_documents(select: Select<sbom::Entity>) -> Select<sbom::Entity> {
+    use sea_orm::{Iterable, QuerySelect, sea_query::Expr};
+    select
+        .select_only()
+        .columns(sbom::Column::iter().filter(|c| !matches!(c, sbom::Column::Document)))
+        .column_as(Expr::val(""), "document")
+}
+
+/// Each document costs this much of the query's complexity budget, so one
+/// request reads only a few.
+pub const DOCUMENT_COMPLEXITY: usize = 1000;
 
 #[Object]
 impl Sbom {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.model.id.to_string())
     }
 
     /// The name given at upload, else the document's own (CycloneDX
     /// `metadata.component.name`, SPDX `name`), else `sbom`.
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.model.name
     }
 
     async fn format(&self) -> SbomFormat {
-        DocumentFormat::from_stored(&self.0.format).into()
+        DocumentFormat::from_stored(&self.model.format).into()
     }
 
     /// As written in the document: `1.6` (CycloneDX), `SPDX-2.3` (SPDX).
     async fn spec_version(&self) -> &str {
-        &self.0.spec_version
+        &self.model.spec_version
     }
 
     /// CycloneDX: every entry of `components`, nested ones included;
     /// SPDX: the number of `packages`.
     async fn component_count(&self) -> i32 {
-        self.0.component_count
+        self.model.component_count
     }
 
     /// The document's size in bytes.
     async fn size_bytes(&self) -> i32 {
-        i32::try_from(self.0.size_bytes).unwrap_or(i32::MAX)
+        i32::try_from(self.model.size_bytes).unwrap_or(i32::MAX)
     }
 
     /// Lower-case hex SHA-256 of the document's bytes.
     async fn sha256(&self) -> &str {
-        &self.0.sha256
+        &self.model.sha256
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.model.created_at
     }
 
     /// The project it belongs to (needs `projects:read`).
     #[graphql(guard = "PermissionGuard(Permission::ProjectsRead)")]
     async fn project(&self, ctx: &Context<'_>) -> Result<Project, Error> {
-        project_entity::Entity::find_by_id(self.0.project_id)
-            .filter(project_entity::Column::OrganizationId.eq(self.0.organization_id))
+        project_entity::Entity::find_by_id(self.model.project_id)
+            .filter(project_entity::Column::OrganizationId.eq(self.model.organization_id))
             .one(ctx.db()?)
             .await?
             .map(Project)
@@ -112,7 +148,7 @@ impl Sbom {
     /// The user whose credential uploaded it (null for a service token).
     /// Yourself always; anyone else needs `members:read`.
     async fn uploaded_by_user(&self, ctx: &Context<'_>) -> Result<Option<User>, Error> {
-        let Some(user_id) = self.0.uploaded_by_user_id else {
+        let Some(user_id) = self.model.uploaded_by_user_id else {
             return Ok(None);
         };
         let principal = ctx.principal()?;
@@ -125,7 +161,7 @@ impl Sbom {
     /// The token it was uploaded with. Your own token always; any other
     /// needs `tokens:read`, as the organization's token list does.
     async fn uploaded_by_token(&self, ctx: &Context<'_>) -> Result<Option<Token>, Error> {
-        let Some(token_id) = self.0.uploaded_by_token_id else {
+        let Some(token_id) = self.model.uploaded_by_token_id else {
             return Ok(None);
         };
         let principal = ctx.principal()?;
@@ -137,12 +173,22 @@ impl Sbom {
         if !own {
             principal.require(Permission::TokensRead)?;
         }
-        Ok(Some(Token::new(model, self.0.organization_id)))
+        Ok(Some(Token::new(model, self.model.organization_id)))
     }
 
-    /// The document exactly as uploaded.
-    async fn document(&self) -> &str {
-        &self.0.document
+    /// The document exactly as uploaded. Costly: it counts 1000 towards
+    /// the query's complexity, so read documents one `sbom(id)` at a time.
+    #[graphql(complexity = "DOCUMENT_COMPLEXITY")]
+    async fn document(&self, ctx: &Context<'_>) -> Result<String, Error> {
+        if self.document_loaded {
+            return Ok(self.model.document.clone());
+        }
+        sbom::Entity::find_by_id(self.model.id)
+            .filter(sbom::Column::OrganizationId.eq(self.model.organization_id))
+            .one(ctx.db()?)
+            .await?
+            .map(|sbom| sbom.document)
+            .ok_or(Error::NotFound("sbom"))
     }
 }
 
@@ -171,7 +217,7 @@ impl SbomQuery {
         let principal = ctx.require(Permission::SbomsRead)?;
         find_in_organization(ctx.db()?, principal.organization_id(), &id)
             .await
-            .map(|s| Some(Sbom(s)))
+            .map(|s| Some(Sbom::new(s)))
     }
 }
 
@@ -280,7 +326,7 @@ async fn store(
     .map_err(Error::internal)?;
     let summary = summary?;
     if let Some(existing) = find_by_digest(db, project.id, &summary.sha256).await? {
-        return Ok(Sbom(existing));
+        return Ok(Sbom::new(existing));
     }
     let DocumentSummary {
         format,
@@ -325,7 +371,7 @@ async fn store(
                 Some(SqlErr::UniqueConstraintViolation(_)) => {
                     find_by_digest(db, project.id, &sha256)
                         .await?
-                        .map(Sbom)
+                        .map(Sbom::new)
                         .ok_or_else(|| Error::internal(err))
                 }
                 // The project was deleted meanwhile.
@@ -336,7 +382,7 @@ async fn store(
     };
     record_sbom_event(&txn, ctx, organization_id, "sbom.uploaded", model.id, now).await?;
     txn.commit().await?;
-    Ok(Sbom(model))
+    Ok(Sbom::new(model))
 }
 
 async fn find_by_digest(

@@ -1,6 +1,6 @@
 //! Signing in and out: `login`, `logout`, `changePassword`.
 
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
@@ -8,30 +8,41 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{context::ContextExt, user::User};
+use super::{context::ContextExt, organization::Organization, role::parse_id, user::User};
 use crate::{
-    auth::{PrincipalKind, password, rate_limit::retry_after_secs, token_format::SecretKind},
-    entity::{membership, token, user},
+    auth::{
+        PrincipalKind,
+        password::{self, Attempt},
+        token_format::SecretKind,
+    },
+    entity::{membership, organization, token, user},
     error::Error,
     service::{
         audit::{self, Actor, AuditRecord},
-        token::{self as token_service, NewToken, kind},
+        token::{self as token_service, NewToken, RetireIf, kind},
+        validate,
     },
 };
 
-/// A new session: the token (shown once), when it ends, and who it is for.
+/// A new session: the token (shown once), when it ends, who it is for and
+/// the organization it is pinned to.
 #[derive(SimpleObject)]
 pub struct LoginPayload {
     /// A `lynk_session_…` bearer token; shown only here.
     pub token: String,
     pub expires_at: DateTime<Utc>,
     pub user: User,
+    /// The organization the session acts in unless a request names another
+    /// with `X-Organization-ID`.
+    pub organization: Organization,
 }
 
-/// Issues a session token for `user` (used by `login` and `acceptInvitation`).
+/// Issues a session token for `user`, pinned to `organization` (used by
+/// `login` and `acceptInvitation`).
 pub async fn issue_session(
     conn: &impl ConnectionTrait,
     user: user::Model,
+    organization: organization::Model,
     ttl: std::time::Duration,
     now: DateTime<Utc>,
 ) -> Result<LoginPayload, Error> {
@@ -41,7 +52,7 @@ pub async fn issue_session(
         conn,
         NewToken {
             kind: SecretKind::Session,
-            organization_id: None,
+            organization_id: Some(organization.id),
             name: "session".into(),
             scopes: None,
             role_id: None,
@@ -56,10 +67,12 @@ pub async fn issue_session(
         token: secret.expose().to_owned(),
         expires_at,
         user: User(user),
+        organization: organization.into(),
     })
 }
 
-/// The organization a user's own events are filed under: their oldest membership.
+/// The organization a user's own events are filed under and a session
+/// is pinned to by default: their oldest membership.
 async fn home_organization(
     conn: &impl ConnectionTrait,
     user_id: Uuid,
@@ -67,9 +80,41 @@ async fn home_organization(
     Ok(membership::Entity::find()
         .filter(membership::Column::UserId.eq(user_id))
         .order_by_asc(membership::Column::JoinedAt)
+        .order_by_asc(membership::Column::Id)
         .one(conn)
         .await?
         .map(|m| m.organization_id))
+}
+
+/// The organization a new session is pinned to: the one asked for, which
+/// the user must belong to, else the oldest membership.
+async fn pinned_organization(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    asked: Option<Uuid>,
+) -> Result<organization::Model, Error> {
+    let organization_id = match asked {
+        Some(id) => membership::Entity::find()
+            .filter(membership::Column::UserId.eq(user_id))
+            .filter(membership::Column::OrganizationId.eq(id))
+            .one(conn)
+            .await?
+            .map(|m| m.organization_id)
+            .ok_or_else(|| {
+                Error::Forbidden("you are not a member of the organization asked for".into())
+            })?,
+        None => home_organization(conn, user_id).await?.ok_or_else(|| {
+            Error::Forbidden(
+                "this account belongs to no organization; accept an invitation with \
+                 acceptInvitation to join one"
+                    .into(),
+            )
+        })?,
+    };
+    organization::Entity::find_by_id(organization_id)
+        .one(conn)
+        .await?
+        .ok_or(Error::NotFound("organization"))
 }
 
 /// `login`, `logout`, `changePassword`.
@@ -79,47 +124,47 @@ pub struct SessionMutation;
 #[Object]
 impl SessionMutation {
     /// Signs in with email and password; public. A wrong password and an
-    /// unknown email are the same `401`, and cost the same time.
+    /// unknown email are the same `401`, and cost the same time. The
+    /// session is pinned to `organizationId` (one you belong to) or else to
+    /// your oldest membership.
     async fn login(
         &self,
         ctx: &Context<'_>,
         email: String,
         password: String,
+        organization_id: Option<ID>,
     ) -> Result<LoginPayload, Error> {
+        let email = validate::email(&email)?;
+        let asked = organization_id
+            .map(|id| parse_id(&id, "organization"))
+            .transpose()?;
         let app = ctx.app()?;
         let db = &app.db;
-        let email = email.trim().to_lowercase();
         let client = ctx.request()?.client_address().unwrap_or_default();
-        let limits = &app.rate_limits;
-        let started = std::time::Instant::now();
-        for check in [
-            limits.login_per_account.check(&email, started),
-            limits.login_per_ip.check(&client, started),
-        ] {
-            if let Err(retry_after) = check {
-                tracing::warn!("login rate limit reached");
-                return Err(Error::RateLimited {
-                    retry_after_secs: retry_after_secs(retry_after),
-                });
-            }
-        }
         let found = user::Entity::find()
             .filter(user::Column::Email.eq(&email))
             .one(db)
             .await?;
         let stored = found.as_ref().map(|u| u.password_hash.clone());
-        let verified = password::verify_password(stored, password).await?;
+        let attempt = Attempt {
+            email: &email,
+            client: &client,
+        };
+        let verified =
+            password::verify_within_budgets(&app.rate_limits, attempt, stored, password).await?;
         let now = Utc::now();
         let mut actor = ctx.actor()?;
         actor.user_id = found.as_ref().map(|u| u.id);
-        let organization_id = match &found {
+        let home = match &found {
             Some(user) => home_organization(db, user.id).await?,
             None => None,
         };
         let txn = crate::database::begin_write(db).await?;
         let outcome = match found {
             Some(user) if verified => {
-                let payload = issue_session(&txn, user, app.session_ttl, now).await?;
+                let organization = pinned_organization(&txn, user.id, asked).await?;
+                let organization_id = Some(organization.id);
+                let payload = issue_session(&txn, user, organization, app.session_ttl, now).await?;
                 audit::record(
                     &txn,
                     AuditRecord {
@@ -138,7 +183,7 @@ impl SessionMutation {
                 audit::record(
                     &txn,
                     AuditRecord {
-                        organization_id,
+                        organization_id: home,
                         action: "login.failed",
                         actor: &actor,
                         target_type: actor.user_id.map(|_| "user"),
@@ -148,8 +193,6 @@ impl SessionMutation {
                 )
                 .await?;
                 tracing::info!("login failed");
-                limits.login_per_account.record_failure(&email, started);
-                limits.login_per_ip.record_failure(&client, started);
                 Err(Error::Unauthorized)
             }
         };
@@ -177,6 +220,9 @@ impl SessionMutation {
     }
 
     /// Changes the signed-in user's password and ends their other sessions.
+    /// A wrong `currentPassword` is an error on this field; the checks
+    /// count against the same failure budgets as `login`, and once they
+    /// are spent the session in use ends too.
     async fn change_password(
         &self,
         ctx: &Context<'_>,
@@ -191,13 +237,39 @@ impl SessionMutation {
             ));
         };
         password::validate_new_password(&new_password)?;
-        let db = ctx.db()?;
+        let app = ctx.app()?;
+        let db = &app.db;
         let user = user::Entity::find_by_id(user_id)
             .one(db)
             .await?
             .ok_or(Error::Unauthorized)?;
-        if !password::verify_password(Some(user.password_hash.clone()), current_password).await? {
-            return Err(Error::Unauthorized);
+        let client = ctx.request()?.client_address().unwrap_or_default();
+        let attempt = Attempt {
+            email: &user.email,
+            client: &client,
+        };
+        let checked = password::verify_within_budgets(
+            &app.rate_limits,
+            attempt,
+            Some(user.password_hash.clone()),
+            current_password,
+        )
+        .await;
+        match checked {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Error::bad_input(
+                    "currentPassword is not your current password; nothing was changed",
+                ));
+            }
+            Err(err @ Error::RateLimited { .. }) => {
+                // A stolen session must not keep guessing: it ends here.
+                token_service::retire(db, principal.token_id, Utc::now(), RetireIf::NotRevoked)
+                    .await?;
+                tracing::warn!("session ended: too many wrong current passwords");
+                return Err(err);
+            }
+            Err(err) => return Err(err),
         }
         let hash = password::hash_password(new_password).await?;
         let now = Utc::now();

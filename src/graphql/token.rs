@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Enum, ID, Object};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{
@@ -11,7 +11,10 @@ use super::{
     user::{self, User},
 };
 use crate::{
-    auth::{Permission, PermissionSet, Principal},
+    auth::{
+        PermissionSet, Principal,
+        token_access::{TokenAction, TokenFacts, check_token_action},
+    },
     entity::{membership, role, token},
     error::Error,
     service::token::kind,
@@ -157,38 +160,45 @@ impl Token {
     }
 }
 
-/// Whether `principal` may see or act on `token`: its own personal or
-/// session token always; any token of its organization with `permission`.
-/// A token outside the caller's organization does not exist for it.
-pub fn check_token_access(
-    principal: &Principal,
+/// The facts [`check_token_action`] decides on. The permissions a service
+/// token carries are read only when they matter (to rotate it).
+async fn facts_of(
+    conn: &impl ConnectionTrait,
     token: &token::Model,
-    permission: Permission,
-) -> Result<(), Error> {
-    let own = principal.user_id.is_some() && token.owner_user_id == principal.user_id;
-    let in_organization = token.organization_id == Some(principal.organization_id());
-    if own && (in_organization || token.organization_id.is_none()) {
-        return Ok(());
-    }
-    if !in_organization {
-        return Err(Error::NotFound("token"));
-    }
-    principal.require(permission)
+    action: TokenAction,
+) -> Result<TokenFacts, Error> {
+    let kind = kind::parse(&token.kind)
+        .ok_or_else(|| Error::internal(format!("token {} has an unknown kind", token.id)))?;
+    let carried = match (action, token.role_id) {
+        (TokenAction::Rotate, Some(role_id)) => role::Entity::find_by_id(role_id)
+            .one(conn)
+            .await?
+            .map(|role| PermissionSet::from_storage(&role.permissions)),
+        _ => None,
+    };
+    Ok(TokenFacts {
+        id: token.id,
+        kind,
+        organization_id: token.organization_id,
+        owner_user_id: token.owner_user_id,
+        carried,
+    })
 }
 
-/// Loads a token the caller may see with `permission`.
-pub async fn find_accessible(
-    db: &DatabaseConnection,
+/// Loads a token the caller may `action` (DESIGN §3, in
+/// [`check_token_action`]); `NOT_FOUND` when it may not even know of it.
+pub async fn find_for(
+    conn: &impl ConnectionTrait,
     principal: &Principal,
     id: &ID,
-    permission: Permission,
+    action: TokenAction,
 ) -> Result<token::Model, Error> {
     let token_id = parse_id(id, "token")?;
     let token = token::Entity::find_by_id(token_id)
-        .one(db)
+        .one(conn)
         .await?
         .ok_or(Error::NotFound("token"))?;
-    check_token_access(principal, &token, permission)?;
+    check_token_action(principal, &facts_of(conn, &token, action).await?, action)?;
     Ok(token)
 }
 
@@ -198,10 +208,11 @@ pub struct TokenQuery;
 
 #[Object]
 impl TokenQuery {
-    /// One of the caller's own tokens, or any of the organization's with `tokens:read`.
+    /// The credential in use; with a session, your own tokens and sessions;
+    /// any of the organization's with `tokens:read`.
     async fn token(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Token>, Error> {
         let principal = ctx.principal()?;
-        let model = find_accessible(ctx.db()?, principal, &id, Permission::TokensRead).await?;
+        let model = find_for(ctx.db()?, principal, &id, TokenAction::Read).await?;
         Ok(Some(Token::new(model, principal.organization_id())))
     }
 }

@@ -2,21 +2,24 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+use sea_orm::EntityTrait;
 
 use super::{
     context::ContextExt,
     role::{find_in_organization, parse_id},
-    token::{Token, find_accessible},
+    token::{Token, TokenStatus, find_for, status_of},
 };
 use crate::{
-    auth::{Permission, PermissionSet, Principal, PrincipalKind, token_format::SecretKind},
+    auth::{
+        Permission, PermissionSet, Principal, PrincipalKind, token_access::TokenAction,
+        token_format::SecretKind,
+    },
     entity::token,
     error::Error,
     service::{
         audit::{self, AuditRecord},
         policy,
-        token::{self as token_service, NewToken, kind},
+        token::{self as token_service, NewToken, RetireIf, kind},
         validate,
     },
 };
@@ -153,7 +156,8 @@ impl TokenMutation {
             PermissionSet::from_storage(&role.permissions),
             principal.permissions,
         )?;
-        let txn = crate::database::begin_write(db).await?;
+        let txn =
+            crate::database::begin_organization_write(db, principal.organization_id()).await?;
         let (model, secret) = token_service::issue(
             &txn,
             NewToken {
@@ -177,69 +181,105 @@ impl TokenMutation {
         })
     }
 
-    /// Revokes a token at once: your own, or any of the organization's with
-    /// `tokens:write`. Revoking a revoked token changes nothing.
+    /// Revokes a token at once: the one in use; with a session, your own
+    /// tokens and sessions; any of the organization's with `tokens:write`.
+    /// Revoking a revoked token changes nothing.
     async fn revoke_token(&self, ctx: &Context<'_>, id: ID) -> Result<Token, Error> {
         let principal = ctx.principal()?;
-        let db = ctx.db()?;
-        let model = find_accessible(db, principal, &id, Permission::TokensWrite).await?;
+        let now = Utc::now();
+        let txn = crate::database::begin_write(ctx.db()?).await?;
+        let model = find_for(&txn, principal, &id, TokenAction::Revoke).await?;
         if model.revoked_at.is_some() {
             return Ok(Token::new(model, principal.organization_id()));
         }
-        let now = Utc::now();
-        let txn = crate::database::begin_write(db).await?;
-        let mut active = model.into_active_model();
-        active.revoked_at = Set(Some(now));
-        let model = active.update(&txn).await?;
-        record_token_event(&txn, ctx, principal, "token.revoked", model.id, now).await?;
+        // Conditional: of a revocation and a rotation racing for the same
+        // token, only one retires it; the other sees it already revoked.
+        if token_service::retire(&txn, model.id, now, RetireIf::NotRevoked).await? {
+            record_token_event(&txn, ctx, principal, "token.revoked", model.id, now).await?;
+        }
+        let model = token::Entity::find_by_id(model.id)
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound("token"))?;
         txn.commit().await?;
         Ok(Token::new(model, principal.organization_id()))
     }
 
-    /// Replaces a token's secret: the old one dies in the same transaction;
-    /// name, role, scopes and lifetime carry over.
-    async fn rotate_token(&self, ctx: &Context<'_>, id: ID) -> Result<CreatedToken, Error> {
+    /// Replaces an active token's secret: the old one dies in the same
+    /// transaction; name, role, scopes and expiry carry over, unless a
+    /// session sets a new `expiresAt` (within the organization's policy).
+    /// Rotation is creation (DESIGN §3): a personal token is rotated only
+    /// by its owner, a service token only by a caller holding every
+    /// permission it carries, and the rotator becomes `createdBy`.
+    async fn rotate_token(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<CreatedToken, Error> {
         let principal = ctx.principal()?;
-        let db = ctx.db()?;
-        let old = find_accessible(db, principal, &id, Permission::TokensWrite).await?;
-        if old.kind == kind::SESSION {
-            return Err(Error::bad_input(
-                "sessions cannot be rotated; sign in again with login",
-            ));
-        }
-        if old.revoked_at.is_some() {
-            return Err(Error::bad_input(
-                "a revoked token cannot be rotated; create a new one",
-            ));
-        }
         let now = Utc::now();
-        let personal = old.kind == kind::PERSONAL;
-        let expires_at = policy::rotated_expiry(
-            old.created_at,
-            old.expires_at,
-            now,
-            personal.then_some(principal.organization.max_token_lifetime_days),
-        );
-        let new = NewToken {
-            kind: if personal {
-                SecretKind::Personal
-            } else {
-                SecretKind::Service
-            },
-            organization_id: old.organization_id,
-            name: old.name.clone(),
-            scopes: old.scopes.as_deref().map(PermissionSet::from_storage),
-            role_id: old.role_id,
-            owner_user_id: old.owner_user_id,
-            created_by_user_id: principal.user_id.or(old.created_by_user_id),
-            expires_at,
+        let txn = crate::database::begin_write(ctx.db()?).await?;
+        let old = find_for(&txn, principal, &id, TokenAction::Rotate).await?;
+        let kind = match status_of(&old, now) {
+            TokenStatus::Active => kind::parse(&old.kind)
+                .ok_or_else(|| Error::internal("a token of an unknown kind"))?,
+            TokenStatus::Expired => {
+                return Err(Error::bad_input(
+                    "only an active token can be rotated; this one has expired, create a new one",
+                ));
+            }
+            TokenStatus::Revoked => {
+                return Err(Error::bad_input(
+                    "only an active token can be rotated; this one is revoked, create a new one",
+                ));
+            }
         };
-        let txn = crate::database::begin_write(db).await?;
-        let mut retired: token::ActiveModel = old.into_active_model();
-        retired.revoked_at = Set(Some(now));
-        let retired = retired.update(&txn).await?;
-        let (model, secret) = token_service::issue(&txn, new, now).await?;
-        record_token_event(&txn, ctx, principal, "token.rotated", retired.id, now).await?;
+        let expires_at = match expires_at {
+            None => old.expires_at,
+            Some(_) if principal.kind != PrincipalKind::UserSession => {
+                return Err(Error::Forbidden(
+                    "only a session sets a new expiresAt when rotating; omit it to keep the                      token's expiry"
+                        .into(),
+                ));
+            }
+            Some(at) if kind == SecretKind::Personal => {
+                policy::check_personal_expiry(
+                    at,
+                    now,
+                    principal.organization.max_token_lifetime_days,
+                )?;
+                Some(at)
+            }
+            Some(at) => {
+                policy::check_service_expiry(Some(at), now)?;
+                Some(at)
+            }
+        };
+        // Conditional: of concurrent rotations (or a rotation and a
+        // revocation) only the one that retires the token goes on.
+        if !token_service::retire(&txn, old.id, now, RetireIf::Active).await? {
+            return Err(Error::conflict(
+                "this token was revoked or rotated by another request at the same time; \
+                 nothing was changed",
+            ));
+        }
+        let (model, secret) = token_service::issue(
+            &txn,
+            NewToken {
+                kind,
+                organization_id: old.organization_id,
+                name: old.name.clone(),
+                scopes: old.scopes.as_deref().map(PermissionSet::from_storage),
+                role_id: old.role_id,
+                owner_user_id: old.owner_user_id,
+                created_by_user_id: principal.user_id,
+                expires_at,
+            },
+            now,
+        )
+        .await?;
+        record_token_event(&txn, ctx, principal, "token.rotated", old.id, now).await?;
         txn.commit().await?;
         Ok(CreatedToken {
             token: Token::new(model, principal.organization_id()),

@@ -7,13 +7,13 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use super::{
     context::ContextExt,
     organization::status_condition,
-    pagination::Page,
+    pagination::{Page, connection_complexity},
     role::Role,
     token::{Token, TokenStatus},
     user::{self, User},
 };
 use crate::{
-    auth::{Principal, PrincipalKind},
+    auth::{Permission, Principal, PrincipalKind},
     entity::{role, token},
     error::Error,
     service::token::kind,
@@ -56,7 +56,10 @@ impl Viewer {
         self.0.permissions.names()
     }
 
-    /// The user's personal tokens in this organization (empty for a service token).
+    /// The user's personal tokens in this organization. A session lists
+    /// them all; a personal token only itself, unless it holds
+    /// `tokens:read`; a service token none.
+    #[graphql(complexity = "connection_complexity(first, child_complexity)")]
     async fn personal_tokens(
         &self,
         ctx: &Context<'_>,
@@ -77,6 +80,12 @@ impl Viewer {
             .filter(token::Column::OwnerUserId.eq(user_id))
             .filter(token::Column::OrganizationId.eq(org))
             .filter(token::Column::Kind.eq(kind::PERSONAL));
+        if self.0.kind != PrincipalKind::UserSession
+            && !self.0.permissions.contains(Permission::TokensRead)
+        {
+            // A token acts only on itself (DESIGN §3).
+            select = select.filter(token::Column::Id.eq(self.0.token_id));
+        }
         if let Some(status) = status {
             select = select.filter(status_condition(status, Utc::now()));
         }

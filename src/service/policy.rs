@@ -50,22 +50,6 @@ pub fn check_service_expiry(
     }
 }
 
-/// The expiry of a rotated token: the same lifetime as the old one,
-/// counted from now; for a personal token, capped by the policy.
-pub fn rotated_expiry(
-    created_at: DateTime<Utc>,
-    expires_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-    personal_max_days: Option<i32>,
-) -> Option<DateTime<Utc>> {
-    let lifetime = expires_at? - created_at;
-    let mut rotated = now + lifetime.max(Duration::minutes(1));
-    if let Some(days) = personal_max_days {
-        rotated = rotated.min(now + Duration::days(i64::from(days)));
-    }
-    Some(rotated)
-}
-
 /// `maxTokenLifetimeDays` must be 1–3650.
 pub fn check_policy_days(days: i32) -> Result<(), Error> {
     if (1..=MAX_POLICY_DAYS).contains(&days) {
@@ -120,21 +104,6 @@ mod tests {
         assert!(check_service_expiry(None, now).is_ok());
         assert!(check_service_expiry(Some(now + Duration::hours(1)), now).is_ok());
         assert!(check_service_expiry(Some(now), now).is_err());
-    }
-
-    #[test]
-    fn rotation_keeps_the_lifetime_within_policy() {
-        let created = Utc::now() - Duration::days(10);
-        let now = Utc::now();
-        assert_eq!(rotated_expiry(created, None, now, None), None);
-        assert_eq!(
-            rotated_expiry(created, Some(created + Duration::days(30)), now, None),
-            Some(now + Duration::days(30))
-        );
-        assert_eq!(
-            rotated_expiry(created, Some(created + Duration::days(30)), now, Some(7)),
-            Some(now + Duration::days(7))
-        );
     }
 
     #[test]

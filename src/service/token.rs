@@ -2,7 +2,10 @@
 //! hand the plaintext back once.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    sea_query::Expr,
+};
 use uuid::Uuid;
 
 use crate::{
@@ -16,9 +19,21 @@ use crate::{
 
 /// The `kind` column's values.
 pub mod kind {
+    use crate::auth::token_format::SecretKind;
+
     pub const PERSONAL: &str = "personal";
     pub const SERVICE: &str = "service";
     pub const SESSION: &str = "session";
+
+    /// The kind of a stored token; `None` for a value lynk never writes.
+    pub fn parse(stored: &str) -> Option<SecretKind> {
+        match stored {
+            PERSONAL => Some(SecretKind::Personal),
+            SERVICE => Some(SecretKind::Service),
+            SESSION => Some(SecretKind::Session),
+            _ => None,
+        }
+    }
 }
 
 /// What a new token is.
@@ -66,4 +81,41 @@ pub async fn issue(
     .insert(conn)
     .await?;
     Ok((model, generated.secret))
+}
+
+/// What must still hold for [`retire`] to revoke a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetireIf {
+    /// Not revoked yet (revocation).
+    NotRevoked,
+    /// Not revoked and not expired (rotation: only an active token rotates).
+    Active,
+}
+
+/// Revokes a token with one conditional `UPDATE`, and says whether this
+/// call did it. Of concurrent callers exactly one sees `true`: on
+/// PostgreSQL the second `UPDATE` waits for the first transaction and
+/// re-checks the condition; on SQLite writes are serialized.
+pub async fn retire(
+    conn: &impl ConnectionTrait,
+    token_id: Uuid,
+    now: DateTime<Utc>,
+    condition: RetireIf,
+) -> Result<bool, Error> {
+    let mut still = Condition::all()
+        .add(token::Column::Id.eq(token_id))
+        .add(token::Column::RevokedAt.is_null());
+    if condition == RetireIf::Active {
+        still = still.add(
+            Condition::any()
+                .add(token::Column::ExpiresAt.is_null())
+                .add(token::Column::ExpiresAt.gt(now)),
+        );
+    }
+    let result = token::Entity::update_many()
+        .col_expr(token::Column::RevokedAt, Expr::value(now))
+        .filter(still)
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
 }

@@ -37,10 +37,21 @@ pub fn description(value: Option<String>) -> Result<Option<String>, Error> {
     }
 }
 
-/// Lower-cases and checks the shape of an email address.
+/// Longest email address accepted (RFC 5321's path limit less the brackets).
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// Lower-cases and checks the shape of an email address. The length is
+/// checked first, before any copy is made.
 pub fn email(value: &str) -> Result<String, Error> {
-    let email = value.trim().to_lowercase();
-    let valid = email.len() <= 254
+    let trimmed = value.trim();
+    if trimmed.len() > MAX_EMAIL_LEN {
+        return Err(Error::bad_input(format!(
+            "an email address is at most {MAX_EMAIL_LEN} bytes (got {})",
+            trimmed.len()
+        )));
+    }
+    let email = trimmed.to_lowercase();
+    let valid = email.len() <= MAX_EMAIL_LEN
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && domain.contains('.')

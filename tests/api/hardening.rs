@@ -58,7 +58,7 @@ async fn deep_and_complex_queries_are_refused() {
         c.limits.max_query_complexity = 20;
     })
     .await;
-    let deep = "{ viewer { token { owner { email } role { name } } } organization { tokens { edges { node { owner { name } } } } } }";
+    let deep = "{ viewer { token { owner { email } role { name } } } organization { tokens(first: 1) { edges { node { owner { name } } } } } }";
     let answer = app.gql(Some(app.admin_token()), deep, Value::Null).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body["data"], Value::Null);
@@ -131,8 +131,8 @@ async fn failed_authentications_are_rate_limited_per_address() {
         .parse()
         .unwrap();
     assert!((1..=600).contains(&retry_after));
-    // The address is blocked for credentials until the window ends, valid
-    // or not: the server cannot tell a lucky guess from a real token.
+    // A credential that verifies is never refused for its address's
+    // failures (a CI fleet behind one NAT shares an address).
     let answer = app
         .gql(
             Some(app.admin_token()),
@@ -140,12 +140,10 @@ async fn failed_authentications_are_rate_limited_per_address() {
             Value::Null,
         )
         .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    // Requests without any credential count against the address too.
+    let answer = app.gql(None, "{ organization { id } }", Value::Null).await;
     assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
-    // Requests without a credential are not guesses and still get their 401.
-    assert_unauthorized(
-        &app.gql(None, "{ organization { id } }", Value::Null).await,
-        false,
-    );
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ mod projects;
 mod roles;
 mod sboms;
 mod secrets;
+mod security;
 mod sessions;
 mod tokens;
 mod verification;

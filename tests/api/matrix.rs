@@ -195,3 +195,184 @@ async fn every_field_is_in_the_matrix() {
     // The login case really used the admin's credentials.
     assert!(CASES[12].query.contains(ADMIN_PASSWORD));
 }
+
+/// What happened when a caller acted on a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum On {
+    /// Done (data).
+    Y,
+    /// FORBIDDEN.
+    F,
+    /// NOT_FOUND: the token does not exist for the caller.
+    N,
+    /// BAD_USER_INPUT: never possible (a session is never rotated).
+    B,
+    /// HTTP 401.
+    U,
+}
+
+/// The tokens acted on, in column order: the admin's personal token, an
+/// admin-role service token, the admin's session, and a viewer's
+/// personal token (a sibling of the viewer's caller token).
+const TARGETS: [&str; 4] = [
+    "admin personal",
+    "admin service",
+    "admin session",
+    "viewer personal",
+];
+
+/// `(caller, action, outcome per target)`.
+#[rustfmt::skip]
+const ON_TOKENS: &[(&str, &str, [On; 4])] = {
+    use On::*;
+    &[
+        ("anonymous", "read", [U, U, U, U]),
+        ("anonymous", "revoke", [U, U, U, U]),
+        ("anonymous", "rotate", [U, U, U, U]),
+        ("admin session", "read", [Y, Y, Y, Y]),
+        ("admin session", "revoke", [Y, Y, Y, Y]),
+        ("admin session", "rotate", [Y, Y, B, F]),
+        ("token keeper session", "read", [Y, Y, N, Y]),
+        ("token keeper session", "revoke", [Y, Y, N, Y]),
+        ("token keeper session", "rotate", [F, F, N, F]),
+        ("token keeper service token", "read", [Y, Y, N, Y]),
+        ("token keeper service token", "revoke", [Y, Y, N, Y]),
+        ("token keeper service token", "rotate", [F, F, N, F]),
+        ("viewer personal token", "read", [F, F, N, F]),
+        ("viewer personal token", "revoke", [F, F, N, F]),
+        ("viewer personal token", "rotate", [F, F, N, F]),
+        ("uploader service token", "read", [F, F, N, F]),
+        ("uploader service token", "revoke", [F, F, N, F]),
+        ("uploader service token", "rotate", [F, F, N, F]),
+        ("admin token scoped to tokens:read", "read", [Y, Y, N, Y]),
+        ("admin token scoped to tokens:read", "revoke", [F, F, N, F]),
+        ("admin token scoped to tokens:read", "rotate", [F, F, N, F]),
+        ("another organization's admin session", "read", [N, N, N, N]),
+        ("another organization's admin session", "revoke", [N, N, N, N]),
+        ("another organization's admin session", "rotate", [N, N, N, N]),
+    ]
+};
+
+fn on(answer: &Answer) -> On {
+    if answer.status == StatusCode::UNAUTHORIZED {
+        return On::U;
+    }
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    match answer.error_code() {
+        None => On::Y,
+        Some("FORBIDDEN") => On::F,
+        Some("NOT_FOUND") => On::N,
+        Some("BAD_USER_INPUT") => On::B,
+        Some(other) => panic!("unexpected {other}: {}", answer.text),
+    }
+}
+
+/// Acting on another principal's token, as every kind of caller: nobody
+/// reaches a credential with more power than its own (DESIGN §3).
+#[tokio::test]
+async fn every_caller_against_another_principals_token() {
+    use chrono::Utc;
+    use lynk::{auth::token_format::SecretKind, service::token::NewToken};
+
+    use crate::helpers::days_from_now;
+
+    let app = spawn_app().await;
+    let org = app.admin.organization.id;
+    let admin = app.admin_session().await;
+    let answer = app
+        .gql(
+            Some(&admin),
+            "mutation { createRole(input: {name: \"token keeper\", permissions: [\"tokens:read\", \"tokens:write\"]}) { id } }",
+            Value::Null,
+        )
+        .await;
+    let keeper_role: Uuid = answer.body["data"]["createRole"]["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("{}", answer.text));
+    let keeper = app
+        .add_member(&admin, "keeper@acme.test", "token keeper")
+        .await;
+    let viewer = app.add_member(&admin, "vera@acme.test", "viewer").await;
+    let (_, viewer_token) = app.create_personal_token(&viewer.session, None).await;
+    let service = |role_id: Uuid| NewToken {
+        kind: SecretKind::Service,
+        organization_id: Some(org),
+        name: "pipeline".into(),
+        scopes: None,
+        role_id: Some(role_id),
+        owner_user_id: None,
+        created_by_user_id: None,
+        expires_at: None,
+    };
+    let (_, keeper_service) = app.issue_token(service(keeper_role)).await;
+    let (_, uploader_service) = app.service_token("uploader").await;
+    let (_, scoped) = app
+        .create_personal_token(&admin, Some(vec!["tokens:read"]))
+        .await;
+    app.other_organization("Evil Corp", "mallory@evil.test")
+        .await;
+    let foreign_admin = app.login("mallory@evil.test", ADMIN_PASSWORD).await;
+    let caller = |name: &str| -> Option<&str> {
+        match name {
+            "anonymous" => None,
+            "admin session" => Some(&admin),
+            "token keeper session" => Some(&keeper.session),
+            "token keeper service token" => Some(&keeper_service),
+            "viewer personal token" => Some(&viewer_token),
+            "uploader service token" => Some(&uploader_service),
+            "admin token scoped to tokens:read" => Some(&scoped),
+            "another organization's admin session" => Some(&foreign_admin),
+            other => panic!("no caller {other}"),
+        }
+    };
+    let admin_role = app.role_id("admin").await;
+    let mut failures = Vec::new();
+    for (caller_name, action, expected) in ON_TOKENS {
+        // Fresh targets for every row: a revocation must not spoil the next.
+        let personal = |owner: Uuid| NewToken {
+            kind: SecretKind::Personal,
+            organization_id: Some(org),
+            name: "target".into(),
+            scopes: None,
+            role_id: None,
+            owner_user_id: Some(owner),
+            created_by_user_id: Some(owner),
+            expires_at: Some(days_from_now(30)),
+        };
+        let targets = [
+            app.issue_token(personal(app.admin.user.id)).await.0,
+            app.issue_token(service(admin_role)).await.0,
+            app.issue_token(NewToken {
+                kind: SecretKind::Session,
+                expires_at: Some(Utc::now() + chrono::Duration::hours(1)),
+                ..personal(app.admin.user.id)
+            })
+            .await
+            .0,
+            app.issue_token(personal(viewer.user_id)).await.0,
+        ];
+        let query = match *action {
+            "read" => "query($id: ID!) { token(id: $id) { id } }",
+            "revoke" => "mutation($id: ID!) { revokeToken(id: $id) { id } }",
+            _ => "mutation($id: ID!) { rotateToken(id: $id) { secret } }",
+        };
+        for (column, target) in targets.iter().enumerate() {
+            let answer = app
+                .gql(
+                    caller(caller_name),
+                    query,
+                    json!({ "id": target.to_string() }),
+                )
+                .await;
+            let got = on(&answer);
+            if got != expected[column] {
+                failures.push(format!(
+                    "{caller_name} {action} {}: expected {:?}, got {got:?}: {}",
+                    TARGETS[column], expected[column], answer.text
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -137,7 +137,7 @@ async fn expired_and_revoked_invitations_fail() {
 }
 
 #[tokio::test]
-async fn an_existing_account_joins_with_its_password() {
+async fn an_existing_account_joins_with_its_session() {
     let app = spawn_app().await;
     let other = app.other_organization("Globex", "boss@globex.test").await;
     let admin = app.admin_session().await;
@@ -153,29 +153,41 @@ async fn an_existing_account_joins_with_its_password() {
         .as_str()
         .unwrap()
         .to_owned();
+    // Its password is not taken here, right or wrong.
+    for password in ["wrong password!!", ADMIN_PASSWORD] {
+        let answer = app
+            .gql(
+                None,
+                ACCEPT,
+                json!({"input": {"code": code, "name": "ignored", "password": password}}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(
+            answer.error_code(),
+            Some("BAD_USER_INPUT"),
+            "{}",
+            answer.text
+        );
+    }
+    let boss = app.login("boss@globex.test", ADMIN_PASSWORD).await;
     let answer = app
-        .gql(
-            None,
-            ACCEPT,
-            json!({"input": {"code": code, "name": "ignored", "password": "wrong password!!"}}),
-        )
-        .await;
-    assert_unauthorized(&answer, false);
-    let answer = app
-        .gql(
-            None,
-            ACCEPT,
-            json!({"input": {"code": code, "name": "ignored", "password": ADMIN_PASSWORD}}),
-        )
+        .gql(Some(&boss), ACCEPT, json!({"input": {"code": code}}))
         .await;
     let session = answer.body["data"]["acceptInvitation"]["token"]
         .as_str()
-        .unwrap()
+        .unwrap_or_else(|| panic!("{}", answer.text))
         .to_owned();
-    // The oldest membership (Globex) is the default; Acme is selectable.
+    // The new session is pinned to Acme, the organization joined; both
+    // are listed, oldest membership first, and Globex is selectable.
     let answer = app
-        .gql(Some(&session), "{ organizations { name } }", Value::Null)
+        .gql(
+            Some(&session),
+            "{ organization { name } organizations { name } }",
+            Value::Null,
+        )
         .await;
+    assert_eq!(answer.body["data"]["organization"]["name"], "Acme Corp");
     assert_eq!(
         answer.body["data"]["organizations"],
         json!([{"name": "Globex"}, {"name": "Acme Corp"}])
@@ -183,13 +195,16 @@ async fn an_existing_account_joins_with_its_password() {
     let answer = app
         .gql_in(
             &session,
-            app.admin.organization.id,
+            other.organization.id,
             "{ viewer { role { name } } }",
             Value::Null,
         )
         .await;
+    assert_eq!(answer.body["data"]["viewer"]["role"]["name"], "admin");
+    let answer = app
+        .gql(Some(&session), "{ viewer { role { name } } }", Value::Null)
+        .await;
     assert_eq!(answer.body["data"]["viewer"]["role"]["name"], "editor");
-    drop(other);
 }
 
 #[tokio::test]

@@ -100,6 +100,15 @@ async fn organizations_lists_every_membership() {
     let app = spawn_app().await;
     // The same admin email bootstraps a second organization.
     app.other_organization("Globex", "admin@acme.test").await;
+    let session = app.admin_session().await;
+    let answer = app
+        .gql(Some(&session), "{ organizations { name } }", Value::Null)
+        .await;
+    assert_eq!(
+        answer.body["data"]["organizations"],
+        json!([{"name": "Acme Corp"}, {"name": "Globex"}])
+    );
+    // A personal token sees its own organization only.
     let answer = app
         .gql(
             Some(app.admin_token()),
@@ -109,7 +118,7 @@ async fn organizations_lists_every_membership() {
         .await;
     assert_eq!(
         answer.body["data"]["organizations"],
-        json!([{"name": "Acme Corp"}, {"name": "Globex"}])
+        json!([{"name": "Acme Corp"}])
     );
     let (_, service) = app.service_token("viewer").await;
     let answer = app

@@ -1,0 +1,313 @@
+//! Who may read, revoke or rotate which token (DESIGN §3). Pure: the
+//! caller's [`Principal`] and the facts of the token are arguments.
+//!
+//! - A token (personal or service) may act only on itself; anything else
+//!   needs a session or `tokens:write` (`tokens:read` to look).
+//! - A session reaches its user's own personal tokens and sessions.
+//! - Rotation is creation: only the owner's session rotates a personal
+//!   token (others may revoke it, never rotate it), a session is never
+//!   rotated, and a service token is rotated only by a caller holding every
+//!   permission it carries.
+//! - A session belongs to its user, not to an organization: nobody else
+//!   sees it (it does not exist for them).
+
+use uuid::Uuid;
+
+use super::{
+    Permission, PermissionSet, Principal, PrincipalKind, permission::check_no_escalation,
+    token_format::SecretKind,
+};
+use crate::error::Error;
+
+/// What the caller wants to do with a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenAction {
+    /// See it (`token(id)`).
+    Read,
+    /// Revoke it.
+    Revoke,
+    /// Replace its secret (`rotateToken`).
+    Rotate,
+}
+
+/// The facts about a stored token the rules decide on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenFacts {
+    pub id: Uuid,
+    pub kind: SecretKind,
+    /// For a session, the organization it was pinned to at login.
+    pub organization_id: Option<Uuid>,
+    pub owner_user_id: Option<Uuid>,
+    /// What the token can do: a service token's role. Needed only to rotate
+    /// a service token; `None` means unknown, which never passes.
+    pub carried: Option<PermissionSet>,
+}
+
+/// Whether `principal` may do `action` on the token. A token it may not
+/// even know about is `NOT_FOUND`, so existence does not leak.
+pub fn check_token_action(
+    principal: &Principal,
+    token: &TokenFacts,
+    action: TokenAction,
+) -> Result<(), Error> {
+    let itself = token.id == principal.token_id;
+    let owners_session = principal.kind == PrincipalKind::UserSession
+        && principal.user_id.is_some()
+        && token.owner_user_id == principal.user_id;
+    let in_organization = token.organization_id == Some(principal.organization_id());
+    match token.kind {
+        SecretKind::Session => {
+            if !(itself || owners_session) {
+                return Err(Error::NotFound("token"));
+            }
+            if action == TokenAction::Rotate {
+                return Err(Error::bad_input(
+                    "sessions cannot be rotated; sign in again with login",
+                ));
+            }
+            Ok(())
+        }
+        SecretKind::Personal | SecretKind::Service => {
+            if !in_organization {
+                return Err(Error::NotFound("token"));
+            }
+            if itself || owners_session {
+                return Ok(());
+            }
+            match action {
+                TokenAction::Read => principal.require(Permission::TokensRead),
+                TokenAction::Revoke => principal.require(Permission::TokensWrite),
+                TokenAction::Rotate => {
+                    principal.require(Permission::TokensWrite)?;
+                    if token.kind == SecretKind::Personal {
+                        return Err(Error::Forbidden(
+                            "a personal token is rotated only by its owner, signed in with a \
+                             session; you may revoke it instead"
+                                .into(),
+                        ));
+                    }
+                    let carried = token.carried.unwrap_or(PermissionSet::all());
+                    check_no_escalation(carried, principal.permissions).map_err(|missing| {
+                        let names: Vec<&str> = missing.iter().map(|p| p.name()).collect();
+                        Error::Forbidden(format!(
+                            "rotating this token would hand you permissions you do not hold: {}",
+                            names.join(", ")
+                        ))
+                    })
+                }
+            }
+        }
+        SecretKind::Invitation => Err(Error::NotFound("token")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::auth::{BuiltInRole, principal::OrganizationSnapshot};
+
+    const ORG: Uuid = Uuid::from_u128(1);
+    const OTHER_ORG: Uuid = Uuid::from_u128(2);
+    const ALICE: Uuid = Uuid::from_u128(10);
+    const BOB: Uuid = Uuid::from_u128(11);
+
+    fn caller(kind: PrincipalKind, user: Option<Uuid>, permissions: PermissionSet) -> Principal {
+        Principal {
+            kind,
+            token_id: Uuid::from_u128(100),
+            user_id: user,
+            organization: OrganizationSnapshot {
+                id: ORG,
+                name: "Acme".into(),
+                created_at: Utc::now(),
+                max_token_lifetime_days: 366,
+            },
+            role_id: Uuid::from_u128(200),
+            permissions,
+            last_used_at: None,
+        }
+    }
+
+    fn token(kind: SecretKind, owner: Option<Uuid>, carried: PermissionSet) -> TokenFacts {
+        TokenFacts {
+            id: Uuid::from_u128(300),
+            kind,
+            organization_id: Some(ORG),
+            owner_user_id: owner,
+            carried: Some(carried),
+        }
+    }
+
+    fn code(result: Result<(), Error>) -> &'static str {
+        result.err().map_or("OK", |e| e.code())
+    }
+
+    const TOKENS_ONLY: PermissionSet =
+        PermissionSet::of(&[Permission::TokensRead, Permission::TokensWrite]);
+
+    #[test]
+    fn a_token_manager_revokes_but_never_rotates_into_more_power() {
+        let manager = caller(PrincipalKind::UserSession, Some(BOB), TOKENS_ONLY);
+        let admin_personal = token(SecretKind::Personal, Some(ALICE), PermissionSet::all());
+        let admin_service = token(SecretKind::Service, None, PermissionSet::all());
+        let uploader_service = token(
+            SecretKind::Service,
+            None,
+            BuiltInRole::Uploader.permissions(),
+        );
+        for t in [&admin_personal, &admin_service] {
+            assert_eq!(
+                code(check_token_action(&manager, t, TokenAction::Read)),
+                "OK"
+            );
+            assert_eq!(
+                code(check_token_action(&manager, t, TokenAction::Revoke)),
+                "OK"
+            );
+            assert_eq!(
+                code(check_token_action(&manager, t, TokenAction::Rotate)),
+                "FORBIDDEN"
+            );
+        }
+        let admin = caller(
+            PrincipalKind::ServiceToken,
+            None,
+            BuiltInRole::Admin.permissions(),
+        );
+        assert_eq!(
+            code(check_token_action(
+                &admin,
+                &admin_service,
+                TokenAction::Rotate
+            )),
+            "OK"
+        );
+        // Even an admin does not rotate another user's personal token.
+        assert_eq!(
+            code(check_token_action(
+                &admin,
+                &admin_personal,
+                TokenAction::Rotate
+            )),
+            "FORBIDDEN"
+        );
+        // Rotating what you could create yourself is fine.
+        let editor_with_tokens = caller(
+            PrincipalKind::UserSession,
+            Some(BOB),
+            BuiltInRole::Uploader
+                .permissions()
+                .with(Permission::TokensWrite),
+        );
+        assert_eq!(
+            code(check_token_action(
+                &editor_with_tokens,
+                &uploader_service,
+                TokenAction::Rotate
+            )),
+            "OK"
+        );
+        // Unknown carried permissions never pass.
+        let mut unknown = uploader_service;
+        unknown.carried = None;
+        assert_eq!(
+            code(check_token_action(
+                &editor_with_tokens,
+                &unknown,
+                TokenAction::Rotate
+            )),
+            "FORBIDDEN"
+        );
+    }
+
+    #[test]
+    fn a_non_session_credential_acts_only_on_itself() {
+        let scoped = caller(
+            PrincipalKind::PersonalToken,
+            Some(ALICE),
+            PermissionSet::of(&[Permission::ProjectsRead]),
+        );
+        let sibling = token(SecretKind::Personal, Some(ALICE), PermissionSet::all());
+        let session = TokenFacts {
+            organization_id: Some(ORG),
+            ..token(SecretKind::Session, Some(ALICE), PermissionSet::all())
+        };
+        for action in [TokenAction::Read, TokenAction::Revoke, TokenAction::Rotate] {
+            assert_eq!(
+                code(check_token_action(&scoped, &sibling, action)),
+                "FORBIDDEN"
+            );
+            assert_eq!(
+                code(check_token_action(&scoped, &session, action)),
+                "NOT_FOUND"
+            );
+        }
+        let mut itself = sibling;
+        itself.id = scoped.token_id;
+        for action in [TokenAction::Read, TokenAction::Revoke, TokenAction::Rotate] {
+            assert_eq!(code(check_token_action(&scoped, &itself, action)), "OK");
+        }
+    }
+
+    #[test]
+    fn the_owners_session_manages_its_tokens_and_sessions() {
+        let session = caller(
+            PrincipalKind::UserSession,
+            Some(ALICE),
+            BuiltInRole::Viewer.permissions(),
+        );
+        let mine = token(SecretKind::Personal, Some(ALICE), PermissionSet::all());
+        let other_session = TokenFacts {
+            organization_id: Some(OTHER_ORG),
+            ..token(SecretKind::Session, Some(ALICE), PermissionSet::all())
+        };
+        for action in [TokenAction::Read, TokenAction::Revoke, TokenAction::Rotate] {
+            assert_eq!(code(check_token_action(&session, &mine, action)), "OK");
+        }
+        assert_eq!(
+            code(check_token_action(
+                &session,
+                &other_session,
+                TokenAction::Revoke
+            )),
+            "OK"
+        );
+        assert_eq!(
+            code(check_token_action(
+                &session,
+                &other_session,
+                TokenAction::Rotate
+            )),
+            "BAD_USER_INPUT"
+        );
+        // Someone else's session does not exist, whatever the permissions.
+        let admin = caller(PrincipalKind::UserSession, Some(BOB), PermissionSet::all());
+        assert_eq!(
+            code(check_token_action(
+                &admin,
+                &other_session,
+                TokenAction::Revoke
+            )),
+            "NOT_FOUND"
+        );
+    }
+
+    #[test]
+    fn another_organizations_token_does_not_exist() {
+        let admin = caller(
+            PrincipalKind::UserSession,
+            Some(ALICE),
+            PermissionSet::all(),
+        );
+        let mut foreign = token(SecretKind::Personal, Some(ALICE), PermissionSet::all());
+        foreign.organization_id = Some(OTHER_ORG);
+        for action in [TokenAction::Read, TokenAction::Revoke, TokenAction::Rotate] {
+            assert_eq!(
+                code(check_token_action(&admin, &foreign, action)),
+                "NOT_FOUND"
+            );
+        }
+    }
+}
