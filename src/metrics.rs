@@ -269,6 +269,9 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 fn route_label(path: &str) -> &'static str {
+    if path.starts_with(crate::graphql::graphiql::ASSET_PREFIX) {
+        return "/lynkapi/assets";
+    }
     ROUTES
         .iter()
         .find(|route| **route == path)
@@ -344,6 +347,10 @@ mod tests {
     fn labels_are_bounded() {
         assert_eq!(route_label("/lynkapi"), "/lynkapi");
         assert_eq!(route_label("/wp-admin/setup.php"), "other");
+        assert_eq!(
+            route_label("/lynkapi/assets/graphiql.min.js"),
+            "/lynkapi/assets"
+        );
         assert_eq!(method_label(&Method::POST), "POST");
         assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
     }

@@ -20,11 +20,14 @@ use super::{
     context::{ContextExt, PermissionGuard},
     project::{self, Project},
     role::parse_id,
-    token::Token,
+    token::{Token, facts as token_facts},
     user::{self, User},
 };
 use crate::{
-    auth::Permission,
+    auth::{
+        Permission,
+        token_access::{TokenAction, check_token_action},
+    },
     database::begin_write,
     entity::{project as project_entity, sbom, token},
     error::Error,
@@ -158,8 +161,8 @@ impl Sbom {
         user::load(ctx.db()?, Some(user_id)).await
     }
 
-    /// The token it was uploaded with. Your own token always; any other
-    /// needs `tokens:read`, as the organization's token list does.
+    /// The token it was uploaded with: the one in use, or with a session
+    /// your own; any other needs `tokens:read`, as `token(id)` does.
     async fn uploaded_by_token(&self, ctx: &Context<'_>) -> Result<Option<Token>, Error> {
         let Some(token_id) = self.model.uploaded_by_token_id else {
             return Ok(None);
@@ -168,11 +171,7 @@ impl Sbom {
         let Some(model) = token::Entity::find_by_id(token_id).one(ctx.db()?).await? else {
             return Ok(None);
         };
-        let own = model.id == principal.token_id
-            || (principal.user_id.is_some() && model.owner_user_id == principal.user_id);
-        if !own {
-            principal.require(Permission::TokensRead)?;
-        }
+        check_token_action(principal, &token_facts(&model)?, TokenAction::Read)?;
         Ok(Some(Token::new(model, self.model.organization_id)))
     }
 

@@ -167,21 +167,26 @@ async fn facts_of(
     token: &token::Model,
     action: TokenAction,
 ) -> Result<TokenFacts, Error> {
-    let kind = kind::parse(&token.kind)
-        .ok_or_else(|| Error::internal(format!("token {} has an unknown kind", token.id)))?;
-    let carried = match (action, token.role_id) {
-        (TokenAction::Rotate, Some(role_id)) => role::Entity::find_by_id(role_id)
+    let mut facts = facts(token)?;
+    if let (TokenAction::Rotate, Some(role_id)) = (action, token.role_id) {
+        facts.carried = role::Entity::find_by_id(role_id)
             .one(conn)
             .await?
-            .map(|role| PermissionSet::from_storage(&role.permissions)),
-        _ => None,
-    };
+            .map(|role| PermissionSet::from_storage(&role.permissions));
+    }
+    Ok(facts)
+}
+
+/// The facts of a stored token, without what it carries.
+pub fn facts(token: &token::Model) -> Result<TokenFacts, Error> {
+    let kind = kind::parse(&token.kind)
+        .ok_or_else(|| Error::internal(format!("token {} has an unknown kind", token.id)))?;
     Ok(TokenFacts {
         id: token.id,
         kind,
         organization_id: token.organization_id,
         owner_user_id: token.owner_user_id,
-        carried,
+        carried: None,
     })
 }
 

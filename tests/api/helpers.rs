@@ -512,10 +512,16 @@ impl TestApp {
     /// first admin's credentials). Keep the first app alive meanwhile: it
     /// owns the SQLite file.
     pub async fn another_instance(&self) -> TestApp {
-        let config = ServeArgs::new(
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// [`TestApp::another_instance`] with adjusted settings.
+    pub async fn another_instance_with(&self, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+        let mut config = ServeArgs::new(
             "127.0.0.1:0".parse().expect("address"),
             DatabaseArgs::new(self.database.url.clone()),
         );
+        configure(&mut config);
         let app = Application::build(config).await.expect("build app");
         assert!(
             app.bootstrapped().is_none(),

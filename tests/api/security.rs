@@ -704,24 +704,9 @@ async fn failure_budgets_hold_across_instances() {
         // One process owns a SQLite file; budgets live in its memory.
         return;
     }
-    let mut other = app.another_instance().await;
-    // The second instance was started with the default budget; build it
-    // with the same one as the first.
-    other = {
-        drop(other);
-        let mut config = lynk::config::ServeArgs::new(
-            "127.0.0.1:0".parse().unwrap(),
-            lynk::config::DatabaseArgs::new(app.database.url.clone()),
-        );
-        config.limits.login_failures_per_account = 4;
-        let built = lynk::startup::Application::build(config).await.unwrap();
-        let address = built.local_addr();
-        tokio::spawn(built.run_until(std::future::pending()));
-        TestApp {
-            address,
-            ..app.another_instance().await
-        }
-    };
+    let other = app
+        .another_instance_with(|config| config.limits.login_failures_per_account = 4)
+        .await;
     const LOGIN: &str =
         "mutation($p: String!) { login(email: \"admin@acme.test\", password: $p) { token } }";
     let mut statuses = Vec::new();
@@ -949,5 +934,41 @@ async fn malformed_json_is_a_graphql_400() {
         );
         assert_eq!(code(&answer), Some("BAD_REQUEST"), "{}", answer.text);
         assert!(!answer.text.contains("InvalidRequest("), "{}", answer.text);
+    }
+}
+
+#[tokio::test]
+async fn a_scoped_token_does_not_reach_its_siblings_through_an_sbom() {
+    let app = spawn_app().await;
+    let admin = app.admin_session().await;
+    let project = app.create_project("api").await;
+    let (_, uploader) = app.create_personal_token(&admin, None).await;
+    let answer = app
+        .upload_sbom(
+            &uploader,
+            &project,
+            r#"{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": []}"#,
+            "id",
+        )
+        .await;
+    let sbom = answer.body["data"]["uploadSbom"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", answer.text))
+        .to_owned();
+    let (_, scoped) = app
+        .create_personal_token(&admin, Some(vec!["projects:read", "sboms:read"]))
+        .await;
+    let query = "query($id: ID!) { sbom(id: $id) { id uploadedByToken { id } } }";
+    let answer = app.gql(Some(&scoped), query, json!({ "id": sbom })).await;
+    assert_eq!(code(&answer), Some("FORBIDDEN"), "{}", answer.text);
+    assert_eq!(answer.body["data"]["sbom"]["uploadedByToken"], Value::Null);
+    // The uploader itself and its owner's session see it.
+    for caller in [&uploader, &admin] {
+        let answer = app.gql(Some(caller), query, json!({ "id": sbom })).await;
+        assert!(
+            answer.body["data"]["sbom"]["uploadedByToken"]["id"].is_string(),
+            "{}",
+            answer.text
+        );
     }
 }

@@ -239,7 +239,47 @@ async fn a_browser_gets_graphiql() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.text().await.unwrap().contains("graphiql"));
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let page = response.text().await.unwrap();
+    assert!(page.contains("graphiql"));
+    // Nothing comes from another origin: every script and stylesheet is
+    // served by lynk itself.
+    assert!(
+        !page.contains("//unpkg") && !page.contains("https://"),
+        "{page}"
+    );
+    let sources: Vec<&str> = page
+        .split(['"', '\''])
+        .filter(|part| part.starts_with("/lynkapi/assets/"))
+        .collect();
+    assert!(sources.len() >= 4, "{page}");
+    for source in sources {
+        let asset = app
+            .client
+            .get(format!("http://{}{source}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(asset.status(), StatusCode::OK, "{source}");
+        assert_eq!(asset.headers()["x-content-type-options"], "nosniff");
+    }
+    let missing = app
+        .client
+        .get(format!(
+            "http://{}/lynkapi/assets/..%2FCargo.toml",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
