@@ -82,11 +82,12 @@ for _ in $(seq 50); do
     grep -q 'export LYNK_TOKEN=' "$WORK/server.stdout" && break
     sleep 0.1
 done
-grep -qx 'Paste this line into your shell to use them:' "$WORK/server.stdout" ||
+grep -q 'Paste this line into your shell to use them:$' "$WORK/server.stdout" ||
     die "the first start's banner lacks 'Paste this line into your shell to use them:'"
 EXPORT_LINE=$(sed -n 's/^[[:space:]]*\(export LYNK_TOKEN=.*\)$/\1/p' "$WORK/server.stdout")
 [[ -n $EXPORT_LINE ]] || die "the first start's banner has no 'export LYNK_TOKEN=…' line"
-[[ $EXPORT_LINE =~ ^export\ LYNK_TOKEN=lynk_live_[0-9A-Za-z]{36}\ LYNK_EMAIL=[A-Za-z0-9._%+@-]+\ LYNK_PASSWORD=[0-9A-Za-z]+$ ]] ||
+email_word="[A-Za-z0-9._%+@-]+|'[^']*'"
+[[ $EXPORT_LINE =~ ^export\ LYNK_TOKEN=lynk_live_[0-9A-Za-z]{36}\ LYNK_EMAIL=($email_word)\ LYNK_PASSWORD=[0-9A-Za-z]+$ ]] ||
     die "the banner's export line is not 'export LYNK_TOKEN=… LYNK_EMAIL=… LYNK_PASSWORD=…' with shell-safe values: $EXPORT_LINE"
 
 # Extract the marked blocks: README line of the fence, whether errors are
