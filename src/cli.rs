@@ -3,12 +3,15 @@
 use std::io::{BufRead, Write};
 
 use crate::{
-    config::{BootstrapArgs, Command, ServeArgs},
+    config::{BootstrapArgs, Command, ResetPasswordArgs, ServeArgs, UserCommand},
     database,
     error::Error,
     graphql,
-    service::bootstrap::{self, BootstrapRequest},
-    startup::{Application, print_bootstrap_banner},
+    service::{
+        account,
+        bootstrap::{self, BootstrapRequest},
+    },
+    startup::{Application, print_bootstrap_banner, shell_word},
 };
 
 /// Runs one subcommand to completion.
@@ -27,13 +30,37 @@ pub async fn run(command: Command) -> Result<(), Error> {
             print!("{}", graphql::sdl());
             Ok(())
         }
+        Command::User(UserCommand::ResetPassword(args)) => reset_password(args).await,
     }
+}
+
+async fn reset_password(args: ResetPasswordArgs) -> Result<(), Error> {
+    let db = database::connect(&args.database).await?;
+    database::migrate(&db).await?;
+    let reset = account::reset_password(&db, &args.email).await;
+    db.close().await?;
+    let reset = reset?;
+    tracing::info!(user_id = %reset.user_id, "password reset");
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "New password for {}: {}", reset.email, reset.password);
+    let _ = writeln!(
+        out,
+        "It is shown once. Their sessions were ended; personal tokens keep working.\n\
+         Paste this line into your shell to sign in with it:\n  export LYNK_EMAIL={} LYNK_PASSWORD={}",
+        shell_word(&reset.email),
+        shell_word(&reset.password)
+    );
+    out.flush().map_err(Error::internal)
 }
 
 async fn serve(args: ServeArgs) -> Result<(), Error> {
     let app = Application::build(args).await?;
-    if let Some(outcome) = app.bootstrapped() {
-        print_bootstrap_banner(outcome);
+    match app.bootstrapped() {
+        Some(outcome) => print_bootstrap_banner(outcome),
+        None => tracing::info!(
+            "database already bootstrapped; lost the admin's credentials? run: \
+             lynk user reset-password --email <email>"
+        ),
     }
     app.run_until_stopped().await
 }

@@ -43,6 +43,27 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Manage user accounts (`lynk user reset-password --email …`).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// What `lynk user` can do.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Give a user a new generated password, printed once; ends their
+    /// sessions (personal tokens keep working). Audited.
+    ResetPassword(ResetPasswordArgs),
+}
+
+/// Settings of `lynk user reset-password`.
+#[derive(Debug, Clone, Args)]
+pub struct ResetPasswordArgs {
+    /// The user's email address.
+    #[arg(long)]
+    pub email: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 /// Where the database is.
@@ -247,5 +268,20 @@ mod tests {
         ])
         .unwrap();
         assert!(matches!(cli.into_command(), Command::Bootstrap(b) if b.json && b.org == "Acme"));
+        let cli = Cli::try_parse_from([
+            "lynk",
+            "user",
+            "reset-password",
+            "--email",
+            "a@b.c",
+            "--database-url",
+            "sqlite://x.db",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.into_command(),
+            Command::User(UserCommand::ResetPassword(r))
+                if r.email == "a@b.c" && r.database.database_url == "sqlite://x.db"
+        ));
     }
 }

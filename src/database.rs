@@ -101,8 +101,15 @@ const BOOTSTRAP_LOCK_KEY: i64 = 0x6c79_6e6b_0001;
 /// migrations (PostgreSQL's DDL is transactional, and so is SQLite's).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     let txn = begin_locked(db, MIGRATION_LOCK_KEY).await?;
+    let pending = Migrator::get_pending_migrations(&txn).await?.len();
     Migrator::up(&txn, None).await?;
-    txn.commit().await
+    txn.commit().await?;
+    // sea-orm-migration's own lines are at `debug` unless RUST_LOG asks
+    // (telemetry); what an operator should know is whether the schema moved.
+    if pending > 0 {
+        tracing::info!(applied = pending, "database migrations applied");
+    }
+    Ok(())
 }
 
 /// Begins a transaction that will write. On SQLite it takes the write lock

@@ -31,8 +31,9 @@ use axum::{
 use futures_util::FutureExt;
 use tower::ServiceBuilder;
 use tower_http::{
+    LatencyUnit,
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
-    trace::TraceLayer,
+    trace::{DefaultOnResponse, TraceLayer},
 };
 
 use crate::graphql::handler::REQUEST_ID_HEADER;
@@ -48,7 +49,14 @@ pub fn with_middleware(routes: Router, request_timeout: Duration) -> Router {
             .layer(SetRequestIdLayer::new(request_id.clone(), RandomRequestId))
             .layer(
                 TraceLayer::new_for_http()
-                    .make_span_with(crate::telemetry::request_span::<axum::body::Body>),
+                    .make_span_with(crate::telemetry::request_span::<axum::body::Body>)
+                    // One line per request at `info`: status and duration,
+                    // in the span that holds method, path and request id.
+                    .on_response(
+                        DefaultOnResponse::new()
+                            .level(tracing::Level::INFO)
+                            .latency_unit(LatencyUnit::Micros),
+                    ),
             )
             .layer(PropagateRequestIdLayer::new(request_id))
             .layer(middleware::from_fn_with_state(

@@ -138,7 +138,15 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        tracing::info!(address = %self.local_addr(), "listening");
+        let address = self.local_addr();
+        tracing::info!(
+            %address,
+            api = %format!("http://{address}/lynkapi"),
+            graphiql = %format!("http://{address}/lynkapi (in a browser)"),
+            metrics = %format!("http://{address}/metrics"),
+            health = %format!("http://{address}/healthz"),
+            "listening on {address}"
+        );
         axum::serve(
             self.listener,
             self.router
@@ -171,10 +179,42 @@ pub fn print_bootstrap_banner(outcome: &BootstrapOutcome) {
     let _ = writeln!(out, "  personal token (30 days): {}", outcome.token);
     let _ = writeln!(
         out,
-        "These are shown once. Try:\n  export LYNK_TOKEN={}\n",
-        outcome.token
+        "These are shown once. Paste this line into your shell to use them:"
     );
+    match &outcome.password {
+        Some(password) => {
+            let _ = writeln!(
+                out,
+                "  export LYNK_TOKEN={} LYNK_EMAIL={} LYNK_PASSWORD={}\n",
+                outcome.token,
+                shell_word(&outcome.user.email),
+                shell_word(password)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  export LYNK_TOKEN={} LYNK_EMAIL={}\n",
+                outcome.token,
+                shell_word(&outcome.user.email)
+            );
+        }
+    }
     let _ = out.flush();
+}
+
+/// `value` as one word of a POSIX shell command: as it is when it holds
+/// only characters no shell treats specially, else single-quoted.
+pub fn shell_word(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@._+-:/=".contains(c));
+    if plain {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
 }
 
 /// The HTTP routes and middleware.
@@ -251,4 +291,18 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received; finishing in-flight requests");
     // Give load balancers a moment to notice; in-flight requests finish regardless.
     tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("admin@example.com"), "admin@example.com");
+        assert_eq!(shell_word("Abc123"), "Abc123");
+        assert_eq!(shell_word("o'brien@x.io"), r"'o'\''brien@x.io'");
+        assert_eq!(shell_word("a b$c"), "'a b$c'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

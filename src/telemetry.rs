@@ -13,9 +13,20 @@ use crate::graphql::handler::REQUEST_ID_HEADER;
 
 /// Installs the global subscriber. Call once, from `main`.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Without RUST_LOG: `info`, but the migration runner's step-by-step
+    // lines (a dozen at every start) only as warnings; lynk itself says
+    // when migrations were applied.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sea_orm_migration=warn"));
     let json = std::env::var("LYNK_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let mut builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A log line that cannot be written (standard error closed, its pipe's
+    // reader gone) is dropped: tracing-subscriber's default would report
+    // it with `eprintln!`, which panics on the same closed stream, and
+    // every request writes a line.
+    let mut builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     // Colours are for people at a terminal; a log file or a collector gets
     // plain text (and `NO_COLOR` turns them off at a terminal too).
     if !std::io::stderr().is_terminal() {

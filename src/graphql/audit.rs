@@ -1,12 +1,12 @@
 //! The `AuditEvent` type.
 
 use async_graphql::{Context, ID, Object};
-use chrono::{DateTime, Utc};
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use super::{
     context::ContextExt,
+    scalar::Timestamp,
     token::Token,
     user::{self, User},
 };
@@ -32,8 +32,8 @@ impl AuditEvent {
         &self.model.action
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.model.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.model.created_at.into()
     }
 
     async fn actor_user(&self, ctx: &Context<'_>) -> Result<Option<User>, Error> {

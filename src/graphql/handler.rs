@@ -174,7 +174,10 @@ pub async fn graphql(
     }
 
     let validated = validation.is_proven();
-    let schema = state.schemas.for_request(principal.is_some(), validated);
+    let introspection = info.is_some_and(|i| i.introspection);
+    let schema = state
+        .schemas
+        .for_request(principal.is_some(), validated, introspection);
     let context = RequestContext {
         principal,
         client_ip: Some(client),

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{
     context::ContextExt,
     role::{Role, find_in_organization, parse_id},
+    scalar::Timestamp,
     session::{LoginPayload, issue_session},
     user::User,
 };
@@ -55,8 +56,8 @@ impl Member {
             .ok_or(Error::NotFound("role"))
     }
 
-    async fn joined_at(&self) -> DateTime<Utc> {
-        self.membership.joined_at
+    async fn joined_at(&self) -> Timestamp {
+        self.membership.joined_at.into()
     }
 }
 
@@ -81,12 +82,12 @@ impl Invitation {
             .ok_or(Error::NotFound("role"))
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at.into()
     }
 
-    async fn expires_at(&self) -> DateTime<Utc> {
-        self.0.expires_at
+    async fn expires_at(&self) -> Timestamp {
+        self.0.expires_at.into()
     }
 }
 

@@ -14,6 +14,7 @@ mod permission;
 mod project;
 mod role;
 mod sbom;
+pub mod scalar;
 mod session;
 pub(crate) mod token;
 mod token_mutation;
@@ -52,6 +53,12 @@ pub struct MutationRoot(
 
 /// lynk's executable schema.
 pub type LynkSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// The depth allowed to an authenticated introspection-only query: the
+/// standard introspection query of graphql-js (what GraphiQL, Apollo,
+/// GraphQL Code Generator and Python's `gql` send) nests its type
+/// references about 15 levels deep, and the schema bounds what it reads.
+pub const INTROSPECTION_DEPTH: usize = 24;
 
 /// Limits on the shape of a query (OWASP GraphQL cheat sheet).
 #[derive(Debug, Clone, Copy)]
@@ -94,15 +101,24 @@ pub struct Schemas {
     /// For anonymous callers (`login`, `acceptInvitation`): no field
     /// suggestions, so error messages do not teach the schema.
     anonymous: LynkSchema,
+    /// For authenticated introspection-only queries: the depth limit of
+    /// [`INTROSPECTION_DEPTH`].
+    introspection: LynkSchema,
 }
 
 impl Schemas {
     /// The schema a request runs on.
-    pub fn for_request(&self, authenticated: bool, validated: bool) -> &LynkSchema {
-        match (authenticated, validated) {
-            (true, true) => &self.authenticated_validated,
-            (true, false) => &self.authenticated,
-            (false, _) => &self.anonymous,
+    pub fn for_request(
+        &self,
+        authenticated: bool,
+        validated: bool,
+        introspection: bool,
+    ) -> &LynkSchema {
+        match (authenticated, validated, introspection) {
+            (false, _, _) => &self.anonymous,
+            (true, _, true) => &self.introspection,
+            (true, true, false) => &self.authenticated_validated,
+            (true, false, false) => &self.authenticated,
         }
     }
 }
@@ -115,6 +131,12 @@ pub fn build_schemas(state: AppState, limits: QueryLimits) -> Schemas {
             .validation_mode(ValidationMode::Fast)
             .data(state.clone())
             .finish(),
+        introspection: builder(QueryLimits {
+            depth: limits.depth.max(INTROSPECTION_DEPTH),
+            ..limits
+        })
+        .data(state.clone())
+        .finish(),
         anonymous: builder(limits).data(state).disable_suggestions().finish(),
     }
 }

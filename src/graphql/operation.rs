@@ -19,6 +19,10 @@ pub struct OperationInfo {
     pub operation_type: OperationType,
     /// True when every root field is public.
     pub public: bool,
+    /// True when every root field is introspection (`__schema`, `__type`,
+    /// `__typename`): the standard introspection query of GraphQL tools
+    /// nests deeper than the depth limit allows other queries.
+    pub introspection: bool,
 }
 
 /// Picks the operation from a parsed document; `None` when it is not there
@@ -46,9 +50,16 @@ pub fn analyze(
             }
             _ => false,
         });
+    let introspection = operation.node.ty == OperationType::Query
+        && !items.is_empty()
+        && items.iter().all(|item| match &item.node {
+            Selection::Field(field) => field.node.name.node.starts_with("__"),
+            _ => false,
+        });
     Some(OperationInfo {
         operation_type: operation.node.ty,
         public,
+        introspection,
     })
 }
 
@@ -193,6 +204,23 @@ mod tests {
         assert!(!vars(serde_json::json!({"a": "b", "c": ["d"]})));
         assert!(vars(serde_json::json!({"input": {"name": "a\u{0}b"}})));
         assert!(vars(serde_json::json!({"list": ["ok", "\u{0}"]})));
+    }
+
+    #[test]
+    fn introspection_is_recognised_at_the_root() {
+        let introspection =
+            |query: &str| analyze_text(query, None).is_some_and(|i| i.introspection);
+        assert!(introspection("{ __schema { types { name } } }"));
+        assert!(introspection(
+            "query IntrospectionQuery { __schema { queryType { name } } __type(name: \"X\") { name } }"
+        ));
+        assert!(!introspection(
+            "{ __schema { types { name } } organization { id } }"
+        ));
+        assert!(!introspection(
+            "{ ...F } fragment F on Query { __schema { types { name } } }"
+        ));
+        assert!(!introspection("mutation { __typename }"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::{
     pagination::{Page, connection_complexity},
     project::Project,
     role::Role,
+    scalar::Timestamp,
     token::{Token, TokenKind, TokenStatus},
 };
 use crate::{
@@ -32,7 +33,7 @@ pub struct Organization {
     pub uuid: Uuid,
     pub id: ID,
     pub name: String,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
     /// The longest a personal token may live, in days.
     pub max_token_lifetime_days: i32,
 }
@@ -43,7 +44,7 @@ impl From<OrganizationSnapshot> for Organization {
             uuid: org.id,
             id: ID(org.id.to_string()),
             name: org.name,
-            created_at: org.created_at,
+            created_at: org.created_at.into(),
             max_token_lifetime_days: org.max_token_lifetime_days,
         }
     }
@@ -55,7 +56,7 @@ impl From<organization::Model> for Organization {
             uuid: org.id,
             id: ID(org.id.to_string()),
             name: org.name,
-            created_at: org.created_at,
+            created_at: org.created_at.into(),
             max_token_lifetime_days: org.max_token_lifetime_days,
         }
     }

@@ -15,6 +15,7 @@ use super::{
     pagination::{Page, connection_complexity},
     role::parse_id,
     sbom::{Sbom, without_documents},
+    scalar::Timestamp,
 };
 use crate::{
     auth::Permission,
@@ -45,8 +46,8 @@ impl Project {
         &self.0.description
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at.into()
     }
 
     /// The project's SBOMs, newest first (needs `sboms:read`).

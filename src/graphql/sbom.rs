@@ -20,6 +20,7 @@ use super::{
     context::{ContextExt, PermissionGuard},
     project::{self, Project},
     role::parse_id,
+    scalar::Timestamp,
     token::{Token, facts as token_facts},
     user::{self, User},
 };
@@ -133,8 +134,8 @@ impl Sbom {
         &self.model.sha256
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.model.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.model.created_at.into()
     }
 
     /// The project it belongs to (needs `projects:read`).

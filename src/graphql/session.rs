@@ -8,7 +8,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{context::ContextExt, organization::Organization, role::parse_id, user::User};
+use super::{
+    context::ContextExt, organization::Organization, role::parse_id, scalar::Timestamp, user::User,
+};
 use crate::{
     auth::{
         PrincipalKind,
@@ -30,7 +32,7 @@ use crate::{
 pub struct LoginPayload {
     /// A `lynk_session_…` bearer token; shown only here.
     pub token: String,
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: Timestamp,
     pub user: User,
     /// The organization the session acts in unless a request names another
     /// with `X-Organization-ID`.
@@ -65,7 +67,7 @@ pub async fn issue_session(
     .await?;
     Ok(LoginPayload {
         token: secret.expose().to_owned(),
-        expires_at,
+        expires_at: expires_at.into(),
         user: User(user),
         organization: organization.into(),
     })

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{
     context::ContextExt,
     role::{Role, parse_id},
+    scalar::Timestamp,
     user::{self, User},
 };
 use crate::{
@@ -142,21 +143,21 @@ impl Token {
         user::load(ctx.db()?, self.model.created_by_user_id).await
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.model.created_at
+    async fn created_at(&self) -> Timestamp {
+        self.model.created_at.into()
     }
 
-    async fn expires_at(&self) -> Option<DateTime<Utc>> {
-        self.model.expires_at
+    async fn expires_at(&self) -> Option<Timestamp> {
+        self.model.expires_at.map(Timestamp)
     }
 
     /// Updated at most once a minute.
-    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
-        self.model.last_used_at
+    async fn last_used_at(&self) -> Option<Timestamp> {
+        self.model.last_used_at.map(Timestamp)
     }
 
-    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
-        self.model.revoked_at
+    async fn revoked_at(&self) -> Option<Timestamp> {
+        self.model.revoked_at.map(Timestamp)
     }
 }
 

@@ -7,6 +7,7 @@ use sea_orm::EntityTrait;
 use super::{
     context::ContextExt,
     role::{find_in_organization, parse_id},
+    scalar::Timestamp,
     token::{Token, TokenStatus, find_for, status_of},
 };
 use crate::{
@@ -37,7 +38,7 @@ pub struct CreatedToken {
 pub struct CreatePersonalTokenInput {
     pub name: String,
     /// Required; at most the organization's `maxTokenLifetimeDays` ahead.
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: Timestamp,
     /// Narrow the token to these permissions (a subset of yours); omit for your whole role.
     pub scopes: Option<Vec<String>>,
 }
@@ -49,7 +50,7 @@ pub struct CreateServiceTokenInput {
     /// The role the token carries; its permissions must be a subset of yours.
     pub role_id: ID,
     /// Optional; none = until revoked.
-    pub expires_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<Timestamp>,
 }
 
 fn parse_scopes(scopes: Option<Vec<String>>) -> Result<Option<PermissionSet>, Error> {
@@ -102,8 +103,9 @@ impl TokenMutation {
         };
         let name = validate::name("name", &input.name)?;
         let now = Utc::now();
+        let expires_at = input.expires_at.0;
         policy::check_personal_expiry(
-            input.expires_at,
+            expires_at,
             now,
             principal.organization.max_token_lifetime_days,
         )?;
@@ -122,7 +124,7 @@ impl TokenMutation {
                 role_id: None,
                 owner_user_id: Some(user_id),
                 created_by_user_id: Some(user_id),
-                expires_at: Some(input.expires_at),
+                expires_at: Some(expires_at),
             },
             now,
         )
@@ -144,7 +146,8 @@ impl TokenMutation {
         let principal = ctx.require(Permission::TokensWrite)?;
         let name = validate::name("name", &input.name)?;
         let now = Utc::now();
-        policy::check_service_expiry(input.expires_at, now)?;
+        let expires_at = input.expires_at.map(|at| at.0);
+        policy::check_service_expiry(expires_at, now)?;
         let db = ctx.db()?;
         let role = find_in_organization(
             db,
@@ -168,7 +171,7 @@ impl TokenMutation {
                 role_id: Some(role.id),
                 owner_user_id: None,
                 created_by_user_id: principal.user_id,
-                expires_at: input.expires_at,
+                expires_at,
             },
             now,
         )
@@ -208,14 +211,14 @@ impl TokenMutation {
     /// Replaces an active token's secret: the old one dies in the same
     /// transaction; name, role, scopes and expiry carry over, unless a
     /// session sets a new `expiresAt` (within the organization's policy).
-    /// Rotation is creation (DESIGN §3): a personal token is rotated only
+    /// Rotation is creation: a personal token is rotated only
     /// by its owner, a service token only by a caller holding every
     /// permission it carries, and the rotator becomes `createdBy`.
     async fn rotate_token(
         &self,
         ctx: &Context<'_>,
         id: ID,
-        expires_at: Option<DateTime<Utc>>,
+        expires_at: Option<Timestamp>,
     ) -> Result<CreatedToken, Error> {
         let principal = ctx.principal()?;
         let now = Utc::now();
@@ -235,7 +238,7 @@ impl TokenMutation {
                 ));
             }
         };
-        let expires_at = match expires_at {
+        let expires_at = match expires_at.map(|at| at.0) {
             None => old.expires_at,
             Some(_) if principal.kind != PrincipalKind::UserSession => {
                 return Err(Error::Forbidden(

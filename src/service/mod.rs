@@ -1,6 +1,7 @@
 //! Domain operations shared by the GraphQL API and the CLI. Each takes a
 //! connection or transaction, so callers compose them into one transaction.
 
+pub mod account;
 pub mod audit;
 pub mod bootstrap;
 pub mod organization;

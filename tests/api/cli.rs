@@ -117,6 +117,7 @@ async fn first_serve_prints_a_token_that_verifies() {
             &database.url,
         ])
         .env("LYNK_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -155,4 +156,80 @@ async fn first_serve_prints_a_token_that_verifies() {
     assert_eq!(body["data"]["organization"]["name"], "Acme Corp");
     child.kill().ok();
     child.wait().ok();
+}
+
+#[tokio::test]
+async fn a_lost_admin_password_is_reset_from_the_command_line() {
+    let app = crate::helpers::spawn_app().await;
+    let session = app.admin_session().await;
+    let output = lynk_binary()
+        .args([
+            "user",
+            "reset-password",
+            "--email",
+            "admin@acme.test",
+            "--database-url",
+            &app.database.url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let password = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("New password for admin@acme.test: "))
+        .expect("the new password is printed")
+        .to_owned();
+    assert!(stdout.contains(&format!(
+        "export LYNK_EMAIL=admin@acme.test LYNK_PASSWORD={password}"
+    )));
+    // The old password and the old session are gone; the new one works.
+    let old = app
+        .gql(
+            None,
+            "mutation { login(email: \"admin@acme.test\", password: \"correct horse battery staple\") { token } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(old.status, 401);
+    crate::helpers::assert_unauthorized(
+        &app.gql(Some(&session), "{ organization { id } }", Value::Null)
+            .await,
+        true,
+    );
+    let session = app.login("admin@acme.test", &password).await;
+    let answer = app
+        .gql(
+            Some(&session),
+            "{ organization { auditEvents(action: \"user.password_reset\") { edges { node { action targetId actorUser { id } } } } } }",
+            Value::Null,
+        )
+        .await;
+    let events = answer.body["data"]["organization"]["auditEvents"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", answer.text))
+        .clone();
+    assert_eq!(events.len(), 1, "{}", answer.text);
+    assert_eq!(events[0]["node"]["targetId"], app.admin.user.id.to_string());
+    // An unknown email says so and changes nothing.
+    let output = lynk_binary()
+        .args([
+            "user",
+            "reset-password",
+            "--email",
+            "nobody@acme.test",
+            "--database-url",
+            &app.database.url,
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("no user has the email address nobody@acme.test")
+    );
 }

@@ -53,6 +53,7 @@ impl Server {
                 database_url,
             ])
             .env("LYNK_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

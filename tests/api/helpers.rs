@@ -24,11 +24,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// The `lynk` binary this test run built, in an environment of its own:
-/// no `DATABASE_URL` from the developer's shell, `info` logs (a test can
-/// set more with `.env`).
+/// no `DATABASE_URL` from the developer's shell, and only warnings logged,
+/// so that the test output stays clean (a test that reads the log sets
+/// `RUST_LOG` with `.env`).
 pub fn lynk_binary() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lynk"));
-    command.env_remove("DATABASE_URL").env("RUST_LOG", "info");
+    command.env_remove("DATABASE_URL").env("RUST_LOG", "warn");
     command
 }
 

@@ -651,6 +651,18 @@ async fn concurrent_wrong_logins_never_exceed_the_budget() {
         answer.text.len() < 500,
         "the message does not echo the input"
     );
+    // A 5 MiB email, sent with a credential so that the body is read
+    // whole: refused before any budget or hash, and not echoed.
+    let huge = format!("{}@acme.test", "a".repeat(5 << 20));
+    let answer = app
+        .gql(
+            Some(app.admin_token()),
+            LOGIN,
+            json!({ "e": huge, "p": "x" }),
+        )
+        .await;
+    assert_eq!(code(&answer), Some("BAD_USER_INPUT"));
+    assert!(answer.text.len() < 500);
 }
 
 #[tokio::test]

@@ -484,3 +484,87 @@ async fn concurrent_verifications_stay_within_the_pool() {
         assert_eq!(app.verifier.held_connections(), None);
     }
 }
+
+/// graphql-js's `getIntrospectionQuery()` with every option on
+/// (descriptions, specifiedByUrl, directiveIsRepeatable,
+/// schemaDescription, inputValueDeprecation): what GraphiQL, Apollo,
+/// GraphQL Code Generator and Python's `gql` send.
+const STANDARD_INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    description
+    queryType { name kind }
+    mutationType { name kind }
+    subscriptionType { name kind }
+    types { ...FullType }
+    directives {
+      name
+      description
+      isRepeatable
+      locations
+      args(includeDeprecated: true) { ...InputValue }
+    }
+  }
+}
+fragment FullType on __Type {
+  kind
+  name
+  description
+  specifiedByURL
+  fields(includeDeprecated: true) {
+    name
+    description
+    args(includeDeprecated: true) { ...InputValue }
+    type { ...TypeRef }
+    isDeprecated
+    deprecationReason
+  }
+  inputFields(includeDeprecated: true) { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue {
+  name
+  description
+  type { ...TypeRef }
+  defaultValue
+  isDeprecated
+  deprecationReason
+}
+fragment TypeRef on __Type {
+  kind
+  name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name } } } } } } } } }
+}
+"#;
+
+#[tokio::test]
+async fn the_standard_introspection_query_works() {
+    let app = spawn_app().await;
+    let answer = app
+        .gql(Some(app.admin_token()), STANDARD_INTROSPECTION, Value::Null)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.body["errors"].is_null(), "{}", answer.text);
+    let types = answer.body["data"]["__schema"]["types"].as_array().unwrap();
+    assert!(types.iter().any(|t| t["name"] == "Token"));
+    // Still only for a caller with a credential.
+    let answer = app.gql(None, STANDARD_INTROSPECTION, Value::Null).await;
+    assert_unauthorized(&answer, false);
+    // The depth limit still holds for anything that is not only
+    // introspection.
+    let fragments =
+        &STANDARD_INTROSPECTION[STANDARD_INTROSPECTION.find("fragment FullType").unwrap()..];
+    let mixed = format!(
+        "query {{ organization {{ id }} __schema {{ types {{ ...FullType }} }} }} {fragments}"
+    );
+    let answer = app.gql(Some(app.admin_token()), &mixed, Value::Null).await;
+    assert_eq!(
+        answer.body["errors"][0]["message"], "Query is nested too deep.",
+        "{}",
+        answer.text
+    );
+}

@@ -1,0 +1,100 @@
+//! Operator actions on user accounts, run from the command line
+//! (`lynk user reset-password`): the way back in when the first start's
+//! credentials are lost.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    Set, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::{
+    auth::password,
+    database,
+    entity::{membership, token, user},
+    error::Error,
+    service::{
+        audit::{self, Actor, AuditRecord},
+        bootstrap::generate_password,
+        token::kind,
+        validate,
+    },
+};
+
+/// A password just reset: shown once, to the operator.
+pub struct PasswordReset {
+    pub user_id: Uuid,
+    pub email: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for PasswordReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordReset")
+            .field("user_id", &self.user_id)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Gives the user with `email` a new generated password and ends their
+/// sessions (their personal tokens keep working), in one transaction,
+/// recorded as `user.password_reset` in the audit log of every
+/// organization they belong to.
+pub async fn reset_password(db: &DatabaseConnection, email: &str) -> Result<PasswordReset, Error> {
+    let email = validate::email(email)?;
+    let found = user::Entity::find()
+        .filter(user::Column::Email.eq(&email))
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::bad_input(format!("no user has the email address {email}")))?;
+    let new_password = generate_password();
+    let hash = password::hash_password(new_password.clone()).await?;
+    let now = Utc::now();
+    let user_id = found.id;
+    let txn = database::begin_write(db).await?;
+    let mut active = found.into_active_model();
+    active.password_hash = Set(hash);
+    active.update(&txn).await?;
+    token::Entity::update_many()
+        .col_expr(token::Column::RevokedAt, Expr::value(now))
+        .filter(token::Column::OwnerUserId.eq(user_id))
+        .filter(token::Column::Kind.eq(kind::SESSION))
+        .filter(token::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    let organizations: Vec<Option<Uuid>> = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(user_id))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|m| Some(m.organization_id))
+        .collect();
+    // The operator at the console is the actor: no user, no token.
+    let actor = Actor::default();
+    for organization_id in if organizations.is_empty() {
+        vec![None]
+    } else {
+        organizations
+    } {
+        audit::record(
+            &txn,
+            AuditRecord {
+                organization_id,
+                action: "user.password_reset",
+                actor: &actor,
+                target_type: Some("user"),
+                target_id: Some(user_id),
+            },
+            now,
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(PasswordReset {
+        user_id,
+        email,
+        password: new_password,
+    })
+}
