@@ -128,6 +128,14 @@ pub struct ServeArgs {
     /// Longest a request may take before it is answered `408`.
     #[arg(long, env = "LYNK_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+    /// Accept trusted publishers whose OIDC issuer is plain `http` (a test
+    /// issuer on loopback); never in production.
+    #[arg(long, env = "LYNK_OIDC_ALLOW_HTTP_ISSUERS")]
+    pub oidc_allow_http_issuers: bool,
+    /// Least time between two fetches of one OIDC issuer's keys (an
+    /// unknown key id refreshes them at most this often).
+    #[arg(long, env = "LYNK_OIDC_MIN_REFRESH", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub oidc_min_refresh: Duration,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -181,6 +189,8 @@ impl ServeArgs {
             bootstrap_email: "admin@example.com".into(),
             bootstrap_password: None,
             request_timeout: Duration::from_secs(30),
+            oidc_allow_http_issuers: false,
+            oidc_min_refresh: Duration::from_secs(60),
             limits: LimitArgs::default(),
         }
     }
@@ -221,6 +231,14 @@ mod tests {
         assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(args.session_ttl, Duration::from_secs(43_200));
         assert_eq!(args.max_sbom_bytes, 10_485_760);
+        assert!(!args.oidc_allow_http_issuers);
+        assert_eq!(args.oidc_min_refresh, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn http_issuers_are_allowed_only_on_request() {
+        let cli = Cli::try_parse_from(["lynk", "serve", "--oidc-allow-http-issuers"]).unwrap();
+        assert!(matches!(cli.into_command(), Command::Serve(s) if s.oidc_allow_http_issuers));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::{
     auth::{
+        oidc::jwks::{IssuerKeys, OidcSettings},
         rate_limit::{Budget, Budgets, FailureBudgets, RateLimits},
         verify::Verifier,
     },
@@ -64,12 +65,20 @@ impl Application {
             .map_err(Error::internal)?;
         let limits = &config.limits;
         let verifier = Verifier::new(db.clone());
+        let oidc_keys = IssuerKeys::new(OidcSettings {
+            allow_http_issuers: config.oidc_allow_http_issuers,
+            min_refresh: config.oidc_min_refresh,
+        })?;
+        if config.oidc_allow_http_issuers {
+            tracing::warn!("trusted publishers may name plain http OIDC issuers (tests only)");
+        }
         let state = AppState {
             db: db.clone(),
             verifier: verifier.clone(),
             session_ttl: config.session_ttl,
             max_sbom_bytes: config.max_sbom_bytes,
             trusted_proxy_hops: limits.trusted_proxy_hops,
+            oidc_keys: Arc::new(oidc_keys),
             rate_limits: Arc::new(RateLimits {
                 budgets: Budgets {
                     auth_per_ip: Budget {

@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 
-use crate::auth::{rate_limit::RateLimits, verify::Verifier};
+use crate::auth::{oidc::jwks::IssuerKeys, rate_limit::RateLimits, verify::Verifier};
 
 /// Shared application state. Cheap to clone (the pool is reference-counted).
 #[derive(Clone, Debug)]
@@ -20,4 +20,6 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Proxies trusted to append to `X-Forwarded-For`.
     pub trusted_proxy_hops: usize,
+    /// OIDC issuers' keys, for trusted publishing.
+    pub oidc_keys: Arc<IssuerKeys>,
 }

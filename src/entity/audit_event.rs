@@ -14,6 +14,10 @@ pub struct Model {
     pub target_type: Option<String>,
     pub target_id: Option<Uuid>,
     pub ip: Option<String>,
+    /// What the columns above cannot say, as compact JSON (for
+    /// `token.exchanged`: the CI claims that matched).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub detail: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

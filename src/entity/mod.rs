@@ -10,4 +10,5 @@ pub mod project;
 pub mod role;
 pub mod sbom;
 pub mod token;
+pub mod trusted_publisher;
 pub mod user;

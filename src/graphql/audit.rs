@@ -62,4 +62,11 @@ impl AuditEvent {
     async fn ip(&self) -> Option<&str> {
         self.model.ip.as_deref()
     }
+
+    /// What the other fields cannot say, as compact JSON: for
+    /// `token.exchanged`, the trusted publisher and the CI claims that
+    /// matched (`sub`, `repository`, `ref`, `job_workflow_ref`, …).
+    async fn detail(&self) -> Option<&str> {
+        self.model.detail.as_deref()
+    }
 }

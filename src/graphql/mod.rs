@@ -18,6 +18,7 @@ pub mod scalar;
 mod session;
 pub(crate) mod token;
 mod token_mutation;
+pub mod trusted_publisher;
 pub(crate) mod user;
 mod viewer;
 
@@ -49,6 +50,7 @@ pub struct MutationRoot(
     member::MemberMutation,
     project::ProjectMutation,
     sbom::SbomMutation,
+    trusted_publisher::TrustedPublisherMutation,
 );
 
 /// lynk's executable schema.

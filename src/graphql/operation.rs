@@ -11,7 +11,7 @@ use async_graphql::{
 };
 
 /// Root fields an unauthenticated caller may use.
-pub const PUBLIC_MUTATIONS: [&str; 2] = ["login", "acceptInvitation"];
+pub const PUBLIC_MUTATIONS: [&str; 3] = ["login", "acceptInvitation", "exchangeOidcToken"];
 
 /// The parts of an operation the HTTP layer decides on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +160,7 @@ mod tests {
     }
 
     #[test]
-    fn only_login_and_accept_invitation_are_public() {
+    fn only_login_accept_invitation_and_the_oidc_exchange_are_public() {
         assert!(public(
             r#"mutation { login(email: "a", password: "b") { token } }"#
         ));
@@ -169,6 +169,12 @@ mod tests {
         ));
         assert!(public(
             r#"mutation { a: login(email: "a", password: "b") { token } }"#
+        ));
+        assert!(public(
+            r#"mutation { exchangeOidcToken(token: "a.b.c") { secret } }"#
+        ));
+        assert!(!public(
+            r#"mutation { exchangeOidcToken(token: "a.b.c") { secret } createTrustedPublisher }"#
         ));
         assert!(!public(
             r#"mutation { login(email: "a", password: "b") { token } logout }"#

@@ -42,6 +42,26 @@ pub async fn record(
     event: AuditRecord<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
+    insert(conn, event, None, now).await
+}
+
+/// Inserts the event with a detail its columns cannot hold (compact JSON,
+/// shown as `AuditEvent.detail`).
+pub async fn record_with_detail(
+    conn: &impl ConnectionTrait,
+    event: AuditRecord<'_>,
+    detail: String,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    insert(conn, event, Some(detail), now).await
+}
+
+async fn insert(
+    conn: &impl ConnectionTrait,
+    event: AuditRecord<'_>,
+    detail: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
     audit_event::ActiveModel {
         id: Set(Uuid::now_v7()),
         organization_id: Set(event.organization_id),
@@ -51,6 +71,7 @@ pub async fn record(
         target_type: Set(event.target_type.map(str::to_owned)),
         target_id: Set(event.target_id),
         ip: Set(event.actor.ip.clone()),
+        detail: Set(detail),
         created_at: Set(now),
     }
     .insert(conn)

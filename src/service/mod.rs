@@ -8,4 +8,5 @@ pub mod organization;
 pub mod policy;
 pub mod sbom_document;
 pub mod token;
+pub mod trusted_publisher;
 pub mod validate;

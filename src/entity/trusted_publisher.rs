@@ -1,0 +1,29 @@
+//! A trusted publisher: a CI identity that may exchange its OIDC identity
+//! token for a short-lived service token of one project (DESIGN §8).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "trusted_publisher")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// The project's organization (denormalized for scoped lookups).
+    pub organization_id: Uuid,
+    pub project_id: Uuid,
+    /// Compared exactly with a token's `iss`.
+    pub issuer: String,
+    /// Must be one of a token's `aud`.
+    pub audience: String,
+    /// A token's `sub` exactly, or its prefix when this ends with `*`.
+    pub subject: String,
+    /// The role exchanged tokens carry.
+    pub role_id: Uuid,
+    pub created_by_user_id: Option<Uuid>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,225 @@
+//! Trusted publishing (DESIGN §8): the `TrustedPublisher` type, the
+//! mutations that register and remove one, and `exchangeOidcToken`, the
+//! public mutation a CI job trades its OIDC identity token with.
+
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::Utc;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::{
+    context::ContextExt,
+    project::Project,
+    role::{Role, find_in_organization, parse_id},
+    scalar::Timestamp,
+    token::Token,
+    token_mutation::CreatedToken,
+    user::{self, User},
+};
+use crate::{
+    auth::{Permission, PermissionSet, oidc},
+    database::begin_organization_write,
+    entity::{project, role, trusted_publisher},
+    error::Error,
+    service::{
+        audit::Actor,
+        policy,
+        trusted_publisher::{self as publisher_service, NewPublisher},
+    },
+};
+
+/// A CI identity a project trusts: a job whose OIDC identity token comes
+/// from `issuer`, names `audience` and has a matching `subject` may
+/// exchange it for a 15-minute service token of `project` with `role`.
+pub struct TrustedPublisher(pub trusted_publisher::Model);
+
+#[Object]
+impl TrustedPublisher {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The OIDC issuer, compared exactly with a token's `iss` (e.g.
+    /// `https://token.actions.githubusercontent.com`).
+    async fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+
+    /// What the CI job asks its token to be for; one of the token's `aud`.
+    async fn audience(&self) -> &str {
+        &self.0.audience
+    }
+
+    /// A token's `sub` exactly, or every `sub` starting with what precedes
+    /// a trailing `*` (e.g. `repo:acme/shop-api:ref:refs/heads/main`).
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+
+    /// The project exchanged tokens are restricted to.
+    async fn project(&self, ctx: &Context<'_>) -> Result<Project, Error> {
+        project::Entity::find_by_id(self.0.project_id)
+            .filter(project::Column::OrganizationId.eq(self.0.organization_id))
+            .one(ctx.db()?)
+            .await?
+            .map(Project)
+            .ok_or_else(|| Error::internal("a trusted publisher's project is missing"))
+    }
+
+    /// The role exchanged tokens carry.
+    async fn role(&self, ctx: &Context<'_>) -> Result<Role, Error> {
+        role::Entity::find_by_id(self.0.role_id)
+            .one(ctx.db()?)
+            .await?
+            .map(Role)
+            .ok_or_else(|| Error::internal("a trusted publisher's role is missing"))
+    }
+
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at.into()
+    }
+
+    async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>, Error> {
+        user::load(ctx.db()?, self.0.created_by_user_id).await
+    }
+}
+
+/// `Project.trustedPublishers` (needs `tokens:read`): the project's
+/// publishers, oldest first (the order an exchange tries them in).
+pub async fn trusted_publishers_of(
+    ctx: &Context<'_>,
+    project: &crate::entity::project::Model,
+) -> Result<Vec<TrustedPublisher>, Error> {
+    let principal = ctx.require(Permission::TokensRead)?;
+    if project.organization_id != principal.organization_id() {
+        return Err(Error::NotFound("project"));
+    }
+    principal.require_project(project.id)?;
+    let publishers =
+        publisher_service::of_project(ctx.db()?, project.organization_id, project.id).await?;
+    Ok(publishers.into_iter().map(TrustedPublisher).collect())
+}
+
+/// `createTrustedPublisher`'s input.
+#[derive(InputObject)]
+pub struct CreateTrustedPublisherInput {
+    /// The project exchanged tokens are restricted to.
+    pub project_id: ID,
+    /// The OIDC issuer: `https://token.actions.githubusercontent.com` for
+    /// GitHub Actions, `https://gitlab.com` for GitLab.com. Compared
+    /// exactly with the token's `iss`, so mind a trailing `/`.
+    pub issuer: String,
+    /// The audience the CI job requests its token for (e.g. `lynk`).
+    pub audience: String,
+    /// The token's `sub`, or a prefix of it ending with `*`: for GitHub,
+    /// `repo:OWNER/REPO:ref:refs/heads/main`, or
+    /// `repo:OWNER/REPO:environment:NAME`.
+    pub subject: String,
+    /// The role exchanged tokens carry; its permissions must be a subset
+    /// of yours.
+    pub role_id: ID,
+}
+
+/// `createTrustedPublisher`, `deleteTrustedPublisher`, `exchangeOidcToken`.
+#[derive(Default)]
+pub struct TrustedPublisherMutation;
+
+#[Object]
+impl TrustedPublisherMutation {
+    /// Trusts a CI identity to publish to a project (needs `tokens:write`
+    /// and every permission of the role).
+    async fn create_trusted_publisher(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTrustedPublisherInput,
+    ) -> Result<TrustedPublisher, Error> {
+        let principal = ctx.require(Permission::TokensWrite)?;
+        let app = ctx.app()?;
+        let issuer = oidc::validate_issuer(&input.issuer, app.oidc_keys.allow_http_issuers())?;
+        let audience = oidc::validate_audience(&input.audience)?;
+        let subject = oidc::validate_subject(&input.subject)?;
+        let project_id = parse_id(&input.project_id, "project")?;
+        principal.require_project(project_id)?;
+        let role_id = parse_id(&input.role_id, "role")?;
+        let organization_id = principal.organization_id();
+        let actor = ctx.actor()?;
+        let now = Utc::now();
+        // Locked like deleteRole, so that the role cannot go in between.
+        let txn = begin_organization_write(&app.db, organization_id).await?;
+        let project = project::Entity::find_by_id(project_id)
+            .filter(project::Column::OrganizationId.eq(organization_id))
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound("project"))?;
+        let role = find_in_organization(&txn, organization_id, role_id).await?;
+        policy::check_grant(
+            PermissionSet::from_storage(&role.permissions),
+            principal.permissions,
+        )?;
+        let model = publisher_service::create(
+            &txn,
+            NewPublisher {
+                organization_id,
+                project_id: project.id,
+                issuer,
+                audience,
+                subject,
+                role_id: role.id,
+                created_by_user_id: principal.user_id,
+            },
+            &actor,
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(TrustedPublisher(model))
+    }
+
+    /// Stops trusting a CI identity (needs `tokens:write`). Tokens it
+    /// already exchanged expire on their own, within 15 minutes.
+    async fn delete_trusted_publisher(&self, ctx: &Context<'_>, id: ID) -> Result<ID, Error> {
+        let principal = ctx.require(Permission::TokensWrite)?;
+        let publisher_id = parse_id(&id, "trusted publisher")?;
+        let actor = ctx.actor()?;
+        let now = Utc::now();
+        let txn = crate::database::begin_write(ctx.db()?).await?;
+        let publisher = trusted_publisher::Entity::find_by_id(publisher_id)
+            .filter(trusted_publisher::Column::OrganizationId.eq(principal.organization_id()))
+            .one(&txn)
+            .await?
+            .filter(|p| principal.projects.allows(p.project_id))
+            .ok_or(Error::NotFound("trusted publisher"))?;
+        publisher_service::delete(&txn, publisher, &actor, now).await?;
+        txn.commit().await?;
+        Ok(ID(publisher_id.to_string()))
+    }
+
+    /// Exchanges a CI job's OIDC identity token (GitHub Actions, GitLab CI)
+    /// for a service token; public, no credential needed. The token must
+    /// be signed by its issuer's published key (RS256 or ES256), current,
+    /// and match a trusted publisher's issuer, audience and subject. The
+    /// answer is restricted to that publisher's project, carries its role
+    /// and expires in 15 minutes. Any failure is a `401`.
+    async fn exchange_oidc_token(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+    ) -> Result<CreatedToken, Error> {
+        let app = ctx.app()?;
+        let request = ctx.request()?;
+        let client = request.client_address().unwrap_or_default();
+        // The CI job is the actor, whatever credential came along.
+        let actor = Actor {
+            ip: request.client_address(),
+            ..Actor::default()
+        };
+        let exchanged = publisher_service::exchange(app, &token, &client, &actor).await?;
+        let organization_id = exchanged
+            .token
+            .organization_id
+            .ok_or_else(|| Error::internal("an exchanged token has no organization"))?;
+        Ok(CreatedToken {
+            token: Token::new(exchanged.token, organization_id),
+            secret: exchanged.secret.expose().to_owned(),
+        })
+    }
+}

@@ -1,0 +1,299 @@
+//! Trusted publishing (DESIGN §8): registering the CI identities a project
+//! trusts, and exchanging a CI job's OIDC identity token for a short-lived
+//! service token of that project. The rules are `auth::oidc`'s; here are
+//! the reads and writes around them.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use uuid::Uuid;
+
+use crate::{
+    auth::{
+        oidc::{self, Claims, ExchangeFailure, PublisherRule},
+        project_scope::ProjectScope,
+        token_format::{Secret, SecretKind},
+    },
+    entity::{token, trusted_publisher},
+    error::{Error, ResultExt},
+    service::{
+        audit::{self, Actor, AuditRecord},
+        token::{self as token_service, NewToken},
+    },
+    state::AppState,
+};
+
+/// How long an exchanged token lives.
+pub const EXCHANGED_TOKEN_LIFETIME: Duration = Duration::minutes(15);
+
+/// A publisher to register (its fields already validated).
+#[derive(Clone, Debug)]
+pub struct NewPublisher {
+    pub organization_id: Uuid,
+    pub project_id: Uuid,
+    pub issuer: String,
+    pub audience: String,
+    pub subject: String,
+    pub role_id: Uuid,
+    pub created_by_user_id: Option<Uuid>,
+}
+
+async fn record_event(
+    conn: &impl ConnectionTrait,
+    actor: &Actor,
+    organization_id: Uuid,
+    action: &'static str,
+    publisher_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    audit::record(
+        conn,
+        AuditRecord {
+            organization_id: Some(organization_id),
+            action,
+            actor,
+            target_type: Some("trusted_publisher"),
+            target_id: Some(publisher_id),
+        },
+        now,
+    )
+    .await
+}
+
+/// Inserts a publisher and records `trusted_publisher.created`. The same
+/// identity twice for one project is a `CONFLICT`.
+pub async fn create(
+    conn: &impl ConnectionTrait,
+    new: NewPublisher,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<trusted_publisher::Model, Error> {
+    let model = trusted_publisher::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        organization_id: Set(new.organization_id),
+        project_id: Set(new.project_id),
+        issuer: Set(new.issuer),
+        audience: Set(new.audience),
+        subject: Set(new.subject),
+        role_id: Set(new.role_id),
+        created_by_user_id: Set(new.created_by_user_id),
+        created_at: Set(now),
+    }
+    .insert(conn)
+    .await
+    .on_conflict(|| "this project already trusts that issuer, audience and subject".to_owned())?;
+    record_event(
+        conn,
+        actor,
+        model.organization_id,
+        "trusted_publisher.created",
+        model.id,
+        now,
+    )
+    .await?;
+    Ok(model)
+}
+
+/// Deletes a publisher and records `trusted_publisher.deleted`. Tokens it
+/// already handed out expire on their own.
+pub async fn delete(
+    conn: &impl ConnectionTrait,
+    publisher: trusted_publisher::Model,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let (id, organization_id) = (publisher.id, publisher.organization_id);
+    publisher.delete(conn).await?;
+    record_event(
+        conn,
+        actor,
+        organization_id,
+        "trusted_publisher.deleted",
+        id,
+        now,
+    )
+    .await
+}
+
+/// A project's publishers, oldest first.
+pub async fn of_project(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    project_id: Uuid,
+) -> Result<Vec<trusted_publisher::Model>, Error> {
+    Ok(trusted_publisher::Entity::find()
+        .filter(trusted_publisher::Column::OrganizationId.eq(organization_id))
+        .filter(trusted_publisher::Column::ProjectId.eq(project_id))
+        .order_by_asc(trusted_publisher::Column::CreatedAt)
+        .order_by_asc(trusted_publisher::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+/// A token handed out by [`exchange`].
+pub struct Exchanged {
+    pub token: token::Model,
+    pub secret: Secret,
+}
+
+/// Exchanges an OIDC identity token for a service token of the first
+/// publisher it satisfies: that publisher's organization and role,
+/// restricted to its project, for [`EXCHANGED_TOKEN_LIFETIME`]. Every
+/// failure is `UNAUTHORIZED` (its reason is logged, never the token) and
+/// counts against `client`'s failed-authentication budget, which is
+/// reserved first: once it is spent, `RATE_LIMITED`.
+pub async fn exchange(
+    app: &AppState,
+    identity_token: &str,
+    client: &str,
+    actor: &Actor,
+) -> Result<Exchanged, Error> {
+    let limits = &app.rate_limits;
+    let reservation = limits
+        .counts
+        .reserve(&[(limits.budgets.auth_per_ip, client)], Utc::now())
+        .await?
+        .map_err(|exhausted| {
+            tracing::warn!("token exchange refused: failure budget spent");
+            exhausted.into_error()
+        })?;
+    let now = Utc::now();
+    let (publisher, claims) = match verify(app, identity_token, now).await? {
+        Ok(matched) => matched,
+        Err(failure) => {
+            tracing::info!(reason = failure.as_str(), "OIDC token exchange refused");
+            return Err(Error::Unauthorized);
+        }
+    };
+    // Verified: the attempt was no failure, whatever happens next.
+    limits.counts.refund(reservation).await?;
+    let exchanged = issue(app, &publisher, &claims, actor, now).await?;
+    tracing::info!(
+        publisher_id = %publisher.id,
+        token_id = %exchanged.token.id,
+        sub = %claims.sub,
+        "OIDC token exchanged"
+    );
+    Ok(exchanged)
+}
+
+/// The publisher `identity_token` satisfies, and its verified claims; or
+/// why none does.
+async fn verify(
+    app: &AppState,
+    identity_token: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(trusted_publisher::Model, Claims), ExchangeFailure>, Error> {
+    let unverified = match oidc::read_unverified(identity_token) {
+        Ok(unverified) => unverified,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    // Publishers first: an issuer no publisher names is never fetched.
+    let publishers = trusted_publisher::Entity::find()
+        .filter(trusted_publisher::Column::Issuer.eq(&unverified.issuer))
+        .order_by_asc(trusted_publisher::Column::CreatedAt)
+        .order_by_asc(trusted_publisher::Column::Id)
+        .all(&app.db)
+        .await?;
+    if publishers.is_empty() {
+        return Ok(Err(ExchangeFailure::UnknownIssuer));
+    }
+    let key = match app
+        .oidc_keys
+        .key(&unverified.issuer, &unverified.key_id, unverified.algorithm)
+        .await
+    {
+        Ok(key) => key,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    let claims = match oidc::verify_signature(identity_token, &key, unverified.algorithm) {
+        Ok(claims) => claims,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    // NumericDate precision is seconds; milliseconds are plenty.
+    let now_secs = now.timestamp_millis() as f64 / 1000.0;
+    if let Err(failure) = oidc::check_times(&claims, now_secs) {
+        return Ok(Err(failure));
+    }
+    let matched = publishers.into_iter().find(|publisher| {
+        oidc::matches(
+            PublisherRule {
+                issuer: &publisher.issuer,
+                audience: &publisher.audience,
+                subject: &publisher.subject,
+            },
+            &claims,
+        )
+    });
+    Ok(match matched {
+        Some(publisher) => Ok((publisher, claims)),
+        None => {
+            // Signed by a trusted issuer: what it says helps whoever set
+            // the publisher up, and is no secret.
+            tracing::info!(
+                issuer = %claims.iss,
+                sub = %claims.sub,
+                aud = ?claims.aud,
+                "no trusted publisher matches the token's audience and subject"
+            );
+            Err(ExchangeFailure::NoMatchingPublisher)
+        }
+    })
+}
+
+/// Issues the service token and records `token.exchanged` with the
+/// claims that matched, in one transaction that first checks the
+/// publisher still exists.
+async fn issue(
+    app: &AppState,
+    publisher: &trusted_publisher::Model,
+    claims: &Claims,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Exchanged, Error> {
+    let txn = crate::database::begin_write(&app.db).await?;
+    if trusted_publisher::Entity::find_by_id(publisher.id)
+        .one(&txn)
+        .await?
+        .is_none()
+    {
+        tracing::info!("OIDC token exchange refused: the publisher was just deleted");
+        return Err(Error::Unauthorized);
+    }
+    let (model, secret) = token_service::issue(
+        &txn,
+        NewToken {
+            kind: SecretKind::Service,
+            organization_id: Some(publisher.organization_id),
+            name: oidc::token_name(claims),
+            scopes: None,
+            role_id: Some(publisher.role_id),
+            owner_user_id: None,
+            created_by_user_id: None,
+            projects: ProjectScope::Only(vec![publisher.project_id]),
+            expires_at: Some(now + EXCHANGED_TOKEN_LIFETIME),
+        },
+        now,
+    )
+    .await?;
+    audit::record_with_detail(
+        &txn,
+        AuditRecord {
+            organization_id: Some(publisher.organization_id),
+            action: "token.exchanged",
+            actor,
+            target_type: Some("token"),
+            target_id: Some(model.id),
+        },
+        oidc::audit_detail(publisher.id, claims),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Exchanged {
+        token: model,
+        secret,
+    })
+}
