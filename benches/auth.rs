@@ -22,6 +22,7 @@ use lynk::{
         credential::{PresentedCredential, RequestedOrganization},
         permission::check_no_escalation,
         principal::{CredentialRow, OrganizationSnapshot, resolve_principal},
+        project_scope::ProjectScope,
         token_format::{self, SecretDigest, SecretKind},
         verify::Verifier,
     },
@@ -105,6 +106,8 @@ fn permission_benches(c: &mut Criterion) {
             created_at: now,
             max_token_lifetime_days: 366,
         }),
+        project_ids: None,
+        last_used_ips: None,
     };
     group.bench_function("resolve_principal", |b| {
         b.iter_batched(
@@ -317,6 +320,7 @@ async fn seeded_database(size: u64) -> (DatabaseConnection, Vec<String>) {
                 role_id: None,
                 owner_user_id: Some(user_id),
                 created_by_user_id: Some(user_id),
+                projects: ProjectScope::All,
                 expires_at: Some(expires_at),
             },
             now,

@@ -16,6 +16,9 @@ mod m20261124_000007_create_audit_event;
 mod m20261124_000008_create_project;
 mod m20261124_000009_create_sbom;
 mod m20261202_000010_create_failure_budget;
+mod m20261202_000011_add_token_projects_and_addresses;
+mod m20261202_000012_create_trusted_publisher;
+mod m20261202_000013_add_audit_event_detail;
 
 /// Applies lynk's migrations in order.
 pub struct Migrator;
@@ -34,6 +37,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_create_project::Migration),
             Box::new(m20261124_000009_create_sbom::Migration),
             Box::new(m20261202_000010_create_failure_budget::Migration),
+            Box::new(m20261202_000011_add_token_projects_and_addresses::Migration),
+            Box::new(m20261202_000012_create_trusted_publisher::Migration),
+            Box::new(m20261202_000013_add_audit_event_detail::Migration),
         ]
     }
 }

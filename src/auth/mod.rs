@@ -3,9 +3,11 @@
 //! permission checks. Token verification lives here and nowhere else.
 
 pub mod credential;
+pub mod oidc;
 pub mod password;
 pub mod permission;
 pub mod principal;
+pub mod project_scope;
 pub mod rate_limit;
 pub mod token_access;
 pub mod token_format;

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::{
     credential::RequestedOrganization,
     permission::{Permission, PermissionSet},
+    project_scope::ProjectScope,
 };
 use crate::error::Error;
 
@@ -45,7 +46,12 @@ pub struct Principal {
     pub role_id: Uuid,
     /// Effective permissions: the role's, narrowed by the token's scopes.
     pub permissions: PermissionSet,
+    /// The projects it reaches: every one, or those the token is
+    /// restricted to.
+    pub projects: ProjectScope,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The addresses it was last used from, newest first, as stored.
+    pub last_used_ips: Option<String>,
 }
 
 impl Principal {
@@ -61,6 +67,16 @@ impl Principal {
     /// The organization the caller acts in.
     pub fn organization_id(&self) -> Uuid {
         self.organization.id
+    }
+
+    /// `NOT_FOUND` unless the caller reaches `project`: for a token
+    /// restricted to other projects, it does not exist.
+    pub fn require_project(&self, project: Uuid) -> Result<(), Error> {
+        if self.projects.allows(project) {
+            Ok(())
+        } else {
+            Err(Error::NotFound("project"))
+        }
     }
 }
 
@@ -120,6 +136,8 @@ pub struct CredentialRow {
     pub role_id: Option<Uuid>,
     pub role_permissions: Option<String>,
     pub organization: Option<OrganizationSnapshot>,
+    pub project_ids: Option<String>,
+    pub last_used_ips: Option<String>,
 }
 
 /// Decides whether a stored credential may act, and as whom. Pure: the
@@ -130,7 +148,8 @@ pub fn resolve_principal(
     now: DateTime<Utc>,
 ) -> Result<Principal, AuthFailure> {
     use UnauthorizedReason::*;
-    if row.revoked_at.is_some() {
+    // A revocation in the future is the end of a rotation's grace period.
+    if row.revoked_at.is_some_and(|at| at <= now) {
         return Err(AuthFailure::Unauthorized(Revoked));
     }
     if row.expires_at.is_some_and(|at| at <= now) {
@@ -178,7 +197,9 @@ pub fn resolve_principal(
         organization,
         role_id,
         permissions,
+        projects: ProjectScope::from_storage(row.project_ids.as_deref()),
         last_used_at: row.last_used_at,
+        last_used_ips: row.last_used_ips,
     })
 }
 
@@ -211,6 +232,8 @@ mod tests {
             role_id: Some(Uuid::now_v7()),
             role_permissions: Some("members:read roles:read projects:read sboms:read".into()),
             organization: Some(org(org_id)),
+            project_ids: None,
+            last_used_ips: None,
         }
     }
 

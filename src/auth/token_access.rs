@@ -7,7 +7,7 @@
 //! - Rotation is creation: only the owner's session rotates a personal
 //!   token (others may revoke it, never rotate it), a session is never
 //!   rotated, and a service token is rotated only by a caller holding every
-//!   permission it carries.
+//!   permission it carries and reaching every project it reaches.
 //! - A session belongs to its user, not to an organization: nobody else
 //!   sees it (it does not exist for them).
 
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{
     Permission, PermissionSet, Principal, PrincipalKind, permission::check_no_escalation,
-    token_format::SecretKind,
+    project_scope::ProjectScope, token_format::SecretKind,
 };
 use crate::error::Error;
 
@@ -31,7 +31,7 @@ pub enum TokenAction {
 }
 
 /// The facts about a stored token the rules decide on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenFacts {
     pub id: Uuid,
     pub kind: SecretKind,
@@ -41,6 +41,8 @@ pub struct TokenFacts {
     /// What the token can do: a service token's role. Needed only to rotate
     /// a service token; `None` means unknown, which never passes.
     pub carried: Option<PermissionSet>,
+    /// The projects it reaches.
+    pub projects: ProjectScope,
 }
 
 /// Whether `principal` may do `action` on the token. A token it may not
@@ -93,7 +95,13 @@ pub fn check_token_action(
                             "rotating this token would hand you permissions you do not hold: {}",
                             names.join(", ")
                         ))
-                    })
+                    })?;
+                    if !token.projects.is_within(&principal.projects) {
+                        return Err(Error::Forbidden(
+                            "rotating this token would hand you projects you do not reach".into(),
+                        ));
+                    }
+                    Ok(())
                 }
             }
         }
@@ -126,7 +134,9 @@ mod tests {
             },
             role_id: Uuid::from_u128(200),
             permissions,
+            projects: Default::default(),
             last_used_at: None,
+            last_used_ips: None,
         }
     }
 
@@ -137,6 +147,7 @@ mod tests {
             organization_id: Some(ORG),
             owner_user_id: owner,
             carried: Some(carried),
+            projects: ProjectScope::All,
         }
     }
 
@@ -205,6 +216,28 @@ mod tests {
             code(check_token_action(
                 &editor_with_tokens,
                 &uploader_service,
+                TokenAction::Rotate
+            )),
+            "OK"
+        );
+        // A caller restricted to some projects does not rotate a token that
+        // reaches all of them.
+        let mut restricted = editor_with_tokens.clone();
+        restricted.projects = ProjectScope::Only(vec![Uuid::from_u128(7)]);
+        assert_eq!(
+            code(check_token_action(
+                &restricted,
+                &uploader_service,
+                TokenAction::Rotate
+            )),
+            "FORBIDDEN"
+        );
+        let mut within = uploader_service.clone();
+        within.projects = ProjectScope::Only(vec![Uuid::from_u128(7)]);
+        assert_eq!(
+            code(check_token_action(
+                &restricted,
+                &within,
                 TokenAction::Rotate
             )),
             "OK"

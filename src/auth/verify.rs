@@ -53,7 +53,8 @@ SELECT t.id AS token_id, t.kind AS kind, t.organization_id AS token_organization
        r.id AS role_id, r.permissions AS role_permissions,
        o.id AS organization_id, o.name AS organization_name,
        o.created_at AS organization_created_at,
-       o.max_token_lifetime_days AS max_token_lifetime_days
+       o.max_token_lifetime_days AS max_token_lifetime_days,
+       t.project_ids AS project_ids, t.last_used_ips AS last_used_ips
 FROM token t
 LEFT JOIN membership m
   ON m.user_id = t.owner_user_id
@@ -280,6 +281,8 @@ fn credential_row(row: &QueryResult) -> Result<CredentialRow, Error> {
         role_id: row.try_get("", "role_id")?,
         role_permissions: row.try_get("", "role_permissions")?,
         organization,
+        project_ids: row.try_get("", "project_ids")?,
+        last_used_ips: row.try_get("", "last_used_ips")?,
     })
 }
 
@@ -288,23 +291,49 @@ pub fn last_used_is_stale(last_used_at: Option<DateTime<Utc>>, now: DateTime<Utc
     last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION)
 }
 
-/// Records that a token was used, at most once a minute. Runs off the
-/// request path; a failure is logged and never fails a request. The
+/// Most client addresses kept per token (`Token.lastUsedIps`).
+pub const LAST_USED_IPS: usize = 5;
+
+/// The addresses after a use from `client`: it first, then the previous
+/// ones without it, at most [`LAST_USED_IPS`], space-separated.
+pub fn with_address(previous: Option<&str>, client: &str) -> String {
+    std::iter::once(client)
+        .chain(
+            previous
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter(|ip| *ip != client),
+        )
+        .take(LAST_USED_IPS)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Records that a token was used, and from where, at most once a minute:
+/// one conditional `UPDATE` of `last_used_at` and `last_used_ips`. Runs off
+/// the request path; a failure is logged and never fails a request. The
 /// condition in the `WHERE` keeps concurrent instances from writing twice.
-pub fn touch_last_used(db: DatabaseConnection, principal: &Principal, now: DateTime<Utc>) {
+pub fn touch_last_used(
+    db: DatabaseConnection,
+    principal: &Principal,
+    client: std::net::IpAddr,
+    now: DateTime<Utc>,
+) {
     if !last_used_is_stale(principal.last_used_at, now) {
         return;
     }
     let token_id = principal.token_id;
+    let addresses = with_address(principal.last_used_ips.as_deref(), &client.to_string());
     tokio::spawn(async move {
         let statement = Statement::from_sql_and_values(
             db.get_database_backend(),
-            "UPDATE token SET last_used_at = $1 \
+            "UPDATE token SET last_used_at = $1, last_used_ips = $4 \
              WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",
             [
                 Value::from(now),
                 Value::from(token_id),
                 Value::from(now - LAST_USED_RESOLUTION),
+                Value::from(addresses),
             ],
         );
         if let Err(err) = db.execute_raw(statement).await {
@@ -316,6 +345,21 @@ pub fn touch_last_used(db: DatabaseConnection, principal: &Principal, now: DateT
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_address_comes_first_and_five_are_kept() {
+        assert_eq!(with_address(None, "10.0.0.1"), "10.0.0.1");
+        assert_eq!(
+            with_address(Some("10.0.0.2 10.0.0.1"), "10.0.0.1"),
+            "10.0.0.1 10.0.0.2"
+        );
+        assert_eq!(
+            with_address(Some("b c d e f"), "a"),
+            "a b c d e",
+            "the oldest goes"
+        );
+        assert_eq!(with_address(Some("::1"), "::1"), "::1");
+    }
 
     #[test]
     fn last_used_is_written_at_most_once_a_minute() {

@@ -9,7 +9,8 @@ pub struct Model {
     pub id: Uuid,
     /// `personal`, `service` or `session`; see `TokenKind`.
     pub kind: String,
-    /// Null for session tokens, which act in the organization a request selects.
+    /// A personal or service token's organization; for a session, the one
+    /// it was pinned to at login (a request may select another).
     pub organization_id: Option<Uuid>,
     pub name: String,
     /// SHA-256 of the whole token. Never exposed.
@@ -25,7 +26,17 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub expires_at: Option<DateTimeUtc>,
     pub last_used_at: Option<DateTimeUtc>,
+    /// When the token stops working: a revocation, or the end of a
+    /// rotation's grace period (then in the future).
     pub revoked_at: Option<DateTimeUtc>,
+    /// Space-separated project ids the token is restricted to; `None` =
+    /// every project of its organization.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub project_ids: Option<String>,
+    /// Space-separated client addresses it was last used from, newest
+    /// first, at most 5.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub last_used_ips: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -157,7 +157,7 @@ pub async fn graphql(
         return refuse_anonymous(&state.app, client, token_was_sent).await;
     }
     if let Some(principal) = &principal {
-        touch_last_used(state.app.db.clone(), principal, now);
+        touch_last_used(state.app.db.clone(), principal, client, now);
         tracing::debug!(
             kind = ?principal.kind,
             token_id = %principal.token_id,

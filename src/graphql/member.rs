@@ -498,7 +498,7 @@ impl MemberMutation {
             .filter(token::Column::OwnerUserId.eq(user_id))
             .filter(token::Column::OrganizationId.eq(organization_id))
             .filter(token::Column::Kind.eq(kind::PERSONAL))
-            .filter(token::Column::RevokedAt.is_null())
+            .filter(crate::service::token::not_revoked_at(now))
             .exec(&txn)
             .await?;
         record(

@@ -21,7 +21,9 @@ use crate::{
     error::Error,
     service::{
         audit::{self, AuditRecord},
-        organization as org_service, policy, validate,
+        organization as org_service, policy,
+        token::not_revoked_at,
+        validate,
     },
 };
 
@@ -163,7 +165,12 @@ impl Organization {
     ) -> Result<Connection<String, Project>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
-        let select = project::Entity::find().filter(project::Column::OrganizationId.eq(self.uuid));
+        let mut select =
+            project::Entity::find().filter(project::Column::OrganizationId.eq(self.uuid));
+        // A token restricted to projects sees only those.
+        if let Some(ids) = ctx.principal()?.projects.ids() {
+            select = select.filter(project::Column::Id.is_in(ids.iter().copied()));
+        }
         let rows = page
             .apply(select, project::Column::Id)
             .all(ctx.db()?)
@@ -217,17 +224,15 @@ impl Organization {
 /// The SQL condition for a token status at `now`.
 pub fn status_condition(status: TokenStatus, now: DateTime<Utc>) -> Condition {
     match status {
-        TokenStatus::Revoked => Condition::all().add(token::Column::RevokedAt.is_not_null()),
+        TokenStatus::Revoked => Condition::all().add(token::Column::RevokedAt.lte(now)),
         TokenStatus::Expired => Condition::all()
-            .add(token::Column::RevokedAt.is_null())
+            .add(not_revoked_at(now))
             .add(token::Column::ExpiresAt.lte(now)),
-        TokenStatus::Active => Condition::all()
-            .add(token::Column::RevokedAt.is_null())
-            .add(
-                Condition::any()
-                    .add(token::Column::ExpiresAt.is_null())
-                    .add(token::Column::ExpiresAt.gt(now)),
-            ),
+        TokenStatus::Active => Condition::all().add(not_revoked_at(now)).add(
+            Condition::any()
+                .add(token::Column::ExpiresAt.is_null())
+                .add(token::Column::ExpiresAt.gt(now)),
+        ),
     }
 }
 

@@ -16,9 +16,10 @@ use super::{
     role::parse_id,
     sbom::{Sbom, without_documents},
     scalar::Timestamp,
+    trusted_publisher::{TrustedPublisher, trusted_publishers_of},
 };
 use crate::{
-    auth::Permission,
+    auth::{Permission, Principal},
     database::begin_write,
     entity::{project, sbom},
     error::{Error, ResultExt},
@@ -50,6 +51,15 @@ impl Project {
         self.0.created_at.into()
     }
 
+    /// The CI identities that may exchange their OIDC token for a
+    /// short-lived token of this project, oldest first (needs `tokens:read`).
+    async fn trusted_publishers(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<Vec<TrustedPublisher>>, Error> {
+        trusted_publishers_of(ctx, &self.0).await.map(Some)
+    }
+
     /// The project's SBOMs, newest first (needs `sboms:read`).
     #[graphql(
         guard = "PermissionGuard(Permission::SbomsRead)",
@@ -73,15 +83,18 @@ impl Project {
     }
 }
 
-/// Loads a project of `organization_id`; a malformed, unknown or foreign
-/// id is `NOT_FOUND`.
-pub async fn find_in_organization(
+/// Loads a project the caller reaches: in its organization and, for a
+/// token restricted to projects, one of them. A malformed, unknown,
+/// foreign or unreachable id is `NOT_FOUND` alike.
+pub async fn find_reachable(
     db: &impl ConnectionTrait,
-    organization_id: Uuid,
+    principal: &Principal,
     id: &ID,
 ) -> Result<project::Model, Error> {
-    project::Entity::find_by_id(parse_id(id, "project")?)
-        .filter(project::Column::OrganizationId.eq(organization_id))
+    let project_id = parse_id(id, "project")?;
+    principal.require_project(project_id)?;
+    project::Entity::find_by_id(project_id)
+        .filter(project::Column::OrganizationId.eq(principal.organization_id()))
         .one(db)
         .await?
         .ok_or(Error::NotFound("project"))
@@ -96,7 +109,7 @@ impl ProjectQuery {
     /// A project of the caller's organization (needs `projects:read`).
     async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Project>, Error> {
         let principal = ctx.require(Permission::ProjectsRead)?;
-        find_in_organization(ctx.db()?, principal.organization_id(), &id)
+        find_reachable(ctx.db()?, principal, &id)
             .await
             .map(|p| Some(Project(p)))
     }
@@ -149,13 +162,19 @@ pub struct ProjectMutation;
 
 #[Object]
 impl ProjectMutation {
-    /// Creates a project (needs `projects:write`).
+    /// Creates a project (needs `projects:write`, and a credential that
+    /// is not restricted to some projects).
     async fn create_project(
         &self,
         ctx: &Context<'_>,
         input: CreateProjectInput,
     ) -> Result<Project, Error> {
         let principal = ctx.require(Permission::ProjectsWrite)?;
+        if !principal.projects.is_all() {
+            return Err(Error::Forbidden(
+                "this token is restricted to some projects and cannot create one".into(),
+            ));
+        }
         let name = validate::name("name", &input.name)?;
         let description =
             crate::service::validate::description(input.description)?.unwrap_or_default();
@@ -190,7 +209,7 @@ impl ProjectMutation {
         let organization_id = principal.organization_id();
         let now = Utc::now();
         let txn = begin_write(ctx.db()?).await?;
-        let mut active = find_in_organization(&txn, organization_id, &id)
+        let mut active = find_reachable(&txn, principal, &id)
             .await?
             .into_active_model();
         if let Some(name) = &name {
@@ -215,7 +234,7 @@ impl ProjectMutation {
         let organization_id = principal.organization_id();
         let now = Utc::now();
         let txn = begin_write(ctx.db()?).await?;
-        let project = find_in_organization(&txn, organization_id, &id).await?;
+        let project = find_reachable(&txn, principal, &id).await?;
         let project_id = project.id;
         sbom::Entity::delete_many()
             .filter(sbom::Column::ProjectId.eq(project_id))

@@ -218,12 +218,12 @@ impl RoleMutation {
         Ok(Role(model))
     }
 
-    /// Deletes a custom role that no member, service token or pending
-    /// invitation uses.
+    /// Deletes a custom role that no member, service token, pending
+    /// invitation or trusted publisher uses.
     async fn delete_role(&self, ctx: &Context<'_>, id: ID) -> Result<ID, Error> {
         use sea_orm::{ModelTrait, PaginatorTrait};
 
-        use crate::entity::{invitation, membership, token};
+        use crate::entity::{invitation, membership, token, trusted_publisher};
         let principal = ctx.require(Permission::RolesWrite)?;
         let db = ctx.db()?;
         let organization_id = principal.organization_id();
@@ -239,7 +239,7 @@ impl RoleMutation {
             .await?;
         let tokens = token::Entity::find()
             .filter(token::Column::RoleId.eq(role.id))
-            .filter(token::Column::RevokedAt.is_null())
+            .filter(crate::service::token::not_revoked_at(now))
             .count(&txn)
             .await?;
         let invitations = invitation::Entity::find()
@@ -249,11 +249,15 @@ impl RoleMutation {
             .filter(invitation::Column::ExpiresAt.gt(now))
             .count(&txn)
             .await?;
-        if members + tokens + invitations > 0 {
+        let publishers = trusted_publisher::Entity::find()
+            .filter(trusted_publisher::Column::RoleId.eq(role.id))
+            .count(&txn)
+            .await?;
+        if members + tokens + invitations + publishers > 0 {
             return Err(Error::conflict(format!(
                 "role `{}` is still used by {members} member(s), {tokens} active service \
-                 token(s) and {invitations} pending invitation(s); reassign, revoke or \
-                 withdraw them first",
+                 token(s), {invitations} pending invitation(s) and {publishers} trusted \
+                 publisher(s); reassign, revoke, withdraw or delete them first",
                 role.name
             )));
         }

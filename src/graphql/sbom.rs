@@ -26,7 +26,7 @@ use super::{
 };
 use crate::{
     auth::{
-        Permission,
+        Permission, Principal,
         token_access::{TokenAction, check_token_action},
     },
     database::begin_write,
@@ -192,17 +192,18 @@ impl Sbom {
     }
 }
 
-/// Loads an SBOM of `organization_id`; a malformed, unknown or foreign id
-/// is `NOT_FOUND`.
-async fn find_in_organization(
+/// Loads an SBOM the caller reaches: in its organization, in a project it
+/// reaches. A malformed, unknown, foreign or unreachable id is `NOT_FOUND`.
+async fn find_reachable(
     db: &impl ConnectionTrait,
-    organization_id: Uuid,
+    principal: &Principal,
     id: &ID,
 ) -> Result<sbom::Model, Error> {
     sbom::Entity::find_by_id(parse_id(id, "sbom")?)
-        .filter(sbom::Column::OrganizationId.eq(organization_id))
+        .filter(sbom::Column::OrganizationId.eq(principal.organization_id()))
         .one(db)
         .await?
+        .filter(|sbom| principal.projects.allows(sbom.project_id))
         .ok_or(Error::NotFound("sbom"))
 }
 
@@ -215,7 +216,7 @@ impl SbomQuery {
     /// An SBOM of the caller's organization (needs `sboms:read`).
     async fn sbom(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Sbom>, Error> {
         let principal = ctx.require(Permission::SbomsRead)?;
-        find_in_organization(ctx.db()?, principal.organization_id(), &id)
+        find_reachable(ctx.db()?, principal, &id)
             .await
             .map(|s| Some(Sbom::new(s)))
     }
@@ -294,7 +295,7 @@ impl SbomMutation {
         let organization_id = principal.organization_id();
         let now = Utc::now();
         let txn = begin_write(ctx.db()?).await?;
-        let model = find_in_organization(&txn, organization_id, &id).await?;
+        let model = find_reachable(&txn, principal, &id).await?;
         let sbom_id = model.id;
         model.delete(&txn).await?;
         record_sbom_event(&txn, ctx, organization_id, "sbom.deleted", sbom_id, now).await?;
@@ -315,7 +316,7 @@ async fn store(
     let organization_id = principal.organization_id();
     let name = name.map(|n| validate::name("name", &n)).transpose()?;
     let db = ctx.db()?;
-    let project = project::find_in_organization(db, organization_id, project_id).await?;
+    let project = project::find_reachable(db, principal, project_id).await?;
     let max_bytes = ctx.app()?.max_sbom_bytes;
     // Parsing megabytes of JSON is CPU work: keep it off the async workers.
     let (document, summary) = tokio::task::spawn_blocking(move || {

@@ -15,6 +15,7 @@ use crate::{
     auth::{
         PrincipalKind,
         password::{self, Attempt},
+        project_scope::ProjectScope,
         token_format::SecretKind,
     },
     entity::{membership, organization, token, user},
@@ -60,6 +61,7 @@ pub async fn issue_session(
             role_id: None,
             owner_user_id: Some(user.id),
             created_by_user_id: Some(user.id),
+            projects: ProjectScope::All,
             expires_at: Some(expires_at),
         },
         now,
@@ -266,7 +268,8 @@ impl SessionMutation {
             }
             Err(err @ Error::RateLimited { .. }) => {
                 // A stolen session must not keep guessing: it ends here.
-                token_service::retire(db, principal.token_id, Utc::now(), RetireIf::NotRevoked)
+                let now = Utc::now();
+                token_service::retire(db, principal.token_id, now, now, RetireIf::NotRevoked)
                     .await?;
                 tracing::warn!("session ended: too many wrong current passwords");
                 return Err(err);

@@ -2,21 +2,23 @@
 
 use async_graphql::{Context, Enum, ID, Object};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::{
     context::ContextExt,
+    project::Project,
     role::{Role, parse_id},
     scalar::Timestamp,
     user::{self, User},
 };
 use crate::{
     auth::{
-        PermissionSet, Principal,
+        Permission, PermissionSet, Principal,
+        project_scope::ProjectScope,
         token_access::{TokenAction, TokenFacts, check_token_action},
     },
-    entity::{membership, role, token},
+    entity::{membership, project, role, token},
     error::Error,
     service::token::kind,
 };
@@ -56,9 +58,10 @@ pub enum TokenStatus {
     Revoked,
 }
 
-/// A token's status at `now`: revocation wins over expiry.
+/// A token's status at `now`: revocation wins over expiry. A token in the
+/// grace period of a rotation is still `ACTIVE` (its `revokedAt` is ahead).
 pub fn status_of(token: &token::Model, now: DateTime<Utc>) -> TokenStatus {
-    if token.revoked_at.is_some() {
+    if token.revoked_at.is_some_and(|at| at <= now) {
         TokenStatus::Revoked
     } else if token.expires_at.is_some_and(|at| at <= now) {
         TokenStatus::Expired
@@ -115,6 +118,29 @@ impl Token {
             .map(|s| PermissionSet::from_storage(s).names())
     }
 
+    /// The projects the token is restricted to, oldest first; null = every
+    /// project of the organization. A deleted project drops out, and the
+    /// restriction stays: an empty list means the token reaches no project
+    /// at all. Listing them needs `projects:read`.
+    async fn projects(&self, ctx: &Context<'_>) -> Result<Option<Vec<Project>>, Error> {
+        let scope = ProjectScope::from_storage(self.model.project_ids.as_deref());
+        let Some(ids) = scope.ids() else {
+            return Ok(None);
+        };
+        // Without a credential, the token was just created for the caller
+        // (`exchangeOidcToken`): its own projects are shown with it.
+        if let Some(principal) = &ctx.request()?.principal {
+            principal.require(Permission::ProjectsRead)?;
+        }
+        let projects = project::Entity::find()
+            .filter(project::Column::Id.is_in(ids.iter().copied()))
+            .filter(project::Column::OrganizationId.eq(self.organization_id))
+            .order_by_asc(project::Column::Id)
+            .all(ctx.db()?)
+            .await?;
+        Ok(Some(projects.into_iter().map(Project).collect()))
+    }
+
     /// A service token's role; for personal and session tokens, the owner's current role.
     async fn role(&self, ctx: &Context<'_>) -> Result<Option<Role>, Error> {
         let db = ctx.db()?;
@@ -149,6 +175,18 @@ impl Token {
 
     async fn expires_at(&self) -> Option<Timestamp> {
         self.model.expires_at.map(Timestamp)
+    }
+
+    /// The client addresses it was used from, newest first, at most 5
+    /// (written with `lastUsedAt`, at most once a minute; behind a proxy,
+    /// what `--trusted-proxy-hops` makes of `X-Forwarded-For`).
+    async fn last_used_ips(&self) -> Vec<&str> {
+        self.model
+            .last_used_ips
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect()
     }
 
     /// Updated at most once a minute.
@@ -188,6 +226,7 @@ pub fn facts(token: &token::Model) -> Result<TokenFacts, Error> {
         organization_id: token.organization_id,
         owner_user_id: token.owner_user_id,
         carried: None,
+        projects: ProjectScope::from_storage(token.project_ids.as_deref()),
     })
 }
 

@@ -6,14 +6,15 @@ use sea_orm::EntityTrait;
 
 use super::{
     context::ContextExt,
+    project::find_reachable,
     role::{find_in_organization, parse_id},
     scalar::Timestamp,
     token::{Token, TokenStatus, find_for, status_of},
 };
 use crate::{
     auth::{
-        Permission, PermissionSet, Principal, PrincipalKind, token_access::TokenAction,
-        token_format::SecretKind,
+        Permission, PermissionSet, Principal, PrincipalKind, project_scope::ProjectScope,
+        token_access::TokenAction, token_format::SecretKind,
     },
     entity::token,
     error::Error,
@@ -41,6 +42,9 @@ pub struct CreatePersonalTokenInput {
     pub expires_at: Timestamp,
     /// Narrow the token to these permissions (a subset of yours); omit for your whole role.
     pub scopes: Option<Vec<String>>,
+    /// Restrict the token to these projects of the organization: for it,
+    /// other projects do not exist. Omit for every project.
+    pub project_ids: Option<Vec<ID>>,
 }
 
 /// `createServiceToken`'s input.
@@ -51,6 +55,42 @@ pub struct CreateServiceTokenInput {
     pub role_id: ID,
     /// Optional; none = until revoked.
     pub expires_at: Option<Timestamp>,
+    /// Restrict the token to these projects of the organization (within
+    /// yours, if you are restricted); omit for every project.
+    pub project_ids: Option<Vec<ID>>,
+}
+
+/// Most projects one token may be restricted to.
+pub const MAX_TOKEN_PROJECTS: usize = 100;
+
+/// The projects a new token reaches: the ids given, each a project of the
+/// caller's organization that the caller reaches itself; omitted, every
+/// project, which only an unrestricted caller may hand out.
+async fn project_scope(
+    conn: &impl sea_orm::ConnectionTrait,
+    principal: &Principal,
+    ids: Option<Vec<ID>>,
+) -> Result<ProjectScope, Error> {
+    let Some(ids) = ids else {
+        if !principal.projects.is_all() {
+            return Err(Error::Forbidden(
+                "you are restricted to some projects; name projectIds among them".into(),
+            ));
+        }
+        return Ok(ProjectScope::All);
+    };
+    if ids.is_empty() || ids.len() > MAX_TOKEN_PROJECTS {
+        return Err(Error::bad_input(format!(
+            "projectIds must name between 1 and {MAX_TOKEN_PROJECTS} projects (got {}); omit it \
+             for every project",
+            ids.len()
+        )));
+    }
+    let mut projects = Vec::with_capacity(ids.len());
+    for id in &ids {
+        projects.push(find_reachable(conn, principal, id).await?.id);
+    }
+    Ok(ProjectScope::Only(projects))
 }
 
 fn parse_scopes(scopes: Option<Vec<String>>) -> Result<Option<PermissionSet>, Error> {
@@ -113,6 +153,7 @@ impl TokenMutation {
         if let Some(scopes) = scopes {
             policy::check_grant(scopes, principal.permissions)?;
         }
+        let projects = project_scope(ctx.db()?, principal, input.project_ids).await?;
         let txn = crate::database::begin_write(ctx.db()?).await?;
         let (model, secret) = token_service::issue(
             &txn,
@@ -124,6 +165,7 @@ impl TokenMutation {
                 role_id: None,
                 owner_user_id: Some(user_id),
                 created_by_user_id: Some(user_id),
+                projects,
                 expires_at: Some(expires_at),
             },
             now,
@@ -159,6 +201,7 @@ impl TokenMutation {
             PermissionSet::from_storage(&role.permissions),
             principal.permissions,
         )?;
+        let projects = project_scope(db, principal, input.project_ids).await?;
         let txn =
             crate::database::begin_organization_write(db, principal.organization_id()).await?;
         let (model, secret) = token_service::issue(
@@ -171,6 +214,7 @@ impl TokenMutation {
                 role_id: Some(role.id),
                 owner_user_id: None,
                 created_by_user_id: principal.user_id,
+                projects,
                 expires_at,
             },
             now,
@@ -186,18 +230,19 @@ impl TokenMutation {
 
     /// Revokes a token at once: the one in use; with a session, your own
     /// tokens and sessions; any of the organization's with `tokens:write`.
+    /// A token in the grace period of a rotation dies at once too.
     /// Revoking a revoked token changes nothing.
     async fn revoke_token(&self, ctx: &Context<'_>, id: ID) -> Result<Token, Error> {
         let principal = ctx.principal()?;
         let now = Utc::now();
         let txn = crate::database::begin_write(ctx.db()?).await?;
         let model = find_for(&txn, principal, &id, TokenAction::Revoke).await?;
-        if model.revoked_at.is_some() {
+        if status_of(&model, now) == TokenStatus::Revoked {
             return Ok(Token::new(model, principal.organization_id()));
         }
         // Conditional: of a revocation and a rotation racing for the same
         // token, only one retires it; the other sees it already revoked.
-        if token_service::retire(&txn, model.id, now, RetireIf::NotRevoked).await? {
+        if token_service::retire(&txn, model.id, now, now, RetireIf::NotRevoked).await? {
             record_token_event(&txn, ctx, principal, "token.revoked", model.id, now).await?;
         }
         let model = token::Entity::find_by_id(model.id)
@@ -208,9 +253,12 @@ impl TokenMutation {
         Ok(Token::new(model, principal.organization_id()))
     }
 
-    /// Replaces an active token's secret: the old one dies in the same
-    /// transaction; name, role, scopes and expiry carry over, unless a
-    /// session sets a new `expiresAt` (within the organization's policy).
+    /// Replaces an active token's secret. The old one dies in the same
+    /// transaction, or keeps working for `gracePeriodSeconds` (at most 7
+    /// days) so that a deployment can switch without an outage; its
+    /// `revokedAt` then says when it stops, and revoking it ends the grace
+    /// at once. Name, role, scopes, projects and expiry carry over, unless
+    /// a session sets a new `expiresAt` (within the organization's policy).
     /// Rotation is creation: a personal token is rotated only
     /// by its owner, a service token only by a caller holding every
     /// permission it carries, and the rotator becomes `createdBy`.
@@ -219,11 +267,22 @@ impl TokenMutation {
         ctx: &Context<'_>,
         id: ID,
         expires_at: Option<Timestamp>,
+        grace_period_seconds: Option<i32>,
     ) -> Result<CreatedToken, Error> {
         let principal = ctx.principal()?;
         let now = Utc::now();
+        let grace = policy::grace_period(grace_period_seconds)?;
         let txn = crate::database::begin_write(ctx.db()?).await?;
         let old = find_for(&txn, principal, &id, TokenAction::Rotate).await?;
+        if let Some(ends) = old
+            .revoked_at
+            .filter(|_| status_of(&old, now) == TokenStatus::Active)
+        {
+            return Err(Error::bad_input(format!(
+                "this token was already rotated and stops working at {}; rotate its successor",
+                Timestamp::format(ends)
+            )));
+        }
         let kind = match status_of(&old, now) {
             TokenStatus::Active => kind::parse(&old.kind)
                 .ok_or_else(|| Error::internal("a token of an unknown kind"))?,
@@ -261,7 +320,7 @@ impl TokenMutation {
         };
         // Conditional: of concurrent rotations (or a rotation and a
         // revocation) only the one that retires the token goes on.
-        if !token_service::retire(&txn, old.id, now, RetireIf::Active).await? {
+        if !token_service::retire(&txn, old.id, now, now + grace, RetireIf::Active).await? {
             return Err(Error::conflict(
                 "this token was revoked or rotated by another request at the same time; \
                  nothing was changed",
@@ -277,6 +336,7 @@ impl TokenMutation {
                 role_id: old.role_id,
                 owner_user_id: old.owner_user_id,
                 created_by_user_id: principal.user_id,
+                projects: ProjectScope::from_storage(old.project_ids.as_deref()),
                 expires_at,
             },
             now,

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::{
     auth::{
         password,
+        project_scope::ProjectScope,
         token_format::{self, SecretKind},
     },
     database,
@@ -209,6 +210,7 @@ async fn create(
             role_id: None,
             owner_user_id: Some(user.id),
             created_by_user_id: Some(user.id),
+            projects: ProjectScope::All,
             expires_at: Some(now + Duration::days(BOOTSTRAP_TOKEN_DAYS)),
         },
         now,

@@ -50,6 +50,19 @@ pub fn check_service_expiry(
     }
 }
 
+/// Longest grace period of a rotation, in seconds (7 days).
+pub const MAX_GRACE_SECONDS: i32 = 7 * 24 * 3600;
+
+/// A rotation's `gracePeriodSeconds`: 0 (the default) to 7 days.
+pub fn grace_period(seconds: Option<i32>) -> Result<Duration, Error> {
+    match seconds.unwrap_or(0) {
+        s @ 0..=MAX_GRACE_SECONDS => Ok(Duration::seconds(i64::from(s))),
+        s => Err(Error::bad_input(format!(
+            "gracePeriodSeconds must be between 0 and {MAX_GRACE_SECONDS} (7 days); got {s}"
+        ))),
+    }
+}
+
 /// `maxTokenLifetimeDays` must be 1–3650.
 pub fn check_policy_days(days: i32) -> Result<(), Error> {
     if (1..=MAX_POLICY_DAYS).contains(&days) {
@@ -104,6 +117,18 @@ mod tests {
         assert!(check_service_expiry(None, now).is_ok());
         assert!(check_service_expiry(Some(now + Duration::hours(1)), now).is_ok());
         assert!(check_service_expiry(Some(now), now).is_err());
+    }
+
+    #[test]
+    fn grace_periods_are_at_most_a_week() {
+        assert_eq!(grace_period(None).unwrap(), Duration::zero());
+        assert_eq!(grace_period(Some(3600)).unwrap(), Duration::hours(1));
+        assert_eq!(
+            grace_period(Some(MAX_GRACE_SECONDS)).unwrap(),
+            Duration::days(7)
+        );
+        assert!(grace_period(Some(MAX_GRACE_SECONDS + 1)).is_err());
+        assert!(grace_period(Some(-1)).is_err());
     }
 
     #[test]

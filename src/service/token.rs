@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::{
     auth::{
         PermissionSet,
+        project_scope::ProjectScope,
         token_format::{self, Secret, SecretKind},
     },
     entity::token,
@@ -46,6 +47,8 @@ pub struct NewToken {
     pub role_id: Option<Uuid>,
     pub owner_user_id: Option<Uuid>,
     pub created_by_user_id: Option<Uuid>,
+    /// The projects it reaches (a restriction is checked by the caller).
+    pub projects: ProjectScope,
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -77,43 +80,56 @@ pub async fn issue(
         expires_at: Set(new.expires_at),
         last_used_at: Set(None),
         revoked_at: Set(None),
+        project_ids: Set(new.projects.to_storage()),
+        last_used_ips: Set(None),
     }
     .insert(conn)
     .await?;
     Ok((model, generated.secret))
 }
 
+/// The SQL condition for "not revoked at `now`": never revoked, or in
+/// the grace period of a rotation (its revocation is still ahead).
+pub fn not_revoked_at(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(token::Column::RevokedAt.is_null())
+        .add(token::Column::RevokedAt.gt(now))
+}
+
 /// What must still hold for [`retire`] to revoke a token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RetireIf {
-    /// Not revoked yet (revocation).
+    /// Not revoked yet, or in a rotation's grace period, which a
+    /// revocation ends at once.
     NotRevoked,
-    /// Not revoked and not expired (rotation: only an active token rotates).
+    /// Never revoked nor rotated, and not expired (rotation: only an
+    /// active token rotates, once).
     Active,
 }
 
-/// Revokes a token with one conditional `UPDATE`, and says whether this
-/// call did it. Of concurrent callers exactly one sees `true`: on
-/// PostgreSQL the second `UPDATE` waits for the first transaction and
-/// re-checks the condition; on SQLite writes are serialized.
+/// Sets a token's `revoked_at` to `at` (now, or the end of a rotation's
+/// grace period) with one conditional `UPDATE`, and says whether this call
+/// did it. Of concurrent callers exactly one sees `true`: on PostgreSQL the
+/// second `UPDATE` waits for the first transaction and re-checks the
+/// condition; on SQLite writes are serialized.
 pub async fn retire(
     conn: &impl ConnectionTrait,
     token_id: Uuid,
     now: DateTime<Utc>,
+    at: DateTime<Utc>,
     condition: RetireIf,
 ) -> Result<bool, Error> {
-    let mut still = Condition::all()
-        .add(token::Column::Id.eq(token_id))
-        .add(token::Column::RevokedAt.is_null());
-    if condition == RetireIf::Active {
-        still = still.add(
+    let mut still = Condition::all().add(token::Column::Id.eq(token_id));
+    still = match condition {
+        RetireIf::NotRevoked => still.add(not_revoked_at(now)),
+        RetireIf::Active => still.add(token::Column::RevokedAt.is_null()).add(
             Condition::any()
                 .add(token::Column::ExpiresAt.is_null())
                 .add(token::Column::ExpiresAt.gt(now)),
-        );
-    }
+        ),
+    };
     let result = token::Entity::update_many()
-        .col_expr(token::Column::RevokedAt, Expr::value(now))
+        .col_expr(token::Column::RevokedAt, Expr::value(at))
         .filter(still)
         .exec(conn)
         .await?;

@@ -10,7 +10,7 @@ use std::{
 
 use chrono::{DateTime, Duration, Utc};
 use lynk::{
-    auth::{token_format::SecretKind, verify::Verifier},
+    auth::{project_scope::ProjectScope, token_format::SecretKind, verify::Verifier},
     config::{DatabaseArgs, ServeArgs},
     service::{
         bootstrap::{self, BootstrapOutcome, BootstrapRequest},
@@ -316,6 +316,7 @@ impl TestApp {
             role_id: None,
             owner_user_id: Some(self.admin.user.id),
             created_by_user_id: Some(self.admin.user.id),
+            projects: ProjectScope::All,
             expires_at: Some(expires_at),
         })
         .await
@@ -332,6 +333,7 @@ impl TestApp {
             role_id: Some(role_id),
             owner_user_id: None,
             created_by_user_id: Some(self.admin.user.id),
+            projects: ProjectScope::All,
             expires_at: None,
         })
         .await

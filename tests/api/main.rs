@@ -2,6 +2,7 @@
 //! One binary (modules per domain) keeps link time down.
 
 mod audit;
+mod ci_tokens;
 mod cli;
 mod durability;
 mod hardening;
@@ -19,5 +20,6 @@ mod secrets;
 mod security;
 mod sessions;
 mod tokens;
+mod trusted_publishing;
 mod verification;
 mod viewer;

@@ -80,6 +80,12 @@ const CASES: &[Case] = &[
     Case { field: "Mutation.uploadSbom", query: r#"mutation($id: ID!) { uploadSbom(input: {projectId: $id, document: "{}"}) { id } }"#, expect: [U, A, F, A, F] },
     Case { field: "Mutation.uploadSbomFile", query: r##"mutation($id: ID!) { uploadSbomFile(projectId: $id, file: "#__graphql_file__:0") { id } }"##, expect: [U, A, F, A, F] },
     Case { field: "Mutation.deleteSbom", query: "mutation($id: ID!) { deleteSbom(id: $id) }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.createTrustedPublisher", query: r#"mutation($id: ID!) { createTrustedPublisher(input: {projectId: $id, issuer: "https://token.actions.githubusercontent.com", audience: "lynk", subject: "repo:acme/shop-api:*", roleId: $id}) { id } }"#, expect: [U, A, F, F, F] },
+    Case { field: "Mutation.deleteTrustedPublisher", query: "mutation($id: ID!) { deleteTrustedPublisher(id: $id) }", expect: [U, A, F, F, F] },
+    // Public, but a token that does not verify is a failed
+    // authentication: 401 for everyone (trusted_publishing.rs exchanges
+    // real ones without any credential).
+    Case { field: "Mutation.exchangeOidcToken", query: r#"mutation { exchangeOidcToken(token: "a.b.c") { secret } }"#, expect: [U, U, U, U, U] },
     // Last: it ends the admin session it runs with.
     Case { field: "Mutation.logout", query: "mutation { logout }", expect: [U, A, A, A, A] },
 ];
@@ -272,7 +278,10 @@ fn on(answer: &Answer) -> On {
 #[tokio::test]
 async fn every_caller_against_another_principals_token() {
     use chrono::Utc;
-    use lynk::{auth::token_format::SecretKind, service::token::NewToken};
+    use lynk::{
+        auth::{project_scope::ProjectScope, token_format::SecretKind},
+        service::token::NewToken,
+    };
 
     use crate::helpers::days_from_now;
 
@@ -303,6 +312,7 @@ async fn every_caller_against_another_principals_token() {
         role_id: Some(role_id),
         owner_user_id: None,
         created_by_user_id: None,
+        projects: ProjectScope::All,
         expires_at: None,
     };
     let (_, keeper_service) = app.issue_token(service(keeper_role)).await;
@@ -338,6 +348,7 @@ async fn every_caller_against_another_principals_token() {
             role_id: None,
             owner_user_id: Some(owner),
             created_by_user_id: Some(owner),
+            projects: ProjectScope::All,
             expires_at: Some(days_from_now(30)),
         };
         let targets = [
@@ -375,4 +386,216 @@ async fn every_caller_against_another_principals_token() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every project-level field and mutation, as a token restricted to
+/// project A: A is there, B does not exist, nothing new can be made.
+#[tokio::test]
+async fn a_token_restricted_to_a_project_sees_no_other() {
+    use crate::ci_tokens::{CREATE_SERVICE, CYCLONEDX, data, project_manager_role};
+
+    let app = spawn_app().await;
+    let admin = app.admin_session().await;
+    let a = app.create_project("a").await;
+    let b = app.create_project("b").await;
+    let role = project_manager_role(&app, &admin).await;
+    let sbom_in = |project: &str| {
+        let project = project.to_owned();
+        let app = &app;
+        async move {
+            let answer = app
+                .upload_sbom(app.admin_token(), &project, CYCLONEDX, "id")
+                .await;
+            data(&answer, "uploadSbom")["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let sbom_a = sbom_in(&a).await;
+    let sbom_b = sbom_in(&b).await;
+    let answer = app
+        .gql(
+            Some(&admin),
+            CREATE_SERVICE,
+            json!({ "input": { "name": "ci", "roleId": role, "projectIds": [a] } }),
+        )
+        .await;
+    let created = data(&answer, "createServiceToken");
+    assert_eq!(created["token"]["projects"], json!([{ "id": a }]));
+    let token = created["secret"].as_str().unwrap().to_owned();
+
+    // (query, variables, for A, for B): "A" = allowed, else the error code.
+    let cases: Vec<(&str, Value, Value)> = vec![
+        (
+            "query($id: ID!) { project(id: $id) { id } }",
+            json!({ "id": a }),
+            json!({ "id": b }),
+        ),
+        (
+            "query($id: ID!) { sbom(id: $id) { id document } }",
+            json!({ "id": sbom_a }),
+            json!({ "id": sbom_b }),
+        ),
+        (
+            "query($id: ID!) { project(id: $id) { sboms { edges { node { id } } } } }",
+            json!({ "id": a }),
+            json!({ "id": b }),
+        ),
+        (
+            "mutation($input: UploadSbomInput!) { uploadSbom(input: $input) { id } }",
+            json!({ "input": { "projectId": a, "document": CYCLONEDX.replace("serde", "tokio") } }),
+            json!({ "input": { "projectId": b, "document": CYCLONEDX.replace("serde", "tokio") } }),
+        ),
+        (
+            "mutation($id: ID!) { updateProject(id: $id, input: {description: \"x\"}) { id } }",
+            json!({ "id": a }),
+            json!({ "id": b }),
+        ),
+        (
+            "mutation($id: ID!) { deleteSbom(id: $id) }",
+            json!({ "id": sbom_a }),
+            json!({ "id": sbom_b }),
+        ),
+    ];
+    for (query, allowed, hidden) in cases {
+        let answer = app.gql(Some(&token), query, allowed).await;
+        assert!(answer.body["errors"].is_null(), "{query}: {}", answer.text);
+        let answer = app.gql(Some(&token), query, hidden).await;
+        assert_eq!(
+            answer.error_code(),
+            Some("NOT_FOUND"),
+            "{query}: {}",
+            answer.text
+        );
+    }
+    // The multipart upload too.
+    let answer = app
+        .upload_sbom_file(Some(&token), &b, CYCLONEDX.as_bytes().to_vec(), "id")
+        .await;
+    assert_eq!(answer.error_code(), Some("NOT_FOUND"), "{}", answer.text);
+    let answer = app
+        .upload_sbom_file(
+            Some(&token),
+            &a,
+            CYCLONEDX.replace("serde", "rand").into_bytes(),
+            "id",
+        )
+        .await;
+    assert!(answer.body["errors"].is_null(), "{}", answer.text);
+    // Lists hold A only.
+    let answer = app
+        .gql(
+            Some(&token),
+            "{ organization { projects { edges { node { id } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer.body["data"]["organization"]["projects"]["edges"],
+        json!([{ "node": { "id": a } }]),
+        "{}",
+        answer.text
+    );
+    // It cannot create a project, nor hand out more than it has.
+    let answer = app
+        .gql(
+            Some(&token),
+            r#"mutation { createProject(input: {name: "c"}) { id } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer.error_code(), Some("FORBIDDEN"), "{}", answer.text);
+    for (projects, code) in [
+        (Value::Null, "FORBIDDEN"),
+        (json!([b]), "NOT_FOUND"),
+        (json!([]), "BAD_USER_INPUT"),
+    ] {
+        let answer = app
+            .gql(
+                Some(&token),
+                CREATE_SERVICE,
+                json!({ "input": { "name": "more", "roleId": role, "projectIds": projects } }),
+            )
+            .await;
+        assert_eq!(
+            answer.error_code(),
+            Some(code),
+            "{projects}: {}",
+            answer.text
+        );
+    }
+    let answer = app
+        .gql(
+            Some(&token),
+            CREATE_SERVICE,
+            json!({ "input": { "name": "narrower", "roleId": role, "projectIds": [a] } }),
+        )
+        .await;
+    assert_eq!(
+        data(&answer, "createServiceToken")["token"]["projects"],
+        json!([{ "id": a }])
+    );
+    // Nor rotate its way out: an unrestricted token stays out of reach.
+    let (wide, _) = app.service_token("uploader").await;
+    let answer = app
+        .gql(
+            Some(&token),
+            "mutation($id: ID!) { rotateToken(id: $id) { secret } }",
+            json!({ "id": wide.to_string() }),
+        )
+        .await;
+    assert_eq!(answer.error_code(), Some("FORBIDDEN"), "{}", answer.text);
+    // Deleting B is NOT_FOUND; deleting A works, and then the token reaches
+    // no project at all (not every project).
+    let answer = app
+        .gql(
+            Some(&token),
+            "mutation($id: ID!) { deleteProject(id: $id) }",
+            json!({ "id": b }),
+        )
+        .await;
+    assert_eq!(answer.error_code(), Some("NOT_FOUND"), "{}", answer.text);
+    let answer = app
+        .gql(
+            Some(&token),
+            "mutation($id: ID!) { deleteProject(id: $id) }",
+            json!({ "id": a }),
+        )
+        .await;
+    assert!(answer.body["errors"].is_null(), "{}", answer.text);
+    let answer = app
+        .gql(
+            Some(&token),
+            "{ viewer { token { projects { id } } } organization { projects { edges { node { id } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer.body["data"]["viewer"]["token"]["projects"],
+        json!([]),
+        "{}",
+        answer.text
+    );
+    assert_eq!(
+        answer.body["data"]["organization"]["projects"]["edges"],
+        json!([])
+    );
+    let answer = app
+        .gql(
+            Some(&token),
+            "query($id: ID!) { project(id: $id) { id } }",
+            json!({ "id": b }),
+        )
+        .await;
+    assert_eq!(answer.error_code(), Some("NOT_FOUND"));
+    // An unrestricted token still sees B; a foreign project id is NOT_FOUND.
+    let answer = app
+        .gql(
+            Some(app.admin_token()),
+            "query($id: ID!) { project(id: $id) { id } }",
+            json!({ "id": b }),
+        )
+        .await;
+    assert!(answer.body["errors"].is_null(), "{}", answer.text);
 }

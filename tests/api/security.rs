@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::future::join_all;
-use lynk::{auth::token_format::SecretKind, service::token::NewToken};
+use lynk::{
+    auth::{project_scope::ProjectScope, token_format::SecretKind},
+    service::token::NewToken,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,6 +56,7 @@ async fn service_token_with_role(app: &TestApp, role_id: &str) -> (Uuid, String)
         role_id: Some(role_id.parse().expect("role id")),
         owner_user_id: None,
         created_by_user_id: Some(app.admin.user.id),
+        projects: ProjectScope::All,
         expires_at: None,
     })
     .await
@@ -154,6 +158,7 @@ async fn rotation_records_the_rotator_and_keeps_the_expiry() {
             role_id: Some(uploader_role),
             owner_user_id: None,
             created_by_user_id: None,
+            projects: ProjectScope::All,
             expires_at: Some(expires),
         })
         .await;

@@ -118,7 +118,7 @@ impl InlineReader {
 /// The query's columns, in order; rows are read by position (looking a
 /// column up by name costs more than reading it). [`open`] checks the
 /// statement against this list once per connection.
-const COLUMNS: [&str; 15] = [
+const COLUMNS: [&str; 17] = [
     "token_id",
     "kind",
     "token_organization_id",
@@ -134,6 +134,8 @@ const COLUMNS: [&str; 15] = [
     "organization_name",
     "organization_created_at",
     "max_token_lifetime_days",
+    "project_ids",
+    "last_used_ips",
 ];
 
 /// Positions in [`COLUMNS`].
@@ -153,6 +155,8 @@ mod column {
     pub const ORGANIZATION_NAME: usize = 12;
     pub const ORGANIZATION_CREATED_AT: usize = 13;
     pub const MAX_TOKEN_LIFETIME_DAYS: usize = 14;
+    pub const PROJECT_IDS: usize = 15;
+    pub const LAST_USED_IPS: usize = 16;
 }
 
 /// Opens a connection that reads like the pool's (memory-mapped, through
@@ -226,6 +230,8 @@ fn credential_row(row: &Row<'_>) -> rusqlite::Result<CredentialRow> {
         role_id: row.get(column::ROLE_ID)?,
         role_permissions: row.get(column::ROLE_PERMISSIONS)?,
         organization,
+        project_ids: row.get(column::PROJECT_IDS)?,
+        last_used_ips: row.get(column::LAST_USED_IPS)?,
     })
 }
 
