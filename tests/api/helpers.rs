@@ -615,3 +615,41 @@ impl TestApp {
         self.send(request).await
     }
 }
+
+/// POSTs `body` to `/lynkapi` with `Transfer-Encoding: chunked` over a raw
+/// connection (reqwest always sends a length), in chunks of `chunk` bytes,
+/// reading the answer meanwhile; returns its status line.
+pub async fn post_chunked(app: &TestApp, token: Option<&str>, body: &str, chunk: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.address)
+        .await
+        .expect("connect");
+    let authorization = token
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST /lynkapi HTTP/1.1\r\nHost: {}\r\n{authorization}\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n",
+        app.address
+    );
+    let (mut reader, mut writer) = stream.split();
+    let write = async {
+        let _ = writer.write_all(head.as_bytes()).await;
+        for piece in body.as_bytes().chunks(chunk) {
+            let frame = [format!("{:x}\r\n", piece.len()).as_bytes(), piece, b"\r\n"].concat();
+            if writer.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+        let _ = writer.write_all(b"0\r\n\r\n").await;
+    };
+    let read = async {
+        let mut response = Vec::new();
+        let _ = reader.read_to_end(&mut response).await;
+        response
+    };
+    let ((), response) = tokio::join!(write, read);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    response.lines().next().unwrap_or_default().to_owned()
+}

@@ -5,7 +5,6 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{Answer, TestApp, assert_unauthorized, spawn_app, spawn_app_with};
 
@@ -380,42 +379,15 @@ async fn the_size_limit_is_configurable_and_the_body_limit_follows() {
     assert_eq!(sbom_rows(&app).await, 1);
 }
 
-/// POSTs an `uploadSbom` with `Transfer-Encoding: chunked` over a raw
-/// connection (reqwest always sends a length here); returns the status line.
+/// POSTs an `uploadSbom` with `Transfer-Encoding: chunked` (reqwest always
+/// sends a length here); returns the status line.
 async fn post_chunked(app: &TestApp, token: &str, project_id: &str, document: &str) -> String {
     let body = json!({
         "query": "mutation($input: UploadSbomInput!) { uploadSbom(input: $input) { id } }",
         "variables": {"input": {"projectId": project_id, "document": document}},
     })
     .to_string();
-    let mut stream = tokio::net::TcpStream::connect(app.address)
-        .await
-        .expect("connect");
-    let head = format!(
-        "POST /lynkapi HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\
-         Connection: close\r\n\r\n",
-        app.address
-    );
-    let (mut reader, mut writer) = stream.split();
-    let write = async {
-        let _ = writer.write_all(head.as_bytes()).await;
-        for chunk in body.as_bytes().chunks(64 * 1024) {
-            let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
-            if writer.write_all(&frame).await.is_err() {
-                return;
-            }
-        }
-        let _ = writer.write_all(b"0\r\n\r\n").await;
-    };
-    let read = async {
-        let mut response = Vec::new();
-        let _ = reader.read_to_end(&mut response).await;
-        response
-    };
-    let ((), response) = tokio::join!(write, read);
-    let response = String::from_utf8_lossy(&response).into_owned();
-    response.lines().next().unwrap_or_default().to_owned()
+    crate::helpers::post_chunked(app, Some(token), &body, 64 * 1024).await
 }
 
 #[tokio::test]

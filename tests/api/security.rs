@@ -495,30 +495,7 @@ async fn post_chunked_anonymously(app: &TestApp, size: usize) -> String {
         r#"{{"query": "mutation {{ login(email: \"a@b.c\", password: \"{}\") {{ token }} }}"}}"#,
         "x".repeat(size)
     );
-    let mut stream = tokio::net::TcpStream::connect(app.address)
-        .await
-        .expect("connect");
-    let head = "POST /lynkapi HTTP/1.1\r\nHost: lynk\r\nContent-Type: application/json\r\n\
-                Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-    let (mut reader, mut writer) = stream.split();
-    let write = async {
-        let _ = writer.write_all(head.as_bytes()).await;
-        for chunk in body.as_bytes().chunks(8 * 1024) {
-            let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
-            if writer.write_all(&frame).await.is_err() {
-                return;
-            }
-        }
-        let _ = writer.write_all(b"0\r\n\r\n").await;
-    };
-    let read = async {
-        let mut response = Vec::new();
-        let _ = reader.read_to_end(&mut response).await;
-        response
-    };
-    let ((), response) = tokio::join!(write, read);
-    let response = String::from_utf8_lossy(&response).into_owned();
-    response.lines().next().unwrap_or_default().to_owned()
+    crate::helpers::post_chunked(app, None, &body, 8 * 1024).await
 }
 
 #[tokio::test]
