@@ -18,14 +18,14 @@
 # `<!-- readme-test: errors -->` demonstrates an error instead: some output
 # must contain `"errors"`.
 #
-# Usage: scripts/readme-test.sh   (LYNK_BIN overrides target/debug/lynk)
+# Usage: scripts/readme-test.sh   (LYNK_BIN overrides $CARGO_TARGET_DIR/debug/lynk, target/debug/lynk by default)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$PWD
 README=$REPO/README.md
 ADDRESS=127.0.0.1:8080
-BIN=${LYNK_BIN:-target/debug/lynk}
+BIN=${LYNK_BIN:-${CARGO_TARGET_DIR:-target}/debug/lynk}
 
 die() { printf 'readme-test: %s\n' "$*" >&2; exit 1; }
 
