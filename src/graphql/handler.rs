@@ -102,14 +102,14 @@ pub async fn graphql(
         .verifier
         .authenticate(presented, requested, now)
         .await;
-    let (principal, failure) = match &authenticated {
-        Ok(Ok(principal)) => (Some(principal.clone()), None),
+    let failure = match &authenticated {
+        Ok(Ok(_)) => None,
         Ok(Err(AuthFailure::Forbidden)) => {
             crate::metrics::record_authentication(&authenticated, false);
             tracing::info!("credential may not act in the requested organization");
             return json_response(StatusCode::FORBIDDEN, FORBIDDEN_BODY.to_owned(), headers);
         }
-        Ok(Err(AuthFailure::Unauthorized(reason))) => (None, Some(*reason)),
+        Ok(Err(AuthFailure::Unauthorized(reason))) => Some(*reason),
         Err(_) => {
             crate::metrics::record_authentication(&authenticated, false);
             let Err(err) = authenticated else {
@@ -118,7 +118,7 @@ pub async fn graphql(
             return internal_error(err, request_id, headers);
         }
     };
-    let body_limit = principal.is_none().then_some(ANONYMOUS_BODY_LIMIT);
+    let body_limit = failure.is_some().then_some(ANONYMOUS_BODY_LIMIT);
     let mut gql_request =
         match receive_request(&parts, body, state.app.max_sbom_bytes, body_limit).await {
             Ok(req) => req,
@@ -150,6 +150,8 @@ pub async fn graphql(
     }
     let public = info.is_some_and(|i| i.public);
     crate::metrics::record_authentication(&authenticated, public);
+    // The principal moves out of the result here, not cloned.
+    let principal = authenticated.ok().and_then(Result::ok);
     if let Some(reason) = failure
         && !public
     {

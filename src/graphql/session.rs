@@ -22,7 +22,7 @@ use crate::{
     error::Error,
     service::{
         audit::{self, Actor, AuditRecord},
-        token::{self as token_service, NewToken, RetireIf, kind},
+        token::{self as token_service, NewToken, RetireIf},
         validate,
     },
 };
@@ -285,14 +285,7 @@ impl SessionMutation {
         let mut active = user.into_active_model();
         active.password_hash = Set(hash);
         active.update(&txn).await?;
-        token::Entity::update_many()
-            .col_expr(token::Column::RevokedAt, Expr::value(now))
-            .filter(token::Column::OwnerUserId.eq(user_id))
-            .filter(token::Column::Kind.eq(kind::SESSION))
-            .filter(token::Column::Id.ne(session_id))
-            .filter(token::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
+        token_service::end_sessions(&txn, user_id, Some(session_id), now).await?;
         audit::record(
             &txn,
             AuditRecord {

@@ -5,20 +5,19 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    Set, sea_query::Expr,
+    Set,
 };
 use uuid::Uuid;
 
 use crate::{
     auth::password,
     database,
-    entity::{membership, token, user},
+    entity::{membership, user},
     error::Error,
     service::{
         audit::{self, Actor, AuditRecord},
         bootstrap::generate_password,
-        token::kind,
-        validate,
+        token as token_service, validate,
     },
 };
 
@@ -57,13 +56,7 @@ pub async fn reset_password(db: &DatabaseConnection, email: &str) -> Result<Pass
     let mut active = found.into_active_model();
     active.password_hash = Set(hash);
     active.update(&txn).await?;
-    token::Entity::update_many()
-        .col_expr(token::Column::RevokedAt, Expr::value(now))
-        .filter(token::Column::OwnerUserId.eq(user_id))
-        .filter(token::Column::Kind.eq(kind::SESSION))
-        .filter(token::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?;
+    token_service::end_sessions(&txn, user_id, None, now).await?;
     let organizations: Vec<Option<Uuid>> = membership::Entity::find()
         .filter(membership::Column::UserId.eq(user_id))
         .all(&txn)

@@ -135,3 +135,23 @@ pub async fn retire(
         .await?;
     Ok(result.rows_affected == 1)
 }
+
+/// Ends every session of `user_id` but `keep` (the one in use, when a
+/// user changes their own password), at once.
+pub async fn end_sessions(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let mut sessions = token::Entity::update_many()
+        .col_expr(token::Column::RevokedAt, Expr::value(now))
+        .filter(token::Column::OwnerUserId.eq(user_id))
+        .filter(token::Column::Kind.eq(kind::SESSION))
+        .filter(token::Column::RevokedAt.is_null());
+    if let Some(keep) = keep {
+        sessions = sessions.filter(token::Column::Id.ne(keep));
+    }
+    sessions.exec(conn).await?;
+    Ok(())
+}
