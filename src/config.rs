@@ -5,10 +5,28 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand, builder::RangedU64ValueParser};
 
-use crate::service::sbom_document::DEFAULT_MAX_SBOM_BYTES;
-
 /// The embedded default database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://lynk.db?mode=rwc";
+
+/// Largest SBOM accepted when not configured (`LYNK_MAX_SBOM_BYTES`): 10 MiB.
+pub const DEFAULT_MAX_SBOM_BYTES: usize = 10 * 1024 * 1024;
+
+/// The largest `/lynkapi` request body: an SBOM sent inline in a JSON
+/// string can double in size through escaping, plus room for the query.
+pub fn body_limit(max_sbom_bytes: usize) -> usize {
+    max_sbom_bytes.saturating_mul(2).saturating_add(1024 * 1024)
+}
+
+/// Largest body read from a caller without a valid credential: the
+/// public operations (`login`, `acceptInvitation`) are small.
+pub const ANONYMOUS_BODY_LIMIT: usize = 64 * 1024;
+
+/// Longest query text accepted from anyone. Large values (SBOM documents)
+/// travel in variables or as a multipart upload, not in the query.
+pub const MAX_QUERY_BYTES: usize = 32 * 1024;
+
+/// Longest name (of a token, role, project, organization…), in characters.
+pub const MAX_NAME_LEN: usize = 100;
 
 /// The largest `--max-sbom-bytes` accepted (1 GiB), so that sizes fit a
 /// GraphQL `Int` and the derived body limit fits any `usize`.

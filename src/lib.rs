@@ -2,8 +2,8 @@
 //!
 //! Start at [`startup::Application`]. Token verification is in [`auth`]
 //! (format in [`auth::token_format`], the one query in [`auth::verify`],
-//! the rules in [`auth::principal`]); the HTTP guard is
-//! [`graphql::handler`].
+//! the rules in [`auth::principal`]); the request check is
+//! [`auth::guard`], and the endpoint [`graphql::handler`].
 
 pub mod auth;
 pub mod cli;
@@ -14,6 +14,7 @@ pub mod error;
 pub mod graphql;
 pub mod metrics;
 pub mod middleware;
+pub mod routes;
 pub mod service;
 pub mod startup;
 pub mod state;

@@ -31,11 +31,7 @@ use axum::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sea_orm::{DatabaseConnection, DatabaseConnectionType};
 
-use crate::{
-    auth::{AuthFailure, Principal, PrincipalKind},
-    error::Error,
-    state::AppState,
-};
+use crate::{routes, state::AppState};
 
 /// Requests answered, by `method`, `route` and `status`.
 pub const HTTP_REQUESTS: &str = "lynk_http_requests_total";
@@ -63,10 +59,6 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// How often histogram samples recorded since the last scrape are folded
 /// into their buckets, so memory stays flat when nobody scrapes.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
-
-/// The routes lynk serves; any other path is labelled `other`, so that a
-/// scanner probing random paths cannot grow the label set.
-const ROUTES: &[&str] = &["/lynkapi", "/healthz", "/readyz", "/metrics"];
 
 /// Installs the process-wide recorder, once, and returns its handle. The
 /// `metrics` recorder is global, and tests build many applications in one
@@ -268,11 +260,13 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// The route a path is counted under: one lynk serves, else `other`, so
+/// that a scanner probing random paths cannot grow the label set.
 fn route_label(path: &str) -> &'static str {
-    if path.starts_with(crate::graphql::graphiql::ASSET_PREFIX) {
+    if path.starts_with(routes::ASSET_PREFIX) {
         return "/lynkapi/assets";
     }
-    ROUTES
+    routes::FIXED
         .iter()
         .find(|route| **route == path)
         .copied()
@@ -297,11 +291,9 @@ pub fn record_graphql_operation(operation_type: Option<OperationType>) {
     });
 }
 
-/// Counts the outcome of a request's credential check. A failed check on
-/// an operation that only touches public fields (`login`) runs anonymously
-/// and counts as `anonymous`.
-pub fn record_authentication(result: &Result<Result<Principal, AuthFailure>, Error>, public: bool) {
-    let (outcome, reason) = authentication_labels(result, public);
+/// Counts the outcome of a request's credential check, by the labels
+/// `auth::guard` gives it (`outcome`, `reason`).
+pub fn record_authentication((outcome, reason): (&'static str, &'static str)) {
     with_handles(|handles| {
         handles
             .authentications
@@ -311,37 +303,9 @@ pub fn record_authentication(result: &Result<Result<Principal, AuthFailure>, Err
     });
 }
 
-fn authentication_labels(
-    result: &Result<Result<Principal, AuthFailure>, Error>,
-    public: bool,
-) -> (&'static str, &'static str) {
-    let failure_reason = |failure: &AuthFailure| match failure {
-        AuthFailure::Unauthorized(reason) => reason.as_str(),
-        AuthFailure::Forbidden => "organization",
-    };
-    match result {
-        Ok(Ok(principal)) => ("ok", kind_label(principal.kind)),
-        Ok(Err(failure)) if public => ("anonymous", failure_reason(failure)),
-        Ok(Err(failure @ AuthFailure::Unauthorized(_))) => {
-            ("unauthorized", failure_reason(failure))
-        }
-        Ok(Err(failure @ AuthFailure::Forbidden)) => ("forbidden", failure_reason(failure)),
-        Err(_) => ("error", "internal"),
-    }
-}
-
-fn kind_label(kind: PrincipalKind) -> &'static str {
-    match kind {
-        PrincipalKind::UserSession => "session",
-        PrincipalKind::PersonalToken => "personal_token",
-        PrincipalKind::ServiceToken => "service_token",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::UnauthorizedReason;
 
     #[test]
     fn labels_are_bounded() {
@@ -353,23 +317,5 @@ mod tests {
         );
         assert_eq!(method_label(&Method::POST), "POST");
         assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
-    }
-
-    #[test]
-    fn authentication_outcomes_name_the_reason() {
-        let revoked = Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Revoked)));
-        assert_eq!(
-            authentication_labels(&revoked, false),
-            ("unauthorized", "revoked")
-        );
-        let missing = Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Missing)));
-        assert_eq!(
-            authentication_labels(&missing, true),
-            ("anonymous", "missing")
-        );
-        assert_eq!(
-            authentication_labels(&Ok(Err(AuthFailure::Forbidden)), false),
-            ("forbidden", "organization")
-        );
     }
 }

@@ -36,7 +36,7 @@ use tower_http::{
     trace::{DefaultOnResponse, TraceLayer},
 };
 
-use crate::graphql::handler::REQUEST_ID_HEADER;
+use crate::telemetry::REQUEST_ID_HEADER;
 
 /// Wraps `routes` in lynk's middleware. A request that takes longer than
 /// `request_timeout` is answered `408`.

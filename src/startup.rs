@@ -15,6 +15,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::{
     auth::{
+        guard::Guard,
         oidc::jwks::{IssuerKeys, OidcSettings},
         rate_limit::{Budget, Budgets, FailureBudgets, RateLimits},
         verify::Verifier,
@@ -23,6 +24,7 @@ use crate::{
     database,
     error::Error,
     graphql::{self, QueryLimits, document_cache::DocumentCache, handler::GraphqlState},
+    routes,
     service::bootstrap::{self, BootstrapOutcome, BootstrapRequest},
     state::AppState,
 };
@@ -237,29 +239,34 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
     );
     let graphql_routes = Router::new()
         .route(
-            "/lynkapi",
+            routes::API,
             get(graphql::handler::graphql).post(graphql::handler::graphql),
         )
-        .layer(RequestBodyLimitLayer::new(body_limit(state.max_sbom_bytes)))
+        .layer(RequestBodyLimitLayer::new(crate::config::body_limit(
+            state.max_sbom_bytes,
+        )))
         .with_state(Arc::new(GraphqlState {
+            guard: Guard::new(
+                state.verifier.clone(),
+                Arc::clone(&state.rate_limits),
+                state.trusted_proxy_hops,
+                state.db.clone(),
+            ),
             app: state.clone(),
             schemas,
             documents: DocumentCache::default(),
         }));
     let routes = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::metrics::scrape))
-        .route("/lynkapi/assets/{name}", get(graphiql_asset))
+        .route(routes::HEALTH, get(|| async { "ok" }))
+        .route(routes::READY, get(readyz))
+        .route(routes::METRICS, get(crate::metrics::scrape))
+        .route(
+            &format!("{}{{name}}", routes::ASSET_PREFIX),
+            get(graphiql_asset),
+        )
         .with_state(state)
         .merge(graphql_routes);
     crate::middleware::with_middleware(routes, config.request_timeout)
-}
-
-/// The largest `/lynkapi` request body: an SBOM sent inline in a JSON
-/// string can double in size through escaping, plus room for the query.
-pub fn body_limit(max_sbom_bytes: usize) -> usize {
-    max_sbom_bytes.saturating_mul(2).saturating_add(1024 * 1024)
 }
 
 /// GraphiQL's scripts and stylesheets, from the binary.

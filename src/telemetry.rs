@@ -9,7 +9,9 @@ use axum::http::Request;
 use tracing::Span;
 use tracing_subscriber::{EnvFilter, fmt};
 
-use crate::graphql::handler::REQUEST_ID_HEADER;
+/// Header carrying the request id (set by the request-id layer, or kept
+/// from the caller).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Installs the global subscriber. Call once, from `main`.
 pub fn init() {

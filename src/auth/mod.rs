@@ -3,6 +3,7 @@
 //! permission checks. Token verification lives here and nowhere else.
 
 pub mod credential;
+pub mod guard;
 pub mod oidc;
 pub mod password;
 pub mod permission;

@@ -60,7 +60,7 @@ impl Principal {
         if self.permissions.contains(permission) {
             Ok(())
         } else {
-            Err(Error::MissingPermission(permission))
+            Err(Error::MissingPermission(permission.name()))
         }
     }
 

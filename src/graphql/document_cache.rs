@@ -68,6 +68,11 @@ impl Weighter<String, Arc<Entry>> for TextLength {
 pub struct Validation(Option<Arc<Entry>>);
 
 impl Validation {
+    /// The cached document, if the request's text is cached.
+    pub fn document(&self) -> Option<&ExecutableDocument> {
+        self.0.as_ref().map(|entry| &entry.document)
+    }
+
     /// The document passed full validation before, and declares no
     /// variables: the request may run with `ValidationMode::Fast`.
     pub fn is_proven(&self) -> bool {

@@ -18,7 +18,7 @@ use axum::{
 
 /// Where the page expects its files: `index.html` refers to every script
 /// and stylesheet as this prefix plus a name that [`asset`] knows.
-pub const ASSET_PREFIX: &str = "/lynkapi/assets/";
+pub use crate::routes::ASSET_PREFIX;
 
 /// The page's Content-Security-Policy: nothing but this origin, the only
 /// relaxation being `data:` images and fonts, which GraphiQL's stylesheet

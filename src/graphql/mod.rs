@@ -12,6 +12,7 @@ mod organization;
 mod pagination;
 mod permission;
 mod project;
+mod response_order;
 mod role;
 mod sbom;
 pub mod scalar;

@@ -14,8 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 
-/// Largest SBOM accepted when not configured (`LYNK_MAX_SBOM_BYTES`): 10 MiB.
-pub const DEFAULT_MAX_SBOM_BYTES: usize = 10 * 1024 * 1024;
+pub use crate::config::DEFAULT_MAX_SBOM_BYTES;
 
 /// Name given to an SBOM when neither the upload nor the document names it.
 pub const FALLBACK_NAME: &str = "sbom";

@@ -4,7 +4,7 @@
 use crate::error::Error;
 
 /// Longest name (organization, token, role) accepted.
-pub const MAX_NAME_LEN: usize = 100;
+pub use crate::config::MAX_NAME_LEN;
 
 /// Trims a display name and checks it is 1–100 characters.
 pub fn name(field: &str, value: &str) -> Result<String, Error> {

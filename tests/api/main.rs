@@ -5,6 +5,7 @@ mod audit;
 mod ci_tokens;
 mod cli;
 mod durability;
+mod graphql_http;
 mod hardening;
 mod helpers;
 mod instances;

@@ -1,0 +1,16 @@
+//! The paths lynk serves, named once for the router, the pages that link
+//! to them and the metrics that label requests by them.
+
+/// The GraphQL endpoint (DESIGN §1), and GraphiQL for a browser.
+pub const API: &str = "/lynkapi";
+/// GraphiQL's scripts and stylesheets: this prefix plus a file name.
+pub const ASSET_PREFIX: &str = "/lynkapi/assets/";
+/// Liveness: the process answers.
+pub const HEALTH: &str = "/healthz";
+/// Readiness: the database answers.
+pub const READY: &str = "/readyz";
+/// Prometheus metrics.
+pub const METRICS: &str = "/metrics";
+
+/// Every fixed path, for labels bounded to what exists.
+pub const FIXED: &[&str] = &[API, HEALTH, READY, METRICS];
