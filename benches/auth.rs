@@ -18,12 +18,12 @@ use chrono::{DateTime, Utc};
 use criterion::{BatchSize, BenchmarkId, Criterion};
 use lynk::{
     auth::{
-        AuthFailure, BuiltInRole, Permission, PermissionSet, Principal,
+        AuthFailure, BuiltInRole, CredentialKind, Permission, PermissionSet, Principal,
         credential::{PresentedCredential, RequestedOrganization},
         permission::check_no_escalation,
         principal::{CredentialRow, OrganizationSnapshot, resolve_principal},
         project_scope::ProjectScope,
-        token_format::{self, SecretDigest, SecretKind},
+        token_format::{self, SecretDigest},
         verify::Verifier,
     },
     config::DatabaseArgs,
@@ -46,9 +46,9 @@ const KNOWN_TOKENS: u64 = 1_000;
 fn token_format_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("token");
     group.bench_function("generate", |b| {
-        b.iter(|| token_format::generate(black_box(SecretKind::Personal)))
+        b.iter(|| token_format::generate(black_box(CredentialKind::Personal)))
     });
-    let secret = token_format::generate(SecretKind::Personal).secret;
+    let secret = token_format::generate(CredentialKind::Personal).secret;
     let plaintext = secret.expose().to_owned();
     group.bench_function("parse_and_checksum", |b| {
         b.iter(|| token_format::parse(black_box(&plaintext)))
@@ -88,7 +88,7 @@ fn permission_benches(c: &mut Criterion) {
     let now = Utc::now();
     let row = CredentialRow {
         token_id: Uuid::now_v7(),
-        kind: "personal".into(),
+        kind: CredentialKind::Personal,
         token_organization_id: Some(organization_id),
         owner_user_id: Some(Uuid::now_v7()),
         scopes: Some(
@@ -313,7 +313,7 @@ async fn seeded_database(size: u64) -> (DatabaseConnection, Vec<String>) {
         let (_, secret) = token::issue(
             &txn,
             NewToken {
-                kind: SecretKind::Personal,
+                kind: CredentialKind::Personal,
                 organization_id: Some(organization_id),
                 name: "bench".into(),
                 scopes: None,

@@ -32,7 +32,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sea_orm::{DatabaseConnection, DatabaseConnectionType};
 
 use crate::{
-    auth::{AuthFailure, Principal, PrincipalKind},
+    auth::{AuthFailure, CredentialKind, Principal},
     error::Error,
     state::AppState,
 };
@@ -330,11 +330,11 @@ fn authentication_labels(
     }
 }
 
-fn kind_label(kind: PrincipalKind) -> &'static str {
+fn kind_label(kind: CredentialKind) -> &'static str {
     match kind {
-        PrincipalKind::UserSession => "session",
-        PrincipalKind::PersonalToken => "personal_token",
-        PrincipalKind::ServiceToken => "service_token",
+        CredentialKind::Session => "session",
+        CredentialKind::Personal => "personal_token",
+        CredentialKind::Service => "service_token",
     }
 }
 

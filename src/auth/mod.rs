@@ -3,6 +3,7 @@
 //! permission checks. Token verification lives here and nowhere else.
 
 pub mod credential;
+pub mod credential_kind;
 pub mod oidc;
 pub mod password;
 pub mod permission;
@@ -13,5 +14,6 @@ pub mod token_access;
 pub mod token_format;
 pub mod verify;
 
+pub use credential_kind::CredentialKind;
 pub use permission::{BuiltInRole, Permission, PermissionSet};
-pub use principal::{AuthFailure, Principal, PrincipalKind, UnauthorizedReason};
+pub use principal::{AuthFailure, Principal, UnauthorizedReason};

@@ -252,10 +252,10 @@ fn stored_digest(
     };
     let parsed = token_format::parse(candidate)
         .map_err(|_| AuthFailure::Unauthorized(UnauthorizedReason::Malformed))?;
-    if parsed.kind == SecretKind::Invitation {
-        return Err(AuthFailure::Unauthorized(UnauthorizedReason::WrongKind));
+    match parsed.kind {
+        SecretKind::Credential(_) => Ok(parsed.digest),
+        SecretKind::Invitation => Err(AuthFailure::Unauthorized(UnauthorizedReason::WrongKind)),
     }
-    Ok(parsed.digest)
 }
 
 fn credential_row(row: &QueryResult) -> Result<CredentialRow, Error> {

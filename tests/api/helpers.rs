@@ -10,7 +10,7 @@ use std::{
 
 use chrono::{DateTime, Duration, Utc};
 use lynk::{
-    auth::{project_scope::ProjectScope, token_format::SecretKind, verify::Verifier},
+    auth::{CredentialKind, project_scope::ProjectScope, verify::Verifier},
     config::{DatabaseArgs, ServeArgs},
     service::{
         bootstrap::{self, BootstrapOutcome, BootstrapRequest},
@@ -309,7 +309,7 @@ impl TestApp {
     /// A personal token of the admin, expiring at `expires_at`.
     pub async fn admin_personal_token(&self, expires_at: DateTime<Utc>) -> (Uuid, String) {
         self.issue_token(NewToken {
-            kind: SecretKind::Personal,
+            kind: CredentialKind::Personal,
             organization_id: Some(self.admin.organization.id),
             name: "test".into(),
             scopes: None,
@@ -326,7 +326,7 @@ impl TestApp {
     pub async fn service_token(&self, role: &str) -> (Uuid, String) {
         let role_id = self.role_id(role).await;
         self.issue_token(NewToken {
-            kind: SecretKind::Service,
+            kind: CredentialKind::Service,
             organization_id: Some(self.admin.organization.id),
             name: format!("{role} pipeline"),
             scopes: None,

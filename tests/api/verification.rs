@@ -1,7 +1,10 @@
 //! The context guard: which credentials verify, and the exact 401/403
 //! answers for those that do not.
 
-use lynk::auth::token_format::{self, SecretKind};
+use lynk::auth::{
+    CredentialKind,
+    token_format::{self, SecretKind},
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -79,7 +82,7 @@ async fn malformed_tokens_are_401() {
 #[tokio::test]
 async fn an_unknown_well_formed_token_is_401() {
     let app = spawn_app().await;
-    let unknown = token_format::generate(SecretKind::Personal);
+    let unknown = token_format::generate(CredentialKind::Personal);
     let answer = app
         .gql(Some(unknown.secret.expose()), VERIFY, Value::Null)
         .await;
@@ -350,7 +353,7 @@ async fn the_verifiers_own_connections_and_the_pool_agree() {
     // A token with a `lastUsedAt`, as the server writes it.
     let used = app.gql(Some(app.admin_token()), VERIFY, json!({})).await;
     assert_eq!(used.status, StatusCode::OK, "{}", used.text);
-    let unknown = token_format::generate(SecretKind::Personal);
+    let unknown = token_format::generate(CredentialKind::Personal);
     let other_organization = app.other_organization("Globex", "admin@globex.test").await;
 
     let cases = [

@@ -32,7 +32,10 @@ use uuid::Uuid;
 
 use super::{Unavailable, VERIFY_SQL_SQLITE};
 use crate::{
-    auth::principal::{CredentialRow, OrganizationSnapshot},
+    auth::{
+        CredentialKind,
+        principal::{CredentialRow, OrganizationSnapshot},
+    },
     database::SQLITE_MMAP_BYTES,
 };
 
@@ -219,7 +222,7 @@ fn credential_row(row: &Row<'_>) -> rusqlite::Result<CredentialRow> {
     };
     Ok(CredentialRow {
         token_id: row.get(column::TOKEN_ID)?,
-        kind: row.get(column::KIND)?,
+        kind: credential_kind(row, column::KIND)?,
         token_organization_id: row.get(column::TOKEN_ORGANIZATION_ID)?,
         owner_user_id: row.get(column::OWNER_USER_ID)?,
         scopes: row.get(column::SCOPES)?,
@@ -253,6 +256,18 @@ fn timestamp(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<DateTime<Ut
         }
         err => rusqlite::Error::FromSqlConversionFailure(index, value.data_type(), Box::new(err)),
     })
+}
+
+/// The stored kind, read as the pool's decoder reads it.
+fn credential_kind(row: &Row<'_>, index: usize) -> rusqlite::Result<CredentialKind> {
+    let value = row.get_ref(index)?;
+    value
+        .as_str()
+        .ok()
+        .and_then(CredentialKind::from_stored)
+        .ok_or_else(|| {
+            rusqlite::Error::InvalidColumnType(index, COLUMNS[index].into(), value.data_type())
+        })
 }
 
 fn is_busy(err: &rusqlite::Error) -> bool {
