@@ -24,7 +24,7 @@ use lynk::{
         principal::{CredentialRow, OrganizationSnapshot, resolve_principal},
         project_scope::ProjectScope,
         token_format::{self, SecretDigest},
-        verify::Verifier,
+        verify::{Verifier, testing},
     },
     config::DatabaseArgs,
     database,
@@ -133,12 +133,17 @@ fn verification_benches(c: &mut Criterion) {
         let (db, tokens) = runtime.block_on(seeded_database(size));
         // The server's path: the query inline on a SQLite file.
         let verifier = Verifier::new(db.clone());
-        assert!(verifier.is_inline(), "a SQLite file is verified inline");
+        let inline_before = testing::inline_statements();
         // Every known token must verify, or the benchmark would time a 401.
         for token in &tokens {
             let verified = runtime.block_on(verify(&verifier, token, now));
             assert!(matches!(verified, Ok(Ok(_))), "a seeded token must verify");
         }
+        assert_eq!(
+            testing::inline_statements() - inline_before,
+            tokens.len() as u64,
+            "a SQLite file is verified inline"
+        );
         databases.push((size, db, verifier, tokens));
     }
 
@@ -154,7 +159,6 @@ fn verification_benches(c: &mut Criterion) {
         });
         // The same query through sqlx's pool, for comparison: what the
         // hand-off to a connection's worker thread costs.
-        let through_pool = Verifier::through_pool(db.clone());
         let mut next = 0;
         group.bench_with_input(
             BenchmarkId::new("stored_tokens_through_pool", size),
@@ -162,7 +166,7 @@ fn verification_benches(c: &mut Criterion) {
             |b, _| {
                 b.to_async(&runtime).iter(|| {
                     next = (next + 1) % tokens.len();
-                    verify(&through_pool, &tokens[next], now)
+                    verify_through_pool(db, &tokens[next], now)
                 })
             },
         );
@@ -203,6 +207,19 @@ fn verify<'a>(
     now: DateTime<Utc>,
 ) -> impl Future<Output = Result<Result<Principal, AuthFailure>, lynk::error::Error>> + 'a {
     verifier.authenticate(
+        PresentedCredential::Candidate(token),
+        RequestedOrganization::Default,
+        now,
+    )
+}
+
+fn verify_through_pool<'a>(
+    db: &'a DatabaseConnection,
+    token: &'a str,
+    now: DateTime<Utc>,
+) -> impl Future<Output = Result<Result<Principal, AuthFailure>, lynk::error::Error>> + 'a {
+    testing::authenticate_through_pool(
+        db,
         PresentedCredential::Candidate(token),
         RequestedOrganization::Default,
         now,

@@ -51,8 +51,6 @@ pub const DB_POOL_CONNECTIONS: &str = "lynk_db_pool_connections";
 pub const DB_POOL_IDLE_CONNECTIONS: &str = "lynk_db_pool_idle_connections";
 /// The pool's `--db-max-connections`.
 pub const DB_POOL_MAX_CONNECTIONS: &str = "lynk_db_pool_max_connections";
-/// Connections of the pool that token verification holds (PostgreSQL).
-pub const DB_POOL_VERIFICATION_CONNECTIONS: &str = "lynk_db_pool_verification_connections";
 
 /// Latency buckets in seconds: from a cached-path query (a few ms) to an
 /// argon2 login on a busy machine.
@@ -122,11 +120,6 @@ fn describe() {
         DB_POOL_MAX_CONNECTIONS,
         "Largest size of the database pool."
     );
-    describe_gauge!(
-        DB_POOL_VERIFICATION_CONNECTIONS,
-        "Connections of the pool held by token verification, idle or in use (PostgreSQL \
-         only; they count as open, non-idle connections of the pool)."
-    );
 }
 
 /// A plain thread rather than a task: the recorder outlives any one Tokio
@@ -149,9 +142,6 @@ fn spawn_upkeep(handle: PrometheusHandle) {
 /// the Prometheus text format.
 pub async fn scrape(State(state): State<AppState>) -> Response {
     sample_pool(&state.db);
-    if let Some(held) = state.verifier.held_connections() {
-        gauge!(DB_POOL_VERIFICATION_CONNECTIONS).set(held as f64);
-    }
     let body = install().render();
     let mut response = body.into_response();
     response.headers_mut().insert(

@@ -164,8 +164,6 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(Error::internal)?;
-        // Closing the pool waits for every checked-out connection.
-        self.verifier.release_connections();
         self.db.close().await?;
         tracing::info!("stopped");
         Ok(())

@@ -352,25 +352,6 @@ impl TestApp {
     }
 }
 
-/// Waits (bounded) until verification on PostgreSQL can run on a held
-/// connection: it holds one already, or the pool has one idle to take. A
-/// connection given back to the pool is tested first, in a task of its
-/// own, so right after other queries the pool may have none idle yet, and
-/// the verification would take the pool instead. No-op on SQLite.
-pub async fn until_verification_can_hold(verifier: &Verifier, db: &DatabaseConnection) {
-    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
-        return;
-    }
-    let pool = db.get_postgres_connection_pool();
-    for _ in 0..500 {
-        if verifier.held_connections().unwrap_or(0) > 0 || pool.num_idle() > 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the pool never had an idle connection for verification to hold");
-}
-
 /// A moment `days` from now.
 pub fn days_from_now(days: i64) -> DateTime<Utc> {
     Utc::now() + Duration::days(days)
