@@ -4,6 +4,7 @@
 
 pub mod credential;
 pub mod credential_kind;
+pub mod last_used;
 pub mod oidc;
 pub mod password;
 pub mod permission;

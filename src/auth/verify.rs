@@ -14,7 +14,7 @@ mod sqlite;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 use uuid::Uuid;
 
@@ -26,9 +26,6 @@ use super::{
 use crate::error::Error;
 use row::{VERIFY_SQL_POSTGRES, VERIFY_SQL_SQLITE};
 use sqlite::InlineReader;
-
-/// How often `lastUsedAt` is written per token, at most.
-pub const LAST_USED_RESOLUTION: Duration = Duration::seconds(60);
 
 /// The inline reader could not run the query without waiting (or it
 /// failed): ask the pool.
@@ -156,89 +153,5 @@ fn stored_digest(
     match parsed.kind {
         SecretKind::Credential(_) => Ok(parsed.digest),
         SecretKind::Invitation => Err(AuthFailure::Unauthorized(UnauthorizedReason::WrongKind)),
-    }
-}
-
-/// Whether `lastUsedAt` is stale enough to be written again.
-pub fn last_used_is_stale(last_used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
-    last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION)
-}
-
-/// Most client addresses kept per token (`Token.lastUsedIps`).
-pub const LAST_USED_IPS: usize = 5;
-
-/// The addresses after a use from `client`: it first, then the previous
-/// ones without it, at most [`LAST_USED_IPS`], space-separated.
-pub fn with_address(previous: Option<&str>, client: &str) -> String {
-    std::iter::once(client)
-        .chain(
-            previous
-                .unwrap_or_default()
-                .split_whitespace()
-                .filter(|ip| *ip != client),
-        )
-        .take(LAST_USED_IPS)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Records that a token was used, and from where, at most once a minute:
-/// one conditional `UPDATE` of `last_used_at` and `last_used_ips`. Runs off
-/// the request path; a failure is logged and never fails a request. The
-/// condition in the `WHERE` keeps concurrent instances from writing twice.
-pub fn touch_last_used(
-    db: DatabaseConnection,
-    principal: &Principal,
-    client: std::net::IpAddr,
-    now: DateTime<Utc>,
-) {
-    if !last_used_is_stale(principal.last_used_at, now) {
-        return;
-    }
-    let token_id = principal.token_id;
-    let addresses = with_address(principal.last_used_ips.as_deref(), &client.to_string());
-    tokio::spawn(async move {
-        let statement = Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "UPDATE token SET last_used_at = $1, last_used_ips = $4 \
-             WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",
-            [
-                Value::from(now),
-                Value::from(token_id),
-                Value::from(now - LAST_USED_RESOLUTION),
-                Value::from(addresses),
-            ],
-        );
-        if let Err(err) = db.execute_raw(statement).await {
-            tracing::warn!(%token_id, error = %err, "could not record token use");
-        }
-    });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_newest_address_comes_first_and_five_are_kept() {
-        assert_eq!(with_address(None, "10.0.0.1"), "10.0.0.1");
-        assert_eq!(
-            with_address(Some("10.0.0.2 10.0.0.1"), "10.0.0.1"),
-            "10.0.0.1 10.0.0.2"
-        );
-        assert_eq!(
-            with_address(Some("b c d e f"), "a"),
-            "a b c d e",
-            "the oldest goes"
-        );
-        assert_eq!(with_address(Some("::1"), "::1"), "::1");
-    }
-
-    #[test]
-    fn last_used_is_written_at_most_once_a_minute() {
-        let now = Utc::now();
-        assert!(last_used_is_stale(None, now));
-        assert!(!last_used_is_stale(Some(now - Duration::seconds(59)), now));
-        assert!(last_used_is_stale(Some(now - Duration::seconds(60)), now));
     }
 }

@@ -33,7 +33,6 @@ use crate::{
             PresentedCredential, client_address, presented_credential, requested_organization,
         },
         rate_limit::retry_after_secs,
-        verify::touch_last_used,
     },
     error::REQUEST_ID,
     state::AppState,
@@ -159,7 +158,7 @@ pub async fn graphql(
         return refuse_anonymous(&state.app, client, token_was_sent).await;
     }
     if let Some(principal) = &principal {
-        touch_last_used(state.app.db.clone(), principal, client, now);
+        state.app.last_used.record(principal, client, now);
         tracing::debug!(
             kind = ?principal.kind,
             token_id = %principal.token_id,

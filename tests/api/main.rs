@@ -8,6 +8,7 @@ mod durability;
 mod hardening;
 mod helpers;
 mod instances;
+mod last_used;
 mod matrix;
 mod members;
 mod operations;

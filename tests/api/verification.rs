@@ -343,9 +343,23 @@ async fn the_inline_reader_and_the_pool_agree() {
     .await;
     let (_, service) = app.service_token("viewer").await;
     let session = app.admin_session().await;
-    // A token with a `lastUsedAt`, as the server writes it.
+    // A token with a `lastUsedAt` and `lastUsedIps`, as the server writes
+    // them (behind the request: poll, bounded, until they land).
     let used = app.gql(Some(app.admin_token()), VERIFY, json!({})).await;
     assert_eq!(used.status, StatusCode::OK, "{}", used.text);
+    for _ in 0..100 {
+        let answer = app
+            .gql(
+                Some(app.admin_token()),
+                "{ viewer { token { lastUsedAt } } }",
+                json!({}),
+            )
+            .await;
+        if answer.body["data"]["viewer"]["token"]["lastUsedAt"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let unknown = token_format::generate(CredentialKind::Personal);
     let other_organization = app.other_organization("Globex", "admin@globex.test").await;
 
