@@ -18,13 +18,13 @@ use chrono::{DateTime, Utc};
 use criterion::{BatchSize, BenchmarkId, Criterion};
 use lynk::{
     auth::{
-        AuthFailure, BuiltInRole, Permission, PermissionSet, Principal,
+        AuthFailure, BuiltInRole, CredentialKind, Permission, PermissionSet, Principal,
         credential::{PresentedCredential, RequestedOrganization},
         permission::check_no_escalation,
         principal::{CredentialRow, OrganizationSnapshot, resolve_principal},
         project_scope::ProjectScope,
-        token_format::{self, SecretDigest, SecretKind},
-        verify::Verifier,
+        token_format::{self, SecretDigest},
+        verify::{Verifier, testing},
     },
     config::DatabaseArgs,
     database,
@@ -46,9 +46,9 @@ const KNOWN_TOKENS: u64 = 1_000;
 fn token_format_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("token");
     group.bench_function("generate", |b| {
-        b.iter(|| token_format::generate(black_box(SecretKind::Personal)))
+        b.iter(|| token_format::generate(black_box(CredentialKind::Personal)))
     });
-    let secret = token_format::generate(SecretKind::Personal).secret;
+    let secret = token_format::generate(CredentialKind::Personal).secret;
     let plaintext = secret.expose().to_owned();
     group.bench_function("parse_and_checksum", |b| {
         b.iter(|| token_format::parse(black_box(&plaintext)))
@@ -88,7 +88,7 @@ fn permission_benches(c: &mut Criterion) {
     let now = Utc::now();
     let row = CredentialRow {
         token_id: Uuid::now_v7(),
-        kind: "personal".into(),
+        kind: CredentialKind::Personal,
         token_organization_id: Some(organization_id),
         owner_user_id: Some(Uuid::now_v7()),
         scopes: Some(
@@ -133,12 +133,17 @@ fn verification_benches(c: &mut Criterion) {
         let (db, tokens) = runtime.block_on(seeded_database(size));
         // The server's path: the query inline on a SQLite file.
         let verifier = Verifier::new(db.clone());
-        assert!(verifier.is_inline(), "a SQLite file is verified inline");
+        let inline_before = testing::inline_statements();
         // Every known token must verify, or the benchmark would time a 401.
         for token in &tokens {
             let verified = runtime.block_on(verify(&verifier, token, now));
             assert!(matches!(verified, Ok(Ok(_))), "a seeded token must verify");
         }
+        assert_eq!(
+            testing::inline_statements() - inline_before,
+            tokens.len() as u64,
+            "a SQLite file is verified inline"
+        );
         databases.push((size, db, verifier, tokens));
     }
 
@@ -154,7 +159,6 @@ fn verification_benches(c: &mut Criterion) {
         });
         // The same query through sqlx's pool, for comparison: what the
         // hand-off to a connection's worker thread costs.
-        let through_pool = Verifier::through_pool(db.clone());
         let mut next = 0;
         group.bench_with_input(
             BenchmarkId::new("stored_tokens_through_pool", size),
@@ -162,7 +166,7 @@ fn verification_benches(c: &mut Criterion) {
             |b, _| {
                 b.to_async(&runtime).iter(|| {
                     next = (next + 1) % tokens.len();
-                    verify(&through_pool, &tokens[next], now)
+                    verify_through_pool(db, &tokens[next], now)
                 })
             },
         );
@@ -203,6 +207,19 @@ fn verify<'a>(
     now: DateTime<Utc>,
 ) -> impl Future<Output = Result<Result<Principal, AuthFailure>, lynk::error::Error>> + 'a {
     verifier.authenticate(
+        PresentedCredential::Candidate(token),
+        RequestedOrganization::Default,
+        now,
+    )
+}
+
+fn verify_through_pool<'a>(
+    db: &'a DatabaseConnection,
+    token: &'a str,
+    now: DateTime<Utc>,
+) -> impl Future<Output = Result<Result<Principal, AuthFailure>, lynk::error::Error>> + 'a {
+    testing::authenticate_through_pool(
+        db,
         PresentedCredential::Candidate(token),
         RequestedOrganization::Default,
         now,
@@ -313,7 +330,7 @@ async fn seeded_database(size: u64) -> (DatabaseConnection, Vec<String>) {
         let (_, secret) = token::issue(
             &txn,
             NewToken {
-                kind: SecretKind::Personal,
+                kind: CredentialKind::Personal,
                 organization_id: Some(organization_id),
                 name: "bench".into(),
                 scopes: None,

@@ -47,8 +47,8 @@ pub const DB_POOL_CONNECTIONS: &str = "lynk_db_pool_connections";
 pub const DB_POOL_IDLE_CONNECTIONS: &str = "lynk_db_pool_idle_connections";
 /// The pool's `--db-max-connections`.
 pub const DB_POOL_MAX_CONNECTIONS: &str = "lynk_db_pool_max_connections";
-/// Connections of the pool that token verification holds (PostgreSQL).
-pub const DB_POOL_VERIFICATION_CONNECTIONS: &str = "lynk_db_pool_verification_connections";
+/// Token uses not written to `lastUsedAt` because the buffer was full.
+pub const LAST_USED_DROPPED: &str = "lynk_last_used_dropped_total";
 
 /// Latency buckets in seconds: from a cached-path query (a few ms) to an
 /// argon2 login on a busy machine.
@@ -114,10 +114,10 @@ fn describe() {
         DB_POOL_MAX_CONNECTIONS,
         "Largest size of the database pool."
     );
-    describe_gauge!(
-        DB_POOL_VERIFICATION_CONNECTIONS,
-        "Connections of the pool held by token verification, idle or in use (PostgreSQL \
-         only; they count as open, non-idle connections of the pool)."
+    describe_counter!(
+        LAST_USED_DROPPED,
+        "Token uses not recorded in lastUsedAt because the buffer of uses waiting to be \
+         written was full."
     );
 }
 
@@ -137,13 +137,12 @@ fn spawn_upkeep(handle: PrometheusHandle) {
     }
 }
 
-/// `GET /metrics`: samples the database pool and renders every metric in
-/// the Prometheus text format.
+/// `GET /metrics`: samples the database pool and the `lastUsedAt`
+/// recorder, and renders every metric in the Prometheus text format.
 pub async fn scrape(State(state): State<AppState>) -> Response {
     sample_pool(&state.db);
-    if let Some(held) = state.verifier.held_connections() {
-        gauge!(DB_POOL_VERIFICATION_CONNECTIONS).set(held as f64);
-    }
+    // The recorder counts its own drops (auth does not record metrics).
+    counter!(LAST_USED_DROPPED).absolute(state.last_used.dropped());
     let body = install().render();
     let mut response = body.into_response();
     response.headers_mut().insert(

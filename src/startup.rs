@@ -16,6 +16,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::{
     auth::{
         guard::Guard,
+        last_used::LastUsedRecorder,
         oidc::jwks::{IssuerKeys, OidcSettings},
         rate_limit::{Budget, Budgets, FailureBudgets, RateLimits},
         verify::Verifier,
@@ -35,6 +36,7 @@ pub struct Application {
     router: Router,
     db: DatabaseConnection,
     verifier: Verifier,
+    last_used: Arc<LastUsedRecorder>,
     bootstrapped: Option<BootstrapOutcome>,
 }
 
@@ -67,6 +69,7 @@ impl Application {
             .map_err(Error::internal)?;
         let limits = &config.limits;
         let verifier = Verifier::new(db.clone());
+        let last_used = Arc::new(LastUsedRecorder::default());
         let oidc_keys = IssuerKeys::new(OidcSettings {
             allow_http_issuers: config.oidc_allow_http_issuers,
             min_refresh: config.oidc_min_refresh,
@@ -77,6 +80,7 @@ impl Application {
         let state = AppState {
             db: db.clone(),
             verifier: verifier.clone(),
+            last_used: Arc::clone(&last_used),
             session_ttl: config.session_ttl,
             max_sbom_bytes: config.max_sbom_bytes,
             trusted_proxy_hops: limits.trusted_proxy_hops,
@@ -107,6 +111,7 @@ impl Application {
             router: router(state, &config),
             db,
             verifier,
+            last_used,
             bootstrapped,
         })
     }
@@ -138,8 +143,13 @@ impl Application {
         &self.verifier
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests
-    /// and closes the pool.
+    /// Where the server records token uses for `lastUsedAt`.
+    pub fn last_used(&self) -> &Arc<LastUsedRecorder> {
+        &self.last_used
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests,
+    /// writes the token uses they recorded and closes the pool.
     pub async fn run_until_stopped(self) -> Result<(), Error> {
         self.run_until(shutdown_signal()).await
     }
@@ -158,16 +168,30 @@ impl Application {
             health = %format!("http://{address}/healthz"),
             "listening on {address}"
         );
-        axum::serve(
+        // `lastUsedAt` is written behind the requests, until they are all
+        // answered, and then once more before the pool closes.
+        let (served, stop_recording) = tokio::sync::oneshot::channel::<()>();
+        let recording = tokio::spawn({
+            let (last_used, db) = (Arc::clone(&self.last_used), self.db.clone());
+            async move {
+                let stop = async {
+                    let _ = stop_recording.await;
+                };
+                last_used.flush_until(&db, stop).await;
+            }
+        });
+        let serving = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(Error::internal)?;
-        // Closing the pool waits for every checked-out connection.
-        self.verifier.release_connections();
+        .await;
+        let _ = served.send(());
+        if let Err(err) = recording.await {
+            tracing::warn!(error = %err, "recording token uses stopped");
+        }
+        serving.map_err(Error::internal)?;
         self.db.close().await?;
         tracing::info!("stopped");
         Ok(())
@@ -250,7 +274,7 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
                 state.verifier.clone(),
                 Arc::clone(&state.rate_limits),
                 state.trusted_proxy_hops,
-                state.db.clone(),
+                Arc::clone(&state.last_used),
             ),
             app: state.clone(),
             schemas,

@@ -4,7 +4,9 @@ use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 
-use crate::auth::{oidc::jwks::IssuerKeys, rate_limit::RateLimits, verify::Verifier};
+use crate::auth::{
+    last_used::LastUsedRecorder, oidc::jwks::IssuerKeys, rate_limit::RateLimits, verify::Verifier,
+};
 
 /// Shared application state. Cheap to clone (the pool is reference-counted).
 #[derive(Clone, Debug)]
@@ -12,6 +14,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Resolves each request's credential (the one query of a request).
     pub verifier: Verifier,
+    /// Token uses waiting to be written to `lastUsedAt`.
+    pub last_used: Arc<LastUsedRecorder>,
     /// Lifetime of sessions issued by `login`.
     pub session_ttl: Duration,
     /// Largest SBOM document accepted, in bytes (`--max-sbom-bytes`).

@@ -207,12 +207,7 @@ mod proptests {
     }
 
     fn secret_kind() -> impl Strategy<Value = SecretKind> {
-        select(vec![
-            SecretKind::Personal,
-            SecretKind::Service,
-            SecretKind::Session,
-            SecretKind::Invitation,
-        ])
+        select(SecretKind::all().collect::<Vec<_>>())
     }
 
     proptest! {

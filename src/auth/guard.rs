@@ -22,15 +22,16 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
 
 use super::{
     credential::{
         PresentedCredential, client_address, presented_credential, requested_organization,
     },
-    principal::{AuthFailure, Principal, PrincipalKind, UnauthorizedReason},
+    credential_kind::CredentialKind,
+    last_used::LastUsedRecorder,
+    principal::{AuthFailure, Principal, UnauthorizedReason},
     rate_limit::{RateLimits, retry_after_secs},
-    verify::{Verifier, touch_last_used},
+    verify::Verifier,
 };
 use crate::error::Error;
 
@@ -45,7 +46,7 @@ pub struct Guard {
     verifier: Verifier,
     rate_limits: Arc<RateLimits>,
     trusted_proxy_hops: usize,
-    db: DatabaseConnection,
+    last_used: Arc<LastUsedRecorder>,
 }
 
 /// The caller of a request that passed the check.
@@ -93,13 +94,13 @@ impl Guard {
         verifier: Verifier,
         rate_limits: Arc<RateLimits>,
         trusted_proxy_hops: usize,
-        db: DatabaseConnection,
+        last_used: Arc<LastUsedRecorder>,
     ) -> Guard {
         Guard {
             verifier,
             rate_limits,
             trusted_proxy_hops,
-            db,
+            last_used,
         }
     }
 
@@ -125,7 +126,7 @@ impl Guard {
         let at = Utc::now();
         let caller = match self.verifier.authenticate(presented, requested, at).await {
             Ok(Ok(principal)) => {
-                touch_last_used(self.db.clone(), &principal, client, at);
+                self.last_used.record(&principal, client, at);
                 Caller::Principal(principal)
             }
             Ok(Err(AuthFailure::Unauthorized(reason))) => Caller::Anonymous(Anonymous {
@@ -207,11 +208,11 @@ impl AuthRejection {
     }
 }
 
-fn kind_label(kind: PrincipalKind) -> &'static str {
+fn kind_label(kind: CredentialKind) -> &'static str {
     match kind {
-        PrincipalKind::UserSession => "session",
-        PrincipalKind::PersonalToken => "personal_token",
-        PrincipalKind::ServiceToken => "service_token",
+        CredentialKind::Session => "session",
+        CredentialKind::Personal => "personal_token",
+        CredentialKind::Service => "service_token",
     }
 }
 

@@ -6,21 +6,11 @@ use uuid::Uuid;
 
 use super::{
     credential::RequestedOrganization,
+    credential_kind::CredentialKind,
     permission::{Permission, PermissionSet},
     project_scope::ProjectScope,
 };
 use crate::error::Error;
-
-/// What kind of credential the caller presented.
-#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PrincipalKind {
-    /// A session from `login`.
-    UserSession,
-    /// A user's personal token.
-    PersonalToken,
-    /// An organization's service token.
-    ServiceToken,
-}
 
 /// The organization a principal acts in, as read by the verification query
 /// (so `organization { id name }` needs no second round trip).
@@ -35,7 +25,8 @@ pub struct OrganizationSnapshot {
 /// The caller of one request, resolved once by the context guard.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
-    pub kind: PrincipalKind,
+    /// What the caller presented.
+    pub kind: CredentialKind,
     /// The token in use (a session is a token too).
     pub token_id: Uuid,
     /// The user behind a session or personal token; `None` for a service token.
@@ -124,7 +115,7 @@ pub enum AuthFailure {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CredentialRow {
     pub token_id: Uuid,
-    pub kind: String,
+    pub kind: CredentialKind,
     pub token_organization_id: Option<Uuid>,
     pub owner_user_id: Option<Uuid>,
     pub scopes: Option<String>,
@@ -155,28 +146,29 @@ pub fn resolve_principal(
     if row.expires_at.is_some_and(|at| at <= now) {
         return Err(AuthFailure::Unauthorized(Expired));
     }
-    let kind = match row.kind.as_str() {
-        "service" => PrincipalKind::ServiceToken,
-        "personal" => PrincipalKind::PersonalToken,
-        "session" => PrincipalKind::UserSession,
-        _ => return Err(AuthFailure::Unauthorized(Unknown)),
+    let kind = row.kind;
+    // Where a credential may act: a personal or service token in its own
+    // organization only; a session (pinned at login) in any it is a member
+    // of. The verification SQL joins the membership and role accordingly.
+    let (may_switch_organization, needs_membership) = match kind {
+        CredentialKind::Personal => (false, true),
+        CredentialKind::Service => (false, false),
+        CredentialKind::Session => (true, true),
     };
-    // A personal or service token acts in its own organization only; a
-    // session (pinned at login) may name any it is a member of.
     match (requested, row.token_organization_id) {
         (RequestedOrganization::Invalid, _) => return Err(AuthFailure::Forbidden),
         (RequestedOrganization::Id(asked), Some(own))
-            if asked != own && kind != PrincipalKind::UserSession =>
+            if asked != own && !may_switch_organization =>
         {
             return Err(AuthFailure::Forbidden);
         }
         _ => {}
     }
-    if kind != PrincipalKind::ServiceToken && row.membership_organization_id.is_none() {
+    if needs_membership && row.membership_organization_id.is_none() {
         // A session that named an organization it does not belong to is
         // forbidden there; any other missing membership kills the credential.
-        return Err(match (kind, requested) {
-            (PrincipalKind::UserSession, RequestedOrganization::Id(_)) => AuthFailure::Forbidden,
+        return Err(match requested {
+            RequestedOrganization::Id(_) if may_switch_organization => AuthFailure::Forbidden,
             _ => AuthFailure::Unauthorized(NotMember),
         });
     }
@@ -221,7 +213,7 @@ mod tests {
     fn personal_row(org_id: Uuid) -> CredentialRow {
         CredentialRow {
             token_id: Uuid::now_v7(),
-            kind: "personal".into(),
+            kind: CredentialKind::Personal,
             token_organization_id: Some(org_id),
             owner_user_id: Some(Uuid::now_v7()),
             scopes: None,
@@ -246,7 +238,7 @@ mod tests {
             Utc::now(),
         )
         .unwrap();
-        assert_eq!(p.kind, PrincipalKind::PersonalToken);
+        assert_eq!(p.kind, CredentialKind::Personal);
         assert_eq!(p.organization_id(), org_id);
         assert!(p.require(Permission::MembersRead).is_ok());
         assert!(p.require(Permission::MembersWrite).is_err());
@@ -309,7 +301,7 @@ mod tests {
     fn a_session_naming_a_foreign_organization_is_forbidden() {
         let org_id = Uuid::now_v7();
         let mut row = personal_row(org_id);
-        row.kind = "session".into();
+        row.kind = CredentialKind::Session;
         row.token_organization_id = None;
         row.membership_organization_id = None;
         assert_eq!(
@@ -323,7 +315,7 @@ mod tests {
         let pinned = Uuid::now_v7();
         let other = Uuid::now_v7();
         let mut row = personal_row(other);
-        row.kind = "session".into();
+        row.kind = CredentialKind::Session;
         row.token_organization_id = Some(pinned);
         // The verification query joined the membership of `other`.
         let p =
@@ -345,12 +337,12 @@ mod tests {
     fn a_service_token_needs_no_membership() {
         let org_id = Uuid::now_v7();
         let mut row = personal_row(org_id);
-        row.kind = "service".into();
+        row.kind = CredentialKind::Service;
         row.owner_user_id = None;
         row.membership_organization_id = None;
         row.expires_at = None;
         let p = resolve_principal(row, RequestedOrganization::Default, Utc::now()).unwrap();
-        assert_eq!(p.kind, PrincipalKind::ServiceToken);
+        assert_eq!(p.kind, CredentialKind::Service);
         assert_eq!(p.user_id, None);
     }
 }

@@ -14,8 +14,8 @@
 use uuid::Uuid;
 
 use super::{
-    Permission, PermissionSet, Principal, PrincipalKind, permission::check_no_escalation,
-    project_scope::ProjectScope, token_format::SecretKind,
+    CredentialKind, Permission, PermissionSet, Principal, permission::check_no_escalation,
+    project_scope::ProjectScope,
 };
 use crate::error::Error;
 
@@ -34,7 +34,7 @@ pub enum TokenAction {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenFacts {
     pub id: Uuid,
-    pub kind: SecretKind,
+    pub kind: CredentialKind,
     /// For a session, the organization it was pinned to at login.
     pub organization_id: Option<Uuid>,
     pub owner_user_id: Option<Uuid>,
@@ -52,60 +52,47 @@ pub fn check_token_action(
     token: &TokenFacts,
     action: TokenAction,
 ) -> Result<(), Error> {
+    use CredentialKind::{Personal, Service, Session};
     let itself = token.id == principal.token_id;
-    let owners_session = principal.kind == PrincipalKind::UserSession
+    let owners_session = principal.kind == Session
         && principal.user_id.is_some()
         && token.owner_user_id == principal.user_id;
     let in_organization = token.organization_id == Some(principal.organization_id());
-    match token.kind {
-        SecretKind::Session => {
-            if !(itself || owners_session) {
-                return Err(Error::NotFound("token"));
-            }
-            if action == TokenAction::Rotate {
-                return Err(Error::bad_input(
-                    "sessions cannot be rotated; sign in again with login",
+    match (token.kind, action) {
+        (Session, _) if !(itself || owners_session) => Err(Error::NotFound("token")),
+        (Session, TokenAction::Rotate) => Err(Error::bad_input(
+            "sessions cannot be rotated; sign in again with login",
+        )),
+        (Session, TokenAction::Read | TokenAction::Revoke) => Ok(()),
+        (Personal | Service, _) if !in_organization => Err(Error::NotFound("token")),
+        (Personal | Service, _) if itself || owners_session => Ok(()),
+        (Personal | Service, TokenAction::Read) => principal.require(Permission::TokensRead),
+        (Personal | Service, TokenAction::Revoke) => principal.require(Permission::TokensWrite),
+        (Personal, TokenAction::Rotate) => {
+            principal.require(Permission::TokensWrite)?;
+            Err(Error::Forbidden(
+                "a personal token is rotated only by its owner, signed in with a session; you \
+                 may revoke it instead"
+                    .into(),
+            ))
+        }
+        (Service, TokenAction::Rotate) => {
+            principal.require(Permission::TokensWrite)?;
+            let carried = token.carried.unwrap_or(PermissionSet::all());
+            check_no_escalation(carried, principal.permissions).map_err(|missing| {
+                let names: Vec<&str> = missing.iter().map(|p| p.name()).collect();
+                Error::Forbidden(format!(
+                    "rotating this token would hand you permissions you do not hold: {}",
+                    names.join(", ")
+                ))
+            })?;
+            if !token.projects.is_within(&principal.projects) {
+                return Err(Error::Forbidden(
+                    "rotating this token would hand you projects you do not reach".into(),
                 ));
             }
             Ok(())
         }
-        SecretKind::Personal | SecretKind::Service => {
-            if !in_organization {
-                return Err(Error::NotFound("token"));
-            }
-            if itself || owners_session {
-                return Ok(());
-            }
-            match action {
-                TokenAction::Read => principal.require(Permission::TokensRead),
-                TokenAction::Revoke => principal.require(Permission::TokensWrite),
-                TokenAction::Rotate => {
-                    principal.require(Permission::TokensWrite)?;
-                    if token.kind == SecretKind::Personal {
-                        return Err(Error::Forbidden(
-                            "a personal token is rotated only by its owner, signed in with a \
-                             session; you may revoke it instead"
-                                .into(),
-                        ));
-                    }
-                    let carried = token.carried.unwrap_or(PermissionSet::all());
-                    check_no_escalation(carried, principal.permissions).map_err(|missing| {
-                        let names: Vec<&str> = missing.iter().map(|p| p.name()).collect();
-                        Error::Forbidden(format!(
-                            "rotating this token would hand you permissions you do not hold: {}",
-                            names.join(", ")
-                        ))
-                    })?;
-                    if !token.projects.is_within(&principal.projects) {
-                        return Err(Error::Forbidden(
-                            "rotating this token would hand you projects you do not reach".into(),
-                        ));
-                    }
-                    Ok(())
-                }
-            }
-        }
-        SecretKind::Invitation => Err(Error::NotFound("token")),
     }
 }
 
@@ -121,7 +108,7 @@ mod tests {
     const ALICE: Uuid = Uuid::from_u128(10);
     const BOB: Uuid = Uuid::from_u128(11);
 
-    fn caller(kind: PrincipalKind, user: Option<Uuid>, permissions: PermissionSet) -> Principal {
+    fn caller(kind: CredentialKind, user: Option<Uuid>, permissions: PermissionSet) -> Principal {
         Principal {
             kind,
             token_id: Uuid::from_u128(100),
@@ -140,7 +127,7 @@ mod tests {
         }
     }
 
-    fn token(kind: SecretKind, owner: Option<Uuid>, carried: PermissionSet) -> TokenFacts {
+    fn token(kind: CredentialKind, owner: Option<Uuid>, carried: PermissionSet) -> TokenFacts {
         TokenFacts {
             id: Uuid::from_u128(300),
             kind,
@@ -160,11 +147,11 @@ mod tests {
 
     #[test]
     fn a_token_manager_revokes_but_never_rotates_into_more_power() {
-        let manager = caller(PrincipalKind::UserSession, Some(BOB), TOKENS_ONLY);
-        let admin_personal = token(SecretKind::Personal, Some(ALICE), PermissionSet::all());
-        let admin_service = token(SecretKind::Service, None, PermissionSet::all());
+        let manager = caller(CredentialKind::Session, Some(BOB), TOKENS_ONLY);
+        let admin_personal = token(CredentialKind::Personal, Some(ALICE), PermissionSet::all());
+        let admin_service = token(CredentialKind::Service, None, PermissionSet::all());
         let uploader_service = token(
-            SecretKind::Service,
+            CredentialKind::Service,
             None,
             BuiltInRole::Uploader.permissions(),
         );
@@ -183,7 +170,7 @@ mod tests {
             );
         }
         let admin = caller(
-            PrincipalKind::ServiceToken,
+            CredentialKind::Service,
             None,
             BuiltInRole::Admin.permissions(),
         );
@@ -206,7 +193,7 @@ mod tests {
         );
         // Rotating what you could create yourself is fine.
         let editor_with_tokens = caller(
-            PrincipalKind::UserSession,
+            CredentialKind::Session,
             Some(BOB),
             BuiltInRole::Uploader
                 .permissions()
@@ -258,14 +245,14 @@ mod tests {
     #[test]
     fn a_non_session_credential_acts_only_on_itself() {
         let scoped = caller(
-            PrincipalKind::PersonalToken,
+            CredentialKind::Personal,
             Some(ALICE),
             PermissionSet::of(&[Permission::ProjectsRead]),
         );
-        let sibling = token(SecretKind::Personal, Some(ALICE), PermissionSet::all());
+        let sibling = token(CredentialKind::Personal, Some(ALICE), PermissionSet::all());
         let session = TokenFacts {
             organization_id: Some(ORG),
-            ..token(SecretKind::Session, Some(ALICE), PermissionSet::all())
+            ..token(CredentialKind::Session, Some(ALICE), PermissionSet::all())
         };
         for action in [TokenAction::Read, TokenAction::Revoke, TokenAction::Rotate] {
             assert_eq!(
@@ -287,14 +274,14 @@ mod tests {
     #[test]
     fn the_owners_session_manages_its_tokens_and_sessions() {
         let session = caller(
-            PrincipalKind::UserSession,
+            CredentialKind::Session,
             Some(ALICE),
             BuiltInRole::Viewer.permissions(),
         );
-        let mine = token(SecretKind::Personal, Some(ALICE), PermissionSet::all());
+        let mine = token(CredentialKind::Personal, Some(ALICE), PermissionSet::all());
         let other_session = TokenFacts {
             organization_id: Some(OTHER_ORG),
-            ..token(SecretKind::Session, Some(ALICE), PermissionSet::all())
+            ..token(CredentialKind::Session, Some(ALICE), PermissionSet::all())
         };
         for action in [TokenAction::Read, TokenAction::Revoke, TokenAction::Rotate] {
             assert_eq!(code(check_token_action(&session, &mine, action)), "OK");
@@ -316,7 +303,7 @@ mod tests {
             "BAD_USER_INPUT"
         );
         // Someone else's session does not exist, whatever the permissions.
-        let admin = caller(PrincipalKind::UserSession, Some(BOB), PermissionSet::all());
+        let admin = caller(CredentialKind::Session, Some(BOB), PermissionSet::all());
         assert_eq!(
             code(check_token_action(
                 &admin,
@@ -329,12 +316,8 @@ mod tests {
 
     #[test]
     fn another_organizations_token_does_not_exist() {
-        let admin = caller(
-            PrincipalKind::UserSession,
-            Some(ALICE),
-            PermissionSet::all(),
-        );
-        let mut foreign = token(SecretKind::Personal, Some(ALICE), PermissionSet::all());
+        let admin = caller(CredentialKind::Session, Some(ALICE), PermissionSet::all());
+        let mut foreign = token(CredentialKind::Personal, Some(ALICE), PermissionSet::all());
         foreign.organization_id = Some(OTHER_ORG);
         for action in [TokenAction::Read, TokenAction::Revoke, TokenAction::Rotate] {
             assert_eq!(

@@ -8,7 +8,10 @@
 use std::fmt;
 
 use rand::{Rng, TryRngCore, rngs::OsRng};
+use sea_orm::Iterable;
 use sha2::{Digest as _, Sha256};
+
+use super::credential_kind::CredentialKind;
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const RANDOM_LEN: usize = 30;
@@ -18,31 +21,34 @@ const BODY_LEN: usize = RANDOM_LEN + CHECKSUM_LEN;
 /// What a secret is for; each kind has its own prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecretKind {
-    /// A user's personal access token.
-    Personal,
-    /// An organization's service token.
-    Service,
-    /// A short-lived token from `login`.
-    Session,
-    /// A single-use invitation code.
+    /// A bearer credential, stored in `token`.
+    Credential(CredentialKind),
+    /// A single-use invitation code: a secret, never a bearer credential
+    /// (stored in `invitation`).
     Invitation,
 }
 
+impl From<CredentialKind> for SecretKind {
+    fn from(kind: CredentialKind) -> SecretKind {
+        SecretKind::Credential(kind)
+    }
+}
+
 impl SecretKind {
-    // Longest first, so that no prefix shadows another while parsing.
-    const BY_PREFIX_LEN: [SecretKind; 4] = [
-        SecretKind::Service,
-        SecretKind::Invitation,
-        SecretKind::Session,
-        SecretKind::Personal,
-    ];
+    /// Every kind of secret. No prefix starts another (a unit test holds
+    /// it), so parsing may try them in any order.
+    pub fn all() -> impl Iterator<Item = SecretKind> {
+        CredentialKind::iter()
+            .map(SecretKind::Credential)
+            .chain([SecretKind::Invitation])
+    }
 
     /// The prefix every secret of this kind starts with.
     pub const fn prefix(self) -> &'static str {
         match self {
-            SecretKind::Personal => "lynk_live_",
-            SecretKind::Service => "lynk_service_live_",
-            SecretKind::Session => "lynk_session_",
+            SecretKind::Credential(CredentialKind::Personal) => "lynk_live_",
+            SecretKind::Credential(CredentialKind::Service) => "lynk_service_live_",
+            SecretKind::Credential(CredentialKind::Session) => "lynk_session_",
             SecretKind::Invitation => "lynk_invite_",
         }
     }
@@ -104,7 +110,8 @@ pub fn random_base62(len: usize) -> String {
 }
 
 /// Generates a new secret of `kind` from the operating system's CSPRNG.
-pub fn generate(kind: SecretKind) -> GeneratedSecret {
+pub fn generate(kind: impl Into<SecretKind>) -> GeneratedSecret {
+    let kind = kind.into();
     let random = random_base62(RANDOM_LEN);
     let mut plaintext = String::with_capacity(kind.prefix().len() + BODY_LEN);
     plaintext.push_str(kind.prefix());
@@ -141,8 +148,7 @@ pub struct ParsedSecret {
 
 /// Checks prefix, length, alphabet and checksum; no I/O.
 pub fn parse(candidate: &str) -> Result<ParsedSecret, MalformedSecret> {
-    let (kind, body) = SecretKind::BY_PREFIX_LEN
-        .into_iter()
+    let (kind, body) = SecretKind::all()
         .find_map(|kind| candidate.strip_prefix(kind.prefix()).map(|b| (kind, b)))
         .ok_or(MalformedSecret::Prefix)?;
     if body.len() != BODY_LEN {
@@ -189,16 +195,9 @@ mod tests {
 
     use super::*;
 
-    const KINDS: [SecretKind; 4] = [
-        SecretKind::Personal,
-        SecretKind::Service,
-        SecretKind::Session,
-        SecretKind::Invitation,
-    ];
-
     #[test]
     fn generated_secrets_have_the_documented_shape() {
-        for kind in KINDS {
+        for kind in SecretKind::all() {
             let generated = generate(kind);
             let plain = generated.secret.expose();
             assert!(plain.starts_with(kind.prefix()));
@@ -220,7 +219,12 @@ mod tests {
     #[test]
     fn generated_secrets_are_unique() {
         let secrets: HashSet<String> = (0..10_000)
-            .map(|_| generate(SecretKind::Personal).secret.expose().to_owned())
+            .map(|_| {
+                generate(CredentialKind::Personal)
+                    .secret
+                    .expose()
+                    .to_owned()
+            })
             .collect();
         assert_eq!(secrets.len(), 10_000);
     }
@@ -228,7 +232,9 @@ mod tests {
     #[test]
     fn every_alphabet_character_is_used() {
         let used: HashSet<u8> = (0..2_000)
-            .flat_map(|_| generate(SecretKind::Service).secret.expose().as_bytes()[18..48].to_vec())
+            .flat_map(|_| {
+                generate(CredentialKind::Service).secret.expose().as_bytes()[18..48].to_vec()
+            })
             .collect();
         assert_eq!(used.len(), 62);
     }
@@ -249,7 +255,7 @@ mod tests {
 
     #[test]
     fn hint_shows_prefix_and_four_characters_each_side() {
-        let generated = generate(SecretKind::Personal);
+        let generated = generate(CredentialKind::Personal);
         let plain = generated.secret.expose();
         assert_eq!(
             generated.hint,
@@ -259,7 +265,10 @@ mod tests {
 
     #[test]
     fn parse_rejects_malformed_candidates() {
-        let good = generate(SecretKind::Personal).secret.expose().to_owned();
+        let good = generate(CredentialKind::Personal)
+            .secret
+            .expose()
+            .to_owned();
         assert_eq!(parse(""), Err(MalformedSecret::Prefix));
         assert_eq!(parse("ghp_abcdef"), Err(MalformedSecret::Prefix));
         assert_eq!(
@@ -282,22 +291,46 @@ mod tests {
     }
 
     #[test]
+    fn no_prefix_starts_another() {
+        for a in SecretKind::all() {
+            for b in SecretKind::all().filter(|b| *b != a) {
+                assert!(!a.prefix().starts_with(b.prefix()), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_kind_has_the_prefix_secret_scanners_know() {
+        let prefixes: Vec<(SecretKind, &str)> =
+            SecretKind::all().map(|k| (k, k.prefix())).collect();
+        assert_eq!(
+            prefixes,
+            [
+                (CredentialKind::Personal.into(), "lynk_live_"),
+                (CredentialKind::Service.into(), "lynk_service_live_"),
+                (CredentialKind::Session.into(), "lynk_session_"),
+                (SecretKind::Invitation, "lynk_invite_"),
+            ]
+        );
+    }
+
+    #[test]
     fn prefixes_do_not_shadow_each_other() {
-        let service = generate(SecretKind::Service);
+        let service = generate(CredentialKind::Service);
         assert_eq!(
             parse(service.secret.expose()).map(|p| p.kind),
-            Ok(SecretKind::Service)
+            Ok(SecretKind::Credential(CredentialKind::Service))
         );
-        let session = generate(SecretKind::Session);
+        let session = generate(CredentialKind::Session);
         assert_eq!(
             parse(session.secret.expose()).map(|p| p.kind),
-            Ok(SecretKind::Session)
+            Ok(SecretKind::Credential(CredentialKind::Session))
         );
     }
 
     #[test]
     fn debug_never_shows_the_secret() {
-        let generated = generate(SecretKind::Personal);
+        let generated = generate(CredentialKind::Personal);
         let debug = format!("{generated:?}");
         assert!(!debug.contains(generated.secret.expose()));
         assert!(debug.contains("[redacted]"));
@@ -313,13 +346,6 @@ mod proptests {
 
     use super::*;
 
-    const KINDS: [SecretKind; 4] = [
-        SecretKind::Personal,
-        SecretKind::Service,
-        SecretKind::Session,
-        SecretKind::Invitation,
-    ];
-
     /// 2000 cases by default, so that `cargo test` stays fast; more with
     /// `PROPTEST_CASES` (which `with_cases` would otherwise override).
     fn config() -> ProptestConfig {
@@ -331,7 +357,7 @@ mod proptests {
     }
 
     fn kind() -> impl Strategy<Value = SecretKind> {
-        select(KINDS.to_vec())
+        select(SecretKind::all().collect::<Vec<_>>())
     }
 
     fn base62(len: usize) -> impl Strategy<Value = String> {

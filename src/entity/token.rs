@@ -2,13 +2,14 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::auth::CredentialKind;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "token")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    /// `personal`, `service` or `session`; see `TokenKind`.
-    pub kind: String,
+    pub kind: CredentialKind,
     /// A personal or service token's organization; for a session, the one
     /// it was pinned to at login (a request may select another).
     pub organization_id: Option<Uuid>,

@@ -17,16 +17,14 @@ use super::{
 };
 use crate::{
     auth::{
-        BuiltInRole, Permission, PermissionSet, Principal, PrincipalKind, password, token_format,
+        BuiltInRole, CredentialKind, Permission, PermissionSet, Principal, password, token_format,
     },
     entity::{invitation, membership, organization, role, token, user},
     error::{Error, ResultExt},
     service::{
         audit::{self, Actor, AuditRecord},
         organization::add_member,
-        policy,
-        token::kind,
-        validate,
+        policy, validate,
     },
 };
 
@@ -317,7 +315,7 @@ impl MemberMutation {
         let session_user = request
             .principal
             .as_ref()
-            .filter(|p| p.kind == PrincipalKind::UserSession)
+            .filter(|p| p.kind == CredentialKind::Session)
             .and_then(|p| p.user_id);
         let new_user = match &existing {
             Some(found) if session_user == Some(found.id) => None,
@@ -497,7 +495,7 @@ impl MemberMutation {
             .col_expr(token::Column::RevokedAt, Expr::value(now))
             .filter(token::Column::OwnerUserId.eq(user_id))
             .filter(token::Column::OrganizationId.eq(organization_id))
-            .filter(token::Column::Kind.eq(kind::PERSONAL))
+            .filter(token::Column::Kind.eq(CredentialKind::Personal))
             .filter(crate::service::token::not_revoked_at(now))
             .exec(&txn)
             .await?;

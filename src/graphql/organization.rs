@@ -16,7 +16,7 @@ use super::{
     token::{Token, TokenKind, TokenStatus},
 };
 use crate::{
-    auth::{Permission, PrincipalKind, principal::OrganizationSnapshot},
+    auth::{CredentialKind, Permission, principal::OrganizationSnapshot},
     entity::{audit_event, invitation, membership, organization, project, role, token},
     error::Error,
     service::{
@@ -208,9 +208,9 @@ impl Organization {
         let page = Page::new(first, after)?;
         let mut select = token::Entity::find()
             .filter(token::Column::OrganizationId.eq(self.uuid))
-            .filter(token::Column::Kind.ne(crate::service::token::kind::SESSION));
+            .filter(token::Column::Kind.ne(CredentialKind::Session));
         if let Some(kind) = kind {
-            select = select.filter(token::Column::Kind.eq(kind.as_stored()));
+            select = select.filter(token::Column::Kind.eq(CredentialKind::from(kind)));
         }
         if let Some(status) = status {
             select = select.filter(status_condition(status, Utc::now()));
@@ -252,8 +252,7 @@ impl OrganizationQuery {
     /// personal or service token, its own only.
     async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>, Error> {
         let principal = ctx.principal()?;
-        let (PrincipalKind::UserSession, Some(user_id)) = (principal.kind, principal.user_id)
-        else {
+        let (CredentialKind::Session, Some(user_id)) = (principal.kind, principal.user_id) else {
             return Ok(vec![principal.organization.clone().into()]);
         };
         let db = ctx.db()?;
@@ -287,8 +286,7 @@ impl OrganizationMutation {
         name: String,
     ) -> Result<Organization, Error> {
         let principal = ctx.principal()?;
-        let (PrincipalKind::UserSession, Some(user_id)) = (principal.kind, principal.user_id)
-        else {
+        let (CredentialKind::Session, Some(user_id)) = (principal.kind, principal.user_id) else {
             return Err(Error::Forbidden(
                 "creating an organization needs a session (sign in with login)".into(),
             ));

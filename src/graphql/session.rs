@@ -13,10 +13,9 @@ use super::{
 };
 use crate::{
     auth::{
-        PrincipalKind,
+        CredentialKind,
         password::{self, Attempt},
         project_scope::ProjectScope,
-        token_format::SecretKind,
     },
     entity::{membership, organization, token, user},
     error::Error,
@@ -54,7 +53,7 @@ pub async fn issue_session(
     let (_, secret) = token_service::issue(
         conn,
         NewToken {
-            kind: SecretKind::Session,
+            kind: CredentialKind::Session,
             organization_id: Some(organization.id),
             name: "session".into(),
             scopes: None,
@@ -207,7 +206,7 @@ impl SessionMutation {
     /// Revokes the session in use.
     async fn logout(&self, ctx: &Context<'_>) -> Result<bool, Error> {
         let principal = ctx.principal()?;
-        if principal.kind != PrincipalKind::UserSession {
+        if principal.kind != CredentialKind::Session {
             return Err(Error::bad_input(
                 "logout ends a session; to retire a personal or service token use revokeToken",
             ));
@@ -234,8 +233,7 @@ impl SessionMutation {
         new_password: String,
     ) -> Result<bool, Error> {
         let principal = ctx.principal()?;
-        let (PrincipalKind::UserSession, Some(user_id)) = (principal.kind, principal.user_id)
-        else {
+        let (CredentialKind::Session, Some(user_id)) = (principal.kind, principal.user_id) else {
             return Err(Error::Forbidden(
                 "changing the password needs a session (sign in with login)".into(),
             ));

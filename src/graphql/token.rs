@@ -14,13 +14,12 @@ use super::{
 };
 use crate::{
     auth::{
-        Permission, PermissionSet, Principal,
+        CredentialKind, Permission, PermissionSet, Principal,
         project_scope::ProjectScope,
         token_access::{TokenAction, TokenFacts, check_token_action},
     },
     entity::{membership, project, role, token},
     error::Error,
-    service::token::kind,
 };
 
 /// What a token is.
@@ -31,21 +30,22 @@ pub enum TokenKind {
     Session,
 }
 
-impl TokenKind {
-    /// The stored `kind` value.
-    pub const fn as_stored(self) -> &'static str {
-        match self {
-            TokenKind::Personal => kind::PERSONAL,
-            TokenKind::Service => kind::SERVICE,
-            TokenKind::Session => kind::SESSION,
+impl From<CredentialKind> for TokenKind {
+    fn from(kind: CredentialKind) -> TokenKind {
+        match kind {
+            CredentialKind::Personal => TokenKind::Personal,
+            CredentialKind::Service => TokenKind::Service,
+            CredentialKind::Session => TokenKind::Session,
         }
     }
+}
 
-    fn from_stored(stored: &str) -> TokenKind {
-        match stored {
-            kind::SERVICE => TokenKind::Service,
-            kind::SESSION => TokenKind::Session,
-            _ => TokenKind::Personal,
+impl From<TokenKind> for CredentialKind {
+    fn from(kind: TokenKind) -> CredentialKind {
+        match kind {
+            TokenKind::Personal => CredentialKind::Personal,
+            TokenKind::Service => CredentialKind::Service,
+            TokenKind::Session => CredentialKind::Session,
         }
     }
 }
@@ -98,7 +98,7 @@ impl Token {
     }
 
     async fn kind(&self) -> TokenKind {
-        TokenKind::from_stored(&self.model.kind)
+        self.model.kind.into()
     }
 
     async fn status(&self) -> TokenStatus {
@@ -218,11 +218,9 @@ async fn facts_of(
 
 /// The facts of a stored token, without what it carries.
 pub fn facts(token: &token::Model) -> Result<TokenFacts, Error> {
-    let kind = kind::parse(&token.kind)
-        .ok_or_else(|| Error::internal(format!("token {} has an unknown kind", token.id)))?;
     Ok(TokenFacts {
         id: token.id,
-        kind,
+        kind: token.kind,
         organization_id: token.organization_id,
         owner_user_id: token.owner_user_id,
         carried: None,

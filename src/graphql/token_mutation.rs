@@ -13,15 +13,15 @@ use super::{
 };
 use crate::{
     auth::{
-        Permission, PermissionSet, Principal, PrincipalKind, project_scope::ProjectScope,
-        token_access::TokenAction, token_format::SecretKind,
+        CredentialKind, Permission, PermissionSet, Principal, project_scope::ProjectScope,
+        token_access::TokenAction,
     },
     entity::token,
     error::Error,
     service::{
         audit::{self, AuditRecord},
         policy,
-        token::{self as token_service, NewToken, RetireIf, kind},
+        token::{self as token_service, NewToken, RetireIf},
         validate,
     },
 };
@@ -135,8 +135,7 @@ impl TokenMutation {
         input: CreatePersonalTokenInput,
     ) -> Result<CreatedToken, Error> {
         let principal = ctx.principal()?;
-        let (PrincipalKind::UserSession, Some(user_id)) = (principal.kind, principal.user_id)
-        else {
+        let (CredentialKind::Session, Some(user_id)) = (principal.kind, principal.user_id) else {
             return Err(Error::Forbidden(
                 "personal tokens can only be created with a session (sign in with login)".into(),
             ));
@@ -158,7 +157,7 @@ impl TokenMutation {
         let (model, secret) = token_service::issue(
             &txn,
             NewToken {
-                kind: SecretKind::Personal,
+                kind: CredentialKind::Personal,
                 organization_id: Some(principal.organization_id()),
                 name,
                 scopes,
@@ -207,7 +206,7 @@ impl TokenMutation {
         let (model, secret) = token_service::issue(
             &txn,
             NewToken {
-                kind: SecretKind::Service,
+                kind: CredentialKind::Service,
                 organization_id: Some(principal.organization_id()),
                 name,
                 scopes: None,
@@ -284,8 +283,7 @@ impl TokenMutation {
             )));
         }
         let kind = match status_of(&old, now) {
-            TokenStatus::Active => kind::parse(&old.kind)
-                .ok_or_else(|| Error::internal("a token of an unknown kind"))?,
+            TokenStatus::Active => old.kind,
             TokenStatus::Expired => {
                 return Err(Error::bad_input(
                     "only an active token can be rotated; this one has expired, create a new one",
@@ -299,22 +297,27 @@ impl TokenMutation {
         };
         let expires_at = match expires_at.map(|at| at.0) {
             None => old.expires_at,
-            Some(_) if principal.kind != PrincipalKind::UserSession => {
+            Some(_) if principal.kind != CredentialKind::Session => {
                 return Err(Error::Forbidden(
                     "only a session sets a new expiresAt when rotating; omit it to keep the                      token's expiry"
                         .into(),
                 ));
             }
-            Some(at) if kind == SecretKind::Personal => {
-                policy::check_personal_expiry(
-                    at,
-                    now,
-                    principal.organization.max_token_lifetime_days,
-                )?;
-                Some(at)
-            }
             Some(at) => {
-                policy::check_service_expiry(Some(at), now)?;
+                match kind {
+                    CredentialKind::Personal => policy::check_personal_expiry(
+                        at,
+                        now,
+                        principal.organization.max_token_lifetime_days,
+                    )?,
+                    CredentialKind::Service => policy::check_service_expiry(Some(at), now)?,
+                    // Refused by `find_for` already.
+                    CredentialKind::Session => {
+                        return Err(Error::bad_input(
+                            "sessions cannot be rotated; sign in again with login",
+                        ));
+                    }
+                }
                 Some(at)
             }
         };

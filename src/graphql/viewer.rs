@@ -13,11 +13,31 @@ use super::{
     user::{self, User},
 };
 use crate::{
-    auth::{Permission, Principal, PrincipalKind},
+    auth::{CredentialKind, Permission, Principal},
     entity::{role, token},
     error::Error,
-    service::token::kind,
 };
+
+/// What kind of credential the caller presented.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A session from `login`.
+    UserSession,
+    /// A user's personal token.
+    PersonalToken,
+    /// An organization's service token.
+    ServiceToken,
+}
+
+impl From<CredentialKind> for PrincipalKind {
+    fn from(kind: CredentialKind) -> PrincipalKind {
+        match kind {
+            CredentialKind::Personal => PrincipalKind::PersonalToken,
+            CredentialKind::Service => PrincipalKind::ServiceToken,
+            CredentialKind::Session => PrincipalKind::UserSession,
+        }
+    }
+}
 
 /// The caller of the request.
 pub struct Viewer(Principal);
@@ -25,7 +45,7 @@ pub struct Viewer(Principal);
 #[Object]
 impl Viewer {
     async fn kind(&self) -> PrincipalKind {
-        self.0.kind
+        self.0.kind.into()
     }
 
     /// Null for a service token.
@@ -79,8 +99,8 @@ impl Viewer {
         let mut select = token::Entity::find()
             .filter(token::Column::OwnerUserId.eq(user_id))
             .filter(token::Column::OrganizationId.eq(org))
-            .filter(token::Column::Kind.eq(kind::PERSONAL));
-        if self.0.kind != PrincipalKind::UserSession
+            .filter(token::Column::Kind.eq(CredentialKind::Personal));
+        if self.0.kind != CredentialKind::Session
             && !self.0.permissions.contains(Permission::TokensRead)
         {
             // A token acts only on itself (DESIGN §3).

@@ -10,11 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
-    auth::{
-        password,
-        project_scope::ProjectScope,
-        token_format::{self, SecretKind},
-    },
+    auth::{CredentialKind, password, project_scope::ProjectScope, token_format},
     database,
     entity::{organization, user},
     error::Error,
@@ -203,7 +199,7 @@ async fn create(
     let (token, secret) = token::issue(
         txn,
         NewToken {
-            kind: SecretKind::Personal,
+            kind: CredentialKind::Personal,
             organization_id: Some(org.id),
             name: "bootstrap".into(),
             scopes: None,

@@ -10,37 +10,18 @@ use uuid::Uuid;
 
 use crate::{
     auth::{
-        PermissionSet,
+        CredentialKind, PermissionSet,
         project_scope::ProjectScope,
-        token_format::{self, Secret, SecretKind},
+        token_format::{self, Secret},
     },
     entity::token,
     error::Error,
 };
 
-/// The `kind` column's values.
-pub mod kind {
-    use crate::auth::token_format::SecretKind;
-
-    pub const PERSONAL: &str = "personal";
-    pub const SERVICE: &str = "service";
-    pub const SESSION: &str = "session";
-
-    /// The kind of a stored token; `None` for a value lynk never writes.
-    pub fn parse(stored: &str) -> Option<SecretKind> {
-        match stored {
-            PERSONAL => Some(SecretKind::Personal),
-            SERVICE => Some(SecretKind::Service),
-            SESSION => Some(SecretKind::Session),
-            _ => None,
-        }
-    }
-}
-
 /// What a new token is.
 #[derive(Debug, Clone)]
 pub struct NewToken {
-    pub kind: SecretKind,
+    pub kind: CredentialKind,
     pub organization_id: Option<Uuid>,
     pub name: String,
     pub scopes: Option<PermissionSet>,
@@ -58,16 +39,10 @@ pub async fn issue(
     new: NewToken,
     now: DateTime<Utc>,
 ) -> Result<(token::Model, Secret), Error> {
-    let kind = match new.kind {
-        SecretKind::Personal => kind::PERSONAL,
-        SecretKind::Service => kind::SERVICE,
-        SecretKind::Session => kind::SESSION,
-        SecretKind::Invitation => return Err(Error::internal("an invitation code is not a token")),
-    };
     let generated = token_format::generate(new.kind);
     let model = token::ActiveModel {
         id: Set(Uuid::now_v7()),
-        kind: Set(kind.to_owned()),
+        kind: Set(new.kind),
         organization_id: Set(new.organization_id),
         name: Set(new.name),
         digest: Set(generated.digest.0.to_vec()),
@@ -147,7 +122,7 @@ pub async fn end_sessions(
     let mut sessions = token::Entity::update_many()
         .col_expr(token::Column::RevokedAt, Expr::value(now))
         .filter(token::Column::OwnerUserId.eq(user_id))
-        .filter(token::Column::Kind.eq(kind::SESSION))
+        .filter(token::Column::Kind.eq(CredentialKind::Session))
         .filter(token::Column::RevokedAt.is_null());
     if let Some(keep) = keep {
         sessions = sessions.filter(token::Column::Id.ne(keep));

@@ -12,9 +12,10 @@ use uuid::Uuid;
 
 use crate::{
     auth::{
+        CredentialKind,
         oidc::{self, Claims, ExchangeFailure, PublisherRule},
         project_scope::ProjectScope,
-        token_format::{Secret, SecretKind},
+        token_format::Secret,
     },
     entity::{token, trusted_publisher},
     error::{Error, ResultExt},
@@ -265,7 +266,7 @@ async fn issue(
     let (model, secret) = token_service::issue(
         &txn,
         NewToken {
-            kind: SecretKind::Service,
+            kind: CredentialKind::Service,
             organization_id: Some(publisher.organization_id),
             name: oidc::token_name(claims),
             scopes: None,

@@ -106,8 +106,7 @@ async fn anonymous_callers_get_no_field_suggestions() {
 #[tokio::test]
 async fn failed_authentications_are_rate_limited_per_address() {
     let app = spawn_app_with(|c| c.limits.auth_failures_per_ip = 3).await;
-    let unknown =
-        lynk::auth::token_format::generate(lynk::auth::token_format::SecretKind::Personal);
+    let unknown = lynk::auth::token_format::generate(lynk::auth::CredentialKind::Personal);
     for _ in 0..3 {
         let answer = app
             .gql(
@@ -212,7 +211,7 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
         c.limits.trusted_proxy_hops = 1;
     })
     .await;
-    let unknown = lynk::auth::token_format::generate(lynk::auth::token_format::SecretKind::Service);
+    let unknown = lynk::auth::token_format::generate(lynk::auth::CredentialKind::Service);
     let attempt = |forwarded_for: &'static str, token: String| {
         app.send(
             app.client

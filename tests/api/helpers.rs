@@ -10,7 +10,7 @@ use std::{
 
 use chrono::{DateTime, Duration, Utc};
 use lynk::{
-    auth::{project_scope::ProjectScope, token_format::SecretKind, verify::Verifier},
+    auth::{CredentialKind, project_scope::ProjectScope, verify::Verifier},
     config::{DatabaseArgs, ServeArgs},
     service::{
         bootstrap::{self, BootstrapOutcome, BootstrapRequest},
@@ -309,7 +309,7 @@ impl TestApp {
     /// A personal token of the admin, expiring at `expires_at`.
     pub async fn admin_personal_token(&self, expires_at: DateTime<Utc>) -> (Uuid, String) {
         self.issue_token(NewToken {
-            kind: SecretKind::Personal,
+            kind: CredentialKind::Personal,
             organization_id: Some(self.admin.organization.id),
             name: "test".into(),
             scopes: None,
@@ -326,7 +326,7 @@ impl TestApp {
     pub async fn service_token(&self, role: &str) -> (Uuid, String) {
         let role_id = self.role_id(role).await;
         self.issue_token(NewToken {
-            kind: SecretKind::Service,
+            kind: CredentialKind::Service,
             organization_id: Some(self.admin.organization.id),
             name: format!("{role} pipeline"),
             scopes: None,
@@ -350,25 +350,6 @@ impl TestApp {
             .await
             .expect("execute");
     }
-}
-
-/// Waits (bounded) until verification on PostgreSQL can run on a held
-/// connection: it holds one already, or the pool has one idle to take. A
-/// connection given back to the pool is tested first, in a task of its
-/// own, so right after other queries the pool may have none idle yet, and
-/// the verification would take the pool instead. No-op on SQLite.
-pub async fn until_verification_can_hold(verifier: &Verifier, db: &DatabaseConnection) {
-    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
-        return;
-    }
-    let pool = db.get_postgres_connection_pool();
-    for _ in 0..500 {
-        if verifier.held_connections().unwrap_or(0) > 0 || pool.num_idle() > 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the pool never had an idle connection for verification to hold");
 }
 
 /// A moment `days` from now.

@@ -9,6 +9,7 @@ mod graphql_http;
 mod hardening;
 mod helpers;
 mod instances;
+mod last_used;
 mod matrix;
 mod members;
 mod operations;

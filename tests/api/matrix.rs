@@ -279,7 +279,7 @@ fn on(answer: &Answer) -> On {
 async fn every_caller_against_another_principals_token() {
     use chrono::Utc;
     use lynk::{
-        auth::{project_scope::ProjectScope, token_format::SecretKind},
+        auth::{CredentialKind, project_scope::ProjectScope},
         service::token::NewToken,
     };
 
@@ -305,7 +305,7 @@ async fn every_caller_against_another_principals_token() {
     let viewer = app.add_member(&admin, "vera@acme.test", "viewer").await;
     let (_, viewer_token) = app.create_personal_token(&viewer.session, None).await;
     let service = |role_id: Uuid| NewToken {
-        kind: SecretKind::Service,
+        kind: CredentialKind::Service,
         organization_id: Some(org),
         name: "pipeline".into(),
         scopes: None,
@@ -341,7 +341,7 @@ async fn every_caller_against_another_principals_token() {
     for (caller_name, action, expected) in ON_TOKENS {
         // Fresh targets for every row: a revocation must not spoil the next.
         let personal = |owner: Uuid| NewToken {
-            kind: SecretKind::Personal,
+            kind: CredentialKind::Personal,
             organization_id: Some(org),
             name: "target".into(),
             scopes: None,
@@ -355,7 +355,7 @@ async fn every_caller_against_another_principals_token() {
             app.issue_token(personal(app.admin.user.id)).await.0,
             app.issue_token(service(admin_role)).await.0,
             app.issue_token(NewToken {
-                kind: SecretKind::Session,
+                kind: CredentialKind::Session,
                 expires_at: Some(Utc::now() + chrono::Duration::hours(1)),
                 ..personal(app.admin.user.id)
             })

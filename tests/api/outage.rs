@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, until_verification_can_hold};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn lynk_recovers_when_postgres_comes_back() {
@@ -20,11 +20,8 @@ async fn lynk_recovers_when_postgres_comes_back() {
     let admin = Database::connect(&admin_url).await.unwrap();
     let readyz = format!("http://{}/readyz", app.address);
     let verify = "{ organization { name } }";
-    // Verification holds the connection it ran on.
-    until_verification_can_hold(&app.verifier, &app.db).await;
     let answer = app.gql(Some(app.admin_token()), verify, Value::Null).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-    assert_eq!(app.verifier.held_connections(), Some(1));
 
     // The outage: no new connections, and every open one is cut.
     admin
@@ -37,9 +34,8 @@ async fn lynk_recovers_when_postgres_comes_back() {
         ))
         .await
         .unwrap();
-    // A connection idle this long is pinged before it is handed out (by the
-    // pool, or by verification for one it holds), so the cut ones are found
-    // and replaced; one reused sooner is trusted
+    // A connection idle this long is pinged before the pool hands it out,
+    // so the cut ones are found and replaced; one reused sooner is trusted
     // (`database::PING_WHEN_IDLE_FOR`), and would fail its request once.
     tokio::time::sleep(database::PING_WHEN_IDLE_FOR).await;
     let response = app.client.get(&readyz).send().await.unwrap();
@@ -60,8 +56,6 @@ async fn lynk_recovers_when_postgres_comes_back() {
         "{}",
         answer.text
     );
-    // The cut connection went back to the pool, which closed it.
-    assert_eq!(app.verifier.held_connections(), Some(0));
 
     // The database is back: the very same process serves again.
     admin
@@ -73,10 +67,4 @@ async fn lynk_recovers_when_postgres_comes_back() {
     let answer = app.gql(Some(app.admin_token()), verify, Value::Null).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(answer.body["data"]["organization"]["name"], "Acme Corp");
-    // That request reconnected through the pool; the next one holds the
-    // fresh connection again.
-    until_verification_can_hold(&app.verifier, &app.db).await;
-    let answer = app.gql(Some(app.admin_token()), verify, Value::Null).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-    assert_eq!(app.verifier.held_connections(), Some(1));
 }

@@ -1,9 +1,10 @@
 //! Database round trips per authenticated request (issue 7, DESIGN §2):
 //! exactly one query, plus at most one `lastUsedAt` write per token per
 //! minute. Counted with sea-orm's metric callback on the very pool the
-//! server uses, and with the verifier's own observer for the statements it
-//! runs on its own connections (inline on SQLite, held on PostgreSQL);
-//! nothing here is timed (speed is for `cargo bench` and `bench/load.sh`).
+//! server uses, and, on a SQLite file, where the query runs inline off the
+//! pool, with the count of inline statements of the test's thread (the
+//! server runs on it); nothing here is timed (speed is for `cargo bench`
+//! and `bench/load.sh`).
 
 use std::{
     sync::{Arc, Mutex},
@@ -11,6 +12,7 @@ use std::{
 };
 
 use lynk::{
+    auth::verify::testing::inline_statements,
     config::{DatabaseArgs, ServeArgs},
     database,
     startup::Application,
@@ -18,7 +20,7 @@ use lynk::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_PASSWORD, TestDatabase, until_verification_can_hold};
+use crate::helpers::{ADMIN_PASSWORD, TestDatabase};
 
 /// The SQL of every statement the server ran, in order.
 #[derive(Clone, Default)]
@@ -67,8 +69,6 @@ async fn an_authenticated_request_is_one_round_trip_and_last_used_is_written_onc
     let app = Application::build_with_connection(config, db)
         .await
         .expect("build app");
-    // On a SQLite file the verification query runs inline, off the pool.
-    assert_eq!(app.verifier().is_inline(), database.sqlite_path.is_some());
     // On PostgreSQL a pooled connection is not pinged before every query
     // (a second network round trip), only after it sat idle a while
     // (`tests/api/outage.rs` holds that part).
@@ -76,16 +76,14 @@ async fn an_authenticated_request_is_one_round_trip_and_last_used_is_written_onc
         let options = app.db().get_postgres_connection_pool().options();
         assert!(!options.get_test_before_acquire());
     }
-    let sink = log.clone();
-    assert!(app.verifier().observe_statements(move |sql| sink.push(sql)));
-    let verifier = app.verifier().clone();
-    let db = app.db().clone();
-    let postgres = app.db().get_database_backend() == sea_orm::DbBackend::Postgres;
+    // On a SQLite file the verification query runs inline, off the pool.
+    let inline_reads = u64::from(database.sqlite_path.is_some());
     let url = format!("http://{}/lynkapi", app.local_addr());
     let outcome = app
         .bootstrapped()
         .expect("a fresh database is bootstrapped");
     let token = outcome.token.clone();
+    let last_used = app.last_used().clone();
     let expected = json!({"data": {"organization": {
         "id": outcome.organization.id.to_string(),
         "name": outcome.organization.name,
@@ -104,22 +102,29 @@ async fn an_authenticated_request_is_one_round_trip_and_last_used_is_written_onc
         response.json::<Value>().await.expect("JSON body")
     };
     // Migrations and the bootstrap ran through the same pool.
-    until_verification_can_hold(&verifier, &db).await;
     log.take();
 
     // First use: the one read, and the token's first `lastUsedAt` write,
-    // which runs off the request path. Wait for it (bounded), then count.
+    // which runs behind the request (within a second). Wait for it
+    // (bounded), then count.
+    let inline_before = inline_statements();
     assert_eq!(verify().await, expected);
+    let inline = inline_statements() - inline_before;
+    assert_eq!(inline, inline_reads);
     for _ in 0..500 {
-        if log.len() >= 2 {
+        if log.len() as u64 + inline >= 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let first = log.take();
-    assert_eq!(first.len(), 2, "one read and one write: {first:#?}");
     assert_eq!(
-        first.iter().filter(|s| is_verification_query(s)).count(),
+        first.len() as u64 + inline,
+        2,
+        "one read and one write: {first:#?}"
+    );
+    assert_eq!(
+        first.iter().filter(|s| is_verification_query(s)).count() as u64 + inline,
         1,
         "{first:#?}"
     );
@@ -129,15 +134,22 @@ async fn an_authenticated_request_is_one_round_trip_and_last_used_is_written_onc
         "{first:#?}"
     );
 
-    // Again within the minute: the read alone. The grace period only lets
-    // a wrongly spawned write show up before counting; it asserts no speed.
+    // Again within the minute: the read alone, and no use waiting to be
+    // written.
+    let inline_before = inline_statements();
     assert_eq!(verify().await, expected);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let inline = inline_statements() - inline_before;
+    // Nothing waits to be written, so no write can follow.
+    assert_eq!(last_used.pending(), 0);
     let second = log.take();
-    assert_eq!(second.len(), 1, "exactly one read: {second:#?}");
-    assert!(is_verification_query(&second[0]), "{second:#?}");
-    // On PostgreSQL that read ran on a connection the verifier holds, not
-    // one borrowed from the pool, which pings each connection given back:
-    // a second round trip per request.
-    assert_eq!(verifier.held_connections(), postgres.then_some(1));
+    assert_eq!(inline, inline_reads);
+    assert_eq!(
+        second.len() as u64 + inline,
+        1,
+        "exactly one read: {second:#?}"
+    );
+    assert!(
+        second.iter().all(|s| is_verification_query(s)),
+        "{second:#?}"
+    );
 }

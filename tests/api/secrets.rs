@@ -226,12 +226,7 @@ async fn no_credential_of_a_full_session_reaches_the_logs() {
     }
 
     // The types that carry these secrets print none of them in `Debug`.
-    for kind in [
-        SecretKind::Personal,
-        SecretKind::Service,
-        SecretKind::Session,
-        SecretKind::Invitation,
-    ] {
+    for kind in SecretKind::all() {
         let generated = token_format::generate(kind);
         let body = &generated.secret.expose()[kind.prefix().len()..];
         for debug in [

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures_util::future::join_all;
 use lynk::{
-    auth::{project_scope::ProjectScope, token_format::SecretKind},
+    auth::{CredentialKind, project_scope::ProjectScope},
     service::token::NewToken,
 };
 use reqwest::StatusCode;
@@ -49,7 +49,7 @@ async fn custom_role(app: &TestApp, admin: &str, name: &str, permissions: &[&str
 /// A service token with a role id, issued through the library.
 async fn service_token_with_role(app: &TestApp, role_id: &str) -> (Uuid, String) {
     app.issue_token(NewToken {
-        kind: SecretKind::Service,
+        kind: CredentialKind::Service,
         organization_id: Some(app.admin.organization.id),
         name: "pipeline".into(),
         scopes: None,
@@ -151,7 +151,7 @@ async fn rotation_records_the_rotator_and_keeps_the_expiry() {
     let expires = days_from_now(10);
     let (service_id, _) = app
         .issue_token(NewToken {
-            kind: SecretKind::Service,
+            kind: CredentialKind::Service,
             organization_id: Some(app.admin.organization.id),
             name: "ci".into(),
             scopes: None,

@@ -19,7 +19,7 @@ use jsonwebtoken::{
     jwk::{Jwk, PublicKeyUse},
 };
 use lynk::{
-    auth::{project_scope::ProjectScope, token_format::SecretKind},
+    auth::{CredentialKind, project_scope::ProjectScope},
     service::token::NewToken,
 };
 use reqwest::StatusCode;
@@ -864,7 +864,7 @@ async fn projects_and_roles_come_from_the_callers_reach() {
     let admin_role = app.role_id("admin").await;
     let (_, restricted) = app
         .issue_token(NewToken {
-            kind: SecretKind::Service,
+            kind: CredentialKind::Service,
             organization_id: Some(app.admin.organization.id),
             name: "shop-api admin".into(),
             scopes: None,

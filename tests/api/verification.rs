@@ -1,13 +1,15 @@
 //! The context guard: which credentials verify, and the exact 401/403
 //! answers for those that do not.
 
-use lynk::auth::token_format::{self, SecretKind};
+use lynk::auth::{
+    CredentialKind,
+    token_format::{self, SecretKind},
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
     FORBIDDEN_BODY, assert_unauthorized, days_from_now, lynk_binary, spawn_app, spawn_app_with,
-    until_verification_can_hold,
 };
 
 const VERIFY: &str = "query { organization { id name } }";
@@ -79,7 +81,7 @@ async fn malformed_tokens_are_401() {
 #[tokio::test]
 async fn an_unknown_well_formed_token_is_401() {
     let app = spawn_app().await;
-    let unknown = token_format::generate(SecretKind::Personal);
+    let unknown = token_format::generate(CredentialKind::Personal);
     let answer = app
         .gql(Some(unknown.secret.expose()), VERIFY, Value::Null)
         .await;
@@ -316,27 +318,21 @@ async fn responses_follow_graphql_over_http_media_types() {
     assert!(answer.headers.contains_key("x-request-id"));
 }
 
-/// On SQLite the verification query runs inline, on rusqlite connections of
-/// the verifier's own; on PostgreSQL on pooled connections the verifier
-/// holds; through the pool it runs on sea-orm. Each must decode the same
-/// rows (UUID blobs, timestamps as sqlx writes them, NULLs) and reach the
-/// same decision, for every kind of credential.
+/// On a SQLite file the verification query runs inline, on rusqlite
+/// connections of the verifier's own; through the pool it runs on sea-orm.
+/// Both must decode the same rows (UUID blobs, timestamps as sqlx writes
+/// them, NULLs) and reach the same decision, for every kind of credential.
 #[tokio::test]
-async fn the_verifiers_own_connections_and_the_pool_agree() {
+async fn the_inline_reader_and_the_pool_agree() {
     use chrono::Utc;
     use lynk::auth::{
         credential::{PresentedCredential, RequestedOrganization},
-        verify::Verifier,
+        verify::testing::{authenticate_through_pool, inline_statements},
     };
 
     let app = spawn_app().await;
-    // The server's own verifier, and one through the pool alone.
+    // The server's own verifier, and the pool alone.
     let own = app.verifier.clone();
-    let pool = Verifier::through_pool(app.db.clone());
-    let postgres = app.db.get_database_backend() == sea_orm::DbBackend::Postgres;
-    assert_eq!(own.is_inline(), app.database.sqlite_path.is_some());
-    assert!(!pool.is_inline());
-    assert_eq!(pool.held_connections(), None);
 
     let (_, expired) = app.admin_personal_token(days_from_now(-1)).await;
     let (revoked_id, revoked) = app.admin_personal_token(days_from_now(5)).await;
@@ -347,10 +343,24 @@ async fn the_verifiers_own_connections_and_the_pool_agree() {
     .await;
     let (_, service) = app.service_token("viewer").await;
     let session = app.admin_session().await;
-    // A token with a `lastUsedAt`, as the server writes it.
+    // A token with a `lastUsedAt` and `lastUsedIps`, as the server writes
+    // them (behind the request: poll, bounded, until they land).
     let used = app.gql(Some(app.admin_token()), VERIFY, json!({})).await;
     assert_eq!(used.status, StatusCode::OK, "{}", used.text);
-    let unknown = token_format::generate(SecretKind::Personal);
+    for _ in 0..100 {
+        let answer = app
+            .gql(
+                Some(app.admin_token()),
+                "{ viewer { token { lastUsedAt } } }",
+                json!({}),
+            )
+            .await;
+        if answer.body["data"]["viewer"]["token"]["lastUsedAt"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let unknown = token_format::generate(CredentialKind::Personal);
     let other_organization = app.other_organization("Globex", "admin@globex.test").await;
 
     let cases = [
@@ -372,15 +382,14 @@ async fn the_verifiers_own_connections_and_the_pool_agree() {
     ];
     let now = Utc::now();
     let mut verified = 0;
-    until_verification_can_hold(&own, &app.db).await;
+    let inline_before = inline_statements();
     for (token, requested) in cases {
         let presented = PresentedCredential::Candidate(token);
         let a = own
             .authenticate(presented, requested, now)
             .await
-            .expect("verification on its own connections");
-        let b = pool
-            .authenticate(presented, requested, now)
+            .expect("the server's verification");
+        let b = authenticate_through_pool(&app.db, presented, requested, now)
             .await
             .expect("pool verification");
         assert_eq!(a, b, "{requested:?}");
@@ -389,9 +398,15 @@ async fn the_verifiers_own_connections_and_the_pool_agree() {
     // The admin's (used) token, the service token, and the session in its
     // own organization, by default and by id.
     assert_eq!(verified, 4);
-    // One at a time, the queries on PostgreSQL all ran on one held
-    // connection.
-    assert_eq!(own.held_connections(), postgres.then_some(1));
+    // On a SQLite file the server's ran inline: every well-formed token
+    // (all but the last case) was looked up there, not on the pool.
+    let inline = inline_statements() - inline_before;
+    let expected = if app.database.sqlite_path.is_some() {
+        8
+    } else {
+        0
+    };
+    assert_eq!(inline, expected);
 }
 
 /// `vfs=unix-excl` in a SQLite URL (README, Deploying): the server keeps the
@@ -401,7 +416,7 @@ async fn the_verifiers_own_connections_and_the_pool_agree() {
 /// another process cannot open the file meanwhile, and is told why.
 #[tokio::test]
 async fn an_exclusive_sqlite_file_verifies_inline_and_keeps_other_processes_out() {
-    use lynk::auth::verify::Verifier;
+    use lynk::auth::verify::testing::inline_statements;
 
     let app = spawn_app_with(|config| {
         if config.database.database_url.starts_with("sqlite:") {
@@ -413,15 +428,15 @@ async fn an_exclusive_sqlite_file_verifies_inline_and_keeps_other_processes_out(
         // A VFS is SQLite's; PostgreSQL has no such setting.
         return;
     }
-    assert!(Verifier::new(app.db.clone()).is_inline());
-
     let verify = |token: String| {
         let app = &app;
         async move { app.gql(Some(&token), VERIFY, json!({})).await }
     };
+    let inline_before = inline_statements();
     let answer = verify(app.admin_token().to_owned()).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(answer.body["data"]["organization"]["name"], "Acme Corp");
+    assert_eq!(inline_statements() - inline_before, 1, "verified inline");
 
     // Written through the pool, read inline at once.
     let (id, secret) = app.admin_personal_token(days_from_now(1)).await;
@@ -453,15 +468,13 @@ async fn an_exclusive_sqlite_file_verifies_inline_and_keeps_other_processes_out(
     );
 }
 
-/// Many verifications at once on a small pool: every one succeeds, and on
-/// PostgreSQL the connections verification holds stay within its share
-/// (three of four), so the server never opens more than the pool's limit.
+/// Many verifications at once on a small pool: every one succeeds, and
+/// the server never opens more than the pool's limit.
 #[tokio::test]
 async fn concurrent_verifications_stay_within_the_pool() {
     use futures_util::future::join_all;
 
     let app = spawn_app_with(|c| c.database.db_max_connections = 4).await;
-    until_verification_can_hold(&app.verifier, &app.db).await;
     for _ in 0..4 {
         let answers = join_all((0..16).map(|_| {
             app.gql(
@@ -477,11 +490,9 @@ async fn concurrent_verifications_stay_within_the_pool() {
         }
     }
     if app.db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        let held = app.verifier.held_connections().expect("held on PostgreSQL");
-        assert!((1..=3).contains(&held), "{held} held");
         assert!(app.db.get_postgres_connection_pool().size() <= 4);
     } else {
-        assert_eq!(app.verifier.held_connections(), None);
+        assert!(app.db.get_sqlite_connection_pool().size() <= 4);
     }
 }
 

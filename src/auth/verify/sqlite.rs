@@ -18,6 +18,7 @@
 //! warning: this path can make verification faster, never make it fail.
 
 use std::{
+    cell::Cell,
     path::{Path, PathBuf},
     sync::Mutex,
 };
@@ -30,11 +31,11 @@ use rusqlite::{
 use sea_orm::{DatabaseConnection, DbBackend, sqlx::ConnectOptions};
 use uuid::Uuid;
 
-use super::{Unavailable, VERIFY_SQL_SQLITE};
-use crate::{
-    auth::principal::{CredentialRow, OrganizationSnapshot},
-    database::SQLITE_MMAP_BYTES,
+use super::{
+    Unavailable,
+    row::{self, COLUMNS, ColumnRead, VERIFY_SQL_SQLITE},
 };
+use crate::{auth::principal::CredentialRow, database::SQLITE_MMAP_BYTES};
 
 /// Synchronous read connections to the pool's database file.
 #[derive(Debug)]
@@ -115,50 +116,6 @@ impl InlineReader {
     }
 }
 
-/// The query's columns, in order; rows are read by position (looking a
-/// column up by name costs more than reading it). [`open`] checks the
-/// statement against this list once per connection.
-const COLUMNS: [&str; 17] = [
-    "token_id",
-    "kind",
-    "token_organization_id",
-    "owner_user_id",
-    "scopes",
-    "expires_at",
-    "revoked_at",
-    "last_used_at",
-    "membership_organization_id",
-    "role_id",
-    "role_permissions",
-    "organization_id",
-    "organization_name",
-    "organization_created_at",
-    "max_token_lifetime_days",
-    "project_ids",
-    "last_used_ips",
-];
-
-/// Positions in [`COLUMNS`].
-mod column {
-    pub const TOKEN_ID: usize = 0;
-    pub const KIND: usize = 1;
-    pub const TOKEN_ORGANIZATION_ID: usize = 2;
-    pub const OWNER_USER_ID: usize = 3;
-    pub const SCOPES: usize = 4;
-    pub const EXPIRES_AT: usize = 5;
-    pub const REVOKED_AT: usize = 6;
-    pub const LAST_USED_AT: usize = 7;
-    pub const MEMBERSHIP_ORGANIZATION_ID: usize = 8;
-    pub const ROLE_ID: usize = 9;
-    pub const ROLE_PERMISSIONS: usize = 10;
-    pub const ORGANIZATION_ID: usize = 11;
-    pub const ORGANIZATION_NAME: usize = 12;
-    pub const ORGANIZATION_CREATED_AT: usize = 13;
-    pub const MAX_TOKEN_LIFETIME_DAYS: usize = 14;
-    pub const PROJECT_IDS: usize = 15;
-    pub const LAST_USED_IPS: usize = 16;
-}
-
 /// Opens a connection that reads like the pool's (memory-mapped, through
 /// the same VFS), may not write (`query_only`) and never waits for a lock
 /// (no busy timeout). The file exists and is in WAL mode already: the pool
@@ -191,68 +148,81 @@ fn query(
 ) -> rusqlite::Result<Option<CredentialRow>> {
     // Cached per connection: prepared once, then only bound and stepped.
     let mut statement = connection.prepare_cached(VERIFY_SQL_SQLITE)?;
+    STATEMENTS.set(STATEMENTS.get() + 1);
     statement
-        .query_row(
-            named_params! { "$1": digest, "$2": requested },
-            credential_row,
-        )
+        .query_row(named_params! { "$1": digest, "$2": requested }, |row| {
+            row::decode(row)
+        })
         .optional()
+}
+
+thread_local! {
+    /// Verification statements run inline on this thread (read through
+    /// [`super::testing::inline_statements`]).
+    static STATEMENTS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Verification statements run inline on the calling thread so far.
+pub fn statements_on_this_thread() -> u64 {
+    STATEMENTS.get()
 }
 
 /// The row in the types the pool path decodes: UUIDs are 16-byte blobs and
 /// timestamps RFC 3339 text, as sqlx writes them.
-fn credential_row(row: &Row<'_>) -> rusqlite::Result<CredentialRow> {
-    let organization = match row.get::<_, Option<Uuid>>(column::ORGANIZATION_ID)? {
-        Some(id) => Some(OrganizationSnapshot {
-            id,
-            name: row.get(column::ORGANIZATION_NAME)?,
-            created_at: timestamp(row, column::ORGANIZATION_CREATED_AT)?.ok_or_else(|| {
-                rusqlite::Error::InvalidColumnType(
-                    column::ORGANIZATION_CREATED_AT,
-                    COLUMNS[column::ORGANIZATION_CREATED_AT].into(),
-                    rusqlite::types::Type::Null,
-                )
-            })?,
-            max_token_lifetime_days: row.get(column::MAX_TOKEN_LIFETIME_DAYS)?,
-        }),
-        None => None,
-    };
-    Ok(CredentialRow {
-        token_id: row.get(column::TOKEN_ID)?,
-        kind: row.get(column::KIND)?,
-        token_organization_id: row.get(column::TOKEN_ORGANIZATION_ID)?,
-        owner_user_id: row.get(column::OWNER_USER_ID)?,
-        scopes: row.get(column::SCOPES)?,
-        expires_at: timestamp(row, column::EXPIRES_AT)?,
-        revoked_at: timestamp(row, column::REVOKED_AT)?,
-        last_used_at: timestamp(row, column::LAST_USED_AT)?,
-        membership_organization_id: row.get(column::MEMBERSHIP_ORGANIZATION_ID)?,
-        role_id: row.get(column::ROLE_ID)?,
-        role_permissions: row.get(column::ROLE_PERMISSIONS)?,
-        organization,
-        project_ids: row.get(column::PROJECT_IDS)?,
-        last_used_ips: row.get(column::LAST_USED_IPS)?,
-    })
-}
+impl ColumnRead for Row<'_> {
+    type Error = rusqlite::Error;
 
-/// A timestamp column: RFC 3339 as sqlx writes it, parsed directly (the
-/// general parser behind rusqlite's `FromSql` costs more than the query's
-/// page reads); anything else through rusqlite's.
-fn timestamp(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    let value = row.get_ref(index)?;
-    if let ValueRef::Text(text) = value
-        && let Ok(at) = std::str::from_utf8(text)
-            .map_err(drop)
-            .and_then(|text| DateTime::parse_from_rfc3339(text).map_err(drop))
-    {
-        return Ok(Some(at.to_utc()));
+    fn uuid(&self, column: usize) -> rusqlite::Result<Option<Uuid>> {
+        self.get(column)
     }
-    Option::<DateTime<Utc>>::column_result(value).map_err(|err| match err {
-        FromSqlError::InvalidType => {
-            rusqlite::Error::InvalidColumnType(index, COLUMNS[index].into(), value.data_type())
+
+    fn integer(&self, column: usize) -> rusqlite::Result<Option<i32>> {
+        self.get(column)
+    }
+
+    /// RFC 3339 as sqlx writes it, parsed directly (the general parser
+    /// behind rusqlite's `FromSql` costs more than the query's page reads);
+    /// anything else through rusqlite's.
+    fn timestamp(&self, column: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+        let value = self.get_ref(column)?;
+        if let ValueRef::Text(text) = value
+            && let Ok(at) = std::str::from_utf8(text)
+                .map_err(drop)
+                .and_then(|text| DateTime::parse_from_rfc3339(text).map_err(drop))
+        {
+            return Ok(Some(at.to_utc()));
         }
-        err => rusqlite::Error::FromSqlConversionFailure(index, value.data_type(), Box::new(err)),
-    })
+        Option::<DateTime<Utc>>::column_result(value).map_err(|err| match err {
+            FromSqlError::InvalidType => rusqlite::Error::InvalidColumnType(
+                column,
+                COLUMNS[column].into(),
+                value.data_type(),
+            ),
+            err => {
+                rusqlite::Error::FromSqlConversionFailure(column, value.data_type(), Box::new(err))
+            }
+        })
+    }
+
+    fn text_with<T>(
+        &self,
+        column: usize,
+        read: impl FnOnce(Option<&str>) -> T,
+    ) -> rusqlite::Result<T> {
+        match self.get_ref(column)? {
+            ValueRef::Null => Ok(read(None)),
+            value => Ok(read(Some(value.as_str().map_err(|err| {
+                rusqlite::Error::FromSqlConversionFailure(column, value.data_type(), Box::new(err))
+            })?))),
+        }
+    }
+
+    fn invalid(&self, column: usize) -> rusqlite::Error {
+        let found = self
+            .get_ref(column)
+            .map_or(rusqlite::types::Type::Null, |value| value.data_type());
+        rusqlite::Error::InvalidColumnType(column, COLUMNS[column].into(), found)
+    }
 }
 
 fn is_busy(err: &rusqlite::Error) -> bool {
