@@ -163,7 +163,7 @@ async fn record(
     conn: &impl ConnectionTrait,
     actor: &Actor,
     organization_id: Uuid,
-    action: &'static str,
+    action: crate::service::audit::AuditAction,
     target: (&'static str, Uuid),
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
@@ -173,8 +173,7 @@ async fn record(
             organization_id: Some(organization_id),
             action,
             actor,
-            target_type: Some(target.0),
-            target_id: Some(target.1),
+            target: Some(target.1),
         },
         now,
     )
@@ -234,7 +233,7 @@ impl MemberMutation {
             &txn,
             &ctx.actor()?,
             organization_id,
-            "member.invited",
+            crate::service::audit::AuditAction::MemberInvited,
             ("invitation", model.id),
             now,
         )
@@ -273,7 +272,7 @@ impl MemberMutation {
             &txn,
             &ctx.actor()?,
             organization_id,
-            "member.invitation_revoked",
+            crate::service::audit::AuditAction::InvitationRevoked,
             ("invitation", invitation_id),
             now,
         )
@@ -406,7 +405,7 @@ impl MemberMutation {
             &txn,
             &actor,
             pending.organization_id,
-            "member.joined",
+            crate::service::audit::AuditAction::MemberJoined,
             ("user", user.id),
             now,
         )
@@ -460,7 +459,7 @@ impl MemberMutation {
             &txn,
             &ctx.actor()?,
             organization_id,
-            "member.role_changed",
+            crate::service::audit::AuditAction::MemberRoleChanged,
             ("user", user_id),
             now,
         )
@@ -505,7 +504,7 @@ impl MemberMutation {
             &txn,
             &ctx.actor()?,
             organization_id,
-            "member.removed",
+            crate::service::audit::AuditAction::MemberRemoved,
             ("user", user_id),
             now,
         )

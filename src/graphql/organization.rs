@@ -303,10 +303,9 @@ impl OrganizationMutation {
             &txn,
             AuditRecord {
                 organization_id: Some(org.id),
-                action: "organization.created",
+                action: crate::service::audit::AuditAction::OrganizationCreated,
                 actor: &ctx.actor()?,
-                target_type: Some("organization"),
-                target_id: Some(org.id),
+                target: Some(org.id),
             },
             now,
         )
@@ -347,10 +346,9 @@ impl OrganizationMutation {
             &txn,
             AuditRecord {
                 organization_id: Some(org.id),
-                action: "organization.updated",
+                action: crate::service::audit::AuditAction::OrganizationUpdated,
                 actor: &ctx.actor()?,
-                target_type: Some("organization"),
-                target_id: Some(org.id),
+                target: Some(org.id),
             },
             now,
         )

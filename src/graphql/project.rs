@@ -138,7 +138,7 @@ async fn record_project_event(
     conn: &impl ConnectionTrait,
     ctx: &Context<'_>,
     organization_id: Uuid,
-    action: &'static str,
+    action: crate::service::audit::AuditAction,
     project_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
@@ -148,8 +148,7 @@ async fn record_project_event(
             organization_id: Some(organization_id),
             action,
             actor: &ctx.actor()?,
-            target_type: Some("project"),
-            target_id: Some(project_id),
+            target: Some(project_id),
         },
         now,
     )
@@ -191,7 +190,15 @@ impl ProjectMutation {
         .insert(&txn)
         .await
         .on_conflict(|| duplicate_name(&name))?;
-        record_project_event(&txn, ctx, organization_id, "project.created", model.id, now).await?;
+        record_project_event(
+            &txn,
+            ctx,
+            organization_id,
+            crate::service::audit::AuditAction::ProjectCreated,
+            model.id,
+            now,
+        )
+        .await?;
         txn.commit().await?;
         Ok(Project(model))
     }
@@ -222,7 +229,15 @@ impl ProjectMutation {
             .update(&txn)
             .await
             .on_conflict(|| duplicate_name(name.as_deref().unwrap_or_default()))?;
-        record_project_event(&txn, ctx, organization_id, "project.updated", model.id, now).await?;
+        record_project_event(
+            &txn,
+            ctx,
+            organization_id,
+            crate::service::audit::AuditAction::ProjectUpdated,
+            model.id,
+            now,
+        )
+        .await?;
         txn.commit().await?;
         Ok(Project(model))
     }
@@ -245,7 +260,7 @@ impl ProjectMutation {
             &txn,
             ctx,
             organization_id,
-            "project.deleted",
+            crate::service::audit::AuditAction::ProjectDeleted,
             project_id,
             now,
         )

@@ -109,7 +109,7 @@ async fn record_role_event(
     conn: &impl sea_orm::ConnectionTrait,
     ctx: &Context<'_>,
     organization_id: Uuid,
-    action: &'static str,
+    action: crate::service::audit::AuditAction,
     role_id: Uuid,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Error> {
@@ -119,8 +119,7 @@ async fn record_role_event(
             organization_id: Some(organization_id),
             action,
             actor: &ctx.actor()?,
-            target_type: Some("role"),
-            target_id: Some(role_id),
+            target: Some(role_id),
         },
         now,
     )
@@ -163,7 +162,15 @@ impl RoleMutation {
         .insert(&txn)
         .await
         .on_conflict(|| duplicate_name(&name))?;
-        record_role_event(&txn, ctx, organization_id, "role.created", model.id, now).await?;
+        record_role_event(
+            &txn,
+            ctx,
+            organization_id,
+            crate::service::audit::AuditAction::RoleCreated,
+            model.id,
+            now,
+        )
+        .await?;
         txn.commit().await?;
         Ok(Role(model))
     }
@@ -213,7 +220,15 @@ impl RoleMutation {
             .update(&txn)
             .await
             .on_conflict(|| duplicate_name(name.as_deref().unwrap_or_default()))?;
-        record_role_event(&txn, ctx, organization_id, "role.updated", model.id, now).await?;
+        record_role_event(
+            &txn,
+            ctx,
+            organization_id,
+            crate::service::audit::AuditAction::RoleUpdated,
+            model.id,
+            now,
+        )
+        .await?;
         txn.commit().await?;
         Ok(Role(model))
     }
@@ -263,7 +278,15 @@ impl RoleMutation {
         }
         let role_id = role.id;
         role.delete(&txn).await?;
-        record_role_event(&txn, ctx, organization_id, "role.deleted", role_id, now).await?;
+        record_role_event(
+            &txn,
+            ctx,
+            organization_id,
+            crate::service::audit::AuditAction::RoleDeleted,
+            role_id,
+            now,
+        )
+        .await?;
         txn.commit().await?;
         Ok(ID(role_id.to_string()))
     }

@@ -298,7 +298,15 @@ impl SbomMutation {
         let model = find_reachable(&txn, principal, &id).await?;
         let sbom_id = model.id;
         model.delete(&txn).await?;
-        record_sbom_event(&txn, ctx, organization_id, "sbom.deleted", sbom_id, now).await?;
+        record_sbom_event(
+            &txn,
+            ctx,
+            organization_id,
+            crate::service::audit::AuditAction::SbomDeleted,
+            sbom_id,
+            now,
+        )
+        .await?;
         txn.commit().await?;
         Ok(ID(sbom_id.to_string()))
     }
@@ -381,7 +389,15 @@ async fn store(
             };
         }
     };
-    record_sbom_event(&txn, ctx, organization_id, "sbom.uploaded", model.id, now).await?;
+    record_sbom_event(
+        &txn,
+        ctx,
+        organization_id,
+        crate::service::audit::AuditAction::SbomUploaded,
+        model.id,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(Sbom::new(model))
 }
@@ -402,7 +418,7 @@ async fn record_sbom_event(
     conn: &impl ConnectionTrait,
     ctx: &Context<'_>,
     organization_id: Uuid,
-    action: &'static str,
+    action: crate::service::audit::AuditAction,
     sbom_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
@@ -412,8 +428,7 @@ async fn record_sbom_event(
             organization_id: Some(organization_id),
             action,
             actor: &ctx.actor()?,
-            target_type: Some("sbom"),
-            target_id: Some(sbom_id),
+            target: Some(sbom_id),
         },
         now,
     )

@@ -173,10 +173,9 @@ impl SessionMutation {
                     &txn,
                     AuditRecord {
                         organization_id,
-                        action: "login.succeeded",
+                        action: crate::service::audit::AuditAction::LoginSucceeded,
                         actor: &actor,
-                        target_type: Some("user"),
-                        target_id: actor.user_id,
+                        target: actor.user_id,
                     },
                     now,
                 )
@@ -188,10 +187,9 @@ impl SessionMutation {
                     &txn,
                     AuditRecord {
                         organization_id: home,
-                        action: "login.failed",
+                        action: crate::service::audit::AuditAction::LoginFailed,
                         actor: &actor,
-                        target_type: actor.user_id.map(|_| "user"),
-                        target_id: actor.user_id,
+                        target: actor.user_id,
                     },
                     now,
                 )
@@ -290,10 +288,9 @@ impl SessionMutation {
             &txn,
             AuditRecord {
                 organization_id: Some(organization_id),
-                action: "password.changed",
+                action: crate::service::audit::AuditAction::PasswordChanged,
                 actor: &actor,
-                target_type: Some("user"),
-                target_id: Some(user_id),
+                target: Some(user_id),
             },
             now,
         )

@@ -103,7 +103,7 @@ async fn record_token_event(
     conn: &impl sea_orm::ConnectionTrait,
     ctx: &Context<'_>,
     principal: &Principal,
-    action: &'static str,
+    action: crate::service::audit::AuditAction,
     token_id: uuid::Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
@@ -113,8 +113,7 @@ async fn record_token_event(
             organization_id: Some(principal.organization_id()),
             action,
             actor: &ctx.actor()?,
-            target_type: Some("token"),
-            target_id: Some(token_id),
+            target: Some(token_id),
         },
         now,
     )
@@ -171,7 +170,15 @@ impl TokenMutation {
             now,
         )
         .await?;
-        record_token_event(&txn, ctx, principal, "token.created", model.id, now).await?;
+        record_token_event(
+            &txn,
+            ctx,
+            principal,
+            crate::service::audit::AuditAction::TokenCreated,
+            model.id,
+            now,
+        )
+        .await?;
         txn.commit().await?;
         Ok(CreatedToken {
             token: Token::new(model, principal.organization_id()),
@@ -220,7 +227,15 @@ impl TokenMutation {
             now,
         )
         .await?;
-        record_token_event(&txn, ctx, principal, "token.created", model.id, now).await?;
+        record_token_event(
+            &txn,
+            ctx,
+            principal,
+            crate::service::audit::AuditAction::TokenCreated,
+            model.id,
+            now,
+        )
+        .await?;
         txn.commit().await?;
         Ok(CreatedToken {
             token: Token::new(model, principal.organization_id()),
@@ -243,7 +258,15 @@ impl TokenMutation {
         // Conditional: of a revocation and a rotation racing for the same
         // token, only one retires it; the other sees it already revoked.
         if token_service::retire(&txn, model.id, now, now, RetireIf::NotRevoked).await? {
-            record_token_event(&txn, ctx, principal, "token.revoked", model.id, now).await?;
+            record_token_event(
+                &txn,
+                ctx,
+                principal,
+                crate::service::audit::AuditAction::TokenRevoked,
+                model.id,
+                now,
+            )
+            .await?;
         }
         let model = token::Entity::find_by_id(model.id)
             .one(&txn)
@@ -342,7 +365,15 @@ impl TokenMutation {
             now,
         )
         .await?;
-        record_token_event(&txn, ctx, principal, "token.rotated", old.id, now).await?;
+        record_token_event(
+            &txn,
+            ctx,
+            principal,
+            crate::service::audit::AuditAction::TokenRotated,
+            old.id,
+            now,
+        )
+        .await?;
         txn.commit().await?;
         Ok(CreatedToken {
             token: Token::new(model, principal.organization_id()),

@@ -75,10 +75,9 @@ pub async fn reset_password(db: &DatabaseConnection, email: &str) -> Result<Pass
             &txn,
             AuditRecord {
                 organization_id,
-                action: "user.password_reset",
+                action: crate::service::audit::AuditAction::PasswordReset,
                 actor: &actor,
-                target_type: Some("user"),
-                target_id: Some(user_id),
+                target: Some(user_id),
             },
             now,
         )

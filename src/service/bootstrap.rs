@@ -225,10 +225,9 @@ async fn create(
         txn,
         AuditRecord {
             organization_id: Some(org.id),
-            action: "organization.created",
+            action: crate::service::audit::AuditAction::OrganizationCreated,
             actor: &actor,
-            target_type: Some("organization"),
-            target_id: Some(org.id),
+            target: Some(org.id),
         },
         now,
     )
@@ -237,10 +236,9 @@ async fn create(
         txn,
         AuditRecord {
             organization_id: Some(org.id),
-            action: "token.created",
+            action: crate::service::audit::AuditAction::TokenCreated,
             actor: &actor,
-            target_type: Some("token"),
-            target_id: Some(token.id),
+            target: Some(token.id),
         },
         now,
     )

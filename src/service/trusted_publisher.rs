@@ -44,7 +44,7 @@ async fn record_event(
     conn: &impl ConnectionTrait,
     actor: &Actor,
     organization_id: Uuid,
-    action: &'static str,
+    action: crate::service::audit::AuditAction,
     publisher_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
@@ -54,8 +54,7 @@ async fn record_event(
             organization_id: Some(organization_id),
             action,
             actor,
-            target_type: Some("trusted_publisher"),
-            target_id: Some(publisher_id),
+            target: Some(publisher_id),
         },
         now,
     )
@@ -88,7 +87,7 @@ pub async fn create(
         conn,
         actor,
         model.organization_id,
-        "trusted_publisher.created",
+        crate::service::audit::AuditAction::TrustedPublisherCreated,
         model.id,
         now,
     )
@@ -110,7 +109,7 @@ pub async fn delete(
         conn,
         actor,
         organization_id,
-        "trusted_publisher.deleted",
+        crate::service::audit::AuditAction::TrustedPublisherDeleted,
         id,
         now,
     )
@@ -282,10 +281,9 @@ async fn issue(
         &txn,
         AuditRecord {
             organization_id: Some(publisher.organization_id),
-            action: "token.exchanged",
+            action: crate::service::audit::AuditAction::TokenExchanged,
             actor,
-            target_type: Some("token"),
-            target_id: Some(model.id),
+            target: Some(model.id),
         },
         oidc::audit_detail(publisher.id, claims),
         now,
