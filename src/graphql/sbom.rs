@@ -21,7 +21,7 @@ use super::{
     project::{self, Project},
     role::parse_id,
     scalar::Timestamp,
-    token::{Token, facts as token_facts},
+    token::Token,
     user::{self, User},
 };
 use crate::{
@@ -172,7 +172,11 @@ impl Sbom {
         let Some(model) = token::Entity::find_by_id(token_id).one(ctx.db()?).await? else {
             return Ok(None);
         };
-        check_token_action(principal, &token_facts(&model)?, TokenAction::Read)?;
+        check_token_action(
+            principal,
+            &crate::service::token::facts(&model)?,
+            TokenAction::Read,
+        )?;
         Ok(Some(Token::new(model, self.model.organization_id)))
     }
 

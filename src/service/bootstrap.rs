@@ -16,14 +16,9 @@ use crate::{
         token_format::{self, SecretKind},
     },
     database,
-    entity::{organization, user},
+    entity::{organization as organization_entity, user},
     error::Error,
-    service::{
-        audit::{self, Actor, AuditRecord},
-        organization as org_service,
-        token::{self, NewToken},
-        validate,
-    },
+    service::{audit::Actor, organization, token::NewToken, token_create, validate},
 };
 
 /// Lifetime of the personal token printed at bootstrap.
@@ -74,7 +69,7 @@ impl std::fmt::Debug for BootstrapOutcome {
 
 /// Whether the database has no organization yet.
 pub async fn is_empty(db: &DatabaseConnection) -> Result<bool, Error> {
-    Ok(organization::Entity::find().count(db).await? == 0)
+    Ok(organization_entity::Entity::find().count(db).await? == 0)
 }
 
 /// Generates a 24-character base62 password from the OS CSPRNG.
@@ -111,7 +106,7 @@ pub async fn bootstrap_empty_database(
     }
     let prepared = prepare(db, request).await?;
     let txn = database::begin_bootstrap(db).await?;
-    if organization::Entity::find().count(&txn).await? > 0 {
+    if organization_entity::Entity::find().count(&txn).await? > 0 {
         // Another instance bootstrapped while this one hashed the password.
         txn.rollback().await?;
         return Ok(None);
@@ -197,10 +192,13 @@ async fn create(
             .await?
         }
     };
-    let created = org_service::create(txn, org_name, now).await?;
-    let org = created.organization;
-    org_service::add_member(txn, org.id, user.id, created.admin_role_id, now).await?;
-    let (token, secret) = token::issue(
+    let actor = Actor {
+        user_id: Some(user.id),
+        token_id: None,
+        ip: None,
+    };
+    let org = organization::create_in(txn, org_name, user.id, &actor, now).await?;
+    let created = token_create::issue_recorded(
         txn,
         NewToken {
             kind: SecretKind::Personal,
@@ -213,33 +211,7 @@ async fn create(
             projects: ProjectScope::All,
             expires_at: Some(now + Duration::days(BOOTSTRAP_TOKEN_DAYS)),
         },
-        now,
-    )
-    .await?;
-    let actor = Actor {
-        user_id: Some(user.id),
-        token_id: None,
-        ip: None,
-    };
-    audit::record(
-        txn,
-        AuditRecord {
-            organization_id: Some(org.id),
-            action: crate::service::audit::AuditAction::OrganizationCreated,
-            actor: &actor,
-            target: Some(org.id),
-        },
-        now,
-    )
-    .await?;
-    audit::record(
-        txn,
-        AuditRecord {
-            organization_id: Some(org.id),
-            action: crate::service::audit::AuditAction::TokenCreated,
-            actor: &actor,
-            target: Some(token.id),
-        },
+        &actor,
         now,
     )
     .await?;
@@ -253,6 +225,6 @@ async fn create(
             email: user.email,
         },
         password: generated_password,
-        token: secret.expose().to_owned(),
+        token: created.secret.expose().to_owned(),
     })
 }
