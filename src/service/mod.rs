@@ -13,6 +13,7 @@ pub mod invitation;
 pub mod member;
 pub mod organization;
 pub mod policy;
+pub mod role;
 pub mod sbom_document;
 pub mod scoped;
 pub mod session;
