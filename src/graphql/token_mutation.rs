@@ -1,6 +1,7 @@
 //! Creating, revoking and rotating tokens.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use uuid::Uuid;
 
 use super::{context::ContextExt, role::parse_id, scalar::Timestamp, token::Token};
 use crate::{
@@ -22,13 +23,14 @@ pub struct CreatedToken {
 
 impl CreatedToken {
     /// Wraps a token just created, seen from `organization_id`.
-    pub fn new(created: token_create::CreatedToken, organization_id: uuid::Uuid) -> CreatedToken {
+    pub fn new(created: token_create::CreatedToken, organization_id: Uuid) -> CreatedToken {
         CreatedToken {
             token: Token::new(created.token, organization_id),
             secret: created.secret.expose().to_owned(),
         }
     }
 }
+
 /// `createPersonalToken`'s input.
 #[derive(InputObject)]
 pub struct CreatePersonalTokenInput {
@@ -56,7 +58,7 @@ pub struct CreateServiceTokenInput {
 }
 
 /// Parses `projectIds`; a malformed id cannot exist, so it is `NOT_FOUND`.
-fn parse_project_ids(ids: Option<Vec<ID>>) -> Result<Option<Vec<uuid::Uuid>>, Error> {
+fn parse_project_ids(ids: Option<Vec<ID>>) -> Result<Option<Vec<Uuid>>, Error> {
     ids.map(|ids| ids.iter().map(|id| parse_id(id, "project")).collect())
         .transpose()
 }

@@ -1,11 +1,11 @@
-//! Operator actions on user accounts, run from the command line
-//! (`lynk user reset-password`): the way back in when the first start's
-//! credentials are lost.
+//! User accounts: finding one by email, and the operator's way back in
+//! when the first start's credentials are lost (`lynk user
+//! reset-password`, run from the command line).
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -20,6 +20,17 @@ use crate::{
         token as token_service, validate,
     },
 };
+
+/// The account with `email` (already validated, so lower-cased), if any.
+pub async fn find_by_email(
+    conn: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<user::Model>, Error> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(conn)
+        .await?)
+}
 
 /// A password just reset: shown once, to the operator.
 pub struct PasswordReset {
@@ -43,9 +54,7 @@ impl std::fmt::Debug for PasswordReset {
 /// organization they belong to.
 pub async fn reset_password(db: &DatabaseConnection, email: &str) -> Result<PasswordReset, Error> {
     let email = validate::email(email)?;
-    let found = user::Entity::find()
-        .filter(user::Column::Email.eq(&email))
-        .one(db)
+    let found = find_by_email(db, &email)
         .await?
         .ok_or_else(|| Error::bad_input(format!("no user has the email address {email}")))?;
     let new_password = generate_password();

@@ -3,8 +3,7 @@
 
 use chrono::{Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, Set,
+    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, Set,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -18,7 +17,7 @@ use crate::{
     database,
     entity::{organization as organization_entity, user},
     error::Error,
-    service::{audit::Actor, organization, token::NewToken, token_create, validate},
+    service::{account, audit::Actor, organization, token::NewToken, token_create, validate},
 };
 
 /// Lifetime of the personal token printed at bootstrap.
@@ -133,10 +132,7 @@ async fn prepare(
 ) -> Result<PreparedBootstrap, Error> {
     let org_name = validate::name("organization name", &request.organization_name)?;
     let email = validate::email(&request.email)?;
-    let existing = user::Entity::find()
-        .filter(user::Column::Email.eq(&email))
-        .one(db)
-        .await?;
+    let existing = account::find_by_email(db, &email).await?;
     let (password_hash, generated_password) = match (&existing, request.password) {
         (Some(_), _) => (None, None),
         (None, Some(given)) => {

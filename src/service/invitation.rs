@@ -18,6 +18,7 @@ use crate::{
     entity::{invitation, membership, organization, role, user},
     error::{Error, ResultExt},
     service::{
+        account,
         audit::{self, Actor, AuditAction, AuditRecord},
         caller::Caller,
         member, policy,
@@ -53,7 +54,7 @@ pub async fn invite(
         PermissionSet::from_storage(&role.permissions),
         caller.principal.permissions,
     )?;
-    if let Some(existing) = find_user(db, &email).await?
+    if let Some(existing) = account::find_by_email(db, &email).await?
         && member::find(db, organization_id, existing.id)
             .await?
             .is_some()
@@ -79,17 +80,9 @@ pub async fn invite(
     }
     .insert(&txn)
     .await?;
-    audit::record(
-        &txn,
-        AuditRecord::new(
-            organization_id,
-            AuditAction::MemberInvited,
-            &caller.actor,
-            model.id,
-        ),
-        now,
-    )
-    .await?;
+    caller
+        .audit(&txn, AuditAction::MemberInvited, model.id, now)
+        .await?;
     txn.commit().await?;
     Ok(CreatedInvitation {
         invitation: model,
@@ -114,17 +107,9 @@ pub async fn revoke(db: &DatabaseConnection, caller: &Caller<'_>, id: Uuid) -> R
         active.revoked_at = Set(Some(now));
         active.update(&txn).await?;
     }
-    audit::record(
-        &txn,
-        AuditRecord::new(
-            organization_id,
-            AuditAction::InvitationRevoked,
-            &caller.actor,
-            id,
-        ),
-        now,
-    )
-    .await?;
+    caller
+        .audit(&txn, AuditAction::InvitationRevoked, id, now)
+        .await?;
     txn.commit().await?;
     Ok(())
 }
@@ -166,7 +151,7 @@ pub async fn accept(
         .await?
         .filter(|i| i.accepted_at.is_none() && i.revoked_at.is_none() && i.expires_at > now)
         .ok_or_else(invalid)?;
-    let existing = find_user(db, &pending.email).await?;
+    let existing = account::find_by_email(db, &pending.email).await?;
     let new_user = match &existing {
         Some(found) if acceptance.session_user == Some(found.id) => None,
         Some(_) if acceptance.session_user.is_some() => {
@@ -267,11 +252,4 @@ pub async fn accept(
     let signed_in = session::issue(&txn, user, organization, app.session_ttl, now).await?;
     txn.commit().await?;
     Ok(signed_in)
-}
-
-async fn find_user(db: &DatabaseConnection, email: &str) -> Result<Option<user::Model>, Error> {
-    Ok(user::Entity::find()
-        .filter(user::Column::Email.eq(email))
-        .one(db)
-        .await?)
 }

@@ -15,7 +15,7 @@ use crate::{
     entity::{membership, role, token},
     error::Error,
     service::{
-        audit::{self, AuditAction, AuditRecord},
+        audit::AuditAction,
         caller::Caller,
         policy,
         scoped::find_in_organization,
@@ -132,17 +132,9 @@ pub async fn update_role(
     let mut active = member.into_active_model();
     active.role_id = Set(new_role.id);
     let member = active.update(&txn).await?;
-    audit::record(
-        &txn,
-        AuditRecord::new(
-            organization_id,
-            AuditAction::MemberRoleChanged,
-            &caller.actor,
-            user_id,
-        ),
-        now,
-    )
-    .await?;
+    caller
+        .audit(&txn, AuditAction::MemberRoleChanged, user_id, now)
+        .await?;
     txn.commit().await?;
     Ok(member)
 }
@@ -180,17 +172,9 @@ pub async fn remove(
         .filter(not_revoked_at(now))
         .exec(&txn)
         .await?;
-    audit::record(
-        &txn,
-        AuditRecord::new(
-            organization_id,
-            AuditAction::MemberRemoved,
-            &caller.actor,
-            user_id,
-        ),
-        now,
-    )
-    .await?;
+    caller
+        .audit(&txn, AuditAction::MemberRemoved, user_id, now)
+        .await?;
     txn.commit().await?;
     Ok(())
 }

@@ -126,17 +126,9 @@ pub async fn update(
         active.max_token_lifetime_days = Set(days);
     }
     let org = active.update(&txn).await?;
-    audit::record(
-        &txn,
-        AuditRecord::new(
-            org.id,
-            AuditAction::OrganizationUpdated,
-            &caller.actor,
-            org.id,
-        ),
-        now,
-    )
-    .await?;
+    caller
+        .audit(&txn, AuditAction::OrganizationUpdated, org.id, now)
+        .await?;
     txn.commit().await?;
     Ok(org)
 }

@@ -13,12 +13,7 @@ use crate::{
     database,
     entity::{project, sbom},
     error::{Error, ResultExt},
-    service::{
-        audit::{self, AuditAction, AuditRecord},
-        caller::Caller,
-        scoped::find_reachable,
-        validate,
-    },
+    service::{audit::AuditAction, caller::Caller, scoped::find_reachable, validate},
 };
 
 /// What `updateProject` changes; `None` leaves a field as it is.
@@ -58,13 +53,9 @@ pub async fn create(
     .insert(&txn)
     .await
     .on_conflict(|| duplicate_name(&name))?;
-    let event = AuditRecord::new(
-        organization_id,
-        AuditAction::ProjectCreated,
-        &caller.actor,
-        model.id,
-    );
-    audit::record(&txn, event, now).await?;
+    caller
+        .audit(&txn, AuditAction::ProjectCreated, model.id, now)
+        .await?;
     txn.commit().await?;
     Ok(model)
 }
@@ -97,13 +88,9 @@ pub async fn update(
         .update(&txn)
         .await
         .on_conflict(|| duplicate_name(name.as_deref().unwrap_or_default()))?;
-    let event = AuditRecord::new(
-        caller.organization_id(),
-        AuditAction::ProjectUpdated,
-        &caller.actor,
-        model.id,
-    );
-    audit::record(&txn, event, now).await?;
+    caller
+        .audit(&txn, AuditAction::ProjectUpdated, model.id, now)
+        .await?;
     txn.commit().await?;
     Ok(model)
 }
@@ -123,13 +110,9 @@ pub async fn delete(
         .exec(&txn)
         .await?;
     project.delete(&txn).await?;
-    let event = AuditRecord::new(
-        caller.organization_id(),
-        AuditAction::ProjectDeleted,
-        &caller.actor,
-        project_id,
-    );
-    audit::record(&txn, event, now).await?;
+    caller
+        .audit(&txn, AuditAction::ProjectDeleted, project_id, now)
+        .await?;
     txn.commit().await?;
     Ok(())
 }

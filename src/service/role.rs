@@ -14,12 +14,8 @@ use crate::{
     entity::{invitation, membership, role, token, trusted_publisher},
     error::{Error, ResultExt},
     service::{
-        audit::{self, AuditAction, AuditRecord},
-        caller::Caller,
-        policy,
-        scoped::find_in_organization,
-        token::not_revoked_at,
-        validate,
+        audit::AuditAction, caller::Caller, policy, scoped::find_in_organization,
+        token::not_revoked_at, validate,
     },
 };
 
@@ -84,13 +80,9 @@ pub async fn create(
     .insert(&txn)
     .await
     .on_conflict(|| duplicate_name(&name))?;
-    let event = AuditRecord::new(
-        organization_id,
-        AuditAction::RoleCreated,
-        &caller.actor,
-        model.id,
-    );
-    audit::record(&txn, event, now).await?;
+    caller
+        .audit(&txn, AuditAction::RoleCreated, model.id, now)
+        .await?;
     txn.commit().await?;
     Ok(model)
 }
@@ -133,13 +125,9 @@ pub async fn update(
         .update(&txn)
         .await
         .on_conflict(|| duplicate_name(name.as_deref().unwrap_or_default()))?;
-    let event = AuditRecord::new(
-        organization_id,
-        AuditAction::RoleUpdated,
-        &caller.actor,
-        model.id,
-    );
-    audit::record(&txn, event, now).await?;
+    caller
+        .audit(&txn, AuditAction::RoleUpdated, model.id, now)
+        .await?;
     txn.commit().await?;
     Ok(model)
 }
@@ -188,13 +176,9 @@ pub async fn delete(
         )));
     }
     role.delete(&txn).await?;
-    let event = AuditRecord::new(
-        organization_id,
-        AuditAction::RoleDeleted,
-        &caller.actor,
-        role_id,
-    );
-    audit::record(&txn, event, now).await?;
+    caller
+        .audit(&txn, AuditAction::RoleDeleted, role_id, now)
+        .await?;
     txn.commit().await?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use crate::{
     entity::{project, sbom},
     error::Error,
     service::{
-        audit::{self, AuditAction, AuditRecord},
+        audit::AuditAction,
         caller::Caller,
         sbom_document::{self, DocumentSummary, FALLBACK_NAME},
         scoped::find_reachable,
@@ -108,13 +108,9 @@ pub async fn upload(
             };
         }
     };
-    let event = AuditRecord::new(
-        organization_id,
-        AuditAction::SbomUploaded,
-        &caller.actor,
-        model.id,
-    );
-    audit::record(&txn, event, now).await?;
+    caller
+        .audit(&txn, AuditAction::SbomUploaded, model.id, now)
+        .await?;
     txn.commit().await?;
     Ok(model)
 }
@@ -141,13 +137,9 @@ pub async fn delete(
     let txn = database::begin_write(db).await?;
     let model = find_reachable::<sbom::Entity>(&txn, caller.principal, sbom_id).await?;
     model.delete(&txn).await?;
-    let event = AuditRecord::new(
-        caller.organization_id(),
-        AuditAction::SbomDeleted,
-        &caller.actor,
-        sbom_id,
-    );
-    audit::record(&txn, event, now).await?;
+    caller
+        .audit(&txn, AuditAction::SbomDeleted, sbom_id, now)
+        .await?;
     txn.commit().await?;
     Ok(())
 }

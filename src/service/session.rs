@@ -19,6 +19,7 @@ use crate::{
     entity::{membership, organization, user},
     error::Error,
     service::{
+        account,
         audit::{self, Actor, AuditAction, AuditRecord},
         caller::Caller,
         token::{self, NewToken, RetireIf},
@@ -132,10 +133,7 @@ pub async fn login(app: &AppState, login: Login, mut actor: Actor) -> Result<Sig
     let email = validate::email(&login.email)?;
     let db = &app.db;
     let client = actor.ip.clone().unwrap_or_default();
-    let found = user::Entity::find()
-        .filter(user::Column::Email.eq(&email))
-        .one(db)
-        .await?;
+    let found = account::find_by_email(db, &email).await?;
     let stored = found.as_ref().map(|u| u.password_hash.clone());
     let attempt = Attempt {
         email: &email,
@@ -251,17 +249,9 @@ pub async fn change_password(
     active.password_hash = Set(hash);
     active.update(&txn).await?;
     token::end_sessions(&txn, user_id, Some(principal.token_id), now).await?;
-    audit::record(
-        &txn,
-        AuditRecord::new(
-            principal.organization_id(),
-            AuditAction::PasswordChanged,
-            &caller.actor,
-            user_id,
-        ),
-        now,
-    )
-    .await?;
+    caller
+        .audit(&txn, AuditAction::PasswordChanged, user_id, now)
+        .await?;
     txn.commit().await?;
     Ok(())
 }

@@ -9,14 +9,14 @@ use uuid::Uuid;
 
 use crate::{
     auth::{
-        PermissionSet, PrincipalKind, project_scope::ProjectScope, token_access::TokenAction,
+        PermissionSet, project_scope::ProjectScope, token_access::TokenAction,
         token_format::SecretKind,
     },
     database,
     entity::token,
     error::Error,
     service::{
-        audit::{self, AuditAction, AuditRecord},
+        audit::AuditAction,
         caller::Caller,
         policy,
         token::{self as token_service, NewToken, RetireIf, Status, kind, status},
@@ -42,13 +42,9 @@ pub async fn revoke(
     // Conditional: of a revocation and a rotation racing for the same
     // token, only one retires it; the other sees it already revoked.
     if token_service::retire(&txn, model.id, now, now, RetireIf::NotRevoked).await? {
-        let event = AuditRecord::new(
-            caller.organization_id(),
-            AuditAction::TokenRevoked,
-            &caller.actor,
-            model.id,
-        );
-        audit::record(&txn, event, now).await?;
+        caller
+            .audit(&txn, AuditAction::TokenRevoked, model.id, now)
+            .await?;
     }
     let model = token::Entity::find_by_id(model.id)
         .one(&txn)
@@ -86,7 +82,7 @@ pub async fn rotate(
     let kind = rotatable_kind(&old, now)?;
     let expires_at = match rotation.expires_at {
         None => old.expires_at,
-        Some(_) if principal.kind != PrincipalKind::UserSession => {
+        Some(_) if principal.session_user().is_none() => {
             return Err(Error::Forbidden(
                 "only a session sets a new expiresAt when rotating; omit it to keep the                      token's expiry"
                     .into(),
@@ -125,13 +121,9 @@ pub async fn rotate(
         now,
     )
     .await?;
-    let event = AuditRecord::new(
-        caller.organization_id(),
-        AuditAction::TokenRotated,
-        &caller.actor,
-        old.id,
-    );
-    audit::record(&txn, event, now).await?;
+    caller
+        .audit(&txn, AuditAction::TokenRotated, old.id, now)
+        .await?;
     txn.commit().await?;
     Ok(CreatedToken { token, secret })
 }

@@ -81,13 +81,9 @@ pub async fn create(
     .insert(&txn)
     .await
     .on_conflict(|| "this project already trusts that issuer, audience and subject".to_owned())?;
-    let event = AuditRecord::new(
-        organization_id,
-        AuditAction::TrustedPublisherCreated,
-        &caller.actor,
-        model.id,
-    );
-    audit::record(&txn, event, now).await?;
+    caller
+        .audit(&txn, AuditAction::TrustedPublisherCreated, model.id, now)
+        .await?;
     txn.commit().await?;
     Ok(model)
 }
@@ -104,13 +100,14 @@ pub async fn delete(
     let publisher =
         find_reachable::<trusted_publisher::Entity>(&txn, caller.principal, publisher_id).await?;
     publisher.delete(&txn).await?;
-    let event = AuditRecord::new(
-        caller.organization_id(),
-        AuditAction::TrustedPublisherDeleted,
-        &caller.actor,
-        publisher_id,
-    );
-    audit::record(&txn, event, now).await?;
+    caller
+        .audit(
+            &txn,
+            AuditAction::TrustedPublisherDeleted,
+            publisher_id,
+            now,
+        )
+        .await?;
     txn.commit().await?;
     Ok(())
 }
