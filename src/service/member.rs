@@ -178,3 +178,29 @@ pub async fn remove(
     txn.commit().await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(name: &str, built_in: bool) -> role::Model {
+        role::Model {
+            id: Uuid::now_v7(),
+            organization_id: Uuid::now_v7(),
+            name: name.into(),
+            description: String::new(),
+            permissions: BuiltInRole::Admin.permissions().to_storage(),
+            built_in,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn only_the_built_in_admin_role_counts_as_admin() {
+        assert!(is_admin_role(&role("admin", true)));
+        // A custom role may be named admin and hold everything: it is not
+        // the role the last-admin rule protects.
+        assert!(!is_admin_role(&role("admin", false)));
+        assert!(!is_admin_role(&role("editor", true)));
+    }
+}
