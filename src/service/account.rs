@@ -2,7 +2,7 @@
 //! when the first start's credentials are lost (`lynk user
 //! reset-password`, run from the command line).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, QueryFilter, Set,
@@ -15,7 +15,7 @@ use crate::{
     entity::{membership, user},
     error::Error,
     service::{
-        audit::{self, Actor, AuditRecord},
+        audit::{self, Actor, AuditAction, AuditRecord},
         bootstrap::generate_password,
         token as token_service, validate,
     },
@@ -30,6 +30,23 @@ pub async fn find_by_email(
         .filter(user::Column::Email.eq(email))
         .one(conn)
         .await?)
+}
+
+/// Inside the caller's transaction: gives `user` the password `hash` and
+/// ends every session of theirs but `keep` (the one in use, when users
+/// change their own), so an old password opens nothing any more.
+pub async fn set_password_hash(
+    conn: &impl ConnectionTrait,
+    user: user::Model,
+    hash: String,
+    keep: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let user_id = user.id;
+    let mut active = user.into_active_model();
+    active.password_hash = Set(hash);
+    active.update(conn).await?;
+    token_service::end_sessions(conn, user_id, keep, now).await
 }
 
 /// A password just reset: shown once, to the operator.
@@ -62,10 +79,7 @@ pub async fn reset_password(db: &DatabaseConnection, email: &str) -> Result<Pass
     let now = Utc::now();
     let user_id = found.id;
     let txn = database::begin_write(db).await?;
-    let mut active = found.into_active_model();
-    active.password_hash = Set(hash);
-    active.update(&txn).await?;
-    token_service::end_sessions(&txn, user_id, None, now).await?;
+    set_password_hash(&txn, found, hash, None, now).await?;
     let organizations: Vec<Option<Uuid>> = membership::Entity::find()
         .filter(membership::Column::UserId.eq(user_id))
         .all(&txn)
@@ -84,7 +98,7 @@ pub async fn reset_password(db: &DatabaseConnection, email: &str) -> Result<Pass
             &txn,
             AuditRecord {
                 organization_id,
-                action: crate::service::audit::AuditAction::PasswordReset,
+                action: AuditAction::PasswordReset,
                 actor: &actor,
                 target: Some(user_id),
             },

@@ -4,8 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -245,10 +244,7 @@ pub async fn change_password(
     let hash = password::hash_password(new).await?;
     let now = Utc::now();
     let txn = database::begin_write(db).await?;
-    let mut active = user.into_active_model();
-    active.password_hash = Set(hash);
-    active.update(&txn).await?;
-    token::end_sessions(&txn, user_id, Some(principal.token_id), now).await?;
+    account::set_password_hash(&txn, user, hash, Some(principal.token_id), now).await?;
     caller
         .audit(&txn, AuditAction::PasswordChanged, user_id, now)
         .await?;
