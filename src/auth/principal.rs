@@ -69,6 +69,21 @@ impl Principal {
             Err(Error::NotFound("project"))
         }
     }
+
+    /// The user signed in with the session in use; `None` for a token.
+    pub fn session_user(&self) -> Option<Uuid> {
+        self.user_id
+            .filter(|_| self.kind == CredentialKind::Session)
+    }
+
+    /// The user signed in with the session in use, for operations a token
+    /// may not run (DESIGN §3: a leaked token cannot mint more tokens);
+    /// for a token, `FORBIDDEN` saying that `what` (e.g. "creating an
+    /// organization needs a session") and how to get one.
+    pub fn require_session(&self, what: &str) -> Result<Uuid, Error> {
+        self.session_user()
+            .ok_or_else(|| Error::Forbidden(format!("{what} (sign in with login)")))
+    }
 }
 
 /// Why a request was not authenticated. Logged and counted, never sent:
@@ -242,6 +257,27 @@ mod tests {
         assert_eq!(p.organization_id(), org_id);
         assert!(p.require(Permission::MembersRead).is_ok());
         assert!(p.require(Permission::MembersWrite).is_err());
+    }
+
+    #[test]
+    fn only_a_session_passes_require_session() {
+        let org_id = Uuid::now_v7();
+        let mut p = resolve_principal(
+            personal_row(org_id),
+            RequestedOrganization::Default,
+            Utc::now(),
+        )
+        .unwrap();
+        let err = p.require_session("this needs a session").unwrap_err();
+        assert_eq!(err.code(), "FORBIDDEN");
+        assert_eq!(
+            err.message(),
+            "Forbidden: this needs a session (sign in with login)"
+        );
+        assert_eq!(p.session_user(), None);
+        p.kind = CredentialKind::Session;
+        assert_eq!(p.require_session("this needs a session").ok(), p.user_id);
+        assert!(p.session_user().is_some());
     }
 
     #[test]

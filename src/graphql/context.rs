@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     auth::{Permission, Principal},
     error::Error,
-    service::audit::Actor,
+    service::{audit::Actor, caller::Caller},
     state::AppState,
 };
 
@@ -52,6 +52,18 @@ pub trait ContextExt {
         let principal = self.principal()?;
         principal.require(permission)?;
         Ok(principal)
+    }
+    /// The authenticated caller of a mutation, as services take it.
+    fn caller(&self) -> Result<Caller<'_>, Error> {
+        let request = self.request()?;
+        let principal = request.principal.as_ref().ok_or(Error::Unauthorized)?;
+        Ok(Caller::new(principal, request.client_address()))
+    }
+    /// The caller of a mutation, after checking it holds `permission`.
+    fn authorized(&self, permission: Permission) -> Result<Caller<'_>, Error> {
+        let caller = self.caller()?;
+        caller.principal.require(permission)?;
+        Ok(caller)
     }
     /// The caller as an audit actor.
     fn actor(&self) -> Result<Actor, Error> {

@@ -20,10 +20,8 @@ use crate::{
     entity::{audit_event, invitation, membership, organization, project, role, token},
     error::Error,
     service::{
-        audit::{self, AuditRecord},
-        organization as org_service, policy,
+        organization::{self as org_service, OrganizationChanges},
         token::not_revoked_at,
-        validate,
     },
 };
 
@@ -285,32 +283,8 @@ impl OrganizationMutation {
         ctx: &Context<'_>,
         name: String,
     ) -> Result<Organization, Error> {
-        let principal = ctx.principal()?;
-        let (CredentialKind::Session, Some(user_id)) = (principal.kind, principal.user_id) else {
-            return Err(Error::Forbidden(
-                "creating an organization needs a session (sign in with login)".into(),
-            ));
-        };
-        let name = validate::name("name", &name)?;
-        let now = Utc::now();
-        let txn = crate::database::begin_write(ctx.db()?).await?;
-        let created = org_service::create(&txn, name, now).await?;
-        let org = created.organization;
-        org_service::add_member(&txn, org.id, user_id, created.admin_role_id, now).await?;
-        audit::record(
-            &txn,
-            AuditRecord {
-                organization_id: Some(org.id),
-                action: "organization.created",
-                actor: &ctx.actor()?,
-                target_type: Some("organization"),
-                target_id: Some(org.id),
-            },
-            now,
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(org.into())
+        let caller = ctx.caller()?;
+        Ok(org_service::create(ctx.db()?, &caller, &name).await?.into())
     }
 
     /// Renames the organization or sets its token policy.
@@ -320,40 +294,13 @@ impl OrganizationMutation {
         name: Option<String>,
         max_token_lifetime_days: Option<i32>,
     ) -> Result<Organization, Error> {
-        use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
-        let principal = ctx.require(Permission::OrganizationWrite)?;
-        let name = name.map(|n| validate::name("name", &n)).transpose()?;
-        if let Some(days) = max_token_lifetime_days {
-            policy::check_policy_days(days)?;
-        }
-        let db = ctx.db()?;
-        let now = Utc::now();
-        let txn = crate::database::begin_write(db).await?;
-        let current = organization::Entity::find_by_id(principal.organization_id())
-            .one(&txn)
+        let caller = ctx.authorized(Permission::OrganizationWrite)?;
+        let changes = OrganizationChanges {
+            name,
+            max_token_lifetime_days,
+        };
+        Ok(org_service::update(ctx.db()?, &caller, changes)
             .await?
-            .ok_or(Error::NotFound("organization"))?;
-        let mut active = current.into_active_model();
-        if let Some(name) = name {
-            active.name = Set(name);
-        }
-        if let Some(days) = max_token_lifetime_days {
-            active.max_token_lifetime_days = Set(days);
-        }
-        let org = active.update(&txn).await?;
-        audit::record(
-            &txn,
-            AuditRecord {
-                organization_id: Some(org.id),
-                action: "organization.updated",
-                actor: &ctx.actor()?,
-                target_type: Some("organization"),
-                target_id: Some(org.id),
-            },
-            now,
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(org.into())
+            .into())
     }
 }

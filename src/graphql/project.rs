@@ -3,12 +3,7 @@
 //! lives in one organization, and an id from another one does not exist.
 
 use async_graphql::{Context, ID, InputObject, Object, connection::Connection};
-use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait,
-    QueryFilter, Set,
-};
-use uuid::Uuid;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::{
     context::{ContextExt, PermissionGuard},
@@ -19,13 +14,12 @@ use super::{
     trusted_publisher::{TrustedPublisher, trusted_publishers_of},
 };
 use crate::{
-    auth::{Permission, Principal},
-    database::begin_write,
+    auth::Permission,
     entity::{project, sbom},
-    error::{Error, ResultExt},
+    error::Error,
     service::{
-        audit::{self, AuditRecord},
-        validate,
+        project::{self as project_service, ProjectChanges},
+        scoped::find_reachable,
     },
 };
 
@@ -83,23 +77,6 @@ impl Project {
     }
 }
 
-/// Loads a project the caller reaches: in its organization and, for a
-/// token restricted to projects, one of them. A malformed, unknown,
-/// foreign or unreachable id is `NOT_FOUND` alike.
-pub async fn find_reachable(
-    db: &impl ConnectionTrait,
-    principal: &Principal,
-    id: &ID,
-) -> Result<project::Model, Error> {
-    let project_id = parse_id(id, "project")?;
-    principal.require_project(project_id)?;
-    project::Entity::find_by_id(project_id)
-        .filter(project::Column::OrganizationId.eq(principal.organization_id()))
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("project"))
-}
-
 /// `project(id)`.
 #[derive(Default)]
 pub struct ProjectQuery;
@@ -109,7 +86,8 @@ impl ProjectQuery {
     /// A project of the caller's organization (needs `projects:read`).
     async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Project>, Error> {
         let principal = ctx.require(Permission::ProjectsRead)?;
-        find_reachable(ctx.db()?, principal, &id)
+        let project_id = parse_id(&id, "project")?;
+        find_reachable::<project::Entity>(ctx.db()?, principal, project_id)
             .await
             .map(|p| Some(Project(p)))
     }
@@ -130,32 +108,6 @@ pub struct UpdateProjectInput {
     pub description: Option<String>,
 }
 
-fn duplicate_name(name: &str) -> String {
-    format!("a project named `{name}` already exists in this organization")
-}
-
-async fn record_project_event(
-    conn: &impl ConnectionTrait,
-    ctx: &Context<'_>,
-    organization_id: Uuid,
-    action: &'static str,
-    project_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    audit::record(
-        conn,
-        AuditRecord {
-            organization_id: Some(organization_id),
-            action,
-            actor: &ctx.actor()?,
-            target_type: Some("project"),
-            target_id: Some(project_id),
-        },
-        now,
-    )
-    .await
-}
-
 /// `createProject`, `updateProject`, `deleteProject`.
 #[derive(Default)]
 pub struct ProjectMutation;
@@ -169,30 +121,9 @@ impl ProjectMutation {
         ctx: &Context<'_>,
         input: CreateProjectInput,
     ) -> Result<Project, Error> {
-        let principal = ctx.require(Permission::ProjectsWrite)?;
-        if !principal.projects.is_all() {
-            return Err(Error::Forbidden(
-                "this token is restricted to some projects and cannot create one".into(),
-            ));
-        }
-        let name = validate::name("name", &input.name)?;
-        let description =
-            crate::service::validate::description(input.description)?.unwrap_or_default();
-        let organization_id = principal.organization_id();
-        let now = Utc::now();
-        let txn = begin_write(ctx.db()?).await?;
-        let model = project::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            organization_id: Set(organization_id),
-            name: Set(name.clone()),
-            description: Set(description),
-            created_at: Set(now),
-        }
-        .insert(&txn)
-        .await
-        .on_conflict(|| duplicate_name(&name))?;
-        record_project_event(&txn, ctx, organization_id, "project.created", model.id, now).await?;
-        txn.commit().await?;
+        let caller = ctx.authorized(Permission::ProjectsWrite)?;
+        let model =
+            project_service::create(ctx.db()?, &caller, &input.name, input.description).await?;
         Ok(Project(model))
     }
 
@@ -203,54 +134,22 @@ impl ProjectMutation {
         id: ID,
         input: UpdateProjectInput,
     ) -> Result<Project, Error> {
-        let principal = ctx.require(Permission::ProjectsWrite)?;
-        let name = input.name.map(|n| validate::name("name", &n)).transpose()?;
-        let description = crate::service::validate::description(input.description)?;
-        let organization_id = principal.organization_id();
-        let now = Utc::now();
-        let txn = begin_write(ctx.db()?).await?;
-        let mut active = find_reachable(&txn, principal, &id)
-            .await?
-            .into_active_model();
-        if let Some(name) = &name {
-            active.name = Set(name.clone());
-        }
-        if let Some(description) = description {
-            active.description = Set(description);
-        }
-        let model = active
-            .update(&txn)
-            .await
-            .on_conflict(|| duplicate_name(name.as_deref().unwrap_or_default()))?;
-        record_project_event(&txn, ctx, organization_id, "project.updated", model.id, now).await?;
-        txn.commit().await?;
+        let caller = ctx.authorized(Permission::ProjectsWrite)?;
+        let changes = ProjectChanges {
+            name: input.name,
+            description: input.description,
+        };
+        let project_id = parse_id(&id, "project")?;
+        let model = project_service::update(ctx.db()?, &caller, project_id, changes).await?;
         Ok(Project(model))
     }
 
     /// Deletes a project and, in the same transaction, its SBOMs (needs
     /// `projects:delete`).
     async fn delete_project(&self, ctx: &Context<'_>, id: ID) -> Result<ID, Error> {
-        let principal = ctx.require(Permission::ProjectsDelete)?;
-        let organization_id = principal.organization_id();
-        let now = Utc::now();
-        let txn = begin_write(ctx.db()?).await?;
-        let project = find_reachable(&txn, principal, &id).await?;
-        let project_id = project.id;
-        sbom::Entity::delete_many()
-            .filter(sbom::Column::ProjectId.eq(project_id))
-            .exec(&txn)
-            .await?;
-        project.delete(&txn).await?;
-        record_project_event(
-            &txn,
-            ctx,
-            organization_id,
-            "project.deleted",
-            project_id,
-            now,
-        )
-        .await?;
-        txn.commit().await?;
+        let caller = ctx.authorized(Permission::ProjectsDelete)?;
+        let project_id = parse_id(&id, "project")?;
+        project_service::delete(ctx.db()?, &caller, project_id).await?;
         Ok(ID(project_id.to_string()))
     }
 }

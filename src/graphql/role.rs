@@ -1,7 +1,6 @@
 //! The `Role` type and the `role(id)` query.
 
 use async_graphql::{Context, ID, Object};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::context::ContextExt;
@@ -9,6 +8,10 @@ use crate::{
     auth::{Permission, PermissionSet},
     entity::role,
     error::Error,
+    service::{
+        role::{self as role_service, NewRole, RoleChanges},
+        scoped::find_in_organization,
+    },
 };
 
 /// A named set of permissions in one organization.
@@ -44,19 +47,6 @@ pub fn parse_id(id: &ID, what: &'static str) -> Result<Uuid, Error> {
     Uuid::parse_str(id.as_str()).map_err(|_| Error::NotFound(what))
 }
 
-/// Loads a role of `organization_id`; any other is `NOT_FOUND`.
-pub async fn find_in_organization(
-    db: &impl sea_orm::ConnectionTrait,
-    organization_id: Uuid,
-    role_id: Uuid,
-) -> Result<role::Model, Error> {
-    role::Entity::find_by_id(role_id)
-        .filter(role::Column::OrganizationId.eq(organization_id))
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("role"))
-}
-
 /// `role(id)`.
 #[derive(Default)]
 pub struct RoleQuery;
@@ -67,7 +57,7 @@ impl RoleQuery {
     async fn role(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Role>, Error> {
         let principal = ctx.require(Permission::RolesRead)?;
         let role_id = parse_id(&id, "role")?;
-        find_in_organization(ctx.db()?, principal.organization_id(), role_id)
+        find_in_organization::<role::Entity>(ctx.db()?, principal.organization_id(), role_id)
             .await
             .map(|r| Some(Role(r)))
     }
@@ -90,47 +80,6 @@ pub struct UpdateRoleInput {
     pub permissions: Option<Vec<String>>,
 }
 
-fn parse_permissions(names: Vec<String>) -> Result<PermissionSet, Error> {
-    PermissionSet::parse(names).map_err(|e| Error::bad_input(e.to_string()))
-}
-
-fn ensure_custom(role: &role::Model) -> Result<(), Error> {
-    if role.built_in {
-        Err(Error::bad_input(format!(
-            "`{}` is a built-in role and cannot be changed or deleted; create a custom role instead",
-            role.name
-        )))
-    } else {
-        Ok(())
-    }
-}
-
-async fn record_role_event(
-    conn: &impl sea_orm::ConnectionTrait,
-    ctx: &Context<'_>,
-    organization_id: Uuid,
-    action: &'static str,
-    role_id: Uuid,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), Error> {
-    crate::service::audit::record(
-        conn,
-        crate::service::audit::AuditRecord {
-            organization_id: Some(organization_id),
-            action,
-            actor: &ctx.actor()?,
-            target_type: Some("role"),
-            target_id: Some(role_id),
-        },
-        now,
-    )
-    .await
-}
-
-fn duplicate_name(name: &str) -> String {
-    format!("a role named `{name}` already exists in this organization")
-}
-
 /// Role mutations (all need `roles:write`).
 #[derive(Default)]
 pub struct RoleMutation;
@@ -139,33 +88,13 @@ pub struct RoleMutation;
 impl RoleMutation {
     /// Creates a custom role; its permissions must be a subset of yours.
     async fn create_role(&self, ctx: &Context<'_>, input: CreateRoleInput) -> Result<Role, Error> {
-        use sea_orm::{ActiveModelTrait, Set};
-
-        use crate::{error::ResultExt, service::policy};
-        let principal = ctx.require(Permission::RolesWrite)?;
-        let name = crate::service::validate::name("name", &input.name)?;
-        let description =
-            crate::service::validate::description(input.description)?.unwrap_or_default();
-        let permissions = parse_permissions(input.permissions)?;
-        policy::check_grant(permissions, principal.permissions)?;
-        let now = chrono::Utc::now();
-        let organization_id = principal.organization_id();
-        let txn = crate::database::begin_write(ctx.db()?).await?;
-        let model = role::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            organization_id: Set(organization_id),
-            name: Set(name.clone()),
-            description: Set(description),
-            permissions: Set(permissions.to_storage()),
-            built_in: Set(false),
-            created_at: Set(now),
-        }
-        .insert(&txn)
-        .await
-        .on_conflict(|| duplicate_name(&name))?;
-        record_role_event(&txn, ctx, organization_id, "role.created", model.id, now).await?;
-        txn.commit().await?;
-        Ok(Role(model))
+        let caller = ctx.authorized(Permission::RolesWrite)?;
+        let new = NewRole {
+            name: input.name,
+            description: input.description,
+            permissions: input.permissions,
+        };
+        Ok(Role(role_service::create(ctx.db()?, &caller, new).await?))
     }
 
     /// Updates a custom role. You can change only roles whose permissions
@@ -176,95 +105,24 @@ impl RoleMutation {
         id: ID,
         input: UpdateRoleInput,
     ) -> Result<Role, Error> {
-        use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
-
-        use crate::{error::ResultExt, service::policy};
-        let principal = ctx.require(Permission::RolesWrite)?;
-        let db = ctx.db()?;
-        let organization_id = principal.organization_id();
-        let current = find_in_organization(db, organization_id, parse_id(&id, "role")?).await?;
-        ensure_custom(&current)?;
-        policy::check_grant(
-            PermissionSet::from_storage(&current.permissions),
-            principal.permissions,
-        )?;
-        let name = input
-            .name
-            .map(|n| crate::service::validate::name("name", &n))
-            .transpose()?;
-        let description = crate::service::validate::description(input.description)?;
-        let permissions = input.permissions.map(parse_permissions).transpose()?;
-        if let Some(permissions) = permissions {
-            policy::check_grant(permissions, principal.permissions)?;
-        }
-        let now = chrono::Utc::now();
-        let txn = crate::database::begin_write(db).await?;
-        let mut active = current.into_active_model();
-        if let Some(name) = &name {
-            active.name = Set(name.clone());
-        }
-        if let Some(description) = description {
-            active.description = Set(description);
-        }
-        if let Some(permissions) = permissions {
-            active.permissions = Set(permissions.to_storage());
-        }
-        let model = active
-            .update(&txn)
-            .await
-            .on_conflict(|| duplicate_name(name.as_deref().unwrap_or_default()))?;
-        record_role_event(&txn, ctx, organization_id, "role.updated", model.id, now).await?;
-        txn.commit().await?;
-        Ok(Role(model))
+        let caller = ctx.authorized(Permission::RolesWrite)?;
+        let changes = RoleChanges {
+            name: input.name,
+            description: input.description,
+            permissions: input.permissions,
+        };
+        let role_id = parse_id(&id, "role")?;
+        Ok(Role(
+            role_service::update(ctx.db()?, &caller, role_id, changes).await?,
+        ))
     }
 
     /// Deletes a custom role that no member, service token, pending
     /// invitation or trusted publisher uses.
     async fn delete_role(&self, ctx: &Context<'_>, id: ID) -> Result<ID, Error> {
-        use sea_orm::{ModelTrait, PaginatorTrait};
-
-        use crate::entity::{invitation, membership, token, trusted_publisher};
-        let principal = ctx.require(Permission::RolesWrite)?;
-        let db = ctx.db()?;
-        let organization_id = principal.organization_id();
-        let role = find_in_organization(db, organization_id, parse_id(&id, "role")?).await?;
-        ensure_custom(&role)?;
-        let now = chrono::Utc::now();
-        // Locked, so that no member, invitation or service token takes the
-        // role between the count and the delete.
-        let txn = crate::database::begin_organization_write(db, organization_id).await?;
-        let members = membership::Entity::find()
-            .filter(membership::Column::RoleId.eq(role.id))
-            .count(&txn)
-            .await?;
-        let tokens = token::Entity::find()
-            .filter(token::Column::RoleId.eq(role.id))
-            .filter(crate::service::token::not_revoked_at(now))
-            .count(&txn)
-            .await?;
-        let invitations = invitation::Entity::find()
-            .filter(invitation::Column::RoleId.eq(role.id))
-            .filter(invitation::Column::AcceptedAt.is_null())
-            .filter(invitation::Column::RevokedAt.is_null())
-            .filter(invitation::Column::ExpiresAt.gt(now))
-            .count(&txn)
-            .await?;
-        let publishers = trusted_publisher::Entity::find()
-            .filter(trusted_publisher::Column::RoleId.eq(role.id))
-            .count(&txn)
-            .await?;
-        if members + tokens + invitations + publishers > 0 {
-            return Err(Error::conflict(format!(
-                "role `{}` is still used by {members} member(s), {tokens} active service \
-                 token(s), {invitations} pending invitation(s) and {publishers} trusted \
-                 publisher(s); reassign, revoke, withdraw or delete them first",
-                role.name
-            )));
-        }
-        let role_id = role.id;
-        role.delete(&txn).await?;
-        record_role_event(&txn, ctx, organization_id, "role.deleted", role_id, now).await?;
-        txn.commit().await?;
+        let caller = ctx.authorized(Permission::RolesWrite)?;
+        let role_id = parse_id(&id, "role")?;
+        role_service::delete(ctx.db()?, &caller, role_id).await?;
         Ok(ID(role_id.to_string()))
     }
 }

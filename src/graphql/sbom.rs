@@ -1,41 +1,34 @@
 //! SBOMs: the `Sbom` type, the `sbom(id)` query, and uploading (inline
 //! JSON or a multipart file, as `curl -F` sends it) and deleting documents.
 //!
-//! Reading a document is `service::sbom_document`'s job; this module
-//! authorizes, stores, and keeps uploads idempotent: the same document
-//! (by SHA-256) in the same project is stored once, so a retried CI step
-//! gets the existing `Sbom` back.
+//! Reading a document is `service::sbom_document`'s job, storing it
+//! (idempotently, by SHA-256) `service::sbom`'s; this module authorizes,
+//! reads multipart files and wraps the results.
 
 use std::io::Read;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Upload};
-use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter, Select,
-    Set, SqlErr,
-};
-use uuid::Uuid;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 
 use super::{
     context::{ContextExt, PermissionGuard},
-    project::{self, Project},
+    project::Project,
     role::parse_id,
     scalar::Timestamp,
-    token::{Token, facts as token_facts},
+    token::Token,
     user::{self, User},
 };
 use crate::{
     auth::{
-        Permission, Principal,
+        Permission,
         token_access::{TokenAction, check_token_action},
     },
-    database::begin_write,
     entity::{project as project_entity, sbom, token},
     error::Error,
     service::{
-        audit::{self, AuditRecord},
-        sbom_document::{self, DocumentFormat, DocumentSummary, FALLBACK_NAME},
-        validate,
+        sbom::{self as sbom_service, NewSbom},
+        sbom_document::{self, DocumentFormat},
+        scoped::find_reachable,
     },
 };
 
@@ -172,7 +165,11 @@ impl Sbom {
         let Some(model) = token::Entity::find_by_id(token_id).one(ctx.db()?).await? else {
             return Ok(None);
         };
-        check_token_action(principal, &token_facts(&model)?, TokenAction::Read)?;
+        check_token_action(
+            principal,
+            &crate::service::token::facts(&model)?,
+            TokenAction::Read,
+        )?;
         Ok(Some(Token::new(model, self.model.organization_id)))
     }
 
@@ -192,21 +189,6 @@ impl Sbom {
     }
 }
 
-/// Loads an SBOM the caller reaches: in its organization, in a project it
-/// reaches. A malformed, unknown, foreign or unreachable id is `NOT_FOUND`.
-async fn find_reachable(
-    db: &impl ConnectionTrait,
-    principal: &Principal,
-    id: &ID,
-) -> Result<sbom::Model, Error> {
-    sbom::Entity::find_by_id(parse_id(id, "sbom")?)
-        .filter(sbom::Column::OrganizationId.eq(principal.organization_id()))
-        .one(db)
-        .await?
-        .filter(|sbom| principal.projects.allows(sbom.project_id))
-        .ok_or(Error::NotFound("sbom"))
-}
-
 /// `sbom(id)`.
 #[derive(Default)]
 pub struct SbomQuery;
@@ -216,7 +198,8 @@ impl SbomQuery {
     /// An SBOM of the caller's organization (needs `sboms:read`).
     async fn sbom(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Sbom>, Error> {
         let principal = ctx.require(Permission::SbomsRead)?;
-        find_reachable(ctx.db()?, principal, &id)
+        let sbom_id = parse_id(&id, "sbom")?;
+        find_reachable::<sbom::Entity>(ctx.db()?, principal, sbom_id)
             .await
             .map(|s| Some(Sbom::new(s)))
     }
@@ -243,8 +226,14 @@ impl SbomMutation {
     /// document uploaded to the same project again returns the existing
     /// SBOM, so a retried CI step creates no duplicate.
     async fn upload_sbom(&self, ctx: &Context<'_>, input: UploadSbomInput) -> Result<Sbom, Error> {
-        ctx.require(Permission::SbomsWrite)?;
-        store(ctx, &input.project_id, input.name, input.document).await
+        let caller = ctx.authorized(Permission::SbomsWrite)?;
+        let new = NewSbom {
+            project_id: parse_id(&input.project_id, "project")?,
+            name: input.name,
+            document: input.document,
+        };
+        let model = sbom_service::upload(ctx.app()?, &caller, new).await?;
+        Ok(Sbom::new(model))
     }
 
     /// `uploadSbom` for a file sent as a GraphQL multipart request, as
@@ -256,8 +245,10 @@ impl SbomMutation {
         file: Upload,
         name: Option<String>,
     ) -> Result<Sbom, Error> {
-        ctx.require(Permission::SbomsWrite)?;
-        let max_bytes = ctx.app()?.max_sbom_bytes;
+        let caller = ctx.authorized(Permission::SbomsWrite)?;
+        let project_id = parse_id(&project_id, "project")?;
+        let app = ctx.app()?;
+        let max_bytes = app.max_sbom_bytes;
         // `Upload::value` indexes the request's files and would panic on a
         // `file` that names none (an inline "#__graphql_file__:N" literal
         // or a JSON request), so check first.
@@ -285,137 +276,20 @@ impl SbomMutation {
         .await
         .map_err(Error::internal)?
         .map_err(Error::internal)?;
-        let document = sbom_document::decode(bytes)?;
-        store(ctx, &project_id, name, document).await
+        let new = NewSbom {
+            project_id,
+            name,
+            document: sbom_document::decode(bytes)?,
+        };
+        let model = sbom_service::upload(app, &caller, new).await?;
+        Ok(Sbom::new(model))
     }
 
     /// Deletes an SBOM (needs `sboms:delete`).
     async fn delete_sbom(&self, ctx: &Context<'_>, id: ID) -> Result<ID, Error> {
-        let principal = ctx.require(Permission::SbomsDelete)?;
-        let organization_id = principal.organization_id();
-        let now = Utc::now();
-        let txn = begin_write(ctx.db()?).await?;
-        let model = find_reachable(&txn, principal, &id).await?;
-        let sbom_id = model.id;
-        model.delete(&txn).await?;
-        record_sbom_event(&txn, ctx, organization_id, "sbom.deleted", sbom_id, now).await?;
-        txn.commit().await?;
+        let caller = ctx.authorized(Permission::SbomsDelete)?;
+        let sbom_id = parse_id(&id, "sbom")?;
+        sbom_service::delete(ctx.db()?, &caller, sbom_id).await?;
         Ok(ID(sbom_id.to_string()))
     }
-}
-
-/// Validates and stores a document in a project of the caller's
-/// organization, or returns the SBOM already stored with the same SHA-256.
-async fn store(
-    ctx: &Context<'_>,
-    project_id: &ID,
-    name: Option<String>,
-    document: String,
-) -> Result<Sbom, Error> {
-    let principal = ctx.principal()?;
-    let organization_id = principal.organization_id();
-    let name = name.map(|n| validate::name("name", &n)).transpose()?;
-    let db = ctx.db()?;
-    let project = project::find_reachable(db, principal, project_id).await?;
-    let max_bytes = ctx.app()?.max_sbom_bytes;
-    // Parsing megabytes of JSON is CPU work: keep it off the async workers.
-    let (document, summary) = tokio::task::spawn_blocking(move || {
-        let summary = sbom_document::inspect(&document, max_bytes);
-        (document, summary)
-    })
-    .await
-    .map_err(Error::internal)?;
-    let summary = summary?;
-    if let Some(existing) = find_by_digest(db, project.id, &summary.sha256).await? {
-        return Ok(Sbom::new(existing));
-    }
-    let DocumentSummary {
-        format,
-        spec_version,
-        component_count,
-        name: document_name,
-        size_bytes,
-        sha256,
-    } = summary;
-    let component_count = i32::try_from(component_count)
-        .map_err(|_| Error::bad_input("the document has too many components"))?;
-    let size_bytes = i64::try_from(size_bytes).map_err(Error::internal)?;
-    let now = Utc::now();
-    let txn = begin_write(db).await?;
-    let inserted = sbom::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        organization_id: Set(organization_id),
-        project_id: Set(project.id),
-        name: Set(name
-            .or(document_name)
-            .unwrap_or_else(|| FALLBACK_NAME.to_owned())),
-        format: Set(format.as_stored().to_owned()),
-        spec_version: Set(spec_version),
-        component_count: Set(component_count),
-        size_bytes: Set(size_bytes),
-        sha256: Set(sha256.clone()),
-        document: Set(document),
-        uploaded_by_user_id: Set(principal.user_id),
-        uploaded_by_token_id: Set(Some(principal.token_id)),
-        created_at: Set(now),
-    }
-    .insert(&txn)
-    .await;
-    let model = match inserted {
-        Ok(model) => model,
-        Err(err) => {
-            // Roll back before reading: on PostgreSQL the failed insert has
-            // aborted the transaction.
-            txn.rollback().await?;
-            return match err.sql_err() {
-                // A concurrent upload of the same document won the race.
-                Some(SqlErr::UniqueConstraintViolation(_)) => {
-                    find_by_digest(db, project.id, &sha256)
-                        .await?
-                        .map(Sbom::new)
-                        .ok_or_else(|| Error::internal(err))
-                }
-                // The project was deleted meanwhile.
-                Some(SqlErr::ForeignKeyConstraintViolation(_)) => Err(Error::NotFound("project")),
-                _ => Err(Error::internal(err)),
-            };
-        }
-    };
-    record_sbom_event(&txn, ctx, organization_id, "sbom.uploaded", model.id, now).await?;
-    txn.commit().await?;
-    Ok(Sbom::new(model))
-}
-
-async fn find_by_digest(
-    db: &impl ConnectionTrait,
-    project_id: Uuid,
-    sha256: &str,
-) -> Result<Option<sbom::Model>, Error> {
-    Ok(sbom::Entity::find()
-        .filter(sbom::Column::ProjectId.eq(project_id))
-        .filter(sbom::Column::Sha256.eq(sha256))
-        .one(db)
-        .await?)
-}
-
-async fn record_sbom_event(
-    conn: &impl ConnectionTrait,
-    ctx: &Context<'_>,
-    organization_id: Uuid,
-    action: &'static str,
-    sbom_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    audit::record(
-        conn,
-        AuditRecord {
-            organization_id: Some(organization_id),
-            action,
-            actor: &ctx.actor()?,
-            target_type: Some("sbom"),
-            target_id: Some(sbom_id),
-        },
-        now,
-    )
-    .await
 }

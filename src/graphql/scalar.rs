@@ -4,7 +4,7 @@
 //! text. Input takes any RFC 3339 date-time, with any offset.
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 
 /// A point in time as the API shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -19,8 +19,7 @@ impl From<DateTime<Utc>> for Timestamp {
 impl Timestamp {
     /// The wire form: UTC, `Z`, milliseconds only when there are any.
     pub fn format(at: DateTime<Utc>) -> String {
-        at.trunc_subsecs(3)
-            .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        crate::service::policy::format_instant(at)
     }
 }
 

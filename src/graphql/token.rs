@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Enum, ID, Object};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::{
@@ -14,12 +14,12 @@ use super::{
 };
 use crate::{
     auth::{
-        CredentialKind, Permission, PermissionSet, Principal,
-        project_scope::ProjectScope,
-        token_access::{TokenAction, TokenFacts, check_token_action},
+        CredentialKind, Permission, PermissionSet, project_scope::ProjectScope,
+        token_access::TokenAction,
     },
     entity::{membership, project, role, token},
     error::Error,
+    service::token::{self as token_service, Status},
 };
 
 /// What a token is.
@@ -58,16 +58,19 @@ pub enum TokenStatus {
     Revoked,
 }
 
-/// A token's status at `now`: revocation wins over expiry. A token in the
-/// grace period of a rotation is still `ACTIVE` (its `revokedAt` is ahead).
-pub fn status_of(token: &token::Model, now: DateTime<Utc>) -> TokenStatus {
-    if token.revoked_at.is_some_and(|at| at <= now) {
-        TokenStatus::Revoked
-    } else if token.expires_at.is_some_and(|at| at <= now) {
-        TokenStatus::Expired
-    } else {
-        TokenStatus::Active
+impl From<Status> for TokenStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Active => TokenStatus::Active,
+            Status::Expired => TokenStatus::Expired,
+            Status::Revoked => TokenStatus::Revoked,
+        }
     }
+}
+
+/// A token's status at `now` (see [`token_service::status`]).
+pub fn status_of(token: &token::Model, now: DateTime<Utc>) -> TokenStatus {
+    token_service::status(token, now).into()
 }
 
 /// A credential: everything about it but the secret.
@@ -199,52 +202,6 @@ impl Token {
     }
 }
 
-/// The facts [`check_token_action`] decides on. The permissions a service
-/// token carries are read only when they matter (to rotate it).
-async fn facts_of(
-    conn: &impl ConnectionTrait,
-    token: &token::Model,
-    action: TokenAction,
-) -> Result<TokenFacts, Error> {
-    let mut facts = facts(token)?;
-    if let (TokenAction::Rotate, Some(role_id)) = (action, token.role_id) {
-        facts.carried = role::Entity::find_by_id(role_id)
-            .one(conn)
-            .await?
-            .map(|role| PermissionSet::from_storage(&role.permissions));
-    }
-    Ok(facts)
-}
-
-/// The facts of a stored token, without what it carries.
-pub fn facts(token: &token::Model) -> Result<TokenFacts, Error> {
-    Ok(TokenFacts {
-        id: token.id,
-        kind: token.kind,
-        organization_id: token.organization_id,
-        owner_user_id: token.owner_user_id,
-        carried: None,
-        projects: ProjectScope::from_storage(token.project_ids.as_deref()),
-    })
-}
-
-/// Loads a token the caller may `action` (DESIGN §3, in
-/// [`check_token_action`]); `NOT_FOUND` when it may not even know of it.
-pub async fn find_for(
-    conn: &impl ConnectionTrait,
-    principal: &Principal,
-    id: &ID,
-    action: TokenAction,
-) -> Result<token::Model, Error> {
-    let token_id = parse_id(id, "token")?;
-    let token = token::Entity::find_by_id(token_id)
-        .one(conn)
-        .await?
-        .ok_or(Error::NotFound("token"))?;
-    check_token_action(principal, &facts_of(conn, &token, action).await?, action)?;
-    Ok(token)
-}
-
 /// `token(id)`.
 #[derive(Default)]
 pub struct TokenQuery;
@@ -255,7 +212,9 @@ impl TokenQuery {
     /// any of the organization's with `tokens:read`.
     async fn token(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Token>, Error> {
         let principal = ctx.principal()?;
-        let model = find_for(ctx.db()?, principal, &id, TokenAction::Read).await?;
+        let token_id = parse_id(&id, "token")?;
+        let model =
+            token_service::find_for(ctx.db()?, principal, token_id, TokenAction::Read).await?;
         Ok(Some(Token::new(model, principal.organization_id())))
     }
 }

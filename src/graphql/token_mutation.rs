@@ -1,28 +1,15 @@
 //! Creating, revoking and rotating tokens.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use chrono::{DateTime, Utc};
-use sea_orm::EntityTrait;
+use uuid::Uuid;
 
-use super::{
-    context::ContextExt,
-    project::find_reachable,
-    role::{find_in_organization, parse_id},
-    scalar::Timestamp,
-    token::{Token, TokenStatus, find_for, status_of},
-};
+use super::{context::ContextExt, role::parse_id, scalar::Timestamp, token::Token};
 use crate::{
-    auth::{
-        CredentialKind, Permission, PermissionSet, Principal, project_scope::ProjectScope,
-        token_access::TokenAction,
-    },
-    entity::token,
+    auth::Permission,
     error::Error,
     service::{
-        audit::{self, AuditRecord},
-        policy,
-        token::{self as token_service, NewToken, RetireIf},
-        validate,
+        token_create::{self, NewPersonalToken, NewServiceToken},
+        token_retire::{self, Rotation},
     },
 };
 
@@ -32,6 +19,16 @@ pub struct CreatedToken {
     pub token: Token,
     /// The plaintext token. Store it now; lynk keeps only a digest.
     pub secret: String,
+}
+
+impl CreatedToken {
+    /// Wraps a token just created, seen from `organization_id`.
+    pub fn new(created: token_create::CreatedToken, organization_id: Uuid) -> CreatedToken {
+        CreatedToken {
+            token: Token::new(created.token, organization_id),
+            secret: created.secret.expose().to_owned(),
+        }
+    }
 }
 
 /// `createPersonalToken`'s input.
@@ -60,65 +57,10 @@ pub struct CreateServiceTokenInput {
     pub project_ids: Option<Vec<ID>>,
 }
 
-/// Most projects one token may be restricted to.
-pub const MAX_TOKEN_PROJECTS: usize = 100;
-
-/// The projects a new token reaches: the ids given, each a project of the
-/// caller's organization that the caller reaches itself; omitted, every
-/// project, which only an unrestricted caller may hand out.
-async fn project_scope(
-    conn: &impl sea_orm::ConnectionTrait,
-    principal: &Principal,
-    ids: Option<Vec<ID>>,
-) -> Result<ProjectScope, Error> {
-    let Some(ids) = ids else {
-        if !principal.projects.is_all() {
-            return Err(Error::Forbidden(
-                "you are restricted to some projects; name projectIds among them".into(),
-            ));
-        }
-        return Ok(ProjectScope::All);
-    };
-    if ids.is_empty() || ids.len() > MAX_TOKEN_PROJECTS {
-        return Err(Error::bad_input(format!(
-            "projectIds must name between 1 and {MAX_TOKEN_PROJECTS} projects (got {}); omit it \
-             for every project",
-            ids.len()
-        )));
-    }
-    let mut projects = Vec::with_capacity(ids.len());
-    for id in &ids {
-        projects.push(find_reachable(conn, principal, id).await?.id);
-    }
-    Ok(ProjectScope::Only(projects))
-}
-
-fn parse_scopes(scopes: Option<Vec<String>>) -> Result<Option<PermissionSet>, Error> {
-    scopes
-        .map(|names| PermissionSet::parse(names).map_err(|e| Error::bad_input(e.to_string())))
+/// Parses `projectIds`; a malformed id cannot exist, so it is `NOT_FOUND`.
+fn parse_project_ids(ids: Option<Vec<ID>>) -> Result<Option<Vec<Uuid>>, Error> {
+    ids.map(|ids| ids.iter().map(|id| parse_id(id, "project")).collect())
         .transpose()
-}
-
-async fn record_token_event(
-    conn: &impl sea_orm::ConnectionTrait,
-    ctx: &Context<'_>,
-    principal: &Principal,
-    action: &'static str,
-    token_id: uuid::Uuid,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    audit::record(
-        conn,
-        AuditRecord {
-            organization_id: Some(principal.organization_id()),
-            action,
-            actor: &ctx.actor()?,
-            target_type: Some("token"),
-            target_id: Some(token_id),
-        },
-        now,
-    )
-    .await
 }
 
 /// Token mutations.
@@ -134,48 +76,15 @@ impl TokenMutation {
         ctx: &Context<'_>,
         input: CreatePersonalTokenInput,
     ) -> Result<CreatedToken, Error> {
-        let principal = ctx.principal()?;
-        let (CredentialKind::Session, Some(user_id)) = (principal.kind, principal.user_id) else {
-            return Err(Error::Forbidden(
-                "personal tokens can only be created with a session (sign in with login)".into(),
-            ));
+        let caller = ctx.caller()?;
+        let new = NewPersonalToken {
+            name: input.name,
+            expires_at: input.expires_at.0,
+            scopes: input.scopes,
+            project_ids: parse_project_ids(input.project_ids)?,
         };
-        let name = validate::name("name", &input.name)?;
-        let now = Utc::now();
-        let expires_at = input.expires_at.0;
-        policy::check_personal_expiry(
-            expires_at,
-            now,
-            principal.organization.max_token_lifetime_days,
-        )?;
-        let scopes = parse_scopes(input.scopes)?;
-        if let Some(scopes) = scopes {
-            policy::check_grant(scopes, principal.permissions)?;
-        }
-        let projects = project_scope(ctx.db()?, principal, input.project_ids).await?;
-        let txn = crate::database::begin_write(ctx.db()?).await?;
-        let (model, secret) = token_service::issue(
-            &txn,
-            NewToken {
-                kind: CredentialKind::Personal,
-                organization_id: Some(principal.organization_id()),
-                name,
-                scopes,
-                role_id: None,
-                owner_user_id: Some(user_id),
-                created_by_user_id: Some(user_id),
-                projects,
-                expires_at: Some(expires_at),
-            },
-            now,
-        )
-        .await?;
-        record_token_event(&txn, ctx, principal, "token.created", model.id, now).await?;
-        txn.commit().await?;
-        Ok(CreatedToken {
-            token: Token::new(model, principal.organization_id()),
-            secret: secret.expose().to_owned(),
-        })
+        let created = token_create::create_personal(ctx.db()?, &caller, new).await?;
+        Ok(CreatedToken::new(created, caller.organization_id()))
     }
 
     /// Creates a service token owned by the organization, with an explicit role.
@@ -184,47 +93,15 @@ impl TokenMutation {
         ctx: &Context<'_>,
         input: CreateServiceTokenInput,
     ) -> Result<CreatedToken, Error> {
-        let principal = ctx.require(Permission::TokensWrite)?;
-        let name = validate::name("name", &input.name)?;
-        let now = Utc::now();
-        let expires_at = input.expires_at.map(|at| at.0);
-        policy::check_service_expiry(expires_at, now)?;
-        let db = ctx.db()?;
-        let role = find_in_organization(
-            db,
-            principal.organization_id(),
-            parse_id(&input.role_id, "role")?,
-        )
-        .await?;
-        policy::check_grant(
-            PermissionSet::from_storage(&role.permissions),
-            principal.permissions,
-        )?;
-        let projects = project_scope(db, principal, input.project_ids).await?;
-        let txn =
-            crate::database::begin_organization_write(db, principal.organization_id()).await?;
-        let (model, secret) = token_service::issue(
-            &txn,
-            NewToken {
-                kind: CredentialKind::Service,
-                organization_id: Some(principal.organization_id()),
-                name,
-                scopes: None,
-                role_id: Some(role.id),
-                owner_user_id: None,
-                created_by_user_id: principal.user_id,
-                projects,
-                expires_at,
-            },
-            now,
-        )
-        .await?;
-        record_token_event(&txn, ctx, principal, "token.created", model.id, now).await?;
-        txn.commit().await?;
-        Ok(CreatedToken {
-            token: Token::new(model, principal.organization_id()),
-            secret: secret.expose().to_owned(),
-        })
+        let caller = ctx.authorized(Permission::TokensWrite)?;
+        let new = NewServiceToken {
+            name: input.name,
+            role_id: parse_id(&input.role_id, "role")?,
+            expires_at: input.expires_at.map(|at| at.0),
+            project_ids: parse_project_ids(input.project_ids)?,
+        };
+        let created = token_create::create_service(ctx.db()?, &caller, new).await?;
+        Ok(CreatedToken::new(created, caller.organization_id()))
     }
 
     /// Revokes a token at once: the one in use; with a session, your own
@@ -232,24 +109,10 @@ impl TokenMutation {
     /// A token in the grace period of a rotation dies at once too.
     /// Revoking a revoked token changes nothing.
     async fn revoke_token(&self, ctx: &Context<'_>, id: ID) -> Result<Token, Error> {
-        let principal = ctx.principal()?;
-        let now = Utc::now();
-        let txn = crate::database::begin_write(ctx.db()?).await?;
-        let model = find_for(&txn, principal, &id, TokenAction::Revoke).await?;
-        if status_of(&model, now) == TokenStatus::Revoked {
-            return Ok(Token::new(model, principal.organization_id()));
-        }
-        // Conditional: of a revocation and a rotation racing for the same
-        // token, only one retires it; the other sees it already revoked.
-        if token_service::retire(&txn, model.id, now, now, RetireIf::NotRevoked).await? {
-            record_token_event(&txn, ctx, principal, "token.revoked", model.id, now).await?;
-        }
-        let model = token::Entity::find_by_id(model.id)
-            .one(&txn)
-            .await?
-            .ok_or(Error::NotFound("token"))?;
-        txn.commit().await?;
-        Ok(Token::new(model, principal.organization_id()))
+        let caller = ctx.caller()?;
+        let token_id = parse_id(&id, "token")?;
+        let model = token_retire::revoke(ctx.db()?, &caller, token_id).await?;
+        Ok(Token::new(model, caller.organization_id()))
     }
 
     /// Replaces an active token's secret. The old one dies in the same
@@ -268,88 +131,13 @@ impl TokenMutation {
         expires_at: Option<Timestamp>,
         grace_period_seconds: Option<i32>,
     ) -> Result<CreatedToken, Error> {
-        let principal = ctx.principal()?;
-        let now = Utc::now();
-        let grace = policy::grace_period(grace_period_seconds)?;
-        let txn = crate::database::begin_write(ctx.db()?).await?;
-        let old = find_for(&txn, principal, &id, TokenAction::Rotate).await?;
-        if let Some(ends) = old
-            .revoked_at
-            .filter(|_| status_of(&old, now) == TokenStatus::Active)
-        {
-            return Err(Error::bad_input(format!(
-                "this token was already rotated and stops working at {}; rotate its successor",
-                Timestamp::format(ends)
-            )));
-        }
-        let kind = match status_of(&old, now) {
-            TokenStatus::Active => old.kind,
-            TokenStatus::Expired => {
-                return Err(Error::bad_input(
-                    "only an active token can be rotated; this one has expired, create a new one",
-                ));
-            }
-            TokenStatus::Revoked => {
-                return Err(Error::bad_input(
-                    "only an active token can be rotated; this one is revoked, create a new one",
-                ));
-            }
+        let caller = ctx.caller()?;
+        let rotation = Rotation {
+            token_id: parse_id(&id, "token")?,
+            expires_at: expires_at.map(|at| at.0),
+            grace_period_seconds,
         };
-        let expires_at = match expires_at.map(|at| at.0) {
-            None => old.expires_at,
-            Some(_) if principal.kind != CredentialKind::Session => {
-                return Err(Error::Forbidden(
-                    "only a session sets a new expiresAt when rotating; omit it to keep the                      token's expiry"
-                        .into(),
-                ));
-            }
-            Some(at) => {
-                match kind {
-                    CredentialKind::Personal => policy::check_personal_expiry(
-                        at,
-                        now,
-                        principal.organization.max_token_lifetime_days,
-                    )?,
-                    CredentialKind::Service => policy::check_service_expiry(Some(at), now)?,
-                    // Refused by `find_for` already.
-                    CredentialKind::Session => {
-                        return Err(Error::bad_input(
-                            "sessions cannot be rotated; sign in again with login",
-                        ));
-                    }
-                }
-                Some(at)
-            }
-        };
-        // Conditional: of concurrent rotations (or a rotation and a
-        // revocation) only the one that retires the token goes on.
-        if !token_service::retire(&txn, old.id, now, now + grace, RetireIf::Active).await? {
-            return Err(Error::conflict(
-                "this token was revoked or rotated by another request at the same time; \
-                 nothing was changed",
-            ));
-        }
-        let (model, secret) = token_service::issue(
-            &txn,
-            NewToken {
-                kind,
-                organization_id: old.organization_id,
-                name: old.name.clone(),
-                scopes: old.scopes.as_deref().map(PermissionSet::from_storage),
-                role_id: old.role_id,
-                owner_user_id: old.owner_user_id,
-                created_by_user_id: principal.user_id,
-                projects: ProjectScope::from_storage(old.project_ids.as_deref()),
-                expires_at,
-            },
-            now,
-        )
-        .await?;
-        record_token_event(&txn, ctx, principal, "token.rotated", old.id, now).await?;
-        txn.commit().await?;
-        Ok(CreatedToken {
-            token: Token::new(model, principal.organization_id()),
-            secret: secret.expose().to_owned(),
-        })
+        let created = token_retire::rotate(ctx.db()?, &caller, rotation).await?;
+        Ok(CreatedToken::new(created, caller.organization_id()))
     }
 }

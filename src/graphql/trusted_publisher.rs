@@ -3,26 +3,22 @@
 //! public mutation a CI job trades its OIDC identity token with.
 
 use async_graphql::{Context, ID, InputObject, Object};
-use chrono::Utc;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::{
     context::ContextExt,
     project::Project,
-    role::{Role, find_in_organization, parse_id},
+    role::{Role, parse_id},
     scalar::Timestamp,
-    token::Token,
     token_mutation::CreatedToken,
     user::{self, User},
 };
 use crate::{
-    auth::{Permission, PermissionSet, oidc},
-    database::begin_organization_write,
+    auth::Permission,
     entity::{project, role, trusted_publisher},
     error::Error,
     service::{
         audit::Actor,
-        policy,
         trusted_publisher::{self as publisher_service, NewPublisher},
     },
 };
@@ -132,64 +128,24 @@ impl TrustedPublisherMutation {
         ctx: &Context<'_>,
         input: CreateTrustedPublisherInput,
     ) -> Result<TrustedPublisher, Error> {
-        let principal = ctx.require(Permission::TokensWrite)?;
-        let app = ctx.app()?;
-        let issuer = oidc::validate_issuer(&input.issuer, app.oidc_keys.allow_http_issuers())?;
-        let audience = oidc::validate_audience(&input.audience)?;
-        let subject = oidc::validate_subject(&input.subject)?;
-        let project_id = parse_id(&input.project_id, "project")?;
-        principal.require_project(project_id)?;
-        let role_id = parse_id(&input.role_id, "role")?;
-        let organization_id = principal.organization_id();
-        let actor = ctx.actor()?;
-        let now = Utc::now();
-        // Locked like deleteRole, so that the role cannot go in between.
-        let txn = begin_organization_write(&app.db, organization_id).await?;
-        let project = project::Entity::find_by_id(project_id)
-            .filter(project::Column::OrganizationId.eq(organization_id))
-            .one(&txn)
-            .await?
-            .ok_or(Error::NotFound("project"))?;
-        let role = find_in_organization(&txn, organization_id, role_id).await?;
-        policy::check_grant(
-            PermissionSet::from_storage(&role.permissions),
-            principal.permissions,
-        )?;
-        let model = publisher_service::create(
-            &txn,
-            NewPublisher {
-                organization_id,
-                project_id: project.id,
-                issuer,
-                audience,
-                subject,
-                role_id: role.id,
-                created_by_user_id: principal.user_id,
-            },
-            &actor,
-            now,
-        )
-        .await?;
-        txn.commit().await?;
+        let caller = ctx.authorized(Permission::TokensWrite)?;
+        let new = NewPublisher {
+            project_id: parse_id(&input.project_id, "project")?,
+            issuer: input.issuer,
+            audience: input.audience,
+            subject: input.subject,
+            role_id: parse_id(&input.role_id, "role")?,
+        };
+        let model = publisher_service::create(ctx.app()?, &caller, new).await?;
         Ok(TrustedPublisher(model))
     }
 
     /// Stops trusting a CI identity (needs `tokens:write`). Tokens it
     /// already exchanged expire on their own, within 15 minutes.
     async fn delete_trusted_publisher(&self, ctx: &Context<'_>, id: ID) -> Result<ID, Error> {
-        let principal = ctx.require(Permission::TokensWrite)?;
+        let caller = ctx.authorized(Permission::TokensWrite)?;
         let publisher_id = parse_id(&id, "trusted publisher")?;
-        let actor = ctx.actor()?;
-        let now = Utc::now();
-        let txn = crate::database::begin_write(ctx.db()?).await?;
-        let publisher = trusted_publisher::Entity::find_by_id(publisher_id)
-            .filter(trusted_publisher::Column::OrganizationId.eq(principal.organization_id()))
-            .one(&txn)
-            .await?
-            .filter(|p| principal.projects.allows(p.project_id))
-            .ok_or(Error::NotFound("trusted publisher"))?;
-        publisher_service::delete(&txn, publisher, &actor, now).await?;
-        txn.commit().await?;
+        publisher_service::delete(ctx.db()?, &caller, publisher_id).await?;
         Ok(ID(publisher_id.to_string()))
     }
 
@@ -217,9 +173,6 @@ impl TrustedPublisherMutation {
             .token
             .organization_id
             .ok_or_else(|| Error::internal("an exchanged token has no organization"))?;
-        Ok(CreatedToken {
-            token: Token::new(exchanged.token, organization_id),
-            secret: exchanged.secret.expose().to_owned(),
-        })
+        Ok(CreatedToken::new(exchanged, organization_id))
     }
 }

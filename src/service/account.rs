@@ -1,11 +1,11 @@
-//! Operator actions on user accounts, run from the command line
-//! (`lynk user reset-password`): the way back in when the first start's
-//! credentials are lost.
+//! User accounts: finding one by email, and the operator's way back in
+//! when the first start's credentials are lost (`lynk user
+//! reset-password`, run from the command line).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -15,11 +15,39 @@ use crate::{
     entity::{membership, user},
     error::Error,
     service::{
-        audit::{self, Actor, AuditRecord},
+        audit::{self, Actor, AuditAction, AuditRecord},
         bootstrap::generate_password,
         token as token_service, validate,
     },
 };
+
+/// The account with `email` (already validated, so lower-cased), if any.
+pub async fn find_by_email(
+    conn: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<user::Model>, Error> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(conn)
+        .await?)
+}
+
+/// Inside the caller's transaction: gives `user` the password `hash` and
+/// ends every session of theirs but `keep` (the one in use, when users
+/// change their own), so an old password opens nothing any more.
+pub async fn set_password_hash(
+    conn: &impl ConnectionTrait,
+    user: user::Model,
+    hash: String,
+    keep: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let user_id = user.id;
+    let mut active = user.into_active_model();
+    active.password_hash = Set(hash);
+    active.update(conn).await?;
+    token_service::end_sessions(conn, user_id, keep, now).await
+}
 
 /// A password just reset: shown once, to the operator.
 pub struct PasswordReset {
@@ -43,9 +71,7 @@ impl std::fmt::Debug for PasswordReset {
 /// organization they belong to.
 pub async fn reset_password(db: &DatabaseConnection, email: &str) -> Result<PasswordReset, Error> {
     let email = validate::email(email)?;
-    let found = user::Entity::find()
-        .filter(user::Column::Email.eq(&email))
-        .one(db)
+    let found = find_by_email(db, &email)
         .await?
         .ok_or_else(|| Error::bad_input(format!("no user has the email address {email}")))?;
     let new_password = generate_password();
@@ -53,10 +79,7 @@ pub async fn reset_password(db: &DatabaseConnection, email: &str) -> Result<Pass
     let now = Utc::now();
     let user_id = found.id;
     let txn = database::begin_write(db).await?;
-    let mut active = found.into_active_model();
-    active.password_hash = Set(hash);
-    active.update(&txn).await?;
-    token_service::end_sessions(&txn, user_id, None, now).await?;
+    set_password_hash(&txn, found, hash, None, now).await?;
     let organizations: Vec<Option<Uuid>> = membership::Entity::find()
         .filter(membership::Column::UserId.eq(user_id))
         .all(&txn)
@@ -75,10 +98,9 @@ pub async fn reset_password(db: &DatabaseConnection, email: &str) -> Result<Pass
             &txn,
             AuditRecord {
                 organization_id,
-                action: "user.password_reset",
+                action: AuditAction::PasswordReset,
                 actor: &actor,
-                target_type: Some("user"),
-                target_id: Some(user_id),
+                target: Some(user_id),
             },
             now,
         )

@@ -26,14 +26,156 @@ impl Actor {
     }
 }
 
-/// One event to record.
+/// Everything lynk records. The stored `action` strings are part of the
+/// API (`auditEvents(action:)` filters on them): a variant's string never
+/// changes once released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditAction {
+    OrganizationCreated,
+    OrganizationUpdated,
+    LoginSucceeded,
+    LoginFailed,
+    PasswordChanged,
+    PasswordReset,
+    TokenCreated,
+    TokenRevoked,
+    TokenRotated,
+    TokenExchanged,
+    RoleCreated,
+    RoleUpdated,
+    RoleDeleted,
+    MemberInvited,
+    InvitationRevoked,
+    MemberJoined,
+    MemberRoleChanged,
+    MemberRemoved,
+    ProjectCreated,
+    ProjectUpdated,
+    ProjectDeleted,
+    SbomUploaded,
+    SbomDeleted,
+    TrustedPublisherCreated,
+    TrustedPublisherDeleted,
+}
+
+impl AuditAction {
+    /// Every action, for tests and documentation.
+    pub const ALL: [AuditAction; 25] = [
+        AuditAction::OrganizationCreated,
+        AuditAction::OrganizationUpdated,
+        AuditAction::LoginSucceeded,
+        AuditAction::LoginFailed,
+        AuditAction::PasswordChanged,
+        AuditAction::PasswordReset,
+        AuditAction::TokenCreated,
+        AuditAction::TokenRevoked,
+        AuditAction::TokenRotated,
+        AuditAction::TokenExchanged,
+        AuditAction::RoleCreated,
+        AuditAction::RoleUpdated,
+        AuditAction::RoleDeleted,
+        AuditAction::MemberInvited,
+        AuditAction::InvitationRevoked,
+        AuditAction::MemberJoined,
+        AuditAction::MemberRoleChanged,
+        AuditAction::MemberRemoved,
+        AuditAction::ProjectCreated,
+        AuditAction::ProjectUpdated,
+        AuditAction::ProjectDeleted,
+        AuditAction::SbomUploaded,
+        AuditAction::SbomDeleted,
+        AuditAction::TrustedPublisherCreated,
+        AuditAction::TrustedPublisherDeleted,
+    ];
+
+    /// The stored `action`, e.g. `token.revoked`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::OrganizationCreated => "organization.created",
+            AuditAction::OrganizationUpdated => "organization.updated",
+            AuditAction::LoginSucceeded => "login.succeeded",
+            AuditAction::LoginFailed => "login.failed",
+            AuditAction::PasswordChanged => "password.changed",
+            AuditAction::PasswordReset => "user.password_reset",
+            AuditAction::TokenCreated => "token.created",
+            AuditAction::TokenRevoked => "token.revoked",
+            AuditAction::TokenRotated => "token.rotated",
+            AuditAction::TokenExchanged => "token.exchanged",
+            AuditAction::RoleCreated => "role.created",
+            AuditAction::RoleUpdated => "role.updated",
+            AuditAction::RoleDeleted => "role.deleted",
+            AuditAction::MemberInvited => "member.invited",
+            AuditAction::InvitationRevoked => "member.invitation_revoked",
+            AuditAction::MemberJoined => "member.joined",
+            AuditAction::MemberRoleChanged => "member.role_changed",
+            AuditAction::MemberRemoved => "member.removed",
+            AuditAction::ProjectCreated => "project.created",
+            AuditAction::ProjectUpdated => "project.updated",
+            AuditAction::ProjectDeleted => "project.deleted",
+            AuditAction::SbomUploaded => "sbom.uploaded",
+            AuditAction::SbomDeleted => "sbom.deleted",
+            AuditAction::TrustedPublisherCreated => "trusted_publisher.created",
+            AuditAction::TrustedPublisherDeleted => "trusted_publisher.deleted",
+        }
+    }
+
+    /// The kind of object the action's target id names (`targetType`).
+    pub const fn target_type(self) -> &'static str {
+        match self {
+            AuditAction::OrganizationCreated | AuditAction::OrganizationUpdated => "organization",
+            AuditAction::LoginSucceeded
+            | AuditAction::LoginFailed
+            | AuditAction::PasswordChanged
+            | AuditAction::PasswordReset
+            | AuditAction::MemberJoined
+            | AuditAction::MemberRoleChanged
+            | AuditAction::MemberRemoved => "user",
+            AuditAction::TokenCreated
+            | AuditAction::TokenRevoked
+            | AuditAction::TokenRotated
+            | AuditAction::TokenExchanged => "token",
+            AuditAction::RoleCreated | AuditAction::RoleUpdated | AuditAction::RoleDeleted => {
+                "role"
+            }
+            AuditAction::MemberInvited | AuditAction::InvitationRevoked => "invitation",
+            AuditAction::ProjectCreated
+            | AuditAction::ProjectUpdated
+            | AuditAction::ProjectDeleted => "project",
+            AuditAction::SbomUploaded | AuditAction::SbomDeleted => "sbom",
+            AuditAction::TrustedPublisherCreated | AuditAction::TrustedPublisherDeleted => {
+                "trusted_publisher"
+            }
+        }
+    }
+}
+
+/// One event to record: `action` on the object `target` (whose type the
+/// action says), filed under `organization_id`.
 #[derive(Clone, Debug)]
 pub struct AuditRecord<'a> {
     pub organization_id: Option<Uuid>,
-    pub action: &'static str,
+    pub action: AuditAction,
     pub actor: &'a Actor,
-    pub target_type: Option<&'static str>,
-    pub target_id: Option<Uuid>,
+    /// `None` only where the object is unknown (a login with an unknown
+    /// email); `targetType` is then `null` too.
+    pub target: Option<Uuid>,
+}
+
+impl<'a> AuditRecord<'a> {
+    /// `action` on `target` in `organization_id`: what almost every change records.
+    pub fn new(
+        organization_id: Uuid,
+        action: AuditAction,
+        actor: &'a Actor,
+        target: Uuid,
+    ) -> AuditRecord<'a> {
+        AuditRecord {
+            organization_id: Some(organization_id),
+            action,
+            actor,
+            target: Some(target),
+        }
+    }
 }
 
 /// Inserts the event.
@@ -65,11 +207,11 @@ async fn insert(
     audit_event::ActiveModel {
         id: Set(Uuid::now_v7()),
         organization_id: Set(event.organization_id),
-        action: Set(event.action.to_owned()),
+        action: Set(event.action.as_str().to_owned()),
         actor_user_id: Set(event.actor.user_id),
         actor_token_id: Set(event.actor.token_id),
-        target_type: Set(event.target_type.map(str::to_owned)),
-        target_id: Set(event.target_id),
+        target_type: Set(event.target.map(|_| event.action.target_type().to_owned())),
+        target_id: Set(event.target),
         ip: Set(event.actor.ip.clone()),
         detail: Set(detail),
         created_at: Set(now),
@@ -77,4 +219,54 @@ async fn insert(
     .insert(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn action_strings_are_unique_and_dotted() {
+        let strings: HashSet<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(strings.len(), AuditAction::ALL.len());
+        for action in AuditAction::ALL {
+            let (domain, verb) = action.as_str().split_once('.').expect("domain.verb");
+            assert!(!domain.is_empty() && !verb.is_empty(), "{action:?}");
+        }
+    }
+
+    #[test]
+    fn the_stored_strings_are_the_released_ones() {
+        let released = [
+            (AuditAction::OrganizationCreated, "organization.created"),
+            (AuditAction::LoginFailed, "login.failed"),
+            (AuditAction::PasswordReset, "user.password_reset"),
+            (AuditAction::TokenRevoked, "token.revoked"),
+            (AuditAction::TokenExchanged, "token.exchanged"),
+            (AuditAction::InvitationRevoked, "member.invitation_revoked"),
+            (AuditAction::MemberRoleChanged, "member.role_changed"),
+            (AuditAction::SbomUploaded, "sbom.uploaded"),
+            (
+                AuditAction::TrustedPublisherDeleted,
+                "trusted_publisher.deleted",
+            ),
+        ];
+        for (action, stored) in released {
+            assert_eq!(action.as_str(), stored);
+        }
+    }
+
+    #[test]
+    fn targets_follow_the_action() {
+        assert_eq!(AuditAction::TokenRotated.target_type(), "token");
+        assert_eq!(AuditAction::MemberInvited.target_type(), "invitation");
+        assert_eq!(AuditAction::MemberRemoved.target_type(), "user");
+        assert_eq!(AuditAction::LoginFailed.target_type(), "user");
+        assert_eq!(
+            AuditAction::TrustedPublisherCreated.target_type(),
+            "trusted_publisher"
+        );
+    }
 }

@@ -3,8 +3,7 @@
 
 use chrono::{Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, Set,
+    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, Set,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -12,14 +11,9 @@ use uuid::Uuid;
 use crate::{
     auth::{CredentialKind, password, project_scope::ProjectScope, token_format},
     database,
-    entity::{organization, user},
+    entity::{organization as organization_entity, user},
     error::Error,
-    service::{
-        audit::{self, Actor, AuditRecord},
-        organization as org_service,
-        token::{self, NewToken},
-        validate,
-    },
+    service::{account, audit::Actor, organization, token::NewToken, token_create, validate},
 };
 
 /// Lifetime of the personal token printed at bootstrap.
@@ -70,7 +64,7 @@ impl std::fmt::Debug for BootstrapOutcome {
 
 /// Whether the database has no organization yet.
 pub async fn is_empty(db: &DatabaseConnection) -> Result<bool, Error> {
-    Ok(organization::Entity::find().count(db).await? == 0)
+    Ok(organization_entity::Entity::find().count(db).await? == 0)
 }
 
 /// Generates a 24-character base62 password from the OS CSPRNG.
@@ -107,7 +101,7 @@ pub async fn bootstrap_empty_database(
     }
     let prepared = prepare(db, request).await?;
     let txn = database::begin_bootstrap(db).await?;
-    if organization::Entity::find().count(&txn).await? > 0 {
+    if organization_entity::Entity::find().count(&txn).await? > 0 {
         // Another instance bootstrapped while this one hashed the password.
         txn.rollback().await?;
         return Ok(None);
@@ -134,10 +128,7 @@ async fn prepare(
 ) -> Result<PreparedBootstrap, Error> {
     let org_name = validate::name("organization name", &request.organization_name)?;
     let email = validate::email(&request.email)?;
-    let existing = user::Entity::find()
-        .filter(user::Column::Email.eq(&email))
-        .one(db)
-        .await?;
+    let existing = account::find_by_email(db, &email).await?;
     let (password_hash, generated_password) = match (&existing, request.password) {
         (Some(_), _) => (None, None),
         (None, Some(given)) => {
@@ -193,10 +184,13 @@ async fn create(
             .await?
         }
     };
-    let created = org_service::create(txn, org_name, now).await?;
-    let org = created.organization;
-    org_service::add_member(txn, org.id, user.id, created.admin_role_id, now).await?;
-    let (token, secret) = token::issue(
+    let actor = Actor {
+        user_id: Some(user.id),
+        token_id: None,
+        ip: None,
+    };
+    let org = organization::create_in(txn, org_name, user.id, &actor, now).await?;
+    let created = token_create::issue_recorded(
         txn,
         NewToken {
             kind: CredentialKind::Personal,
@@ -209,35 +203,7 @@ async fn create(
             projects: ProjectScope::All,
             expires_at: Some(now + Duration::days(BOOTSTRAP_TOKEN_DAYS)),
         },
-        now,
-    )
-    .await?;
-    let actor = Actor {
-        user_id: Some(user.id),
-        token_id: None,
-        ip: None,
-    };
-    audit::record(
-        txn,
-        AuditRecord {
-            organization_id: Some(org.id),
-            action: "organization.created",
-            actor: &actor,
-            target_type: Some("organization"),
-            target_id: Some(org.id),
-        },
-        now,
-    )
-    .await?;
-    audit::record(
-        txn,
-        AuditRecord {
-            organization_id: Some(org.id),
-            action: "token.created",
-            actor: &actor,
-            target_type: Some("token"),
-            target_id: Some(token.id),
-        },
+        &actor,
         now,
     )
     .await?;
@@ -251,6 +217,6 @@ async fn create(
             email: user.email,
         },
         password: generated_password,
-        token: secret.expose().to_owned(),
+        token: created.secret.expose().to_owned(),
     })
 }

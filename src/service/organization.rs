@@ -1,30 +1,54 @@
-//! Creating organizations, with their built-in roles.
+//! Organizations: creating one with its built-in roles and first admin,
+//! and changing its name or token policy.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, Set,
+};
 use uuid::Uuid;
 
 use crate::{
     auth::BuiltInRole,
-    entity::{membership, organization, role},
+    database,
+    entity::{organization, role},
     error::Error,
+    service::{
+        audit::{self, Actor, AuditAction, AuditRecord},
+        caller::Caller,
+        member, policy, validate,
+    },
 };
 
 /// The maximum personal-token lifetime of a new organization.
 pub const DEFAULT_MAX_TOKEN_LIFETIME_DAYS: i32 = 366;
 
-/// A new organization and the id of its `admin` role.
-pub struct CreatedOrganization {
-    pub organization: organization::Model,
-    pub admin_role_id: Uuid,
+/// `createOrganization`: a new organization whose admin is the signed-in
+/// user (a session only).
+pub async fn create(
+    db: &DatabaseConnection,
+    caller: &Caller<'_>,
+    name: &str,
+) -> Result<organization::Model, Error> {
+    let user_id = caller
+        .principal
+        .require_session("creating an organization needs a session")?;
+    let name = validate::name("name", name)?;
+    let txn = database::begin_write(db).await?;
+    let org = create_in(&txn, name, user_id, &caller.actor, Utc::now()).await?;
+    txn.commit().await?;
+    Ok(org)
 }
 
-/// Inserts an organization and seeds the four built-in roles.
-pub async fn create(
+/// Inside the caller's transaction: inserts an organization named `name`
+/// (already validated), seeds the four built-in roles, makes
+/// `admin_user_id` its admin and records `organization.created`.
+pub async fn create_in(
     conn: &impl ConnectionTrait,
     name: String,
+    admin_user_id: Uuid,
+    actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<CreatedOrganization, Error> {
+) -> Result<organization::Model, Error> {
     let organization = organization::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(name),
@@ -52,27 +76,59 @@ pub async fn create(
         .await?;
     }
     let admin_role_id = admin_role_id.ok_or_else(|| Error::internal("admin role not seeded"))?;
-    Ok(CreatedOrganization {
-        organization,
-        admin_role_id,
-    })
+    member::add(conn, organization.id, admin_user_id, admin_role_id, now).await?;
+    audit::record(
+        conn,
+        AuditRecord::new(
+            organization.id,
+            AuditAction::OrganizationCreated,
+            actor,
+            organization.id,
+        ),
+        now,
+    )
+    .await?;
+    Ok(organization)
 }
 
-/// Adds `user_id` to an organization with `role_id`.
-pub async fn add_member(
-    conn: &impl ConnectionTrait,
-    organization_id: Uuid,
-    user_id: Uuid,
-    role_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<membership::Model, Error> {
-    Ok(membership::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        organization_id: Set(organization_id),
-        user_id: Set(user_id),
-        role_id: Set(role_id),
-        joined_at: Set(now),
+/// What `updateOrganization` changes; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct OrganizationChanges {
+    pub name: Option<String>,
+    pub max_token_lifetime_days: Option<i32>,
+}
+
+/// `updateOrganization`: renames the caller's organization or sets its
+/// token policy.
+pub async fn update(
+    db: &DatabaseConnection,
+    caller: &Caller<'_>,
+    changes: OrganizationChanges,
+) -> Result<organization::Model, Error> {
+    let name = changes
+        .name
+        .map(|n| validate::name("name", &n))
+        .transpose()?;
+    if let Some(days) = changes.max_token_lifetime_days {
+        policy::check_policy_days(days)?;
     }
-    .insert(conn)
-    .await?)
+    let now = Utc::now();
+    let txn = database::begin_write(db).await?;
+    let current = organization::Entity::find_by_id(caller.organization_id())
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("organization"))?;
+    let mut active = current.into_active_model();
+    if let Some(name) = name {
+        active.name = Set(name);
+    }
+    if let Some(days) = changes.max_token_lifetime_days {
+        active.max_token_lifetime_days = Set(days);
+    }
+    let org = active.update(&txn).await?;
+    caller
+        .audit(&txn, AuditAction::OrganizationUpdated, org.id, now)
+        .await?;
+    txn.commit().await?;
+    Ok(org)
 }

@@ -1,7 +1,7 @@
 //! The rules of DESIGN §3 that decide on values alone: token expiry,
 //! no escalation, the last admin. Pure functions, tested beside them.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, SubsecRound, Utc};
 
 use crate::{
     auth::{PermissionSet, permission::check_no_escalation},
@@ -48,6 +48,13 @@ pub fn check_service_expiry(
         ))),
         _ => Ok(()),
     }
+}
+
+/// An instant as the API writes it (the `DateTime` scalar: UTC, `Z`,
+/// milliseconds only when there are any), so messages match responses.
+pub fn format_instant(at: DateTime<Utc>) -> String {
+    at.trunc_subsecs(3)
+        .to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 /// Longest grace period of a rotation, in seconds (7 days).

@@ -10,11 +10,12 @@ use uuid::Uuid;
 
 use crate::{
     auth::{
-        CredentialKind, PermissionSet,
+        CredentialKind, PermissionSet, Principal,
         project_scope::ProjectScope,
+        token_access::{TokenAction, TokenFacts, check_token_action},
         token_format::{self, Secret},
     },
-    entity::token,
+    entity::{role, token},
     error::Error,
 };
 
@@ -129,4 +130,99 @@ pub async fn end_sessions(
     }
     sessions.exec(conn).await?;
     Ok(())
+}
+
+/// Whether a token still works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    Expired,
+    Revoked,
+}
+
+/// A token's status at `now`: revocation wins over expiry. A token in the
+/// grace period of a rotation is still active (its `revoked_at` is ahead).
+pub fn status(token: &token::Model, now: DateTime<Utc>) -> Status {
+    status_at(token.expires_at, token.revoked_at, now)
+}
+
+/// The status at `now` of a token that expires and is revoked at these times.
+pub fn status_at(
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Status {
+    if revoked_at.is_some_and(|at| at <= now) {
+        Status::Revoked
+    } else if expires_at.is_some_and(|at| at <= now) {
+        Status::Expired
+    } else {
+        Status::Active
+    }
+}
+
+/// The facts of a stored token [`check_token_action`] decides on, without
+/// what it carries.
+pub fn facts(token: &token::Model) -> Result<TokenFacts, Error> {
+    Ok(TokenFacts {
+        id: token.id,
+        kind: token.kind,
+        organization_id: token.organization_id,
+        owner_user_id: token.owner_user_id,
+        carried: None,
+        projects: ProjectScope::from_storage(token.project_ids.as_deref()),
+    })
+}
+
+/// The facts `action` needs: the permissions a service token carries are
+/// read only when they matter (to rotate it).
+async fn facts_for(
+    conn: &impl ConnectionTrait,
+    token: &token::Model,
+    action: TokenAction,
+) -> Result<TokenFacts, Error> {
+    let mut facts = facts(token)?;
+    if let (TokenAction::Rotate, Some(role_id)) = (action, token.role_id) {
+        facts.carried = role::Entity::find_by_id(role_id)
+            .one(conn)
+            .await?
+            .map(|role| PermissionSet::from_storage(&role.permissions));
+    }
+    Ok(facts)
+}
+
+/// Loads the token `token_id` if `principal` may `action` it (DESIGN §3, in
+/// [`check_token_action`]); `NOT_FOUND` when it may not even know of it.
+pub async fn find_for(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    token_id: Uuid,
+    action: TokenAction,
+) -> Result<token::Model, Error> {
+    let token = token::Entity::find_by_id(token_id)
+        .one(conn)
+        .await?
+        .ok_or(Error::NotFound("token"))?;
+    check_token_action(principal, &facts_for(conn, &token, action).await?, action)?;
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    #[test]
+    fn revocation_wins_over_expiry_and_a_grace_period_is_active() {
+        let now = Utc::now();
+        let hour = Duration::hours(1);
+        assert_eq!(status_at(None, None, now), Status::Active);
+        assert_eq!(status_at(Some(now + hour), None, now), Status::Active);
+        assert_eq!(status_at(Some(now), None, now), Status::Expired);
+        assert_eq!(status_at(Some(now - hour), Some(now), now), Status::Revoked);
+        // Rotated with a grace period: it works until `revoked_at`.
+        assert_eq!(status_at(None, Some(now + hour), now), Status::Active);
+        assert_eq!(status_at(None, Some(now - hour), now), Status::Revoked);
+    }
 }

@@ -5,23 +5,27 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
 use crate::{
     auth::{
-        CredentialKind,
+        CredentialKind, PermissionSet,
         oidc::{self, Claims, ExchangeFailure, PublisherRule},
         project_scope::ProjectScope,
-        token_format::Secret,
     },
-    entity::{token, trusted_publisher},
+    database,
+    entity::{project, role, trusted_publisher},
     error::{Error, ResultExt},
     service::{
-        audit::{self, Actor, AuditRecord},
+        audit::{self, Actor, AuditAction, AuditRecord},
+        caller::Caller,
+        policy,
+        scoped::{find_in_organization, find_reachable},
         token::{self as token_service, NewToken},
+        token_create::CreatedToken,
     },
     state::AppState,
 };
@@ -29,93 +33,82 @@ use crate::{
 /// How long an exchanged token lives.
 pub const EXCHANGED_TOKEN_LIFETIME: Duration = Duration::minutes(15);
 
-/// A publisher to register (its fields already validated).
+/// What `createTrustedPublisher` is given (validated here).
 #[derive(Clone, Debug)]
 pub struct NewPublisher {
-    pub organization_id: Uuid,
     pub project_id: Uuid,
     pub issuer: String,
     pub audience: String,
     pub subject: String,
     pub role_id: Uuid,
-    pub created_by_user_id: Option<Uuid>,
 }
 
-async fn record_event(
-    conn: &impl ConnectionTrait,
-    actor: &Actor,
-    organization_id: Uuid,
-    action: &'static str,
-    publisher_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    audit::record(
-        conn,
-        AuditRecord {
-            organization_id: Some(organization_id),
-            action,
-            actor,
-            target_type: Some("trusted_publisher"),
-            target_id: Some(publisher_id),
-        },
-        now,
-    )
-    .await
-}
-
-/// Inserts a publisher and records `trusted_publisher.created`. The same
-/// identity twice for one project is a `CONFLICT`.
+/// `createTrustedPublisher`: trusts a CI identity to exchange its OIDC
+/// token for tokens of a project the caller reaches, with a role whose
+/// permissions the caller holds. The same identity twice for one project
+/// is a `CONFLICT`.
 pub async fn create(
-    conn: &impl ConnectionTrait,
+    app: &AppState,
+    caller: &Caller<'_>,
     new: NewPublisher,
-    actor: &Actor,
-    now: DateTime<Utc>,
 ) -> Result<trusted_publisher::Model, Error> {
+    let principal = caller.principal;
+    let issuer = oidc::validate_issuer(&new.issuer, app.oidc_keys.allow_http_issuers())?;
+    let audience = oidc::validate_audience(&new.audience)?;
+    let subject = oidc::validate_subject(&new.subject)?;
+    let organization_id = caller.organization_id();
+    let now = Utc::now();
+    // Under the organization's lock, as deleteRole counts a role's publishers.
+    let txn = database::begin_organization_write(&app.db, organization_id).await?;
+    let project = find_reachable::<project::Entity>(&txn, principal, new.project_id).await?;
+    let role = find_in_organization::<role::Entity>(&txn, organization_id, new.role_id).await?;
+    policy::check_grant(
+        PermissionSet::from_storage(&role.permissions),
+        principal.permissions,
+    )?;
     let model = trusted_publisher::ActiveModel {
         id: Set(Uuid::now_v7()),
-        organization_id: Set(new.organization_id),
-        project_id: Set(new.project_id),
-        issuer: Set(new.issuer),
-        audience: Set(new.audience),
-        subject: Set(new.subject),
-        role_id: Set(new.role_id),
-        created_by_user_id: Set(new.created_by_user_id),
+        organization_id: Set(organization_id),
+        project_id: Set(project.id),
+        issuer: Set(issuer),
+        audience: Set(audience),
+        subject: Set(subject),
+        role_id: Set(role.id),
+        created_by_user_id: Set(principal.user_id),
         created_at: Set(now),
     }
-    .insert(conn)
+    .insert(&txn)
     .await
     .on_conflict(|| "this project already trusts that issuer, audience and subject".to_owned())?;
-    record_event(
-        conn,
-        actor,
-        model.organization_id,
-        "trusted_publisher.created",
-        model.id,
-        now,
-    )
-    .await?;
+    caller
+        .audit(&txn, AuditAction::TrustedPublisherCreated, model.id, now)
+        .await?;
+    txn.commit().await?;
     Ok(model)
 }
 
-/// Deletes a publisher and records `trusted_publisher.deleted`. Tokens it
+/// `deleteTrustedPublisher`: stops trusting a CI identity. Tokens it
 /// already handed out expire on their own.
 pub async fn delete(
-    conn: &impl ConnectionTrait,
-    publisher: trusted_publisher::Model,
-    actor: &Actor,
-    now: DateTime<Utc>,
+    db: &DatabaseConnection,
+    caller: &Caller<'_>,
+    publisher_id: Uuid,
 ) -> Result<(), Error> {
-    let (id, organization_id) = (publisher.id, publisher.organization_id);
-    publisher.delete(conn).await?;
-    record_event(
-        conn,
-        actor,
-        organization_id,
-        "trusted_publisher.deleted",
-        id,
-        now,
-    )
-    .await
+    let now = Utc::now();
+    let txn = database::begin_write(db).await?;
+    let publisher =
+        find_reachable::<trusted_publisher::Entity>(&txn, caller.principal, publisher_id).await?;
+    publisher.delete(&txn).await?;
+    caller
+        .audit(
+            &txn,
+            AuditAction::TrustedPublisherDeleted,
+            publisher_id,
+            now,
+        )
+        .await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// A project's publishers, oldest first.
@@ -133,12 +126,6 @@ pub async fn of_project(
         .await?)
 }
 
-/// A token handed out by [`exchange`].
-pub struct Exchanged {
-    pub token: token::Model,
-    pub secret: Secret,
-}
-
 /// Exchanges an OIDC identity token for a service token of the first
 /// publisher it satisfies: that publisher's organization and role,
 /// restricted to its project, for [`EXCHANGED_TOKEN_LIFETIME`]. Every
@@ -150,7 +137,7 @@ pub async fn exchange(
     identity_token: &str,
     client: &str,
     actor: &Actor,
-) -> Result<Exchanged, Error> {
+) -> Result<CreatedToken, Error> {
     let limits = &app.rate_limits;
     let reservation = limits
         .counts
@@ -253,8 +240,8 @@ async fn issue(
     claims: &Claims,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<Exchanged, Error> {
-    let txn = crate::database::begin_write(&app.db).await?;
+) -> Result<CreatedToken, Error> {
+    let txn = database::begin_write(&app.db).await?;
     if trusted_publisher::Entity::find_by_id(publisher.id)
         .one(&txn)
         .await?
@@ -281,19 +268,18 @@ async fn issue(
     .await?;
     audit::record_with_detail(
         &txn,
-        AuditRecord {
-            organization_id: Some(publisher.organization_id),
-            action: "token.exchanged",
+        AuditRecord::new(
+            publisher.organization_id,
+            AuditAction::TokenExchanged,
             actor,
-            target_type: Some("token"),
-            target_id: Some(model.id),
-        },
+            model.id,
+        ),
         oidc::audit_detail(publisher.id, claims),
         now,
     )
     .await?;
     txn.commit().await?;
-    Ok(Exchanged {
+    Ok(CreatedToken {
         token: model,
         secret,
     })

@@ -1,0 +1,203 @@
+//! Members: adding one, changing a member's role, removing one. Every
+//! change that could leave an organization without an admin holds the
+//! organization's lock while it checks.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, ModelTrait, PaginatorTrait, QueryFilter, Set, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::{
+    auth::{BuiltInRole, CredentialKind, PermissionSet, Principal},
+    database,
+    entity::{membership, role, token},
+    error::Error,
+    service::{
+        audit::AuditAction, caller::Caller, policy, scoped::find_in_organization,
+        token::not_revoked_at,
+    },
+};
+
+/// Adds `user_id` to an organization with `role_id`.
+pub async fn add(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    user_id: Uuid,
+    role_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<membership::Model, Error> {
+    Ok(membership::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        organization_id: Set(organization_id),
+        user_id: Set(user_id),
+        role_id: Set(role_id),
+        joined_at: Set(now),
+    }
+    .insert(conn)
+    .await?)
+}
+
+/// The membership of `user_id` in `organization_id`, if any.
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<membership::Model>, Error> {
+    Ok(membership::Entity::find()
+        .filter(membership::Column::OrganizationId.eq(organization_id))
+        .filter(membership::Column::UserId.eq(user_id))
+        .one(conn)
+        .await?)
+}
+
+/// The membership of `user_id` in `organization_id`; `NOT_FOUND` if none.
+async fn find_member(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    user_id: Uuid,
+) -> Result<membership::Model, Error> {
+    find(conn, organization_id, user_id)
+        .await?
+        .ok_or(Error::NotFound("member"))
+}
+
+/// Whether `role` is the organization's built-in `admin`.
+fn is_admin_role(role: &role::Model) -> bool {
+    role.built_in && role.name == BuiltInRole::Admin.name()
+}
+
+async fn admin_count(conn: &impl ConnectionTrait, organization_id: Uuid) -> Result<u64, Error> {
+    let admin = role::Entity::find()
+        .filter(role::Column::OrganizationId.eq(organization_id))
+        .filter(role::Column::BuiltIn.eq(true))
+        .filter(role::Column::Name.eq(BuiltInRole::Admin.name()))
+        .one(conn)
+        .await?
+        .ok_or_else(|| Error::internal("organization has no admin role"))?;
+    Ok(membership::Entity::find()
+        .filter(membership::Column::OrganizationId.eq(organization_id))
+        .filter(membership::Column::RoleId.eq(admin.id))
+        .count(conn)
+        .await?)
+}
+
+/// A member whose role holds permissions the caller lacks is out of reach:
+/// a member manager cannot demote or remove someone more powerful.
+fn ensure_outranks(principal: &Principal, member_role: &role::Model) -> Result<(), Error> {
+    policy::check_grant(
+        PermissionSet::from_storage(&member_role.permissions),
+        principal.permissions,
+    )
+}
+
+fn last_admin() -> Error {
+    Error::conflict("this is the organization's last admin; make someone else admin first")
+}
+
+/// `updateMemberRole`: gives `user_id` the role `role_id` (one whose
+/// permissions the caller holds, for a member the caller outranks). The
+/// organization always keeps an admin.
+pub async fn update_role(
+    db: &DatabaseConnection,
+    caller: &Caller<'_>,
+    user_id: Uuid,
+    role_id: Uuid,
+) -> Result<membership::Model, Error> {
+    let organization_id = caller.organization_id();
+    let now = Utc::now();
+    // Locked: two admins demoting each other at once must not both pass
+    // the last-admin check (on PostgreSQL they would otherwise).
+    let txn = database::begin_organization_write(db, organization_id).await?;
+    let new_role = find_in_organization::<role::Entity>(&txn, organization_id, role_id).await?;
+    policy::check_grant(
+        PermissionSet::from_storage(&new_role.permissions),
+        caller.principal.permissions,
+    )?;
+    let member = find_member(&txn, organization_id, user_id).await?;
+    let current_role =
+        find_in_organization::<role::Entity>(&txn, organization_id, member.role_id).await?;
+    ensure_outranks(caller.principal, &current_role)?;
+    if policy::leaves_no_admin(
+        is_admin_role(&current_role),
+        is_admin_role(&new_role),
+        admin_count(&txn, organization_id).await?,
+    ) {
+        return Err(last_admin());
+    }
+    let mut active = member.into_active_model();
+    active.role_id = Set(new_role.id);
+    let member = active.update(&txn).await?;
+    caller
+        .audit(&txn, AuditAction::MemberRoleChanged, user_id, now)
+        .await?;
+    txn.commit().await?;
+    Ok(member)
+}
+
+/// `removeMember`: removes `user_id` (the caller itself, or a member it
+/// outranks) and revokes their personal tokens in this organization at
+/// once; service tokens they created live on. The organization always
+/// keeps an admin.
+pub async fn remove(
+    db: &DatabaseConnection,
+    caller: &Caller<'_>,
+    user_id: Uuid,
+) -> Result<(), Error> {
+    let organization_id = caller.organization_id();
+    let now = Utc::now();
+    let txn = database::begin_organization_write(db, organization_id).await?;
+    let member = find_member(&txn, organization_id, user_id).await?;
+    let role = find_in_organization::<role::Entity>(&txn, organization_id, member.role_id).await?;
+    if caller.principal.user_id != Some(user_id) {
+        ensure_outranks(caller.principal, &role)?;
+    }
+    if policy::leaves_no_admin(
+        is_admin_role(&role),
+        false,
+        admin_count(&txn, organization_id).await?,
+    ) {
+        return Err(last_admin());
+    }
+    member.delete(&txn).await?;
+    token::Entity::update_many()
+        .col_expr(token::Column::RevokedAt, Expr::value(now))
+        .filter(token::Column::OwnerUserId.eq(user_id))
+        .filter(token::Column::OrganizationId.eq(organization_id))
+        .filter(token::Column::Kind.eq(CredentialKind::Personal))
+        .filter(not_revoked_at(now))
+        .exec(&txn)
+        .await?;
+    caller
+        .audit(&txn, AuditAction::MemberRemoved, user_id, now)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(name: &str, built_in: bool) -> role::Model {
+        role::Model {
+            id: Uuid::now_v7(),
+            organization_id: Uuid::now_v7(),
+            name: name.into(),
+            description: String::new(),
+            permissions: BuiltInRole::Admin.permissions().to_storage(),
+            built_in,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn only_the_built_in_admin_role_counts_as_admin() {
+        assert!(is_admin_role(&role("admin", true)));
+        // A custom role may be named admin and hold everything: it is not
+        // the role the last-admin rule protects.
+        assert!(!is_admin_role(&role("admin", false)));
+        assert!(!is_admin_role(&role("editor", true)));
+    }
+}
