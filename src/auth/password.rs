@@ -43,6 +43,12 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
         .unwrap_or_default()
 });
 
+/// Generates a 24-character base62 password from the OS CSPRNG (the first
+/// admin's, and a reset one).
+pub fn generate_password() -> String {
+    super::token_format::random_base62(24)
+}
+
 /// Checks the length rules; the message says what is valid.
 pub fn validate_new_password(password: &str) -> Result<(), Error> {
     let len = password.chars().count();

@@ -16,7 +16,6 @@ use crate::{
     error::Error,
     service::{
         audit::{self, Actor, AuditAction, AuditRecord},
-        bootstrap::generate_password,
         token as token_service, validate,
     },
 };
@@ -74,7 +73,7 @@ pub async fn reset_password(db: &DatabaseConnection, email: &str) -> Result<Pass
     let found = find_by_email(db, &email)
         .await?
         .ok_or_else(|| Error::bad_input(format!("no user has the email address {email}")))?;
-    let new_password = generate_password();
+    let new_password = password::generate_password();
     let hash = password::hash_password(new_password.clone()).await?;
     let now = Utc::now();
     let user_id = found.id;

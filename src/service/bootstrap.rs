@@ -9,7 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
-    auth::{CredentialKind, password, project_scope::ProjectScope, token_format},
+    auth::{CredentialKind, password, project_scope::ProjectScope},
     database,
     entity::{organization as organization_entity, user},
     error::Error,
@@ -65,11 +65,6 @@ impl std::fmt::Debug for BootstrapOutcome {
 /// Whether the database has no organization yet.
 pub async fn is_empty(db: &DatabaseConnection) -> Result<bool, Error> {
     Ok(organization_entity::Entity::find().count(db).await? == 0)
-}
-
-/// Generates a 24-character base62 password from the OS CSPRNG.
-pub fn generate_password() -> String {
-    token_format::random_base62(24)
 }
 
 /// Creates the organization, the admin (or reuses an existing user with
@@ -136,7 +131,7 @@ async fn prepare(
             (Some(password::hash_password(given).await?), None)
         }
         (None, None) => {
-            let generated = generate_password();
+            let generated = password::generate_password();
             (
                 Some(password::hash_password(generated.clone()).await?),
                 Some(generated),
