@@ -126,6 +126,19 @@ pub fn asset(name: &str) -> Option<Response> {
     )
 }
 
+/// A browser asking for the page (not a GraphQL GET) gets GraphiQL.
+pub fn is_wanted(headers: &axum::http::HeaderMap, query: Option<&str>) -> bool {
+    let has_graphql_query = query.is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.starts_with("query=") || pair == "query")
+    });
+    let accepts_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    accepts_html && !has_graphql_query
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

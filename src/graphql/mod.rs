@@ -12,6 +12,7 @@ mod organization;
 mod pagination;
 mod permission;
 mod project;
+pub mod request_body;
 mod response_order;
 mod role;
 mod sbom;
