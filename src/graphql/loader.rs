@@ -3,12 +3,11 @@
 //! list costs one statement per kind of related row, not one per row:
 //! async-graphql's `DataLoader` (its book, "Optimizing N+1 queries").
 //!
-//! One [`RowLoader`] is registered on each schema when it is built, with
-//! no cache. It is shared by every request: keys of concurrent requests may
-//! share a statement, and each request receives the rows of its own keys
-//! only. A cache would be shared the same way, across requests and
-//! tenants, and would serve a role changed since (DESIGN §3: a role change
-//! applies to the very next request).
+//! Each request gets its own [`RowLoader`], without a cache, from the
+//! [`Batching`] extension: requests never wait on each other's batches,
+//! and nothing read for one request is served to another (DESIGN §3: a
+//! role change applies to the very next request). A loader costs a few
+//! allocations when a request is executed, used or not.
 //!
 //! Loaders do not authorize: they read by id what a parent row the caller
 //! may already see points at, and the resolver keeps its permission check.
@@ -19,20 +18,23 @@
 //! alone: an audit event or an SBOM may record a session pinned to another
 //! organization that acted here with `X-Organization-ID`.
 //!
-//! The batch window is async-graphql's default of 1 ms, on the tokio timer:
-//! every field of one list is polled within it, so the batch forms on the
-//! multi-threaded runtime too. Only a field under a list waits for it; a
-//! field of a single object (`viewer { token { role } }`) has nothing to
-//! batch with and reads at once ([`load_one`]).
+//! A batch holds the keys asked for until the request's execution waits on
+//! something else ([`window`]), not those of a time window: no timer delays
+//! a load, and however long polling a list takes, its rows share a batch.
+
+mod window;
+
+pub use window::Batching;
 
 use std::{
     collections::{HashMap, HashSet},
     hash::Hash,
     sync::Arc,
+    time::Duration,
 };
 
 use async_graphql::{
-    Context, QueryPathNode, QueryPathSegment,
+    Context,
     dataloader::{DataLoader, Loader},
 };
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
@@ -53,9 +55,12 @@ pub struct RowLoader {
 /// The loader registered on a schema.
 pub type RowDataLoader = DataLoader<RowLoader>;
 
-/// A loader over `db`, batching on the tokio runtime.
-pub fn new(db: DatabaseConnection) -> RowDataLoader {
-    DataLoader::new(RowLoader { db }, tokio::spawn)
+/// A request's loader over `db`. A zero delay: the batch window is
+/// [`window`]'s. async-graphql's fallback timer (async-io) is ready at once
+/// for it, without a thread; its `tokio-timer` feature stays off, as
+/// tokio's timer would wait for its next millisecond tick.
+fn new(db: DatabaseConnection) -> RowDataLoader {
+    DataLoader::new(RowLoader { db }, window::spawn_after_window).delay(Duration::ZERO)
 }
 
 /// What a failed batch reports to each of its callers (`Loader` errors
@@ -184,12 +189,13 @@ impl Loader<MemberRole> for RowLoader {
     type Error = LoadError;
 
     /// Two statements per batch: the memberships, then their roles.
-    async fn load(&self, keys: &[MemberRole]) -> Result<HashMap<MemberRole, role::Model>, LoadError> {
+    async fn load(
+        &self,
+        keys: &[MemberRole],
+    ) -> Result<HashMap<MemberRole, role::Model>, LoadError> {
         let memberships = membership::Entity::find()
             .filter(membership::Column::UserId.is_in(distinct(keys, |k| k.user_id)))
-            .filter(
-                membership::Column::OrganizationId.is_in(distinct(keys, |k| k.organization_id)),
-            )
+            .filter(membership::Column::OrganizationId.is_in(distinct(keys, |k| k.organization_id)))
             .all(&self.db)
             .await?;
         let memberships = keyed(keys, memberships, |m| MemberRole {
@@ -249,18 +255,7 @@ impl Loader<PublishersOf> for RowLoader {
     }
 }
 
-/// Whether a field resolves inside a list, where its siblings ask for
-/// rows of the same kind in the same batch window.
-fn is_under_list(path: Option<&QueryPathNode<'_>>) -> bool {
-    path.is_some_and(|node| {
-        std::iter::once(node)
-            .chain(node.parents())
-            .any(|n| matches!(n.segment, QueryPathSegment::Index(_)))
-    })
-}
-
-/// The row `key` points at, if there is one. Under a list the load joins
-/// the batch; elsewhere it runs at once, without the batch window.
+/// The row `key` points at, if there is one.
 pub async fn load_one<K>(
     ctx: &Context<'_>,
     key: K,
@@ -281,41 +276,12 @@ where
     K: Send + Sync + Hash + Eq + Clone + 'static,
     RowLoader: Loader<K, Error = LoadError>,
 {
-    let loader = ctx.loader()?;
-    let found = if is_under_list(ctx.path_node.as_ref()) {
-        loader.load_many(keys).await
-    } else {
-        let keys: Vec<K> = keys.into_iter().collect();
-        loader.loader().load(&keys).await
-    };
-    found.map_err(Error::internal)
+    ctx.loader()?.load_many(keys).await.map_err(Error::internal)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn node<'a>(
-        parent: Option<&'a QueryPathNode<'a>>,
-        segment: QueryPathSegment<'a>,
-    ) -> QueryPathNode<'a> {
-        QueryPathNode { parent, segment }
-    }
-
-    #[test]
-    fn only_fields_inside_a_list_batch() {
-        let viewer = node(None, QueryPathSegment::Name("viewer"));
-        let token = node(Some(&viewer), QueryPathSegment::Name("token"));
-        let role = node(Some(&token), QueryPathSegment::Name("role"));
-        assert!(!is_under_list(Some(&role)));
-        assert!(!is_under_list(None));
-
-        let edges = node(None, QueryPathSegment::Name("edges"));
-        let third = node(Some(&edges), QueryPathSegment::Index(3));
-        let owner = node(Some(&third), QueryPathSegment::Name("owner"));
-        assert!(is_under_list(Some(&owner)));
-        assert!(is_under_list(Some(&third)));
-    }
 
     #[test]
     fn rows_are_found_only_under_the_key_asked_for() {

@@ -48,7 +48,12 @@ impl Member {
     }
 
     async fn role(&self, ctx: &Context<'_>) -> Result<Role, Error> {
-        load_role(ctx, self.membership.organization_id, self.membership.role_id).await
+        load_role(
+            ctx,
+            self.membership.organization_id,
+            self.membership.role_id,
+        )
+        .await
     }
 
     async fn joined_at(&self) -> Timestamp {
@@ -58,10 +63,13 @@ impl Member {
 
 /// A role a row of `organization_id` points at (a foreign key: it exists).
 async fn load_role(ctx: &Context<'_>, organization_id: Uuid, id: Uuid) -> Result<Role, Error> {
-    loader::load_one(ctx, RoleId {
-        organization_id,
-        id,
-    })
+    loader::load_one(
+        ctx,
+        RoleId {
+            organization_id,
+            id,
+        },
+    )
     .await?
     .map(Role)
     .ok_or(Error::NotFound("role"))

@@ -128,12 +128,12 @@ impl Schemas {
     }
 }
 
-/// Builds the schemas with the application state every resolver reads and
-/// the row loader of list fields ([`loader`]: one per schema, uncached).
+/// Builds the schemas with the application state every resolver reads,
+/// and a row loader for each request ([`loader`]).
 pub fn build_schemas(state: AppState, limits: QueryLimits) -> Schemas {
     let with_data = |builder: SchemaBuilder<_, _, _>| {
         builder
-            .data(loader::new(state.db.clone()))
+            .extension(loader::Batching::new(state.db.clone()))
             .data(state.clone())
     };
     Schemas {

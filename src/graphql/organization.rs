@@ -221,7 +221,11 @@ impl Organization {
         }
         let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
         let org = self.uuid;
-        Ok(Some(page.connection(rows, |t| t.id, |t| Token::new(t, org))))
+        Ok(Some(page.connection(
+            rows,
+            |t| t.id,
+            |t| Token::new(t, org),
+        )))
     }
 }
 

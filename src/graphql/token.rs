@@ -151,16 +151,26 @@ impl Token {
     async fn role(&self, ctx: &Context<'_>) -> Result<Option<Role>, Error> {
         let organization_id = self.organization_id;
         let role = match (self.model.role_id, self.model.owner_user_id) {
-            (Some(id), _) => loader::load_one(ctx, RoleId {
-                organization_id,
-                id,
-            })
-            .await?,
-            (None, Some(user_id)) => loader::load_one(ctx, MemberRole {
-                organization_id,
-                user_id,
-            })
-            .await?,
+            (Some(id), _) => {
+                loader::load_one(
+                    ctx,
+                    RoleId {
+                        organization_id,
+                        id,
+                    },
+                )
+                .await?
+            }
+            (None, Some(user_id)) => {
+                loader::load_one(
+                    ctx,
+                    MemberRole {
+                        organization_id,
+                        user_id,
+                    },
+                )
+                .await?
+            }
             (None, None) => None,
         };
         Ok(role.map(Role))

@@ -2,6 +2,7 @@
 //! One binary (modules per domain) keeps link time down.
 
 mod audit;
+mod batching;
 mod ci_tokens;
 mod cli;
 mod durability;
@@ -10,6 +11,7 @@ mod helpers;
 mod instances;
 mod matrix;
 mod members;
+mod nullability;
 mod operations;
 mod outage;
 mod performance;
