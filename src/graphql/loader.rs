@@ -52,7 +52,7 @@ pub struct RowLoader {
     db: DatabaseConnection,
 }
 
-/// The loader registered on a schema.
+/// A request's loader (see [`Batching`]).
 pub type RowDataLoader = DataLoader<RowLoader>;
 
 /// A request's loader over `db`. A zero delay: the batch window is
