@@ -1,19 +1,15 @@
 //! The `AuditEvent` type.
 
 use async_graphql::{Context, ID, Object};
-use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use super::{
-    context::ContextExt,
+    loader::{self, TokenId},
     scalar::Timestamp,
     token::Token,
-    user::{self, User},
+    user::User,
 };
-use crate::{
-    entity::{audit_event, token},
-    error::Error,
-};
+use crate::{entity::audit_event, error::Error};
 
 /// Who did what to which object, from where, and when.
 pub struct AuditEvent {
@@ -37,15 +33,14 @@ impl AuditEvent {
     }
 
     async fn actor_user(&self, ctx: &Context<'_>) -> Result<Option<User>, Error> {
-        user::load(ctx.db()?, self.model.actor_user_id).await
+        User::load(ctx, self.model.actor_user_id).await
     }
 
     async fn actor_token(&self, ctx: &Context<'_>) -> Result<Option<Token>, Error> {
         let Some(id) = self.model.actor_token_id else {
             return Ok(None);
         };
-        Ok(token::Entity::find_by_id(id)
-            .one(ctx.db()?)
+        Ok(loader::load_one(ctx, TokenId(id))
             .await?
             .map(|t| Token::new(t, self.organization_id)))
     }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use async_graphql::Context;
 use sea_orm::DatabaseConnection;
 
+use super::loader::RowDataLoader;
 use crate::{
     auth::{Permission, Principal},
     error::Error,
@@ -40,6 +41,8 @@ pub trait ContextExt {
     }
     /// The request's context.
     fn request(&self) -> Result<&RequestContext, Error>;
+    /// The batch loader of related rows (see [`super::loader`]).
+    fn loader(&self) -> Result<&RowDataLoader, Error>;
     /// The authenticated caller; `UNAUTHORIZED` on a public operation.
     fn principal(&self) -> Result<&Principal, Error> {
         self.request()?
@@ -88,6 +91,11 @@ impl ContextExt for Context<'_> {
     fn request(&self) -> Result<&RequestContext, Error> {
         self.data::<RequestContext>()
             .map_err(|_| Error::internal("request context missing"))
+    }
+
+    fn loader(&self) -> Result<&RowDataLoader, Error> {
+        self.data::<RowDataLoader>()
+            .map_err(|_| Error::internal("row loader missing from schema"))
     }
 }
 

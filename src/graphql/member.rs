@@ -1,10 +1,11 @@
 //! Members and invitations: inviting, joining, changing roles, removing.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use sea_orm::EntityTrait;
+use uuid::Uuid;
 
 use super::{
     context::ContextExt,
+    loader::{self, RoleId},
     role::{Role, parse_id},
     scalar::Timestamp,
     session::LoginPayload,
@@ -12,7 +13,7 @@ use super::{
 };
 use crate::{
     auth::{Permission, Principal},
-    entity::{invitation, membership, role, user},
+    entity::{invitation, membership},
     error::Error,
     service::{
         invitation::{self as invitation_service, Acceptance},
@@ -28,24 +29,37 @@ pub struct Member {
 #[Object]
 impl Member {
     async fn user(&self, ctx: &Context<'_>) -> Result<User, Error> {
-        user::Entity::find_by_id(self.membership.user_id)
-            .one(ctx.db()?)
+        User::load(ctx, Some(self.membership.user_id))
             .await?
-            .map(User)
             .ok_or(Error::NotFound("user"))
     }
 
     async fn role(&self, ctx: &Context<'_>) -> Result<Role, Error> {
-        role::Entity::find_by_id(self.membership.role_id)
-            .one(ctx.db()?)
-            .await?
-            .map(Role)
-            .ok_or(Error::NotFound("role"))
+        load_role(
+            ctx,
+            self.membership.organization_id,
+            self.membership.role_id,
+        )
+        .await
     }
 
     async fn joined_at(&self) -> Timestamp {
         self.membership.joined_at.into()
     }
+}
+
+/// A role a row of `organization_id` points at (a foreign key: it exists).
+async fn load_role(ctx: &Context<'_>, organization_id: Uuid, id: Uuid) -> Result<Role, Error> {
+    loader::load_one(
+        ctx,
+        RoleId {
+            organization_id,
+            id,
+        },
+    )
+    .await?
+    .map(Role)
+    .ok_or(Error::NotFound("role"))
 }
 
 /// A pending invitation (the code itself is never shown again).
@@ -62,11 +76,7 @@ impl Invitation {
     }
 
     async fn role(&self, ctx: &Context<'_>) -> Result<Role, Error> {
-        role::Entity::find_by_id(self.0.role_id)
-            .one(ctx.db()?)
-            .await?
-            .map(Role)
-            .ok_or(Error::NotFound("role"))
+        load_role(ctx, self.0.organization_id, self.0.role_id).await
     }
 
     async fn created_at(&self) -> Timestamp {

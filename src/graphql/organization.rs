@@ -89,7 +89,7 @@ impl Organization {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, Member>, Error> {
+    ) -> Result<Option<Connection<String, Member>>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
         let select =
@@ -98,12 +98,16 @@ impl Organization {
             .apply(select, membership::Column::Id)
             .all(ctx.db()?)
             .await?;
-        Ok(page.connection(rows, |m| m.id, |membership| Member { membership }))
+        Ok(Some(page.connection(
+            rows,
+            |m| m.id,
+            |membership| Member { membership },
+        )))
     }
 
     /// Pending invitations (not accepted, withdrawn or expired).
     #[graphql(guard = "PermissionGuard(Permission::MembersRead)")]
-    async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<Invitation>, Error> {
+    async fn invitations(&self, ctx: &Context<'_>) -> Result<Option<Vec<Invitation>>, Error> {
         self.ensure_acting_in(ctx)?;
         let rows = invitation::Entity::find()
             .filter(invitation::Column::OrganizationId.eq(self.uuid))
@@ -113,7 +117,7 @@ impl Organization {
             .order_by_asc(invitation::Column::Id)
             .all(ctx.db()?)
             .await?;
-        Ok(rows.into_iter().map(Invitation).collect())
+        Ok(Some(rows.into_iter().map(Invitation).collect()))
     }
 
     /// The audit log, newest first; `action` filters, e.g. `token.revoked`.
@@ -127,7 +131,7 @@ impl Organization {
         first: Option<i32>,
         after: Option<String>,
         action: Option<String>,
-    ) -> Result<Connection<String, AuditEvent>, Error> {
+    ) -> Result<Option<Connection<String, AuditEvent>>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
         let mut select =
@@ -140,14 +144,14 @@ impl Organization {
             .all(ctx.db()?)
             .await?;
         let org = self.uuid;
-        Ok(page.connection(
+        Ok(Some(page.connection(
             rows,
             |e| e.id,
             |model| AuditEvent {
                 model,
                 organization_id: org,
             },
-        ))
+        )))
     }
 
     /// The organization's projects, oldest first.
@@ -160,7 +164,7 @@ impl Organization {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, Project>, Error> {
+    ) -> Result<Option<Connection<String, Project>>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
         let mut select =
@@ -173,19 +177,19 @@ impl Organization {
             .apply(select, project::Column::Id)
             .all(ctx.db()?)
             .await?;
-        Ok(page.connection(rows, |p| p.id, Project))
+        Ok(Some(page.connection(rows, |p| p.id, Project)))
     }
 
     /// Built-in and custom roles.
     #[graphql(guard = "PermissionGuard(Permission::RolesRead)")]
-    async fn roles(&self, ctx: &Context<'_>) -> Result<Vec<Role>, Error> {
+    async fn roles(&self, ctx: &Context<'_>) -> Result<Option<Vec<Role>>, Error> {
         self.ensure_acting_in(ctx)?;
         let roles = role::Entity::find()
             .filter(role::Column::OrganizationId.eq(self.uuid))
             .order_by_asc(role::Column::Id)
             .all(ctx.db()?)
             .await?;
-        Ok(roles.into_iter().map(Role).collect())
+        Ok(Some(roles.into_iter().map(Role).collect()))
     }
 
     /// Every token of the organization (sessions are per user and listed
@@ -201,7 +205,7 @@ impl Organization {
         after: Option<String>,
         kind: Option<TokenKind>,
         status: Option<TokenStatus>,
-    ) -> Result<Connection<String, Token>, Error> {
+    ) -> Result<Option<Connection<String, Token>>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
         let mut select = token::Entity::find()
@@ -215,7 +219,11 @@ impl Organization {
         }
         let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
         let org = self.uuid;
-        Ok(page.connection(rows, |t| t.id, |t| Token::new(t, org)))
+        Ok(Some(page.connection(
+            rows,
+            |t| t.id,
+            |t| Token::new(t, org),
+        )))
     }
 }
 

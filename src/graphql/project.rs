@@ -64,7 +64,7 @@ impl Project {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, Sbom>, Error> {
+    ) -> Result<Option<Connection<String, Sbom>>, Error> {
         let page = Page::new(first, after)?;
         let select = sbom::Entity::find()
             .filter(sbom::Column::ProjectId.eq(self.0.id))
@@ -73,7 +73,7 @@ impl Project {
             .apply_newest_first(without_documents(select), sbom::Column::Id)
             .all(ctx.db()?)
             .await?;
-        Ok(page.connection(rows, |s| s.id, Sbom::listed))
+        Ok(Some(page.connection(rows, |s| s.id, Sbom::listed)))
     }
 }
 

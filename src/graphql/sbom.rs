@@ -12,18 +12,19 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 
 use super::{
     context::{ContextExt, PermissionGuard},
+    loader::{self, ProjectId, TokenId},
     project::Project,
     role::parse_id,
     scalar::Timestamp,
     token::Token,
-    user::{self, User},
+    user::User,
 };
 use crate::{
     auth::{
         Permission,
         token_access::{TokenAction, check_token_action},
     },
-    entity::{project as project_entity, sbom, token},
+    entity::sbom,
     error::Error,
     service::{
         sbom::{self as sbom_service, NewSbom},
@@ -133,12 +134,14 @@ impl Sbom {
 
     /// The project it belongs to (needs `projects:read`).
     #[graphql(guard = "PermissionGuard(Permission::ProjectsRead)")]
-    async fn project(&self, ctx: &Context<'_>) -> Result<Project, Error> {
-        project_entity::Entity::find_by_id(self.model.project_id)
-            .filter(project_entity::Column::OrganizationId.eq(self.model.organization_id))
-            .one(ctx.db()?)
+    async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>, Error> {
+        let key = ProjectId {
+            organization_id: self.model.organization_id,
+            id: self.model.project_id,
+        };
+        loader::load_one(ctx, key)
             .await?
-            .map(Project)
+            .map(|p| Some(Project(p)))
             .ok_or(Error::NotFound("project"))
     }
 
@@ -152,7 +155,7 @@ impl Sbom {
         if principal.user_id != Some(user_id) {
             principal.require(Permission::MembersRead)?;
         }
-        user::load(ctx.db()?, Some(user_id)).await
+        User::load(ctx, Some(user_id)).await
     }
 
     /// The token it was uploaded with: the one in use, or with a session
@@ -162,7 +165,7 @@ impl Sbom {
             return Ok(None);
         };
         let principal = ctx.principal()?;
-        let Some(model) = token::Entity::find_by_id(token_id).one(ctx.db()?).await? else {
+        let Some(model) = loader::load_one(ctx, TokenId(token_id)).await? else {
             return Ok(None);
         };
         check_token_action(

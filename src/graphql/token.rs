@@ -2,22 +2,22 @@
 
 use async_graphql::{Context, Enum, ID, Object};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::{
     context::ContextExt,
+    loader::{self, MemberRole, ProjectId, RoleId},
     project::Project,
     role::{Role, parse_id},
     scalar::Timestamp,
-    user::{self, User},
+    user::User,
 };
 use crate::{
     auth::{
         CredentialKind, Permission, PermissionSet, project_scope::ProjectScope,
         token_access::TokenAction,
     },
-    entity::{membership, project, role, token},
+    entity::{project, token},
     error::Error,
     service::token::{self as token_service, Status},
 };
@@ -135,41 +135,56 @@ impl Token {
         if let Some(principal) = &ctx.request()?.principal {
             principal.require(Permission::ProjectsRead)?;
         }
-        let projects = project::Entity::find()
-            .filter(project::Column::Id.is_in(ids.iter().copied()))
-            .filter(project::Column::OrganizationId.eq(self.organization_id))
-            .order_by_asc(project::Column::Id)
-            .all(ctx.db()?)
-            .await?;
+        let organization_id = self.organization_id;
+        let found = loader::load_many(
+            ctx,
+            ids.iter().map(|&id| ProjectId {
+                organization_id,
+                id,
+            }),
+        )
+        .await?;
+        let mut projects: Vec<project::Model> = found.into_values().collect();
+        projects.sort_unstable_by_key(|p| p.id);
         Ok(Some(projects.into_iter().map(Project).collect()))
     }
 
     /// A service token's role; for personal and session tokens, the owner's current role.
     async fn role(&self, ctx: &Context<'_>) -> Result<Option<Role>, Error> {
-        let db = ctx.db()?;
-        let role_id = match (self.model.role_id, self.model.owner_user_id) {
-            (Some(role_id), _) => Some(role_id),
-            (None, Some(owner)) => membership::Entity::find()
-                .filter(membership::Column::OrganizationId.eq(self.organization_id))
-                .filter(membership::Column::UserId.eq(owner))
-                .one(db)
+        let organization_id = self.organization_id;
+        let role = match (self.model.role_id, self.model.owner_user_id) {
+            (Some(id), _) => {
+                loader::load_one(
+                    ctx,
+                    RoleId {
+                        organization_id,
+                        id,
+                    },
+                )
                 .await?
-                .map(|m| m.role_id),
+            }
+            (None, Some(user_id)) => {
+                loader::load_one(
+                    ctx,
+                    MemberRole {
+                        organization_id,
+                        user_id,
+                    },
+                )
+                .await?
+            }
             (None, None) => None,
         };
-        let Some(role_id) = role_id else {
-            return Ok(None);
-        };
-        Ok(role::Entity::find_by_id(role_id).one(db).await?.map(Role))
+        Ok(role.map(Role))
     }
 
     /// The user a personal or session token belongs to.
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>, Error> {
-        user::load(ctx.db()?, self.model.owner_user_id).await
+        User::load(ctx, self.model.owner_user_id).await
     }
 
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>, Error> {
-        user::load(ctx.db()?, self.model.created_by_user_id).await
+        User::load(ctx, self.model.created_by_user_id).await
     }
 
     async fn created_at(&self) -> Timestamp {

@@ -3,19 +3,19 @@
 //! public mutation a CI job trades its OIDC identity token with.
 
 use async_graphql::{Context, ID, InputObject, Object};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::{
     context::ContextExt,
+    loader::{self, ProjectId, PublishersOf, RoleId},
     project::Project,
     role::{Role, parse_id},
     scalar::Timestamp,
     token_mutation::CreatedToken,
-    user::{self, User},
+    user::User,
 };
 use crate::{
     auth::Permission,
-    entity::{project, role, trusted_publisher},
+    entity::trusted_publisher,
     error::Error,
     service::{
         audit::Actor,
@@ -53,9 +53,11 @@ impl TrustedPublisher {
 
     /// The project exchanged tokens are restricted to.
     async fn project(&self, ctx: &Context<'_>) -> Result<Project, Error> {
-        project::Entity::find_by_id(self.0.project_id)
-            .filter(project::Column::OrganizationId.eq(self.0.organization_id))
-            .one(ctx.db()?)
+        let key = ProjectId {
+            organization_id: self.0.organization_id,
+            id: self.0.project_id,
+        };
+        loader::load_one(ctx, key)
             .await?
             .map(Project)
             .ok_or_else(|| Error::internal("a trusted publisher's project is missing"))
@@ -63,8 +65,11 @@ impl TrustedPublisher {
 
     /// The role exchanged tokens carry.
     async fn role(&self, ctx: &Context<'_>) -> Result<Role, Error> {
-        role::Entity::find_by_id(self.0.role_id)
-            .one(ctx.db()?)
+        let key = RoleId {
+            organization_id: self.0.organization_id,
+            id: self.0.role_id,
+        };
+        loader::load_one(ctx, key)
             .await?
             .map(Role)
             .ok_or_else(|| Error::internal("a trusted publisher's role is missing"))
@@ -75,7 +80,7 @@ impl TrustedPublisher {
     }
 
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>, Error> {
-        user::load(ctx.db()?, self.0.created_by_user_id).await
+        User::load(ctx, self.0.created_by_user_id).await
     }
 }
 
@@ -90,8 +95,11 @@ pub async fn trusted_publishers_of(
         return Err(Error::NotFound("project"));
     }
     principal.require_project(project.id)?;
-    let publishers =
-        publisher_service::of_project(ctx.db()?, project.organization_id, project.id).await?;
+    let key = PublishersOf(ProjectId {
+        organization_id: project.organization_id,
+        id: project.id,
+    });
+    let publishers = loader::load_one(ctx, key).await?.unwrap_or_default();
     Ok(publishers.into_iter().map(TrustedPublisher).collect())
 }
 

@@ -1,9 +1,9 @@
 //! The `User` type.
 
-use async_graphql::{ID, Object};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use async_graphql::{Context, ID, Object};
 use uuid::Uuid;
 
+use super::loader::{self, UserId};
 use crate::{entity::user, error::Error};
 
 /// A person who signs in with a password.
@@ -24,8 +24,10 @@ impl User {
     }
 }
 
-/// Loads a user by id, if there is one.
-pub async fn load(db: &DatabaseConnection, id: Option<Uuid>) -> Result<Option<User>, Error> {
-    let Some(id) = id else { return Ok(None) };
-    Ok(user::Entity::find_by_id(id).one(db).await?.map(User))
+impl User {
+    /// The user `id` points at, if any (batched under a list).
+    pub async fn load(ctx: &Context<'_>, id: Option<Uuid>) -> Result<Option<User>, Error> {
+        let Some(id) = id else { return Ok(None) };
+        Ok(loader::load_one(ctx, UserId(id)).await?.map(User))
+    }
 }

@@ -6,15 +6,16 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::{
     context::ContextExt,
+    loader::{self, RoleId, TokenId},
     organization::status_condition,
     pagination::{Page, connection_complexity},
     role::Role,
     token::{Token, TokenStatus},
-    user::{self, User},
+    user::User,
 };
 use crate::{
     auth::{CredentialKind, Permission, Principal},
-    entity::{role, token},
+    entity::token,
     error::Error,
 };
 
@@ -50,13 +51,12 @@ impl Viewer {
 
     /// Null for a service token.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>, Error> {
-        user::load(ctx.db()?, self.0.user_id).await
+        User::load(ctx, self.0.user_id).await
     }
 
     /// The credential in use.
     async fn token(&self, ctx: &Context<'_>) -> Result<Token, Error> {
-        let model = token::Entity::find_by_id(self.0.token_id)
-            .one(ctx.db()?)
+        let model = loader::load_one(ctx, TokenId(self.0.token_id))
             .await?
             .ok_or(Error::Unauthorized)?;
         Ok(Token::new(model, self.0.organization_id()))
@@ -64,8 +64,11 @@ impl Viewer {
 
     /// The role the permissions come from.
     async fn role(&self, ctx: &Context<'_>) -> Result<Role, Error> {
-        role::Entity::find_by_id(self.0.role_id)
-            .one(ctx.db()?)
+        let key = RoleId {
+            organization_id: self.0.organization_id(),
+            id: self.0.role_id,
+        };
+        loader::load_one(ctx, key)
             .await?
             .map(Role)
             .ok_or(Error::Unauthorized)

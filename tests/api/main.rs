@@ -2,6 +2,7 @@
 //! One binary (modules per domain) keeps link time down.
 
 mod audit;
+mod batching;
 mod ci_tokens;
 mod cli;
 mod durability;
@@ -12,6 +13,7 @@ mod instances;
 mod last_used;
 mod matrix;
 mod members;
+mod nullability;
 mod operations;
 mod outage;
 mod performance;

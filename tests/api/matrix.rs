@@ -12,7 +12,7 @@ use crate::helpers::{ADMIN_PASSWORD, Answer, TestApp, spawn_app};
 
 /// What happened, as far as authorization goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub enum Outcome {
     /// Passed authorization (data, or an error about the input).
     A,
     /// Field-level FORBIDDEN.
@@ -33,16 +33,16 @@ const CALLERS: [&str; 5] = [
 
 /// One row: a field as `Type.field`, the operation that reaches it, and the
 /// outcome per caller (in `CALLERS` order).
-struct Case {
-    field: &'static str,
-    query: &'static str,
-    expect: [Outcome; 5],
+pub struct Case {
+    pub field: &'static str,
+    pub query: &'static str,
+    pub expect: [Outcome; 5],
 }
 
 // Ids in variables are random: a caller that passes authorization gets
 // NOT_FOUND or BAD_USER_INPUT, so the matrix changes no state.
 #[rustfmt::skip]
-const CASES: &[Case] = &[
+pub const CASES: &[Case] = &[
     Case { field: "Query.organization", query: "{ organization { id name createdAt maxTokenLifetimeDays } }", expect: [U, A, A, A, A] },
     Case { field: "Query.viewer", query: "{ viewer { kind user { id } token { id } role { id } permissions } }", expect: [U, A, A, A, A] },
     Case { field: "Viewer.personalTokens", query: "{ viewer { personalTokens { edges { cursor } } } }", expect: [U, A, A, A, A] },

@@ -653,11 +653,22 @@ async fn change_password_is_no_oracle_for_a_stolen_session() {
     let session = app.admin_session().await;
     const CHANGE: &str = r#"mutation { p: createProject(input: {name: "kept"}) { id } changePassword(currentPassword: "guess", newPassword: "a new long password") }"#;
     let answer = app.gql(Some(&session), CHANGE, json!({})).await;
-    // A field error: the project created in the same request stays.
+    // A field error, not a request error: `changePassword` is non-null,
+    // so its failure nulls `data` (GraphQL's rule), and the project
+    // created before it in the same request stays.
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(code(&answer), Some("BAD_USER_INPUT"));
-    assert!(
-        answer.body["data"]["p"]["id"].is_string(),
+    assert_eq!(answer.body["data"], Value::Null, "{}", answer.text);
+    let answer = app
+        .gql(
+            Some(&session),
+            "{ organization { projects { edges { node { name } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer.body["data"]["organization"]["projects"]["edges"],
+        json!([{ "node": { "name": "kept" } }]),
         "{}",
         answer.text
     );
