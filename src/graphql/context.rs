@@ -6,7 +6,6 @@ use std::net::IpAddr;
 use async_graphql::Context;
 use sea_orm::DatabaseConnection;
 
-use super::loader::RowDataLoader;
 use crate::{
     auth::{Permission, Principal},
     error::Error,
@@ -41,8 +40,6 @@ pub trait ContextExt {
     }
     /// The request's context.
     fn request(&self) -> Result<&RequestContext, Error>;
-    /// The batch loader of related rows (see [`super::loader`]).
-    fn loader(&self) -> Result<&RowDataLoader, Error>;
     /// The authenticated caller; `UNAUTHORIZED` on a public operation.
     fn principal(&self) -> Result<&Principal, Error> {
         self.request()?
@@ -91,11 +88,6 @@ impl ContextExt for Context<'_> {
     fn request(&self) -> Result<&RequestContext, Error> {
         self.data::<RequestContext>()
             .map_err(|_| Error::internal("request context missing"))
-    }
-
-    fn loader(&self) -> Result<&RowDataLoader, Error> {
-        self.data::<RowDataLoader>()
-            .map_err(|_| Error::internal("row loader missing from schema"))
     }
 }
 

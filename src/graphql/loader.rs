@@ -40,7 +40,6 @@ use async_graphql::{
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use super::context::ContextExt;
 use crate::{
     entity::{membership, project, role, token, trusted_publisher, user},
     error::Error,
@@ -276,7 +275,11 @@ where
     K: Send + Sync + Hash + Eq + Clone + 'static,
     RowLoader: Loader<K, Error = LoadError>,
 {
-    ctx.loader()?.load_many(keys).await.map_err(Error::internal)
+    ctx.data::<RowDataLoader>()
+        .map_err(|_| Error::internal("row loader missing from the request"))?
+        .load_many(keys)
+        .await
+        .map_err(Error::internal)
 }
 
 #[cfg(test)]
