@@ -1,21 +1,30 @@
 //! Projects: the `Project` type, the `project(id)` query and the project
-//! mutations. A project groups the SBOM documents pipelines upload; it
-//! lives in one organization, and an id from another one does not exist.
+//! mutations. A project groups the SBOM documents pipelines upload and the
+//! CI identities it trusts; it lives in one organization, and an id from
+//! another one does not exist. The output types of what a project holds
+//! live beside it ([`sbom`], [`publisher`]), so that the modules of their
+//! operations (`graphql::sbom`, `graphql::trusted_publisher`) depend on
+//! this one and never the other way round.
+
+pub mod publisher;
+pub mod sbom;
 
 use async_graphql::{Context, ID, InputObject, Object, connection::Connection};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
+use self::{
+    publisher::{TrustedPublisher, trusted_publishers_of},
+    sbom::{Sbom, without_documents},
+};
 use super::{
     context::{ContextExt, PermissionGuard},
     pagination::{Page, connection_complexity},
     role::parse_id,
-    sbom::{Sbom, without_documents},
     scalar::Timestamp,
-    trusted_publisher::{TrustedPublisher, trusted_publishers_of},
 };
 use crate::{
     auth::Permission,
-    entity::{project, sbom},
+    entity::{project, sbom as sbom_entity},
     error::Error,
     service::{
         project::{self as project_service, ProjectChanges},
@@ -66,11 +75,11 @@ impl Project {
         after: Option<String>,
     ) -> Result<Option<Connection<String, Sbom>>, Error> {
         let page = Page::new(first, after)?;
-        let select = sbom::Entity::find()
-            .filter(sbom::Column::ProjectId.eq(self.0.id))
-            .filter(sbom::Column::OrganizationId.eq(self.0.organization_id));
+        let select = sbom_entity::Entity::find()
+            .filter(sbom_entity::Column::ProjectId.eq(self.0.id))
+            .filter(sbom_entity::Column::OrganizationId.eq(self.0.organization_id));
         let rows = page
-            .apply_newest_first(without_documents(select), sbom::Column::Id)
+            .apply_newest_first(without_documents(select), sbom_entity::Column::Id)
             .all(ctx.db()?)
             .await?;
         Ok(Some(page.connection(rows, |s| s.id, Sbom::listed)))

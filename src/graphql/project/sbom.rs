@@ -1,0 +1,182 @@
+//! The `Sbom` output type: an SBOM document stored in a project, listed
+//! without its document, which is read only when asked for.
+
+use async_graphql::{Context, Enum, ID, Object};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+
+use super::Project;
+use crate::{
+    auth::{
+        Permission,
+        token_access::{TokenAction, check_token_action},
+    },
+    entity::sbom,
+    error::Error,
+    graphql::{
+        context::{ContextExt, PermissionGuard},
+        loader::{self, ProjectId, TokenId},
+        scalar::Timestamp,
+        token::Token,
+        user::User,
+    },
+    service::sbom_document::DocumentFormat,
+};
+
+/// The document formats lynk accepts.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SbomFormat {
+    /// CycloneDX JSON, specVersion 1.2 or later.
+    #[graphql(name = "CYCLONEDX")]
+    CycloneDx,
+    /// SPDX JSON, SPDX-2.2 or SPDX-2.3.
+    Spdx,
+}
+
+impl From<DocumentFormat> for SbomFormat {
+    fn from(format: DocumentFormat) -> Self {
+        match format {
+            DocumentFormat::CycloneDx => SbomFormat::CycloneDx,
+            DocumentFormat::Spdx => SbomFormat::Spdx,
+        }
+    }
+}
+
+/// An uploaded SBOM document and what lynk read from it.
+pub struct Sbom {
+    pub model: sbom::Model,
+    /// Lists leave the document out (it may be megabytes); `document`
+    /// reads it then, one row at a time, and its complexity bounds how many.
+    document_loaded: bool,
+}
+
+impl Sbom {
+    /// An SBOM read whole.
+    pub fn new(model: sbom::Model) -> Sbom {
+        Sbom {
+            model,
+            document_loaded: true,
+        }
+    }
+
+    /// An SBOM from [`without_documents`]: everything but the document.
+    pub fn listed(model: sbom::Model) -> Sbom {
+        Sbom {
+            model,
+            document_loaded: false,
+        }
+    }
+}
+
+/// A query for SBOMs without their documents (an empty string stands in).
+pub fn without_documents(select: Select<sbom::Entity>) -> Select<sbom::Entity> {
+    use sea_orm::{Iterable, QuerySelect, sea_query::Expr};
+    select
+        .select_only()
+        .columns(sbom::Column::iter().filter(|c| !matches!(c, sbom::Column::Document)))
+        .column_as(Expr::val(""), "document")
+}
+
+/// Each document costs this much of the query's complexity budget, so one
+/// request reads only a few.
+pub const DOCUMENT_COMPLEXITY: usize = 1000;
+
+#[Object]
+impl Sbom {
+    async fn id(&self) -> ID {
+        ID(self.model.id.to_string())
+    }
+
+    /// The name given at upload, else the document's own (CycloneDX
+    /// `metadata.component.name`, SPDX `name`), else `sbom`.
+    async fn name(&self) -> &str {
+        &self.model.name
+    }
+
+    async fn format(&self) -> SbomFormat {
+        DocumentFormat::from_stored(&self.model.format).into()
+    }
+
+    /// As written in the document: `1.6` (CycloneDX), `SPDX-2.3` (SPDX).
+    async fn spec_version(&self) -> &str {
+        &self.model.spec_version
+    }
+
+    /// CycloneDX: every entry of `components`, nested ones included;
+    /// SPDX: the number of `packages`.
+    async fn component_count(&self) -> i32 {
+        self.model.component_count
+    }
+
+    /// The document's size in bytes.
+    async fn size_bytes(&self) -> i32 {
+        i32::try_from(self.model.size_bytes).unwrap_or(i32::MAX)
+    }
+
+    /// Lower-case hex SHA-256 of the document's bytes.
+    async fn sha256(&self) -> &str {
+        &self.model.sha256
+    }
+
+    async fn created_at(&self) -> Timestamp {
+        self.model.created_at.into()
+    }
+
+    /// The project it belongs to (needs `projects:read`).
+    #[graphql(guard = "PermissionGuard(Permission::ProjectsRead)")]
+    async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>, Error> {
+        let key = ProjectId {
+            organization_id: self.model.organization_id,
+            id: self.model.project_id,
+        };
+        loader::load_one(ctx, key)
+            .await?
+            .map(|p| Some(Project(p)))
+            .ok_or(Error::NotFound("project"))
+    }
+
+    /// The user whose credential uploaded it (null for a service token).
+    /// Yourself always; anyone else needs `members:read`.
+    async fn uploaded_by_user(&self, ctx: &Context<'_>) -> Result<Option<User>, Error> {
+        let Some(user_id) = self.model.uploaded_by_user_id else {
+            return Ok(None);
+        };
+        let principal = ctx.principal()?;
+        if principal.user_id != Some(user_id) {
+            principal.require(Permission::MembersRead)?;
+        }
+        User::load(ctx, Some(user_id)).await
+    }
+
+    /// The token it was uploaded with: the one in use, or with a session
+    /// your own; any other needs `tokens:read`, as `token(id)` does.
+    async fn uploaded_by_token(&self, ctx: &Context<'_>) -> Result<Option<Token>, Error> {
+        let Some(token_id) = self.model.uploaded_by_token_id else {
+            return Ok(None);
+        };
+        let principal = ctx.principal()?;
+        let Some(model) = loader::load_one(ctx, TokenId(token_id)).await? else {
+            return Ok(None);
+        };
+        check_token_action(
+            principal,
+            &crate::service::token::facts(&model)?,
+            TokenAction::Read,
+        )?;
+        Ok(Some(Token::new(model, self.model.organization_id)))
+    }
+
+    /// The document exactly as uploaded. Costly: it counts 1000 towards
+    /// the query's complexity, so read documents one `sbom(id)` at a time.
+    #[graphql(complexity = "DOCUMENT_COMPLEXITY")]
+    async fn document(&self, ctx: &Context<'_>) -> Result<String, Error> {
+        if self.document_loaded {
+            return Ok(self.model.document.clone());
+        }
+        sbom::Entity::find_by_id(self.model.id)
+            .filter(sbom::Column::OrganizationId.eq(self.model.organization_id))
+            .one(ctx.db()?)
+            .await?
+            .map(|sbom| sbom.document)
+            .ok_or(Error::NotFound("sbom"))
+    }
+}
