@@ -3,6 +3,9 @@
 --
 -- Environment:
 --   LYNK_TOKEN       the token sent as `Authorization: Bearer …` (none if empty)
+--   TOKENS_FILE      instead, a file of tokens, one a line: each thread sends
+--                    its share of them in turn (WRK_THREADS threads), so
+--                    every token is sent once before any is sent again
 --   QUERY            the GraphQL query (default: { organization { id name } })
 --   EXPECT_STATUS    the status every answer must have (default 200)
 --   RESULT_FILE      where done() writes one line: requests rps p50_us p99_us failures
@@ -14,6 +17,10 @@ local token = os.getenv("LYNK_TOKEN") or ""
 local query = os.getenv("QUERY") or "{ organization { id name } }"
 local expect_status = tonumber(os.getenv("EXPECT_STATUS") or "200")
 local result_file = os.getenv("RESULT_FILE")
+local tokens_file = os.getenv("TOKENS_FILE")
+if tokens_file == "" then
+  tokens_file = nil
+end
 
 wrk.method = "POST"
 wrk.path = "/lynkapi"
@@ -25,16 +32,42 @@ end
 wrk.body = '{"query":"' .. query .. '"}'
 
 -- Each wrk thread runs its own Lua state; setup() keeps a handle on every
--- thread so that done() can add up their counters.
+-- thread so that done() can add up their counters, and numbers them.
 local threads = {}
 
 function setup(thread)
+  thread:set("thread_index", #threads)
   table.insert(threads, thread)
 end
 
 function init(args)
   failures = 0
   first_failure = ""
+  if tokens_file then
+    -- This thread's share of the tokens, as ready-made requests.
+    local count = tonumber(os.getenv("WRK_THREADS") or "1")
+    prepared = {}
+    local line = 0
+    for token in io.lines(tokens_file) do
+      if line % count == thread_index then
+        local headers = {}
+        for name, value in pairs(wrk.headers) do
+          headers[name] = value
+        end
+        headers["Authorization"] = "Bearer " .. token
+        table.insert(prepared, wrk.format(nil, nil, headers, nil))
+      end
+      line = line + 1
+    end
+    next_request = 0
+  end
+end
+
+if tokens_file then
+  function request()
+    next_request = next_request % #prepared + 1
+    return prepared[next_request]
+  end
 end
 
 function response(status, headers, body)

@@ -23,6 +23,16 @@
 #   organization (sqlite, unix-excl)  the same, the file held by the server alone
 #   organization (postgres)     the same on PostgreSQL
 #   invalid token → 401 (sqlite) a well-formed token that is not stored
+#   organization, 1 token / N distinct tokens, first use / N distinct
+#   tokens, used in the minute (sqlite, postgres)
+#                               the same query with wrk sending tokens from a
+#                               list, the three in turn per connection count:
+#                               the bootstrap token alone; DISTINCT_TOKENS
+#                               tokens each first used in the row (their
+#                               lastUsedAt is cleared before it), so that
+#                               every one of them is written; the same
+#                               tokens again, written less than a minute ago
+#                               (the difference is the cost of writing them)
 # It prints one table: requests per second, p50, p99, server CPU seconds per
 # 10k requests (utime+stime of the server process from /proc), its peak RSS
 # during the row (VmHWM, reset before each row) and the ratio to the ceiling
@@ -34,9 +44,11 @@
 # (seconds per server, default 2), CONNECTIONS (default "1 16 64"),
 # SEED_TOKENS (default 100000), CEILING_WORK (microseconds of work per
 # request for the extra ceiling rows, default "10"; "" for none),
-# SKIP_BUILD=1 (use the existing release build), LYNK_BENCH_NO_POSTGRES=1
-# (skip the PostgreSQL rows), RUST_LOG (the servers' log filter, default
-# info as in production).
+# DISTINCT_TOKENS (default 10000), ONLY (an extended regular expression:
+# run only the rows whose label matches, default all), SKIP_BUILD=1 (use
+# the existing release build), LYNK_BENCH_NO_POSTGRES=1 (skip the
+# PostgreSQL rows), RUST_LOG (the servers' log filter, default info as in
+# production).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -57,6 +69,8 @@ WARMUP=${WARMUP:-2}
 CONNECTIONS=${CONNECTIONS:-"1 16 64"}
 SEED_TOKENS=${SEED_TOKENS:-100000}
 CEILING_WORK=${CEILING_WORK-10}
+DISTINCT_TOKENS=${DISTINCT_TOKENS:-10000}
+ONLY=${ONLY:-.}
 export RUST_LOG=${RUST_LOG:-info}
 # Failed authentications per address are rate limited where lynk supports
 # it; the 401 row measures the 401 itself, so lift the budget (an unknown
@@ -90,12 +104,13 @@ if [[ -n "${LYNK_TEST_DATABASE_URL:-}" ]]; then
 fi
 
 if [[ -z "${SKIP_BUILD:-}" ]]; then
-    log "building release (lynk and examples/ceiling.rs)"
-    cargo build --release --locked --bin lynk --example ceiling >&2
+    log "building release (lynk, examples/ceiling.rs and examples/bench_tokens.rs)"
+    cargo build --release --locked --bin lynk --example ceiling --example bench_tokens >&2
 fi
 LYNK="$ROOT/target/release/lynk"
 CEILING="$ROOT/target/release/examples/ceiling"
-[[ -x "$LYNK" && -x "$CEILING" ]] || die "release binaries missing; run without SKIP_BUILD"
+BENCH_TOKENS="$ROOT/target/release/examples/bench_tokens"
+[[ -x "$LYNK" && -x "$CEILING" && -x "$BENCH_TOKENS" ]] || die "release binaries missing; run without SKIP_BUILD"
 
 # ---------------------------------------------------------------------------
 # Cleanup: stop what we started (by pid), drop the PostgreSQL database.
@@ -199,6 +214,36 @@ ANALYZE;
 SQL
 }
 
+# DISTINCT_TOKENS tokens whose secrets are known (examples/bench_tokens.rs):
+# the secrets go to $WORK/distinct.tokens for wrk; the digests, stored as
+# tokens of the organization named "load distinct", to the SQL file $1
+# (with the literal syntax of the database: sqlite or postgres, in $2).
+distinct_tokens_sql() {
+    local literal="X'%s'"
+    [[ "$2" == postgres ]] && literal="decode('%s', 'hex')"
+    "$BENCH_TOKENS" "$DISTINCT_TOKENS" >"$WORK/distinct.txt"
+    cut -d' ' -f1 "$WORK/distinct.txt" >"$WORK/distinct.tokens"
+    awk -v literal="$literal" '{ printf "%s(" literal ")", (NR > 1 ? ",\n" : ""), $2 } END { print "" }' \
+        "$WORK/distinct.txt" >"$WORK/distinct.values"
+    {
+        printf 'INSERT INTO token (id, kind, organization_id, name, digest, hint, owner_user_id,\n'
+        printf '                   created_by_user_id, created_at, expires_at)\n'
+        if [[ "$2" == postgres ]]; then
+            printf "SELECT gen_random_uuid(), 'personal', (SELECT id FROM organization LIMIT 1), 'load distinct',\n"
+            printf "       d.column1, 'lynk_live_0000…0000', (SELECT id FROM users LIMIT 1),\n"
+            printf "       (SELECT id FROM users LIMIT 1), now(), now() + interval '365 days'\n"
+        else
+            printf "SELECT randomblob(16), 'personal', (SELECT id FROM organization LIMIT 1), 'load distinct',\n"
+            printf "       d.column1, 'lynk_live_0000…0000', (SELECT id FROM users LIMIT 1),\n"
+            printf "       (SELECT id FROM users LIMIT 1), strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now'),\n"
+            printf "       strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now', '+365 days')\n"
+        fi
+        printf 'FROM (VALUES\n'
+        cat "$WORK/distinct.values"
+        printf ') AS d;\n'
+    } >"$1"
+}
+
 # ---------------------------------------------------------------------------
 # Measuring one row.
 # ---------------------------------------------------------------------------
@@ -209,9 +254,9 @@ RESULTS="$WORK/results.tsv"
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
-# run_row LABEL PID PORT TOKEN QUERY EXPECT_STATUS CONNECTIONS
+# run_row LABEL PID PORT TOKEN QUERY EXPECT_STATUS CONNECTIONS [TOKENS_FILE]
 run_row() {
-    local label=$1 pid=$2 port=$3 token=$4 query=$5 expect=$6 conns=$7
+    local label=$1 pid=$2 port=$3 token=$4 query=$5 expect=$6 conns=$7 tokens_file=${8:-}
     local threads=2
     ((conns >= 2)) || threads=1
     # Reset the peak RSS to the current RSS, so VmHWM is this row's peak.
@@ -219,6 +264,7 @@ run_row() {
     local before after
     before=$(cpu_ticks "$pid")
     LYNK_TOKEN="$token" QUERY="$query" EXPECT_STATUS="$expect" RESULT_FILE="$WORK/row" \
+        TOKENS_FILE="$tokens_file" WRK_THREADS="$threads" \
         wrk -t "$threads" -c "$conns" -d "${DURATION}s" --timeout 5s \
         -s "$ROOT/bench/auth.lua" "http://127.0.0.1:$port/lynkapi" >"$WORK/wrk.out" 2>&1 ||
         { cat "$WORK/wrk.out" >&2; die "wrk failed for $label"; }
@@ -243,9 +289,34 @@ warm_up() {
 
 rows_for() {
     local label=$1 pid=$2 port=$3 token=$4 query=$5 expect=$6 conns
+    [[ "$label" =~ $ONLY ]] || return 0
     warm_up "$port" "$token" "$query" "$expect"
     for conns in $CONNECTIONS; do
         run_row "$label" "$pid" "$port" "$token" "$query" "$expect" "$conns"
+    done
+}
+
+# The one-token and the distinct-tokens rows, in turn per connection
+# count; before the first distinct row, CLEAR (a command) makes every one
+# of those tokens due for its lastUsedAt write again.
+# distinct_rows_for DATABASE PID PORT CLEAR...
+distinct_rows_for() {
+    local database=$1 pid=$2 port=$3 conns
+    shift 3
+    local one="organization, 1 token ($database)"
+    local many="organization, $DISTINCT_TOKENS distinct tokens, first use ($database)"
+    local again="organization, $DISTINCT_TOKENS distinct tokens, used in the minute ($database)"
+    [[ "$one" =~ $ONLY || "$many" =~ $ONLY || "$again" =~ $ONLY ]] || return 0
+    printf '%s\n' "$TOKEN_FOR_ROWS" >"$WORK/one.tokens"
+    warm_up "$port" "$TOKEN_FOR_ROWS" "$ORG_QUERY" 200
+    # Read every distinct token once, so the rows start with a warm cache.
+    TOKENS_FILE="$WORK/distinct.tokens" WRK_THREADS=1 \
+        wrk -t 1 -c 1 -d "${WARMUP}s" -s "$ROOT/bench/auth.lua" "http://127.0.0.1:$port/lynkapi" >/dev/null 2>&1 || true
+    for conns in $CONNECTIONS; do
+        run_row "$one" "$pid" "$port" "" "$ORG_QUERY" 200 "$conns" "$WORK/one.tokens"
+        "$@"
+        run_row "$many" "$pid" "$port" "" "$ORG_QUERY" 200 "$conns" "$WORK/distinct.tokens"
+        run_row "$again" "$pid" "$port" "" "$ORG_QUERY" 200 "$conns" "$WORK/distinct.tokens"
     done
 }
 
@@ -260,6 +331,8 @@ log "bootstrapping and seeding $SEED_TOKENS tokens on SQLite"
 TOKEN="$(bootstrap "$SQLITE_URL")"
 [[ -n "$TOKEN" ]] || die "no token from lynk bootstrap"
 seed_sqlite "$WORK/lynk.db"
+distinct_tokens_sql "$WORK/distinct-sqlite.sql" sqlite
+sqlite3 "$WORK/lynk.db" <"$WORK/distinct-sqlite.sql"
 # A well-formed token (right prefix, length and checksum) that is not stored:
 # bootstrapped into a database the server never sees.
 UNKNOWN_TOKEN="$(bootstrap "sqlite://$WORK/other.db?mode=rwc")"
@@ -295,6 +368,9 @@ done
 rows_for "typename (sqlite)" "$LYNK_PID" "$LYNK_PORT" "$TOKEN" "$TYPENAME_QUERY" 200
 rows_for "organization (sqlite)" "$LYNK_PID" "$LYNK_PORT" "$TOKEN" "$ORG_QUERY" 200
 rows_for "invalid token 401 (sqlite)" "$LYNK_PID" "$LYNK_PORT" "$UNKNOWN_TOKEN" "$ORG_QUERY" 401
+TOKEN_FOR_ROWS=$TOKEN
+distinct_rows_for sqlite "$LYNK_PID" "$LYNK_PORT" \
+    sqlite3 -cmd '.timeout 5000' "$WORK/lynk.db" "UPDATE token SET last_used_at = NULL, last_used_ips = NULL WHERE name = 'load distinct'"
 stop_server "$LYNK_PID"
 
 # The same file, kept to the server alone (README, Deploying: `vfs=unix-excl`).
@@ -314,10 +390,15 @@ if [[ -n "${LYNK_TEST_DATABASE_URL:-}" ]]; then
     log "bootstrapping and seeding $SEED_TOKENS tokens on PostgreSQL"
     PG_TOKEN="$(bootstrap "$PG_URL")"
     seed_postgres "$PG_URL"
+    distinct_tokens_sql "$WORK/distinct-postgres.sql" postgres
+    "$PSQL" -q -v ON_ERROR_STOP=1 "$PG_URL" -f "$WORK/distinct-postgres.sql"
     start_server lynk-postgres "$LYNK" serve --listen "127.0.0.1:$LYNK_PORT" --database-url "$PG_URL"
     LYNK_PID=$STARTED_PID
     wait_ready "http://127.0.0.1:$LYNK_PORT/healthz" "$LYNK_PID" lynk-postgres
     rows_for "organization (postgres)" "$LYNK_PID" "$LYNK_PORT" "$PG_TOKEN" "$ORG_QUERY" 200
+    TOKEN_FOR_ROWS=$PG_TOKEN
+    distinct_rows_for postgres "$LYNK_PID" "$LYNK_PORT" \
+        "$PSQL" -q "$PG_URL" -c "UPDATE token SET last_used_at = NULL, last_used_ips = NULL WHERE name = 'load distinct'"
     stop_server "$LYNK_PID"
 fi
 

@@ -171,14 +171,12 @@ impl Application {
         // `lastUsedAt` is written behind the requests, until they are all
         // answered, and then once more before the pool closes.
         let (served, stop_recording) = tokio::sync::oneshot::channel::<()>();
-        let recording = tokio::spawn({
-            let (last_used, db) = (Arc::clone(&self.last_used), self.db.clone());
-            async move {
-                let stop = async {
-                    let _ = stop_recording.await;
-                };
-                last_used.flush_until(&db, stop).await;
-            }
+        let (last_used, db) = (Arc::clone(&self.last_used), self.db.clone());
+        let recording = tokio::spawn(async move {
+            let stop = async {
+                let _ = stop_recording.await;
+            };
+            last_used.flush_until(&db, stop).await;
         });
         let serving = axum::serve(
             self.listener,

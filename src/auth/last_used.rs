@@ -64,12 +64,12 @@ pub fn with_address(previous: Option<&str>, client: &str) -> String {
 
 /// A token's use, as it will be written.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Use {
-    pub token_id: Uuid,
+struct Use {
+    token_id: Uuid,
     /// The latest use.
-    pub at: DateTime<Utc>,
+    at: DateTime<Utc>,
     /// `last_used_ips` after it.
-    pub addresses: String,
+    addresses: String,
 }
 
 #[derive(Debug)]
@@ -83,14 +83,14 @@ struct Pending {
 /// The uses waiting to be written: at most one per token, at most
 /// `capacity` tokens. Pure; [`LastUsedRecorder`] puts it behind a lock.
 #[derive(Debug)]
-pub struct Buffer {
+struct Buffer {
     capacity: usize,
     pending: HashMap<Uuid, Pending>,
 }
 
 impl Buffer {
     /// An empty buffer for at most `capacity` tokens.
-    pub fn new(capacity: usize) -> Buffer {
+    fn new(capacity: usize) -> Buffer {
         Buffer {
             capacity,
             pending: HashMap::new(),
@@ -101,7 +101,7 @@ impl Buffer {
     /// `stored`; a later use of a token already waiting replaces its time
     /// and puts its address first. False when the use was dropped: the
     /// buffer is full of other tokens.
-    pub fn record(
+    fn record(
         &mut self,
         token_id: Uuid,
         stored: Option<&str>,
@@ -132,17 +132,12 @@ impl Buffer {
     }
 
     /// How many tokens are waiting.
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.pending.len()
     }
 
-    /// Whether no token is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
-
     /// Empties the buffer, returning what it held.
-    pub fn take(&mut self) -> Vec<Use> {
+    fn take(&mut self) -> Vec<Use> {
         self.pending
             .drain()
             .map(|(token_id, pending)| Use {
@@ -297,7 +292,7 @@ mod tests {
                 addresses: "10.0.0.1 10.0.0.2 10.0.0.9".into(),
             }]
         );
-        assert!(buffer.is_empty());
+        assert_eq!(buffer.len(), 0);
     }
 
     #[test]

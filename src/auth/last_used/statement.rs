@@ -43,7 +43,7 @@ struct Row<'a> {
 /// The statement writing `uses` (at most one per token). A token is
 /// written only if it was not written in the minute before the earliest
 /// of these uses, by this instance or another.
-pub fn update(backend: DbBackend, uses: &[Use]) -> Statement {
+pub(super) fn update(backend: DbBackend, uses: &[Use]) -> Statement {
     let rows: Vec<Row<'_>> = uses
         .iter()
         .map(|used| Row {
