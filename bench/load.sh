@@ -46,7 +46,9 @@
 # request for the extra ceiling rows, default "10"; "" for none),
 # DISTINCT_TOKENS (default 10000), ONLY (an extended regular expression:
 # run only the rows whose label matches, default all), SKIP_BUILD=1 (use
-# the existing release build), LYNK_BENCH_NO_POSTGRES=1 (skip the
+# the existing release build), BASELINE (another lynk binary: adds A/B
+# rows of `organization` against it, in turn with this build, ROUNDS times,
+# default 2), LYNK_BENCH_NO_POSTGRES=1 (skip the
 # PostgreSQL rows), RUST_LOG (the servers' log filter, default info as in
 # production).
 set -euo pipefail
@@ -71,6 +73,9 @@ SEED_TOKENS=${SEED_TOKENS:-100000}
 CEILING_WORK=${CEILING_WORK-10}
 DISTINCT_TOKENS=${DISTINCT_TOKENS:-10000}
 ONLY=${ONLY:-.}
+BASELINE=${BASELINE:-}
+ROUNDS=${ROUNDS:-2}
+[[ -z "$BASELINE" || -x "$BASELINE" ]] || die "BASELINE=$BASELINE is not an executable"
 export RUST_LOG=${RUST_LOG:-info}
 # Failed authentications per address are rate limited where lynk supports
 # it; the 401 row measures the 401 itself, so lift the budget (an unknown
@@ -320,6 +325,33 @@ distinct_rows_for() {
     done
 }
 
+# A/B against BASELINE (another lynk binary, e.g. the release build of the
+# commit before a change): both servers on the same database, rows in turn
+# per connection count, ROUNDS times, so that a neighbour waking up moves
+# both builds alike.
+# ab_rows_for DATABASE PID PORT TOKEN DATABASE_URL
+ab_rows_for() {
+    local database=$1 pid=$2 port=$3 token=$4 url=$5 conns round
+    local this="organization, A/B this build ($database)"
+    local base="organization, A/B baseline ($database)"
+    [[ -n "$BASELINE" ]] || return 0
+    [[ "$this" =~ $ONLY || "$base" =~ $ONLY ]] || return 0
+    local base_port
+    base_port=$(free_port $((port + 2)))
+    start_server "baseline-$database" "$BASELINE" serve --listen "127.0.0.1:$base_port" --database-url "$url"
+    local base_pid=$STARTED_PID
+    wait_ready "http://127.0.0.1:$base_port/healthz" "$base_pid" "baseline-$database"
+    warm_up "$port" "$token" "$ORG_QUERY" 200
+    warm_up "$base_port" "$token" "$ORG_QUERY" 200
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for conns in $CONNECTIONS; do
+            run_row "$this" "$pid" "$port" "$token" "$ORG_QUERY" 200 "$conns"
+            run_row "$base" "$base_pid" "$base_port" "$token" "$ORG_QUERY" 200 "$conns"
+        done
+    done
+    stop_server "$base_pid"
+}
+
 ORG_QUERY='{ organization { id name } }'
 TYPENAME_QUERY='{ __typename }'
 
@@ -368,6 +400,7 @@ done
 rows_for "typename (sqlite)" "$LYNK_PID" "$LYNK_PORT" "$TOKEN" "$TYPENAME_QUERY" 200
 rows_for "organization (sqlite)" "$LYNK_PID" "$LYNK_PORT" "$TOKEN" "$ORG_QUERY" 200
 rows_for "invalid token 401 (sqlite)" "$LYNK_PID" "$LYNK_PORT" "$UNKNOWN_TOKEN" "$ORG_QUERY" 401
+ab_rows_for sqlite "$LYNK_PID" "$LYNK_PORT" "$TOKEN" "$SQLITE_URL"
 TOKEN_FOR_ROWS=$TOKEN
 distinct_rows_for sqlite "$LYNK_PID" "$LYNK_PORT" \
     sqlite3 -cmd '.timeout 5000' "$WORK/lynk.db" "UPDATE token SET last_used_at = NULL, last_used_ips = NULL WHERE name = 'load distinct'"
@@ -396,6 +429,7 @@ if [[ -n "${LYNK_TEST_DATABASE_URL:-}" ]]; then
     LYNK_PID=$STARTED_PID
     wait_ready "http://127.0.0.1:$LYNK_PORT/healthz" "$LYNK_PID" lynk-postgres
     rows_for "organization (postgres)" "$LYNK_PID" "$LYNK_PORT" "$PG_TOKEN" "$ORG_QUERY" 200
+    ab_rows_for postgres "$LYNK_PID" "$LYNK_PORT" "$PG_TOKEN" "$PG_URL"
     TOKEN_FOR_ROWS=$PG_TOKEN
     distinct_rows_for postgres "$LYNK_PID" "$LYNK_PORT" \
         "$PSQL" -q "$PG_URL" -c "UPDATE token SET last_used_at = NULL, last_used_ips = NULL WHERE name = 'load distinct'"
