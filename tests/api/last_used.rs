@@ -111,11 +111,13 @@ async fn many_tokens_used_once_each_are_all_recorded_by_few_statements() {
 
     let client = reqwest::Client::new();
     join_all(secrets.iter().map(|secret| who(&client, &url, secret))).await;
-    // Written behind the requests: poll (bounded) until every use landed.
+    // Written behind the requests: poll (bounded) until every use landed
+    // and the pool has reported its statements (it does so once they
+    // return, which may be after their rows are visible).
     let mut used = 0;
     for _ in 0..200 {
         used = used_tokens(&db, "batch").await;
-        if used == TOKENS as u64 {
+        if used == TOKENS as u64 && writes.load(Ordering::Relaxed) > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
