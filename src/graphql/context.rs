@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use async_graphql::Context;
 use sea_orm::DatabaseConnection;
 
-use super::loader::RowDataLoader;
+use super::loader::{RequestLoader, RowDataLoader};
 use crate::{
     auth::{Permission, Principal},
     error::Error,
@@ -82,8 +82,10 @@ impl ContextExt for Context<'_> {
     }
 
     fn loader(&self) -> Result<&RowDataLoader, Error> {
-        self.data::<RowDataLoader>()
-            .map_err(|_| Error::internal("row loader missing from schema"))
+        let loader = self
+            .data::<RequestLoader>()
+            .map_err(|_| Error::internal("request loader missing"))?;
+        Ok(loader.get(&self.app()?.db))
     }
 }
 
