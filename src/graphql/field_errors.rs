@@ -8,29 +8,20 @@
 //! caller may not read is nullable, so it is `null` beside its siblings.
 
 use std::sync::{
-    Arc, Mutex, MutexGuard,
+    Mutex, MutexGuard,
     atomic::{AtomicBool, Ordering},
 };
 
 use async_graphql::{
     QueryPathNode, Response, ServerError, ServerResult, Value,
-    extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo,
-    },
+    extensions::{ExtensionContext, NextResolve, ResolveInfo},
 };
 
-/// The schema extension; one [`RequestErrors`] per request.
-pub struct FieldErrors;
-
-impl ExtensionFactory for FieldErrors {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestErrors::default())
-    }
-}
-
-/// What one request's execution has to put right.
+/// What one request's execution has to put right: an extension calls
+/// [`FieldErrors::resolve`] for every field and [`FieldErrors::finish`]
+/// on the response.
 #[derive(Default)]
-struct RequestErrors {
+pub struct FieldErrors {
     /// Errors of nullable fields, answered `null` here instead of being
     /// handed to async-graphql (which would drop the field); they go back
     /// into the response's `errors`.
@@ -52,7 +43,7 @@ fn is_below(path: &[String], ancestor: &[String]) -> bool {
     path.len() > ancestor.len() && path.starts_with(ancestor)
 }
 
-impl RequestErrors {
+impl FieldErrors {
     /// Records a failed non-null field: its `null` is for an ancestor.
     fn pend(&self, path: &QueryPathNode<'_>) {
         lock(&self.pending).push(path.to_string_vec());
@@ -72,26 +63,9 @@ impl RequestErrors {
             .store(!pending.is_empty(), Ordering::Release);
         pending.len() != before
     }
-}
 
-#[async_trait::async_trait]
-impl Extension for RequestErrors {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        // A non-null field failed with no nullable field above it.
-        if !lock(&self.pending).is_empty() {
-            response.data = Value::Null;
-        }
-        response.errors.append(&mut lock(&self.nulled));
-        response
-    }
-
-    async fn resolve(
+    /// Resolves a field (`Extension::resolve`), applying the rule.
+    pub async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,
         info: ResolveInfo<'_>,
@@ -113,13 +87,63 @@ impl Extension for RequestErrors {
             }
         }
     }
+
+    /// Completes the response of the execution.
+    pub fn finish(&self, response: &mut Response) {
+        // A non-null field failed with no nullable field above it.
+        if !lock(&self.pending).is_empty() {
+            response.data = Value::Null;
+        }
+        response.errors.append(&mut lock(&self.nulled));
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema, value};
+    use std::sync::Arc;
+
+    use async_graphql::{
+        EmptyMutation, EmptySubscription, Object, Schema,
+        extensions::{Extension, ExtensionFactory, NextExecute},
+        value,
+    };
 
     use super::*;
+
+    /// The rule alone, as an extension.
+    struct NullRule;
+
+    impl ExtensionFactory for NullRule {
+        fn create(&self) -> Arc<dyn Extension> {
+            Arc::new(RequestNullRule::default())
+        }
+    }
+
+    #[derive(Default)]
+    struct RequestNullRule(FieldErrors);
+
+    #[async_trait::async_trait]
+    impl Extension for RequestNullRule {
+        async fn execute(
+            &self,
+            ctx: &ExtensionContext<'_>,
+            operation_name: Option<&str>,
+            next: NextExecute<'_>,
+        ) -> Response {
+            let mut response = next.run(ctx, operation_name).await;
+            self.0.finish(&mut response);
+            response
+        }
+
+        async fn resolve(
+            &self,
+            ctx: &ExtensionContext<'_>,
+            info: ResolveInfo<'_>,
+            next: NextResolve<'_>,
+        ) -> ServerResult<Option<Value>> {
+            self.0.resolve(ctx, info, next).await
+        }
+    }
 
     struct Query;
 
@@ -157,7 +181,7 @@ mod tests {
 
     async fn run(query: &str) -> async_graphql::Response {
         Schema::build(Query, EmptyMutation, EmptySubscription)
-            .extension(FieldErrors)
+            .extension(NullRule)
             .finish()
             .execute(query)
             .await

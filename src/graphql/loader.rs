@@ -3,11 +3,10 @@
 //! list costs one statement per kind of related row, not one per row:
 //! async-graphql's `DataLoader` (its book, "Optimizing N+1 queries").
 //!
-//! Each request gets its own [`RowLoader`], without a cache, from the
-//! [`Batching`] extension: requests never wait on each other's batches,
-//! and nothing read for one request is served to another (DESIGN §3: a
-//! role change applies to the very next request). A loader costs a few
-//! allocations when a request is executed, used or not.
+//! Each request gets its own [`RowLoader`], without a cache, made on its
+//! first use ([`RequestLoader`]): requests never wait on each other's
+//! batches, and nothing read for one request is served to another (DESIGN
+//! §3: a role change applies to the very next request).
 //!
 //! Loaders do not authorize: they read by id what a parent row the caller
 //! may already see points at, and the resolver keeps its permission check.
@@ -24,12 +23,12 @@
 
 mod window;
 
-pub use window::Batching;
+pub use window::in_window;
 
 use std::{
     collections::{HashMap, HashSet},
     hash::Hash,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 
@@ -43,6 +42,7 @@ use uuid::Uuid;
 use crate::{
     entity::{membership, project, role, token, trusted_publisher, user},
     error::Error,
+    state::AppState,
 };
 
 /// Reads the rows of one kind for a batch of keys (one `Loader` impl per
@@ -51,8 +51,20 @@ pub struct RowLoader {
     db: DatabaseConnection,
 }
 
-/// A request's loader (see [`Batching`]).
+/// The loader of one request.
 pub type RowDataLoader = DataLoader<RowLoader>;
+
+/// A request's loader, made when a field first asks for a row: a request
+/// that reads none allocates none. Its execution must run [`in_window`].
+#[derive(Default)]
+pub struct RequestLoader(OnceLock<RowDataLoader>);
+
+impl RequestLoader {
+    /// The loader, over `db`.
+    pub fn get(&self, db: &DatabaseConnection) -> &RowDataLoader {
+        self.0.get_or_init(|| new(db.clone()))
+    }
+}
 
 /// A request's loader over `db`. A zero delay: the batch window is
 /// [`window`]'s. async-graphql's fallback timer (async-io) is ready at once
@@ -275,8 +287,13 @@ where
     K: Send + Sync + Hash + Eq + Clone + 'static,
     RowLoader: Loader<K, Error = LoadError>,
 {
-    ctx.data::<RowDataLoader>()
-        .map_err(|_| Error::internal("row loader missing from the request"))?
+    let db = &ctx
+        .data::<AppState>()
+        .map_err(|_| Error::internal("application state missing from schema"))?
+        .db;
+    ctx.data::<RequestLoader>()
+        .map_err(|_| Error::internal("request loader missing"))?
+        .get(db)
         .load_many(keys)
         .await
         .map_err(Error::internal)

@@ -4,6 +4,7 @@
 mod audit;
 pub mod context;
 pub mod document_cache;
+mod execution;
 mod field_errors;
 pub mod graphiql;
 pub mod handler;
@@ -92,7 +93,7 @@ fn builder(limits: QueryLimits) -> SchemaBuilder<QueryRoot, MutationRoot, EmptyS
     .limit_complexity(limits.complexity)
     .limit_recursive_depth(32)
     .limit_directives(8)
-    .extension(field_errors::FieldErrors)
+    .extension(execution::Execution)
 }
 
 /// The schemas a request may run against: one type registry, three ways
@@ -130,24 +131,21 @@ impl Schemas {
     }
 }
 
-/// Builds the schemas with the application state every resolver reads,
-/// and a row loader for each request ([`loader`]).
+/// Builds the schemas with the application state every resolver reads.
 pub fn build_schemas(state: AppState, limits: QueryLimits) -> Schemas {
-    let with_data = |builder: SchemaBuilder<_, _, _>| {
-        builder
-            .extension(loader::Batching::new(state.db.clone()))
-            .data(state.clone())
-    };
     Schemas {
-        authenticated: with_data(builder(limits)).finish(),
-        authenticated_validated: with_data(builder(limits).validation_mode(ValidationMode::Fast))
+        authenticated: builder(limits).data(state.clone()).finish(),
+        authenticated_validated: builder(limits)
+            .validation_mode(ValidationMode::Fast)
+            .data(state.clone())
             .finish(),
-        introspection: with_data(builder(QueryLimits {
+        introspection: builder(QueryLimits {
             depth: limits.depth.max(INTROSPECTION_DEPTH),
             ..limits
-        }))
+        })
+        .data(state.clone())
         .finish(),
-        anonymous: with_data(builder(limits)).disable_suggestions().finish(),
+        anonymous: builder(limits).data(state).disable_suggestions().finish(),
     }
 }
 

@@ -28,12 +28,7 @@ use std::{
     task::{Context, Wake, Waker},
 };
 
-use async_graphql::{
-    Data, Response,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute},
-};
 use futures_util::future::BoxFuture;
-use sea_orm::DatabaseConnection;
 
 /// A fetch the `DataLoader` spawns.
 type Fetch = BoxFuture<'static, ()>;
@@ -109,7 +104,7 @@ impl Wake for NoteWake {
 
 /// Runs `execution` in one batch window: fetches are held back while it
 /// polls again at once, and spawned when it waits or finishes.
-pub(super) async fn in_window<F: Future>(execution: F) -> F::Output {
+pub async fn in_window<F: Future>(execution: F) -> F::Output {
     let mut execution = pin!(execution);
     let mut held = Vec::new();
     poll_fn(move |cx: &mut Context<'_>| {
@@ -132,46 +127,6 @@ pub(super) async fn in_window<F: Future>(execution: F) -> F::Output {
         poll
     })
     .await
-}
-
-/// The schema extension that gives each request its own
-/// [`RowDataLoader`](super::RowDataLoader) and runs its execution
-/// [`in_window`].
-pub struct Batching {
-    db: DatabaseConnection,
-}
-
-impl Batching {
-    /// Loaders over `db`.
-    pub fn new(db: DatabaseConnection) -> Batching {
-        Batching { db }
-    }
-}
-
-impl ExtensionFactory for Batching {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestBatching {
-            db: self.db.clone(),
-        })
-    }
-}
-
-struct RequestBatching {
-    db: DatabaseConnection,
-}
-
-#[async_trait::async_trait]
-impl Extension for RequestBatching {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut data = Data::default();
-        data.insert(super::new(self.db.clone()));
-        in_window(next.run_with_data(ctx, operation_name, data)).await
-    }
 }
 
 #[cfg(test)]
