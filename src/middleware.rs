@@ -4,7 +4,7 @@
 //!
 //! Parts of this are written here rather than taken from `tower-http`,
 //! because the stock versions showed in the server's profile under load
-//! (BENCHMARKS.md, "What was found and fixed", 8, 9 and 12):
+//! (BENCHMARKS.md, "Decisions not to undo"):
 //!
 //! - [`RandomRequestId`] draws from the thread's random generator, where
 //!   `MakeRequestUuid` makes a `getrandom` system call per request.
