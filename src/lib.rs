@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod database;
 pub mod entity;
 pub mod error;
@@ -18,4 +19,5 @@ pub mod routes;
 pub mod service;
 pub mod startup;
 pub mod state;
+pub mod static_page;
 pub mod telemetry;

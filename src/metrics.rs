@@ -265,6 +265,9 @@ fn route_label(path: &str) -> &'static str {
     if path.starts_with(routes::ASSET_PREFIX) {
         return "/lynkapi/assets";
     }
+    if path.starts_with(routes::CONSOLE_ASSET_PREFIX) {
+        return "/console";
+    }
     routes::FIXED
         .iter()
         .find(|route| **route == path)
@@ -314,7 +317,11 @@ mod tests {
             route_label("/lynkapi/assets/graphiql.min.js"),
             "/lynkapi/assets"
         );
+        assert_eq!(route_label("/console/app.js"), "/console");
+        assert_eq!(route_label("/"), "/");
         assert_eq!(method_label(&Method::POST), "POST");
+        assert_eq!(route_label("/console/app.js"), "/console");
+        assert_eq!(route_label("/"), "/");
         assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
     }
 }

@@ -1,6 +1,10 @@
 //! The paths lynk serves, named once for the router, the pages that link
 //! to them and the metrics that label requests by them.
 
+/// The web console's page.
+pub const CONSOLE: &str = "/";
+/// The console's scripts and stylesheet: this prefix plus a file name.
+pub const CONSOLE_ASSET_PREFIX: &str = "/console/";
 /// The GraphQL endpoint (DESIGN §1), and GraphiQL for a browser.
 pub const API: &str = "/lynkapi";
 /// GraphiQL's scripts and stylesheets: this prefix plus a file name.
@@ -13,4 +17,4 @@ pub const READY: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
 
 /// Every fixed path, for labels bounded to what exists.
-pub const FIXED: &[&str] = &[API, HEALTH, READY, METRICS];
+pub const FIXED: &[&str] = &[CONSOLE, API, HEALTH, READY, METRICS];

@@ -163,6 +163,7 @@ impl Application {
         tracing::info!(
             %address,
             api = %format!("http://{address}/lynkapi"),
+            console = %format!("http://{address}/ (in a browser)"),
             graphiql = %format!("http://{address}/lynkapi (in a browser)"),
             metrics = %format!("http://{address}/metrics"),
             health = %format!("http://{address}/healthz"),
@@ -286,6 +287,11 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
             &format!("{}{{name}}", routes::ASSET_PREFIX),
             get(graphiql_asset),
         )
+        .route(routes::CONSOLE, get(|| async { crate::console::page() }))
+        .route(
+            &format!("{}{{name}}", routes::CONSOLE_ASSET_PREFIX),
+            get(console_asset),
+        )
         .with_state(state)
         .merge(graphql_routes);
     crate::middleware::with_middleware(routes, config.request_timeout)
@@ -295,6 +301,12 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
 async fn graphiql_asset(Path(name): Path<String>) -> axum::response::Response {
     use axum::response::IntoResponse;
     graphql::graphiql::asset(&name).unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
+}
+
+/// The console's modules and stylesheet, from the binary.
+async fn console_asset(Path(name): Path<String>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    crate::console::asset(&name).unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {

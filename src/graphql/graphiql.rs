@@ -11,10 +11,9 @@
 //! The page is `index.html` with no inline script or style: everything it
 //! loads is one of the fixed files [`asset`] serves under [`ASSET_PREFIX`].
 
-use axum::{
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
-};
+use axum::{http::header, response::Response};
+
+use crate::static_page::{self, CSS, JAVASCRIPT};
 
 /// Where the page expects its files: `index.html` refers to every script
 /// and stylesheet as this prefix plus a name that [`asset`] knows.
@@ -34,43 +33,12 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// The page. Kept in a file of its own so it is plain HTML to read and review.
 const INDEX_HTML: &str = include_str!("../../assets/graphiql/index.html");
 
-const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
-
-/// Asset names are not content-hashed, so an upgrade keeps its URLs: cache
-/// for an hour rather than forever, so a new release is picked up the same
-/// day.
-const ASSET_CACHE_CONTROL: &str = "public, max-age=3600";
-
 /// The GraphiQL page, with the headers that confine it: the strict
 /// [`CONTENT_SECURITY_POLICY`], no MIME sniffing, no referrer, and no
 /// framing (`frame-ancestors` for current browsers, `X-Frame-Options` for
 /// older ones).
 pub fn page() -> Response {
-    (
-        StatusCode::OK,
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            ),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-            ),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-            (
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ),
-            (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-        ],
-        INDEX_HTML,
-    )
-        .into_response()
+    static_page::html(CONTENT_SECURITY_POLICY, INDEX_HTML)
 }
 
 /// One of the page's vendored files, by its exact name (the part of the
@@ -106,24 +74,7 @@ pub fn asset(name: &str) -> Option<Response> {
         ),
         _ => return None,
     };
-    Some(
-        (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-                (
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ),
-                (
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static(ASSET_CACHE_CONTROL),
-                ),
-            ],
-            body,
-        )
-            .into_response(),
-    )
+    Some(static_page::asset(body, content_type))
 }
 
 /// A browser asking for the page (not a GraphQL GET) gets GraphiQL.
@@ -142,6 +93,7 @@ pub fn is_wanted(headers: &axum::http::HeaderMap, query: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     /// Every tag in `html`: the text between a `<` and the next `>`.
     fn tags(html: &str) -> Vec<&str> {

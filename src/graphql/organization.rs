@@ -2,7 +2,10 @@
 
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, connection::Connection};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+};
 use uuid::Uuid;
 
 use super::{
@@ -17,6 +20,7 @@ use super::{
 };
 use crate::{
     auth::{CredentialKind, Permission, principal::OrganizationSnapshot},
+    config::MAX_NAME_LEN,
     entity::{audit_event, invitation, membership, organization, project, role, token},
     error::Error,
     service::{
@@ -205,9 +209,12 @@ impl Organization {
         after: Option<String>,
         kind: Option<TokenKind>,
         status: Option<TokenStatus>,
+        #[graphql(desc = "Only tokens whose name contains this text, in any case.")]
+        name_contains: Option<String>,
     ) -> Result<Option<Connection<String, Token>>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
+        let name_filter = name_contains.as_deref().map(name_condition).transpose()?;
         let mut select = token::Entity::find()
             .filter(token::Column::OrganizationId.eq(self.uuid))
             .filter(token::Column::Kind.ne(CredentialKind::Session));
@@ -216,6 +223,9 @@ impl Organization {
         }
         if let Some(status) = status {
             select = select.filter(status_condition(status, Utc::now()));
+        }
+        if let Some(name_filter) = name_filter {
+            select = select.filter(name_filter);
         }
         let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
         let org = self.uuid;
@@ -240,6 +250,35 @@ pub fn status_condition(status: TokenStatus, now: DateTime<Utc>) -> Condition {
                 .add(token::Column::ExpiresAt.gt(now)),
         ),
     }
+}
+
+/// The SQL condition for `nameContains`: the token's name contains `text`,
+/// compared in lower case, with `%`, `_` and `\\` in `text` taken
+/// literally. (SQLite's `lower` folds only ASCII letters, so there other
+/// letters match in their own case.)
+pub fn name_condition(text: &str) -> Result<Condition, Error> {
+    if text.chars().count() > MAX_NAME_LEN {
+        return Err(Error::BadUserInput(format!(
+            "nameContains is longer than a token name can be: at most {MAX_NAME_LEN} characters"
+        )));
+    }
+    let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+    Ok(Condition::all().add(
+        Expr::expr(Func::lower(Expr::col((token::Entity, token::Column::Name))))
+            .like(LikeExpr::new(pattern).escape('\\')),
+    ))
+}
+
+/// `text` with the `LIKE` wildcards and the escape character escaped.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// `organization`, `organizations`.
@@ -310,5 +349,24 @@ impl OrganizationMutation {
         Ok(org_service::update(ctx.db()?, &caller, changes)
             .await?
             .into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_are_taken_literally() {
+        assert_eq!(escape_like("ci_deploy 100%"), r"ci\_deploy 100\%");
+        assert_eq!(escape_like(r"a\b"), r"a\\b");
+        assert_eq!(escape_like("plain"), "plain");
+    }
+
+    #[test]
+    fn name_filters_are_bounded() {
+        assert!(name_condition(&"x".repeat(MAX_NAME_LEN)).is_ok());
+        let error = name_condition(&"x".repeat(MAX_NAME_LEN + 1)).unwrap_err();
+        assert!(matches!(error, Error::BadUserInput(m) if m.contains("at most 100")));
     }
 }

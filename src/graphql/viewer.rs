@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use super::{
     context::ContextExt,
     loader::{self, RoleId, TokenId},
-    organization::status_condition,
+    organization::{name_condition, status_condition},
     pagination::{Page, connection_complexity},
     role::Role,
     token::{Token, TokenStatus},
@@ -89,8 +89,11 @@ impl Viewer {
         first: Option<i32>,
         after: Option<String>,
         status: Option<TokenStatus>,
+        #[graphql(desc = "Only tokens whose name contains this text, in any case.")]
+        name_contains: Option<String>,
     ) -> Result<Connection<String, Token>, Error> {
         let page = Page::new(first, after)?;
+        let name_filter = name_contains.as_deref().map(name_condition).transpose()?;
         let org = self.0.organization_id();
         let Some(user_id) = self.0.user_id else {
             return Ok(page.connection(
@@ -111,6 +114,9 @@ impl Viewer {
         }
         if let Some(status) = status {
             select = select.filter(status_condition(status, Utc::now()));
+        }
+        if let Some(name_filter) = name_filter {
+            select = select.filter(name_filter);
         }
         let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
         Ok(page.connection(rows, |t| t.id, |t| Token::new(t, org)))

@@ -3,8 +3,10 @@
 
 mod audit;
 mod batching;
+mod browser;
 mod ci_tokens;
 mod cli;
+mod console;
 mod durability;
 mod graphql_http;
 mod hardening;

@@ -1,0 +1,87 @@
+// The audit log: newest first, filtered by action, a page at a time.
+import { graphql } from './api.js';
+import { code, errorBox, field, h, needs, pageHeader, pager, replace, table } from './dom.js';
+import { timeCell } from './format.js';
+
+const PAGE_SIZE = 50;
+
+const EVENTS = `query AuditEvents($first: Int, $after: String, $action: String) {
+  organization { auditEvents(first: $first, after: $after, action: $action) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id action createdAt actorUser { id email } actorToken { id name } targetType targetId ip detail } } }
+}`;
+
+/** The actions lynk records (`AuditAction::as_str` in src/service/audit.rs). */
+const ACTIONS = [
+  ['Tokens', ['token.created', 'token.revoked', 'token.rotated', 'token.exchanged']],
+  ['Members', ['member.invited', 'member.invitation_revoked', 'member.joined', 'member.role_changed', 'member.removed']],
+  ['Roles', ['role.created', 'role.updated', 'role.deleted']],
+  ['Projects and SBOMs', ['project.created', 'project.updated', 'project.deleted', 'sbom.uploaded', 'sbom.deleted']],
+  ['Trusted publishers', ['trusted_publisher.created', 'trusted_publisher.deleted']],
+  ['Sign-in and accounts', ['login.succeeded', 'login.failed', 'password.changed', 'user.password_reset']],
+  ['Organization', ['organization.created', 'organization.updated']],
+];
+
+/**
+ * A long id, shortened, with the whole one on hover. Its end: ids are
+ * UUIDv7, whose first digits are a timestamp shared by nearby ids.
+ */
+const shortId = (id) => h('code', { title: id }, id.length > 13 ? `…${id.slice(-8)}` : id);
+
+function actor(event) {
+  if (event.actorUser) return event.actorUser.email;
+  if (event.actorToken) return h('span', {}, 'token ', h('span', { class: 'token-name' }, event.actorToken.name));
+  return h('span', { class: 'muted' }, '—');
+}
+
+function target(event) {
+  if (!event.targetType && !event.targetId) return h('span', { class: 'muted' }, '—');
+  return h('span', { class: 'audit-target' }, event.targetType ?? '', event.targetType && event.targetId ? ' ' : '',
+    event.targetId ? shortId(event.targetId) : '');
+}
+
+/** `#/audit`. */
+export async function render(container, ctx) {
+  const select = h('select', { name: 'action' },
+    h('option', { value: '' }, 'Any action'),
+    ACTIONS.map(([label, actions]) => h('optgroup', { label },
+      actions.map((action) => h('option', { value: action }, action)))));
+  const filter = h('form', { id: 'audit-filter', class: 'filters', role: 'search', 'aria-label': 'Filter the audit log' },
+    field('Action', select));
+  const body = h('div');
+  let pages;
+  filter.addEventListener('submit', (event) => { event.preventDefault(); pages.first(); });
+  select.addEventListener('change', () => pages.first());
+  pages = pager(async (after) => {
+    const action = select.value || null;
+    const answer = await graphql(EVENTS, { first: PAGE_SIZE, after, action });
+    const connection = answer.data?.organization?.auditEvents;
+    if (!connection) {
+      const error = answer.errorAt('organization', 'auditEvents') ?? answer.errors[0];
+      replace(body, error?.requiredPermission
+        ? needs(error.requiredPermission, 'read the audit log')
+        : errorBox(error?.message ?? 'The audit log could not be loaded.'));
+      pages.element.hidden = true;
+      filter.hidden = Boolean(error?.requiredPermission);
+      return null;
+    }
+    const rows = connection.nodes.map((event) => [
+      timeCell(event.createdAt),
+      code(event.action),
+      actor(event),
+      target(event),
+      event.ip ? h('code', {}, event.ip) : h('span', { class: 'muted' }, '—'),
+      event.detail ? h('code', { class: 'audit-detail' }, event.detail) : '',
+    ]);
+    replace(body, table('Audit events', ['Time', 'Action', 'Actor', 'Target', 'IP', 'Detail'], rows,
+      action ? `No ${action} events.` : 'No events yet.'));
+    pages.element.hidden = false;
+    filter.hidden = false;
+    return connection.pageInfo;
+  });
+  replace(container,
+    pageHeader('Audit log'),
+    h('p', { class: 'intro' }, 'Every change and sign-in in this organization, newest first: who did it, with which credential, from where.'),
+    filter, body, pages.element);
+  await pages.first();
+}

@@ -1,0 +1,308 @@
+// Projects: the list (`#/projects`) and one project (`#/projects/<id>`)
+// with its SBOMs (upload, download, delete) and trusted publishers.
+import { graphql, mutate } from './api.js';
+import {
+  confirmAction, errorBox, field, h, needs, pageHeader, pager, replace, table,
+} from './dom.js';
+import { bytes, dateCell, timeCell } from './format.js';
+
+const PAGE_SIZE = 20;
+
+const PROJECTS = `query Projects($first: Int, $after: String) {
+  organization { projects(first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor } nodes { id name description createdAt } } }
+}`;
+
+const PROJECT = `query Project($id: ID!) {
+  project(id: $id) {
+    id name description createdAt
+    trustedPublishers { id issuer audience subject role { id name } createdAt }
+  }
+}`;
+
+const SBOMS = `query Sboms($id: ID!, $first: Int, $after: String) {
+  project(id: $id) { sboms(first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id name format specVersion componentCount sizeBytes sha256 createdAt } } }
+}`;
+
+const FORMATS = { CYCLONEDX: 'CycloneDX', SPDX: 'SPDX' };
+
+/** The server's refusal of a field: "You need x to …", else its message. */
+function refusal(error, what, fallback) {
+  return error?.requiredPermission
+    ? needs(error.requiredPermission, what)
+    : errorBox(error?.message ?? fallback);
+}
+
+/** `#/projects` or `#/projects/<id>`. */
+export async function render(container, ctx, rest = []) {
+  if (rest[0]) return renderProject(container, ctx, rest[0]);
+  return renderList(container, ctx);
+}
+
+/** The create form (`projects:write`). */
+function createForm(done) {
+  const name = h('input', { type: 'text', name: 'name', required: true, maxlength: 100, autocomplete: 'off' });
+  const description = h('input', { type: 'text', name: 'description', maxlength: 500, autocomplete: 'off' });
+  const message = h('div');
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Create project');
+  const form = h('form', { id: 'create-project', class: 'inline', 'aria-label': 'Create a project' },
+    field('Name', name), field('Description', description, 'Optional.'), submit);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    replace(message);
+    try {
+      const data = await mutate(`mutation CreateProject($input: CreateProjectInput!) {
+        createProject(input: $input) { id name } }`,
+      { input: { name: name.value.trim(), description: description.value.trim() || null } });
+      const created = data.createProject;
+      replace(message, h('p', { class: 'notice', role: 'status' }, 'Created ',
+        h('a', { href: `#/projects/${encodeURIComponent(created.id)}` }, created.name), '.'));
+      form.reset();
+      done();
+    } catch (error) {
+      replace(message, errorBox(error.message));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return h('section', { 'aria-labelledby': 'create-project-heading' },
+    h('h2', { id: 'create-project-heading' }, 'New project'), form, message);
+}
+
+async function renderList(container, ctx) {
+  const body = h('div');
+  let pages;
+  pages = pager(async (after) => {
+    const answer = await graphql(PROJECTS, { first: PAGE_SIZE, after });
+    const connection = answer.data?.organization?.projects;
+    if (!connection) {
+      replace(body, refusal(answer.errorAt('organization', 'projects') ?? answer.errors[0],
+        'see the organization’s projects', 'The projects could not be loaded.'));
+      pages.element.hidden = true;
+      return null;
+    }
+    const rows = connection.nodes.map((project) => [
+      h('a', { href: `#/projects/${encodeURIComponent(project.id)}`, class: 'token-name' }, project.name),
+      project.description || h('span', { class: 'muted' }, '—'),
+      timeCell(project.createdAt),
+    ]);
+    replace(body, table('Projects', ['Name', 'Description', 'Created'], rows, 'No projects yet.'));
+    pages.element.hidden = false;
+    return connection.pageInfo;
+  });
+  replace(container,
+    pageHeader('Projects'),
+    h('p', { class: 'intro' }, 'Projects hold the SBOMs your pipelines upload. Open one to see its SBOMs and trusted publishers.'),
+    ctx.can('projects:write') ? createForm(() => pages.first()) : null,
+    body, pages.element);
+  await pages.first();
+}
+
+/** The edit form (`projects:write`). */
+function editForm(project, done) {
+  const name = h('input', { type: 'text', name: 'name', required: true, maxlength: 100, autocomplete: 'off', value: project.name });
+  const description = h('textarea', { name: 'description', rows: 2, maxlength: 500 }, project.description);
+  const message = h('div');
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Save');
+  const form = h('form', { id: 'edit-project', 'aria-label': 'Edit the project' },
+    field('Name', name, 'Unique in the organization.'), field('Description', description), message,
+    h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    replace(message);
+    try {
+      await mutate(`mutation UpdateProject($id: ID!, $input: UpdateProjectInput!) {
+        updateProject(id: $id, input: $input) { id } }`,
+      { id: project.id, input: { name: name.value.trim(), description: description.value.trim() } });
+      done();
+    } catch (error) {
+      replace(message, errorBox(error.message));
+      submit.disabled = false;
+    }
+  });
+  return h('section', { 'aria-labelledby': 'edit-project-heading' },
+    h('h2', { id: 'edit-project-heading' }, 'Edit'), form);
+}
+
+/** A file name from an SBOM's name: no path separators or odd characters. */
+function fileName(name) {
+  const base = name.replace(/[^\w.-]+/g, '_').replace(/^[._]+/, '').slice(0, 100) || 'sbom';
+  return base.toLowerCase().endsWith('.json') ? base : `${base}.json`;
+}
+
+/** Fetches a document and saves it through a temporary `<a download>`. */
+async function download(sbom, report) {
+  replace(report);
+  try {
+    const answer = await graphql('query Download($id: ID!) { sbom(id: $id) { name document } }', { id: sbom.id });
+    const found = answer.data?.sbom;
+    if (!found) {
+      replace(report, refusal(answer.errorAt('sbom') ?? answer.errors[0], 'download SBOMs', 'The SBOM no longer exists.'));
+      return;
+    }
+    const url = URL.createObjectURL(new Blob([found.document], { type: 'application/json' }));
+    const link = h('a', { href: url, download: fileName(found.name), hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 0);
+  } catch (error) {
+    replace(report, errorBox(error.message));
+  }
+}
+
+/** "Delete" an SBOM, after a confirmation. */
+async function deleteSbom(sbom, report, done) {
+  const confirmed = await confirmAction(`Delete the SBOM ${sbom.name}?`,
+    'The document is deleted from lynk. This cannot be undone.', 'Delete SBOM');
+  if (!confirmed) return;
+  try {
+    await mutate('mutation DeleteSbom($id: ID!) { deleteSbom(id: $id) }', { id: sbom.id });
+    replace(report);
+  } catch (error) {
+    replace(report, errorBox(error.message));
+  }
+  done();
+}
+
+/** The upload form (`sboms:write`): a JSON file read as text. */
+function uploadForm(project, done) {
+  const file = h('input', { type: 'file', name: 'file', accept: '.json,application/json', required: true });
+  const name = h('input', { type: 'text', name: 'name', maxlength: 100, autocomplete: 'off' });
+  const message = h('div');
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Upload');
+  const form = h('form', { id: 'upload-sbom', class: 'inline', 'aria-label': 'Upload an SBOM' },
+    field('SBOM file', file, 'CycloneDX JSON (1.2 or later) or SPDX JSON (2.2, 2.3).'),
+    field('Name', name, 'Optional; else the document’s own.'),
+    submit);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    replace(message);
+    const chosen = file.files?.[0];
+    if (!chosen) {
+      replace(message, errorBox('Choose a file to upload.'));
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const documentText = await chosen.text();
+      const data = await mutate(`mutation Upload($input: UploadSbomInput!) {
+        uploadSbom(input: $input) { id name format specVersion componentCount } }`,
+      { input: { projectId: project.id, name: name.value.trim() || null, document: documentText } });
+      const sbom = data.uploadSbom;
+      replace(message, h('p', { class: 'notice', role: 'status' }, 'Uploaded ', h('strong', {}, sbom.name),
+        ` (${FORMATS[sbom.format] ?? sbom.format} ${sbom.specVersion}, ${sbom.componentCount} components).`));
+      form.reset();
+      done();
+    } catch (error) {
+      replace(message, errorBox(error.message));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return h('div', {}, form, message);
+}
+
+/** The SBOMs of a project, with a pager. */
+function sbomSection(ctx, project) {
+  const report = h('div');
+  const body = h('div');
+  const canDelete = ctx.can('sboms:delete');
+  let pages;
+  pages = pager(async (after) => {
+    const answer = await graphql(SBOMS, { id: project.id, first: PAGE_SIZE, after });
+    const connection = answer.data?.project?.sboms;
+    if (!connection) {
+      replace(body, refusal(answer.errorAt('project', 'sboms') ?? answer.errors[0],
+        'see the project’s SBOMs', 'The SBOMs could not be loaded.'));
+      pages.element.hidden = true;
+      return null;
+    }
+    const rows = connection.nodes.map((sbom) => [
+      h('span', { class: 'token-name' }, sbom.name),
+      FORMATS[sbom.format] ?? sbom.format,
+      sbom.specVersion,
+      String(sbom.componentCount),
+      bytes(sbom.sizeBytes),
+      h('code', { title: sbom.sha256 }, `${sbom.sha256.slice(0, 12)}…`),
+      timeCell(sbom.createdAt),
+      h('div', { class: 'actions row-actions' },
+        h('button', { type: 'button', 'aria-label': `Download ${sbom.name}`, onclick: () => download(sbom, report) }, 'Download'),
+        canDelete ? h('button', {
+          type: 'button', class: 'danger', 'aria-label': `Delete ${sbom.name}`,
+          onclick: () => deleteSbom(sbom, report, () => pages.first()),
+        }, 'Delete') : null),
+    ]);
+    replace(body, table('SBOMs', ['Name', 'Format', 'Spec', 'Components', 'Size', 'SHA-256', 'Uploaded', 'Actions'],
+      rows, 'No SBOMs yet.'));
+    pages.element.hidden = false;
+    return connection.pageInfo;
+  });
+  const section = h('section', { 'aria-labelledby': 'sboms-heading' },
+    h('h2', { id: 'sboms-heading' }, 'SBOMs'),
+    ctx.can('sboms:write') ? uploadForm(project, () => pages.first()) : null,
+    report, body, pages.element);
+  return { element: section, load: () => pages.first() };
+}
+
+/** The trusted publishers, read-only (they need `tokens:read`). */
+function publisherSection(answer) {
+  const publishers = answer.data?.project?.trustedPublishers;
+  let body;
+  if (!publishers) {
+    body = refusal(answer.errorAt('project', 'trustedPublishers'),
+      'see the project’s trusted publishers', 'The trusted publishers could not be loaded.');
+  } else {
+    body = table('Trusted publishers', ['Issuer', 'Audience', 'Subject', 'Role', 'Created'],
+      publishers.map((p) => [h('code', {}, p.issuer), h('code', {}, p.audience), h('code', {}, p.subject),
+        p.role.name, timeCell(p.createdAt)]),
+      'No trusted publishers: CI jobs of this project upload with a service token.');
+  }
+  return h('section', { 'aria-labelledby': 'publishers-heading' },
+    h('h2', { id: 'publishers-heading' }, 'Trusted publishers'),
+    h('p', { class: 'hint' }, 'CI identities (GitHub Actions, GitLab CI) that may exchange their OIDC token for a 15-minute token of this project.'),
+    body);
+}
+
+async function renderProject(container, ctx, id) {
+  const back = h('p', {}, h('a', { href: '#/projects' }, '← All projects'));
+  const answer = await graphql(PROJECT, { id });
+  const project = answer.data?.project;
+  if (!project) {
+    const error = answer.errorAt('project') ?? answer.errors[0];
+    replace(container, pageHeader('Project'), back,
+      error ? refusal(error, 'see projects', 'The project could not be loaded.')
+        : errorBox('No such project in this organization.'));
+    return;
+  }
+  const report = h('div');
+  const remove = ctx.can('projects:delete')
+    ? h('button', { type: 'button', class: 'danger', id: 'delete-project' }, 'Delete project')
+    : null;
+  remove?.addEventListener('click', async () => {
+    const confirmed = await confirmAction(`Delete the project ${project.name}?`,
+      'Its SBOMs are deleted with it. This cannot be undone.', 'Delete project');
+    if (!confirmed) return;
+    try {
+      await mutate('mutation DeleteProject($id: ID!) { deleteProject(id: $id) }', { id: project.id });
+      location.hash = '#/projects';
+    } catch (error) {
+      replace(report, errorBox(error.message));
+    }
+  });
+  const sboms = sbomSection(ctx, project);
+  replace(container,
+    back,
+    pageHeader(project.name, remove),
+    h('p', { class: 'intro' }, project.description || 'No description.',
+      ' Created ', dateCell(project.createdAt), '.'),
+    report,
+    ctx.can('projects:write') ? editForm(project, () => renderProject(container, ctx, id)) : null,
+    sboms.element,
+    publisherSection(answer));
+  await sboms.load();
+}
