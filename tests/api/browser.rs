@@ -66,7 +66,12 @@ pub async fn start(
         .spawn()
         .expect("start chromedriver");
     let profile = tempfile::tempdir().expect("profile directory");
-    let capabilities = json!({
+    // Desktop Chromium will not open a window narrower than 500 px; a phone
+    // is emulated instead (its viewport, pixel ratio and touch).
+    let mobile = (width < 500).then(|| {
+        json!({ "deviceMetrics": { "width": width, "height": 812, "pixelRatio": 2, "touch": true } })
+    });
+    let mut capabilities = json!({
         "goog:chromeOptions": {
             "binary": chromium,
             "args": [
@@ -78,6 +83,9 @@ pub async fn start(
             ],
         }
     });
+    if let Some(mobile) = mobile {
+        capabilities["goog:chromeOptions"]["mobileEmulation"] = mobile;
+    }
     let Value::Object(capabilities) = capabilities else {
         unreachable!("a JSON object")
     };

@@ -7,6 +7,7 @@ mod browser;
 mod ci_tokens;
 mod cli;
 mod console;
+mod console_pages;
 mod durability;
 mod graphql_http;
 mod hardening;
