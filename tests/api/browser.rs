@@ -19,6 +19,14 @@ use serde_json::{Value, json};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// The screenshots the README shows, committed under `docs/screenshots/`.
+pub const README_SCREENSHOTS: &[&str] = &[
+    "personal-tokens",
+    "issue-token",
+    "secret-shown-once",
+    "page-members",
+];
+
 /// One browser session and the chromedriver that runs it.
 pub struct Browser {
     pub client: Client,
@@ -214,9 +222,9 @@ impl Browser {
             .expect("run a script")
     }
 
-    /// Saves a screenshot as `target/console-screenshots/<name>.png`, and
-    /// under `docs/screenshots/` too when `LYNK_UPDATE_SCREENSHOTS` is set
-    /// (the README shows those).
+    /// Saves a screenshot as `target/console-screenshots/<name>.png`; one
+    /// the README shows ([`README_SCREENSHOTS`]) is also written to
+    /// `docs/screenshots/` when `LYNK_UPDATE_SCREENSHOTS` is set.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -224,7 +232,9 @@ impl Browser {
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
         let mut directories = vec![target.join("console-screenshots")];
-        if std::env::var_os("LYNK_UPDATE_SCREENSHOTS").is_some() {
+        if std::env::var_os("LYNK_UPDATE_SCREENSHOTS").is_some()
+            && README_SCREENSHOTS.contains(&name)
+        {
             directories.push(root.join("docs").join("screenshots"));
         }
         for directory in directories {

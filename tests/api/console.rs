@@ -270,6 +270,43 @@ async fn an_admin_creates_an_uploader_service_token() {
     )
     .await;
     browser.screenshot("service-tokens").await;
+
+    // Rotate from the row menu, with an hour of grace for the old secret.
+    browser
+        .find("button[aria-label='Actions for sbom pipeline']")
+        .await
+        .click()
+        .await
+        .expect("open the row menu");
+    browser.click_text(".menu button", "Rotate").await;
+    browser
+        .find("dialog select[name=grace]")
+        .await
+        .select_by_value("3600")
+        .await
+        .expect("pick a grace period");
+    browser.click_text("dialog button", "Rotate").await;
+    browser
+        .wait_for_text("dialog .warning", "will not be shown again")
+        .await;
+    let successor = browser
+        .find("#new-secret")
+        .await
+        .text()
+        .await
+        .expect("secret");
+    assert!(successor.starts_with("lynk_service_live_") && successor != secret);
+    for working in [&secret, &successor] {
+        let answer = app.gql(Some(working), VERIFY, json!({})).await;
+        assert_eq!(
+            answer.body["data"]["viewer"]["role"]["name"], "uploader",
+            "{}",
+            answer.text
+        );
+    }
+    browser.click_text("dialog button", "Done").await;
+    let rows = browser.wait_for_text("main table", "sbom pipeline").await;
+    assert_eq!(rows.matches("sbom pipeline").count(), 2, "{rows}");
     browser.close().await;
 }
 

@@ -452,3 +452,67 @@ async fn foreign_token_ids_are_not_found() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn token_lists_filter_by_name_with_wildcards_taken_literally() {
+    let app = spawn_app().await;
+    let session = app.admin_session().await;
+    let role = app.role_id("uploader").await.to_string();
+    for name in ["Deploy_Prod", "deployXprod", "100% coverage", "nightly"] {
+        let answer = app
+            .gql(
+                Some(&session),
+                "mutation($input: CreateServiceTokenInput!) { createServiceToken(input: $input) { secret } }",
+                json!({"input": {"name": name, "roleId": role}}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    }
+    let names = |answer: &crate::helpers::Answer| -> Vec<String> {
+        answer.body["data"]["organization"]["tokens"]["nodes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}", answer.text))
+            .iter()
+            .map(|node| node["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let query = "query($text: String) { organization { tokens(kind: SERVICE, nameContains: $text) { nodes { name } } } }";
+    // `_` and `%` are letters here, not wildcards; case does not matter.
+    let answer = app
+        .gql(Some(&session), query, json!({"text": "DEPLOY_"}))
+        .await;
+    assert_eq!(names(&answer), ["Deploy_Prod"]);
+    let answer = app.gql(Some(&session), query, json!({"text": "0%"})).await;
+    assert_eq!(names(&answer), ["100% coverage"]);
+    let answer = app
+        .gql(Some(&session), query, json!({"text": "prod"}))
+        .await;
+    assert_eq!(names(&answer), ["Deploy_Prod", "deployXprod"]);
+    let answer = app.gql(Some(&session), query, json!({"text": "zzz"})).await;
+    assert_eq!(names(&answer), Vec::<String>::new());
+
+    // The personal list takes the same filter.
+    let answer = app
+        .gql(
+            Some(&session),
+            "{ viewer { personalTokens(nameContains: \"BOOT\") { nodes { name } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer.body["data"]["viewer"]["personalTokens"]["nodes"],
+        json!([{"name": "bootstrap"}])
+    );
+
+    // A filter longer than any name is refused, naming the limit.
+    let answer = app
+        .gql(Some(&session), query, json!({"text": "x".repeat(101)}))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.error_code(), Some("BAD_USER_INPUT"));
+    assert_eq!(
+        answer.body["errors"][0]["message"],
+        "nameContains is longer than a token name can be: at most 100 characters"
+    );
+    assert_eq!(answer.body["data"]["organization"]["tokens"], Value::Null);
+}
