@@ -121,11 +121,17 @@ export function actionsMenu(label, items) {
   list.addEventListener('keydown', (event) => {
     if (event.key === 'Escape') { setOpen(false); toggle.focus(); }
   });
-  document.addEventListener('click', (event) => {
-    if (!list.hidden && !list.contains(event.target) && event.target !== toggle) setOpen(false);
-  });
-  return h('div', { class: 'menu-wrap' }, toggle, list);
+  const wrap = h('div', { class: 'menu-wrap' }, toggle, list);
+  wrap.closeMenu = () => setOpen(false);
+  return wrap;
 }
+
+// One listener for every menu: a click outside an open menu closes it.
+document.addEventListener('click', (event) => {
+  for (const wrap of document.querySelectorAll('.menu-wrap')) {
+    if (!wrap.contains(event.target)) wrap.closeMenu?.();
+  }
+});
 
 /**
  * Shows a secret once, with a copy button and the warning that it will not

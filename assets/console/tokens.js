@@ -77,31 +77,32 @@ function rotate(token, done) {
   });
 }
 
-/** Revoke, after a confirmation. */
-async function revoke(token, done) {
+/** Revoke, after a confirmation; a refusal is shown in `report`. */
+async function revoke(token, report, done) {
   const confirmed = await confirmAction(`Revoke ${token.name}?`,
     'Anything that uses this token gets 401 from its next request. This cannot be undone.',
     'Revoke token');
   if (!confirmed) return;
   try {
     await mutate('mutation Revoke($id: ID!) { revokeToken(id: $id) { id status } }', { id: token.id });
+    replace(report);
   } catch (error) {
-    window.alert(error.message);
+    replace(report, errorBox(error.message));
   }
   done();
 }
 
 /** The actions cell of a row: only an active token rotates or is revoked. */
-function rowActions(token, { canRotate, canRevoke }, reload) {
+function rowActions(token, { canRotate, canRevoke }, report, reload) {
   if (token.status !== 'ACTIVE' || (!canRotate && !canRevoke)) return '';
   const items = [];
   if (canRotate) items.push({ label: 'Rotate', action: () => rotate(token, reload) });
-  if (canRevoke) items.push({ label: 'Revoke', danger: true, action: () => revoke(token, reload) });
+  if (canRevoke) items.push({ label: 'Revoke', danger: true, action: () => revoke(token, report, reload) });
   return actionsMenu(`Actions for ${token.name}`, items);
 }
 
 /** A list page: filters, table, pager. */
-async function listPage(container, { title, intro, button, query, pick, columns, forbiddenWhat }) {
+async function listPage(container, { title, intro, button, query, pick, columns, forbiddenWhat, report }) {
   const body = h('div', { class: 'list' });
   const filter = filters(() => pages.first());
   const pages = pager(async (after) => {
@@ -124,7 +125,7 @@ async function listPage(container, { title, intro, button, query, pick, columns,
     return connection.pageInfo;
   });
   replace(container, pageHeader(title, button), h('p', { class: 'intro' }, intro),
-    filter.element, body, pages.element);
+    filter.element, report, body, pages.element);
   await pages.first();
   return pages;
 }
@@ -146,6 +147,7 @@ export const personal = {
   async render(container, ctx) {
     let pages;
     const reload = () => pages.first();
+    const report = h('div', { class: 'report' });
     const c = commonColumns();
     const issue = h('button', { type: 'button', class: 'primary', id: 'issue-token' }, '+ Issue token');
     issue.addEventListener('click', () => issuePersonalToken(ctx, reload));
@@ -156,10 +158,11 @@ export const personal = {
       query: PERSONAL,
       pick: (data) => data.viewer.personalTokens,
       forbiddenWhat: 'list your tokens',
+      report,
       columns: [c.name, c.hint,
         { header: 'Abilities', cell: (t) => permissionList(t.scopes, 'everything my role allows') },
         c.status, c.lastUsed, c.expires, c.created,
-        { header: 'Actions', cell: (t) => rowActions(t, { canRotate: true, canRevoke: true }, reload) }],
+        { header: 'Actions', cell: (t) => rowActions(t, { canRotate: true, canRevoke: true }, report, reload) }],
     });
   },
 };
@@ -169,6 +172,7 @@ export const service = {
   async render(container, ctx) {
     let pages;
     const reload = () => pages.first();
+    const report = h('div', { class: 'report' });
     const c = commonColumns();
     const writable = ctx.can('tokens:write');
     const create = writable
@@ -182,7 +186,7 @@ export const service = {
     if (writable) {
       columns.push({
         header: 'Actions',
-        cell: (t) => rowActions(t, { canRotate: true, canRevoke: true }, reload),
+        cell: (t) => rowActions(t, { canRotate: true, canRevoke: true }, report, reload),
       });
     }
     pages = await listPage(container, {
@@ -192,6 +196,7 @@ export const service = {
       query: SERVICE,
       pick: (data) => data.organization.tokens,
       forbiddenWhat: 'see the organization’s service tokens',
+      report,
       columns,
     });
   },

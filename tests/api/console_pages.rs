@@ -57,6 +57,15 @@ async fn visit(browser: &Browser, hash: &str, heading: &str) {
         .eval("return [...document.querySelectorAll('main .error')].map(e => e.textContent)")
         .await;
     assert_eq!(errors, json!([]), "#/{hash} shows an error");
+    // Every control says what it is: a label, an aria-label or its text.
+    let unlabelled = browser
+        .eval(
+            "return [...document.querySelectorAll('input:not([type=hidden]):not([hidden]), select, textarea, button')]
+                .filter(e => !(e.labels?.length || e.getAttribute('aria-label') || (e.tagName === 'BUTTON' && e.textContent.trim())))
+                .map(e => e.tagName + ' ' + (e.name || e.id || e.className))",
+        )
+        .await;
+    assert_eq!(unlabelled, json!([]), "#/{hash} has unlabelled controls");
 }
 
 #[tokio::test]
