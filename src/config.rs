@@ -154,6 +154,20 @@ pub struct ServeArgs {
     /// unknown key id refreshes them at most this often).
     #[arg(long, env = "LYNK_OIDC_MIN_REFRESH", default_value = "60s", value_parser = humantime::parse_duration)]
     pub oidc_min_refresh: Duration,
+    /// Let webhooks use plain `http` and loopback, private or link-local
+    /// addresses (a receiver on the same machine); never in production.
+    #[arg(long, env = "LYNK_ALLOW_PRIVATE_WEBHOOK_URLS")]
+    pub allow_private_webhook_urls: bool,
+    /// The key webhook signing secrets are sealed with at rest: 32 random
+    /// bytes, base64 (`openssl rand -base64 32`). Without it, webhooks
+    /// cannot be created. Every instance needs the same key.
+    #[arg(long, env = "LYNK_WEBHOOK_ENCRYPTION_KEY", hide_env_values = true)]
+    pub webhook_encryption_key: Option<crate::webhook::seal::SealingKey>,
+    /// GitHub's secret-scanning public keys (its key-list JSON), which sign
+    /// reports to `POST /secret-scanning/revoke`. Without it the endpoint
+    /// answers 404.
+    #[arg(long, env = "LYNK_SECRET_SCANNING_KEYS")]
+    pub secret_scanning_keys: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -209,6 +223,9 @@ impl ServeArgs {
             request_timeout: Duration::from_secs(30),
             oidc_allow_http_issuers: false,
             oidc_min_refresh: Duration::from_secs(60),
+            allow_private_webhook_urls: false,
+            webhook_encryption_key: None,
+            secret_scanning_keys: None,
             limits: LimitArgs::default(),
         }
     }

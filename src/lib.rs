@@ -21,3 +21,4 @@ pub mod startup;
 pub mod state;
 pub mod static_page;
 pub mod telemetry;
+pub mod webhook;

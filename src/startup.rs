@@ -74,6 +74,9 @@ impl Application {
             allow_http_issuers: config.oidc_allow_http_issuers,
             min_refresh: config.oidc_min_refresh,
         })?;
+        if config.allow_private_webhook_urls {
+            tracing::warn!("webhooks may use http and private addresses (tests only)");
+        }
         if config.oidc_allow_http_issuers {
             tracing::warn!("trusted publishers may name plain http OIDC issuers (tests only)");
         }
@@ -85,6 +88,8 @@ impl Application {
             max_sbom_bytes: config.max_sbom_bytes,
             trusted_proxy_hops: limits.trusted_proxy_hops,
             oidc_keys: Arc::new(oidc_keys),
+            webhook_key: config.webhook_encryption_key.clone(),
+            allow_private_webhook_urls: config.allow_private_webhook_urls,
             rate_limits: Arc::new(RateLimits {
                 budgets: Budgets {
                     auth_per_ip: Budget {

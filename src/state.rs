@@ -4,8 +4,12 @@ use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 
-use crate::auth::{
-    last_used::LastUsedRecorder, oidc::jwks::IssuerKeys, rate_limit::RateLimits, verify::Verifier,
+use crate::{
+    auth::{
+        last_used::LastUsedRecorder, oidc::jwks::IssuerKeys, rate_limit::RateLimits,
+        verify::Verifier,
+    },
+    webhook::seal::SealingKey,
 };
 
 /// Shared application state. Cheap to clone (the pool is reference-counted).
@@ -26,4 +30,9 @@ pub struct AppState {
     pub trusted_proxy_hops: usize,
     /// OIDC issuers' keys, for trusted publishing.
     pub oidc_keys: Arc<IssuerKeys>,
+    /// Seals webhook signing secrets at rest; `None`: webhooks cannot be
+    /// created (`--webhook-encryption-key`).
+    pub webhook_key: Option<SealingKey>,
+    /// Webhooks may use `http` and non-public addresses (tests only).
+    pub allow_private_webhook_urls: bool,
 }

@@ -19,6 +19,7 @@ mod m20261202_000010_create_failure_budget;
 mod m20261202_000011_add_token_projects_and_addresses;
 mod m20261202_000012_create_trusted_publisher;
 mod m20261202_000013_add_audit_event_detail;
+mod m20261202_000014_create_webhook;
 
 /// Applies lynk's migrations in order.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_add_token_projects_and_addresses::Migration),
             Box::new(m20261202_000012_create_trusted_publisher::Migration),
             Box::new(m20261202_000013_add_audit_event_detail::Migration),
+            Box::new(m20261202_000014_create_webhook::Migration),
         ]
     }
 }

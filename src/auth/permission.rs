@@ -22,11 +22,13 @@ pub enum Permission {
     SbomsRead,
     SbomsWrite,
     SbomsDelete,
+    WebhooksRead,
+    WebhooksWrite,
 }
 
 impl Permission {
     /// Every permission, in catalog order.
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 16] = [
         Permission::OrganizationWrite,
         Permission::MembersRead,
         Permission::MembersWrite,
@@ -41,6 +43,8 @@ impl Permission {
         Permission::SbomsRead,
         Permission::SbomsWrite,
         Permission::SbomsDelete,
+        Permission::WebhooksRead,
+        Permission::WebhooksWrite,
     ];
 
     /// The wire name, e.g. `members:read`.
@@ -60,6 +64,8 @@ impl Permission {
             Permission::SbomsRead => "sboms:read",
             Permission::SbomsWrite => "sboms:write",
             Permission::SbomsDelete => "sboms:delete",
+            Permission::WebhooksRead => "webhooks:read",
+            Permission::WebhooksWrite => "webhooks:write",
         }
     }
 
@@ -82,6 +88,8 @@ impl Permission {
             Permission::SbomsRead => "List and download SBOM documents",
             Permission::SbomsWrite => "Upload SBOM documents",
             Permission::SbomsDelete => "Delete SBOM documents",
+            Permission::WebhooksRead => "List webhooks and their deliveries",
+            Permission::WebhooksWrite => "Create, update and delete webhooks",
         }
     }
 

@@ -74,7 +74,7 @@ async fn unknown_permissions_are_named_with_the_valid_ones() {
         "unknown permission `sboms:upload`; valid permissions are: organization:write, \
          members:read, members:write, roles:read, roles:write, tokens:read, tokens:write, \
          audit:read, projects:read, projects:write, projects:delete, sboms:read, sboms:write, \
-         sboms:delete"
+         sboms:delete, webhooks:read, webhooks:write"
     );
 }
 

@@ -24,7 +24,7 @@ async fn viewer_of_a_personal_token() {
         format!("lynk_live_{}…{}", &token[10..14], &token[token.len() - 4..])
     );
     assert_eq!(viewer["role"], json!({"name": "admin", "builtIn": true}));
-    assert_eq!(viewer["permissions"].as_array().unwrap().len(), 14);
+    assert_eq!(viewer["permissions"].as_array().unwrap().len(), 16);
 }
 
 #[tokio::test]
@@ -86,7 +86,7 @@ async fn the_permission_catalog() {
         )
         .await;
     let permissions = answer.body["data"]["permissions"].as_array().unwrap();
-    assert_eq!(permissions.len(), 14);
+    assert_eq!(permissions.len(), 16);
     assert_eq!(permissions[0]["name"], "organization:write");
     assert!(
         permissions

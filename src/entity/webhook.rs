@@ -1,0 +1,41 @@
+//! A webhook: an organization's HTTPS endpoint and the events it receives
+//! (DESIGN §8).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webhook")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub url: String,
+    /// Space-separated event names, in `EventType::ALL` order.
+    pub events: String,
+    pub active: bool,
+    /// The signing secret sealed with the server's key (`webhook::seal`).
+    pub secret_sealed: String,
+    /// `whsec_` and the secret's first and last characters; never the secret.
+    pub secret_hint: String,
+    pub created_by_user_id: Option<Uuid>,
+    pub created_at: DateTimeUtc,
+}
+
+// Not derived: even sealed, the secret stays out of logs.
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("webhook::Model")
+            .field("id", &self.id)
+            .field("organization_id", &self.organization_id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("active", &self.active)
+            .field("secret_hint", &self.secret_hint)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
