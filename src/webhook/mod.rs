@@ -3,6 +3,7 @@
 //! secrets sign them (`seal`), and a background sender delivers them.
 
 pub mod address;
+pub mod data;
 pub mod event;
 pub mod outbox;
 pub mod seal;

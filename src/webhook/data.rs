@@ -1,0 +1,71 @@
+//! The `data` of an event, in one shape for every sender: ids, names,
+//! hints and actors, never a secret or a digest.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use crate::{entity::token, service::audit::Actor};
+
+fn time(at: Option<DateTime<Utc>>) -> Value {
+    at.map_or(Value::Null, |at| {
+        Value::String(at.to_rfc3339_opts(SecondsFormat::Millis, true))
+    })
+}
+
+/// A token as events describe it: `id`, `name`, `kind` (`PERSONAL`,
+/// `SERVICE`), `hint`, `ownerUserId`, `expiresAt`, `revokedAt`.
+pub fn token(token: &token::Model) -> Value {
+    json!({
+        "id": token.id.to_string(),
+        "name": token.name,
+        "kind": token.kind.as_str().to_ascii_uppercase(),
+        "hint": token.hint,
+        "ownerUserId": token.owner_user_id.map(|id| id.to_string()),
+        "expiresAt": time(token.expires_at),
+        "revokedAt": time(token.revoked_at),
+    })
+}
+
+/// Who caused an event: `userId` and `tokenId` (either may be null: a
+/// service token has no user; lynk itself, e.g. for `token.expiring`,
+/// has neither). The client address is left out: receivers need not
+/// hold personal data to act on an event.
+pub fn actor(actor: &Actor) -> Value {
+    json!({
+        "userId": actor.user_id.map(|id| id.to_string()),
+        "tokenId": actor.token_id.map(|id| id.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::CredentialKind;
+
+    #[test]
+    fn a_token_is_described_without_its_digest() {
+        let model = token::Model {
+            id: uuid::Uuid::nil(),
+            kind: CredentialKind::Service,
+            organization_id: None,
+            name: "ci".into(),
+            digest: vec![0xAB; 32],
+            hint: "lynk_service_live_ABCD…WXYZ".into(),
+            scopes: None,
+            role_id: None,
+            owner_user_id: None,
+            created_by_user_id: None,
+            created_at: Utc::now(),
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+            project_ids: None,
+            last_used_ips: None,
+        };
+        let described = token(&model);
+        assert_eq!(described["kind"], "SERVICE");
+        assert_eq!(described["hint"], "lynk_service_live_ABCD…WXYZ");
+        assert_eq!(described["expiresAt"], Value::Null);
+        assert!(!described.to_string().to_lowercase().contains("abab"));
+    }
+}
