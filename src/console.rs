@@ -49,6 +49,7 @@ files! {
     "audit.js" => JAVASCRIPT,
     "settings.js" => JAVASCRIPT,
     "explorer.js" => JAVASCRIPT,
+    "webhooks.js" => JAVASCRIPT,
 }
 
 /// The console page, under [`CONTENT_SECURITY_POLICY`].

@@ -9,6 +9,7 @@ import * as projects from './projects.js';
 import * as roles from './roles.js';
 import * as settings from './settings.js';
 import * as tokens from './tokens.js';
+import * as webhooks from './webhooks.js';
 
 const CONTEXT = `query ConsoleContext {
   viewer { kind user { id email name } role { id name } permissions }
@@ -23,6 +24,7 @@ const PAGES = [
   { path: 'members', label: 'Members', page: members },
   { path: 'roles', label: 'Roles', page: roles },
   { path: 'projects', label: 'Projects', page: projects },
+  { path: 'webhooks', label: 'Webhooks', page: webhooks },
   { path: 'audit', label: 'Audit log', page: audit },
   { path: 'settings', label: 'Settings', page: settings.organization },
   { path: 'me', label: 'Who am I', page: settings.me },

@@ -453,3 +453,81 @@ async fn an_ended_session_returns_to_sign_in() {
     assert_eq!(stored, Value::Null);
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_console_works_from_the_keyboard() {
+    // WebDriver's key codes: Enter, Tab, Escape.
+    const ENTER: &str = "\u{E007}";
+    const TAB: &str = "\u{E004}";
+    const ESCAPE: &str = "\u{E00C}";
+    let app = spawn_app().await;
+    let Some((browser, _turn)) = browser_for(&app, 1280).await else {
+        return;
+    };
+    browser.open("").await;
+    // The email field has focus; Tab reaches the password, Enter submits.
+    let email = browser.find("input[name=email]").await;
+    email
+        .send_keys(&format!("admin@acme.test{TAB}{ADMIN_PASSWORD}{ENTER}"))
+        .await
+        .expect("type");
+    browser.wait_for_text("main h1", "Personal tokens").await;
+
+    let issue = browser.find("#issue-token").await;
+    issue.send_keys(ENTER).await.expect("press Enter");
+    browser.find("dialog[open] input[name=name]").await;
+    let focused = browser
+        .eval("return document.activeElement.closest('dialog') !== null")
+        .await;
+    assert_eq!(focused, json!(true), "focus moves into the dialog");
+    browser
+        .find("dialog[open] input[name=name]")
+        .await
+        .send_keys(ESCAPE)
+        .await
+        .expect("press Escape");
+    for _ in 0..50 {
+        if browser
+            .eval("return document.querySelector('dialog')")
+            .await
+            == Value::Null
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        browser
+            .eval("return document.querySelector('dialog')")
+            .await,
+        Value::Null,
+        "Escape closes the dialog"
+    );
+
+    // The row menu opens from the keyboard and Escape closes it again.
+    let toggle = browser
+        .find("button[aria-label='Actions for bootstrap']")
+        .await;
+    toggle.send_keys(ENTER).await.expect("open the menu");
+    browser.wait_for_text(".menu:not([hidden])", "Revoke").await;
+    assert_eq!(
+        browser
+            .eval("return document.activeElement.textContent")
+            .await,
+        json!("Rotate"),
+        "the first item has focus"
+    );
+    browser
+        .find(".menu:not([hidden]) button")
+        .await
+        .send_keys(ESCAPE)
+        .await
+        .expect("press Escape");
+    assert_eq!(
+        browser
+            .eval("return [document.querySelector('.menu').hidden, document.activeElement.getAttribute('aria-label')]")
+            .await,
+        json!([true, "Actions for bootstrap"])
+    );
+    browser.close().await;
+}
