@@ -386,7 +386,9 @@ async fn unsigned_or_badly_signed_reports_are_refused_and_change_nothing() {
     let body = batch(&[&live]);
     let good = github.sign(&body);
     let stranger = GitHubKey::generate("github-key-1");
-    let cases: Vec<(&str, Option<&str>, Option<String>, Vec<u8>)> = vec![
+    // (case, key id, signature, body)
+    type Case<'a> = (&'a str, Option<&'a str>, Option<String>, Vec<u8>);
+    let cases: Vec<Case> = vec![
         ("unsigned", None, None, body.clone()),
         ("no signature", Some("github-key-1"), None, body.clone()),
         ("no key id", None, Some(good.clone()), body.clone()),
