@@ -16,6 +16,7 @@ pub mod graphql;
 pub mod metrics;
 pub mod middleware;
 pub mod routes;
+pub mod secret_scanning;
 pub mod service;
 pub mod startup;
 pub mod state;

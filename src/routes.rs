@@ -15,6 +15,8 @@ pub const HEALTH: &str = "/healthz";
 pub const READY: &str = "/readyz";
 /// Prometheus metrics.
 pub const METRICS: &str = "/metrics";
+/// Secret scanners report leaked tokens here (with `--secret-scanning-keys`).
+pub const SECRET_SCANNING_REVOKE: &str = "/secret-scanning/revoke";
 
 /// Every fixed path, for labels bounded to what exists.
-pub const FIXED: &[&str] = &[CONSOLE, API, HEALTH, READY, METRICS];
+pub const FIXED: &[&str] = &[CONSOLE, API, HEALTH, READY, METRICS, SECRET_SCANNING_REVOKE];

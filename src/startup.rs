@@ -26,6 +26,7 @@ use crate::{
     error::Error,
     graphql::{self, QueryLimits, document_cache::DocumentCache, handler::GraphqlState},
     routes,
+    secret_scanning::{self, SecretScanning, key_file::KeyFile},
     service::bootstrap::{self, BootstrapOutcome, BootstrapRequest},
     state::AppState,
 };
@@ -53,6 +54,12 @@ impl Application {
         config: ServeArgs,
         db: DatabaseConnection,
     ) -> Result<Application, Error> {
+        let scanning_keys = config
+            .secret_scanning_keys
+            .as_deref()
+            .map(KeyFile::load)
+            .transpose()
+            .map_err(Error::internal)?;
         database::migrate(&db).await?;
         let bootstrapped = bootstrap::bootstrap_empty_database(
             &db,
@@ -113,7 +120,7 @@ impl Application {
         };
         Ok(Application {
             listener,
-            router: router(state, &config),
+            router: router(state, &config, scanning_keys),
             db,
             verifier,
             last_used,
@@ -256,8 +263,9 @@ pub fn shell_word(value: &str) -> String {
     }
 }
 
-/// The HTTP routes and middleware.
-pub fn router(state: AppState, config: &ServeArgs) -> Router {
+/// The HTTP routes and middleware; the secret-scanning endpoint only
+/// with its keys.
+pub fn router(state: AppState, config: &ServeArgs, scanning_keys: Option<KeyFile>) -> Router {
     let schemas = graphql::build_schemas(
         state.clone(),
         QueryLimits {
@@ -284,7 +292,15 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
             schemas,
             documents: DocumentCache::default(),
         }));
-    let routes = Router::new()
+    let scanning_routes = scanning_keys.map(|keys| {
+        secret_scanning::routes(SecretScanning {
+            db: state.db.clone(),
+            keys,
+            rate_limits: Arc::clone(&state.rate_limits),
+            trusted_proxy_hops: state.trusted_proxy_hops,
+        })
+    });
+    let mut routes = Router::new()
         .route(routes::HEALTH, get(|| async { "ok" }))
         .route(routes::READY, get(readyz))
         .route(routes::METRICS, get(crate::metrics::scrape))
@@ -299,6 +315,9 @@ pub fn router(state: AppState, config: &ServeArgs) -> Router {
         )
         .with_state(state)
         .merge(graphql_routes);
+    if let Some(scanning_routes) = scanning_routes {
+        routes = routes.merge(scanning_routes);
+    }
     crate::middleware::with_middleware(routes, config.request_timeout)
 }
 

@@ -41,6 +41,8 @@ pub enum AuditAction {
     TokenRevoked,
     TokenRotated,
     TokenExchanged,
+    /// A secret scanner reported the token leaked; lynk revoked it.
+    TokenLeaked,
     RoleCreated,
     RoleUpdated,
     RoleDeleted,
@@ -60,7 +62,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for tests and documentation.
-    pub const ALL: [AuditAction; 25] = [
+    pub const ALL: [AuditAction; 26] = [
         AuditAction::OrganizationCreated,
         AuditAction::OrganizationUpdated,
         AuditAction::LoginSucceeded,
@@ -71,6 +73,7 @@ impl AuditAction {
         AuditAction::TokenRevoked,
         AuditAction::TokenRotated,
         AuditAction::TokenExchanged,
+        AuditAction::TokenLeaked,
         AuditAction::RoleCreated,
         AuditAction::RoleUpdated,
         AuditAction::RoleDeleted,
@@ -101,6 +104,7 @@ impl AuditAction {
             AuditAction::TokenRevoked => "token.revoked",
             AuditAction::TokenRotated => "token.rotated",
             AuditAction::TokenExchanged => "token.exchanged",
+            AuditAction::TokenLeaked => "token.leaked",
             AuditAction::RoleCreated => "role.created",
             AuditAction::RoleUpdated => "role.updated",
             AuditAction::RoleDeleted => "role.deleted",
@@ -133,7 +137,8 @@ impl AuditAction {
             AuditAction::TokenCreated
             | AuditAction::TokenRevoked
             | AuditAction::TokenRotated
-            | AuditAction::TokenExchanged => "token",
+            | AuditAction::TokenExchanged
+            | AuditAction::TokenLeaked => "token",
             AuditAction::RoleCreated | AuditAction::RoleUpdated | AuditAction::RoleDeleted => {
                 "role"
             }
@@ -245,6 +250,7 @@ mod tests {
             (AuditAction::PasswordReset, "user.password_reset"),
             (AuditAction::TokenRevoked, "token.revoked"),
             (AuditAction::TokenExchanged, "token.exchanged"),
+            (AuditAction::TokenLeaked, "token.leaked"),
             (AuditAction::InvitationRevoked, "member.invitation_revoked"),
             (AuditAction::MemberRoleChanged, "member.role_changed"),
             (AuditAction::SbomUploaded, "sbom.uploaded"),

@@ -23,6 +23,7 @@ mod performance;
 mod projects;
 mod roles;
 mod sboms;
+mod secret_scanning;
 mod secrets;
 mod security;
 mod sessions;
