@@ -41,9 +41,9 @@ pub struct Application {
     db: DatabaseConnection,
     verifier: Verifier,
     last_used: Arc<LastUsedRecorder>,
-    /// The webhook sender's settings; `None` without a webhook key, when
-    /// no webhook can exist or be signed.
-    signals: Option<SenderSettings>,
+    /// The webhook sender; `None` without a webhook key, when no webhook
+    /// can exist or be signed.
+    sender: Option<Sender>,
     bootstrapped: Option<BootstrapOutcome>,
 }
 
@@ -118,21 +118,25 @@ impl Application {
                 counts: FailureBudgets::for_database(&db),
             }),
         };
-        let signals = config
+        let sender = config
             .webhook_encryption_key
             .clone()
-            .map(|key| SenderSettings {
-                key,
-                allow_private: config.allow_private_webhook_urls,
-                lease: config.webhook_lease,
-            });
+            .map(|key| {
+                let settings = SenderSettings {
+                    key,
+                    allow_private: config.allow_private_webhook_urls,
+                    lease: config.webhook_lease,
+                };
+                Sender::new(db.clone(), settings)
+            })
+            .transpose()?;
         Ok(Application {
             listener,
             router: router(state, &config),
             db,
             verifier,
             last_used,
-            signals,
+            sender,
             bootstrapped,
         })
     }
@@ -203,9 +207,8 @@ impl Application {
         // Webhooks are delivered and expiry notices announced apart from
         // the requests, until the server has stopped serving.
         let (stop_signals, signals_stopped) = tokio::sync::watch::channel(false);
-        let signals = match self.signals {
-            Some(settings) => {
-                let sender = Sender::new(self.db.clone(), settings)?;
+        let signals = match self.sender {
+            Some(sender) => {
                 let stopped = signals_stopped.clone();
                 let db = self.db.clone();
                 vec![

@@ -109,6 +109,14 @@ impl Attempt {
         }
     }
 
+    /// A failure that no later attempt would change.
+    fn last(error: impl Into<String>) -> Attempt {
+        Attempt {
+            retry: false,
+            ..Attempt::failed(error)
+        }
+    }
+
     fn is_success(&self) -> bool {
         self.status
             .is_some_and(|status| (200..300).contains(&status))
@@ -239,18 +247,14 @@ impl Sender {
 
     /// One attempt of `delivery` to `hook`, recorded.
     async fn deliver(&self, delivery: Claimed, hook: Option<webhook::Model>) {
-        // A deleted webhook takes its deliveries with it.
-        let Some(hook) = hook else { return };
         let attempted_at = Utc::now();
         let started = std::time::Instant::now();
-        let outcome = if hook.active {
-            self.send(&delivery, &hook).await
-        } else {
-            // A disabled webhook receives nothing, now or when re-enabled.
-            Attempt {
-                retry: false,
-                ..Attempt::failed("webhook is disabled")
-            }
+        // A disabled webhook receives nothing, now or when re-enabled; a
+        // deleted one normally takes its deliveries with it.
+        let outcome = match &hook {
+            Some(hook) if hook.active => self.send(&delivery, hook).await,
+            Some(_) => Attempt::last("webhook is disabled"),
+            None => Attempt::last("webhook was deleted"),
         };
         let duration = started.elapsed();
         if let Err(err) = self
@@ -411,11 +415,10 @@ mod tests {
             Next::RetryAt(now + chrono::Duration::seconds(5))
         );
         assert_eq!(next(8, &status(500), now, 0.0), Next::Failed);
-        let final_refusal = Attempt {
-            retry: false,
-            ..Attempt::failed("webhook is disabled")
-        };
-        assert_eq!(next(1, &final_refusal, now, 0.0), Next::Failed);
+        assert_eq!(
+            next(1, &Attempt::last("webhook is disabled"), now, 0.0),
+            Next::Failed
+        );
     }
 
     #[test]

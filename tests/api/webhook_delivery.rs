@@ -43,7 +43,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, lynk_binary, spawn_app_with};
+use crate::helpers::{TestApp, captured_logs, lynk_binary, spawn_app_with};
 
 /// How long a test waits for something that should happen in seconds.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -295,6 +295,7 @@ async fn deliveries_are_signed_and_carry_the_payload() {
     let forged = format!("whsec_{}", STANDARD.encode([7u8; 24]));
     assert!(!signature_is_valid(&forged, request));
     assert!(!secret.is_empty() && !header(request, "webhook-signature").contains(&secret));
+    assert!(!captured_logs().contains(&secret));
 
     assert_eq!(delivered.attempts, 1);
     assert_eq!(delivered.response_status, Some(200));
@@ -472,6 +473,34 @@ async fn private_addresses_are_never_reached_at_delivery() {
         assert!(delivery.next_attempt_at > Utc::now());
     }
     assert_eq!(connections.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_secret_sealed_under_another_key_fails_the_attempt() {
+    let (key, _) = sealing_key();
+    let (other_key, _) = sealing_key();
+    let app = spawn_sender(&key).await;
+    let receiver = Receiver::start([]).await;
+    create_webhook(
+        &app,
+        &other_key,
+        &receiver.url(),
+        &[EventType::TokenCreated],
+    )
+    .await;
+    announce(&app, EventType::TokenCreated, json!({})).await;
+
+    let tried = eventually("the attempt recorded", || async {
+        let delivery = deliveries(&app).await.pop()?;
+        let tried = attempts(&app, delivery.id).await;
+        (!tried.is_empty()).then_some(tried)
+    })
+    .await;
+    assert_eq!(
+        tried[0].error.as_deref(),
+        Some("the signing secret cannot be opened with this server's --webhook-encryption-key")
+    );
+    assert!(receiver.received().is_empty());
 }
 
 #[tokio::test]
