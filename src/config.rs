@@ -308,6 +308,30 @@ mod tests {
     }
 
     #[test]
+    fn the_webhook_lease_is_hidden_and_at_least_two_seconds() {
+        let parse = |value: &str| {
+            Cli::try_parse_from(["lynk", "serve", "--webhook-lease", value]).map(|cli| {
+                match cli.into_command() {
+                    Command::Serve(args) => args.webhook_lease,
+                    _ => Duration::ZERO,
+                }
+            })
+        };
+        assert_eq!(parse("6s").unwrap(), Duration::from_secs(6));
+        assert!(parse("1s").is_err());
+        assert!(parse("soon").is_err());
+        let Command::Serve(defaults) = Cli::try_parse_from(["lynk"]).unwrap().into_command() else {
+            panic!("expected serve");
+        };
+        assert_eq!(defaults.webhook_lease, Duration::from_secs(60));
+        let mut help = Vec::new();
+        <Cli as clap::CommandFactory>::command()
+            .write_long_help(&mut help)
+            .unwrap();
+        assert!(!String::from_utf8(help).unwrap().contains("webhook-lease"));
+    }
+
+    #[test]
     fn flags_go_after_the_subcommand() {
         let cli = Cli::try_parse_from([
             "lynk",
