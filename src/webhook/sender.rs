@@ -10,12 +10,13 @@
 //! Delivery is at least once: a receiver dedupes by `webhook-id`, the
 //! delivery's id, the same on every attempt.
 
+pub mod attempt;
 pub mod claim;
 
-use std::{collections::HashMap, error::Error as StdError, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use reqwest::{StatusCode, header, redirect::Policy};
+use reqwest::{header, redirect::Policy};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
     sea_query::Expr,
@@ -24,11 +25,13 @@ use tokio::{task::JoinSet, time::MissedTickBehavior};
 use url::Url;
 use uuid::Uuid;
 
-use self::claim::Claimed;
+use self::{
+    attempt::{Attempt, Next, describe, next},
+    claim::Claimed,
+};
 use super::{
     outbox::{DELIVERED, FAILED, PENDING},
-    resolver::{NotPublic, PublicResolver, check_target},
-    schedule,
+    resolver::{PublicResolver, check_target},
     seal::SealingKey,
     signature::SigningKey,
 };
@@ -52,9 +55,6 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// The `user-agent` of every delivery.
 pub const USER_AGENT: &str = "lynk-webhooks";
 
-/// Longest error text kept per attempt.
-const MAX_ERROR_LEN: usize = 500;
-
 /// What the sender needs besides the database.
 #[derive(Clone, Debug)]
 pub struct SenderSettings {
@@ -71,79 +71,6 @@ pub struct SenderSettings {
 /// request and the recording of its outcome.
 pub fn request_timeout(lease: Duration) -> Duration {
     REQUEST_TIMEOUT.min(lease / 2)
-}
-
-/// What became of one attempt.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Attempt {
-    /// The receiver's status, when it answered.
-    pub status: Option<u16>,
-    /// Why there was no 2xx answer to record, when there was none at all.
-    pub error: Option<String>,
-    /// Whether the delivery may be tried again after this failure.
-    pub retry: bool,
-}
-
-impl Attempt {
-    fn answered(status: StatusCode) -> Attempt {
-        Attempt {
-            status: Some(status.as_u16()),
-            error: None,
-            retry: true,
-        }
-    }
-
-    fn failed(error: impl Into<String>) -> Attempt {
-        let mut error: String = error.into();
-        if error.len() > MAX_ERROR_LEN {
-            let mut end = MAX_ERROR_LEN;
-            while !error.is_char_boundary(end) {
-                end -= 1;
-            }
-            error.truncate(end);
-        }
-        Attempt {
-            status: None,
-            error: Some(error),
-            retry: true,
-        }
-    }
-
-    /// A failure that no later attempt would change.
-    fn last(error: impl Into<String>) -> Attempt {
-        Attempt {
-            retry: false,
-            ..Attempt::failed(error)
-        }
-    }
-
-    fn is_success(&self) -> bool {
-        self.status
-            .is_some_and(|status| (200..300).contains(&status))
-    }
-}
-
-/// The delivery's state after attempt number `attempt`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Next {
-    Delivered,
-    RetryAt(DateTime<Utc>),
-    Failed,
-}
-
-/// Where a delivery goes after `outcome` of attempt `attempt` at `now`;
-/// `jitter` in `[-1, 1]` spreads the wait.
-pub fn next(attempt: i32, outcome: &Attempt, now: DateTime<Utc>, jitter: f64) -> Next {
-    if outcome.is_success() {
-        return Next::Delivered;
-    }
-    match schedule::retry_after(attempt, jitter) {
-        Some(wait) if outcome.retry => chrono::Duration::from_std(wait)
-            .ok()
-            .and_then(|wait| now.checked_add_signed(wait))
-            .map_or(Next::Failed, Next::RetryAt),
-        _ => Next::Failed,
-    }
 }
 
 /// The outbox's sender for one instance.
@@ -362,64 +289,9 @@ impl Sender {
     }
 }
 
-/// Why a request got no answer, without its URL (the attempt is shown to
-/// the webhook's owner, who knows it) and never with a header.
-fn describe(error: &reqwest::Error, timeout: Duration) -> String {
-    if error.is_timeout() {
-        return format!("no answer within {}s", timeout.as_secs_f64());
-    }
-    let mut causes = Vec::new();
-    let mut source: Option<&(dyn StdError + 'static)> = error.source();
-    while let Some(cause) = source {
-        if let Some(refused) = cause.downcast_ref::<NotPublic>() {
-            return refused.to_string();
-        }
-        causes.push(cause.to_string());
-        source = cause.source();
-    }
-    if causes.is_empty() {
-        "the request failed".to_owned()
-    } else {
-        causes.join(": ")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn status(code: u16) -> Attempt {
-        Attempt::answered(StatusCode::from_u16(code).unwrap())
-    }
-
-    #[test]
-    fn a_2xx_delivers_and_anything_else_retries_until_the_last_attempt() {
-        let now = Utc::now();
-        assert_eq!(next(1, &status(200), now, 0.0), Next::Delivered);
-        assert_eq!(next(8, &status(204), now, 0.0), Next::Delivered);
-        assert_eq!(
-            next(1, &status(500), now, 0.0),
-            Next::RetryAt(now + chrono::Duration::seconds(5))
-        );
-        assert_eq!(
-            next(2, &status(302), now, 0.0),
-            Next::RetryAt(now + chrono::Duration::minutes(5))
-        );
-        assert_eq!(
-            next(
-                1,
-                &Attempt::failed("address not public: 10.0.0.1"),
-                now,
-                0.0
-            ),
-            Next::RetryAt(now + chrono::Duration::seconds(5))
-        );
-        assert_eq!(next(8, &status(500), now, 0.0), Next::Failed);
-        assert_eq!(
-            next(1, &Attempt::last("webhook is disabled"), now, 0.0),
-            Next::Failed
-        );
-    }
 
     #[test]
     fn the_request_ends_well_within_the_lease() {
@@ -428,12 +300,5 @@ mod tests {
             request_timeout(Duration::from_secs(4)),
             Duration::from_secs(2)
         );
-    }
-
-    #[test]
-    fn errors_are_kept_short() {
-        let long = Attempt::failed("é".repeat(MAX_ERROR_LEN));
-        let error = long.error.unwrap();
-        assert!(error.len() <= MAX_ERROR_LEN && error.starts_with('é'));
     }
 }
