@@ -163,6 +163,12 @@ pub struct ServeArgs {
     /// cannot be created. Every instance needs the same key.
     #[arg(long, env = "LYNK_WEBHOOK_ENCRYPTION_KEY", hide_env_values = true)]
     pub webhook_encryption_key: Option<crate::webhook::seal::SealingKey>,
+    /// How long a webhook delivery, once claimed by an instance, is left
+    /// to it before another may send it again (at least 2s; the request
+    /// waits at most half of it). Shortened only by tests of a killed
+    /// instance.
+    #[arg(long, env = "LYNK_WEBHOOK_LEASE", hide = true, default_value = "60s", value_parser = parse_lease)]
+    pub webhook_lease: Duration,
     /// GitHub's secret-scanning public keys (its key-list JSON), which sign
     /// reports to `POST /secret-scanning/revoke`. Without it the endpoint
     /// answers 404.
@@ -225,10 +231,20 @@ impl ServeArgs {
             oidc_min_refresh: Duration::from_secs(60),
             allow_private_webhook_urls: false,
             webhook_encryption_key: None,
+            webhook_lease: crate::webhook::sender::DEFAULT_LEASE,
             secret_scanning_keys: None,
             limits: LimitArgs::default(),
         }
     }
+}
+
+/// A webhook lease: a duration of at least 2 seconds.
+fn parse_lease(text: &str) -> Result<Duration, String> {
+    let lease = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if lease < Duration::from_secs(2) {
+        return Err("the webhook lease must be at least 2s".to_owned());
+    }
+    Ok(lease)
 }
 
 /// Settings of `lynk bootstrap`.
@@ -289,6 +305,30 @@ mod tests {
         assert_eq!(parse("1024").unwrap(), 1024);
         assert!(parse("0").is_err());
         assert!(parse("1073741825").is_err());
+    }
+
+    #[test]
+    fn the_webhook_lease_is_hidden_and_at_least_two_seconds() {
+        let parse = |value: &str| {
+            Cli::try_parse_from(["lynk", "serve", "--webhook-lease", value]).map(|cli| {
+                match cli.into_command() {
+                    Command::Serve(args) => args.webhook_lease,
+                    _ => Duration::ZERO,
+                }
+            })
+        };
+        assert_eq!(parse("6s").unwrap(), Duration::from_secs(6));
+        assert!(parse("1s").is_err());
+        assert!(parse("soon").is_err());
+        let Command::Serve(defaults) = Cli::try_parse_from(["lynk"]).unwrap().into_command() else {
+            panic!("expected serve");
+        };
+        assert_eq!(defaults.webhook_lease, Duration::from_secs(60));
+        let mut help = Vec::new();
+        <Cli as clap::CommandFactory>::command()
+            .write_long_help(&mut help)
+            .unwrap();
+        assert!(!String::from_utf8(help).unwrap().contains("webhook-lease"));
     }
 
     #[test]

@@ -29,6 +29,10 @@ use crate::{
     secret_scanning::{self, SecretScanning, key_file::KeyFile},
     service::bootstrap::{self, BootstrapOutcome, BootstrapRequest},
     state::AppState,
+    webhook::{
+        notices,
+        sender::{Sender, SenderSettings},
+    },
 };
 
 /// A built application: migrated database, bound listener, ready to serve.
@@ -38,6 +42,9 @@ pub struct Application {
     db: DatabaseConnection,
     verifier: Verifier,
     last_used: Arc<LastUsedRecorder>,
+    /// The webhook sender; `None` without a webhook key, when no webhook
+    /// can exist or be signed.
+    sender: Option<Sender>,
     bootstrapped: Option<BootstrapOutcome>,
 }
 
@@ -118,12 +125,25 @@ impl Application {
                 counts: FailureBudgets::for_database(&db),
             }),
         };
+        let sender = config
+            .webhook_encryption_key
+            .clone()
+            .map(|key| {
+                let settings = SenderSettings {
+                    key,
+                    allow_private: config.allow_private_webhook_urls,
+                    lease: config.webhook_lease,
+                };
+                Sender::new(db.clone(), settings)
+            })
+            .transpose()?;
         Ok(Application {
             listener,
             router: router(state, &config, scanning_keys),
             db,
             verifier,
             last_used,
+            sender,
             bootstrapped,
         })
     }
@@ -191,6 +211,20 @@ impl Application {
             };
             last_used.flush_until(&db, stop).await;
         });
+        // Webhooks are delivered and expiry notices announced apart from
+        // the requests, until the server has stopped serving.
+        let (stop_signals, signals_stopped) = tokio::sync::watch::channel(false);
+        let signals = match self.sender {
+            Some(sender) => {
+                let stopped = signals_stopped.clone();
+                let db = self.db.clone();
+                vec![
+                    tokio::spawn(sender.run_until(until_stopped(stopped))),
+                    tokio::spawn(notices::run_until(db, until_stopped(signals_stopped))),
+                ]
+            }
+            None => Vec::new(),
+        };
         let serving = axum::serve(
             self.listener,
             self.router
@@ -199,6 +233,12 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         let _ = served.send(());
+        let _ = stop_signals.send(true);
+        for task in signals {
+            if let Err(err) = task.await {
+                tracing::warn!(error = %err, "delivering webhooks stopped");
+            }
+        }
         if let Err(err) = recording.await {
             tracing::warn!(error = %err, "recording token uses stopped");
         }
@@ -207,6 +247,11 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Completes once `stopped` turns true (or its sender is gone).
+async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stopped| *stopped).await;
 }
 
 /// Prints the credentials created by a first start, once, to standard

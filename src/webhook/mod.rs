@@ -1,9 +1,16 @@
 //! Signals (DESIGN §8): webhooks and what feeds them. Events are queued in
 //! the transaction of the change that causes them (`outbox`), sealed
-//! secrets sign them (`seal`), and a background sender delivers them.
+//! secrets sign them (`seal`, `signature`), and a background sender
+//! delivers them (`sender`), retrying on a schedule (`schedule`) and only
+//! to public addresses (`resolver`). `notices` announces tokens' expiry.
 
 pub mod address;
 pub mod data;
 pub mod event;
+pub mod notices;
 pub mod outbox;
+pub mod resolver;
+pub mod schedule;
 pub mod seal;
+pub mod sender;
+pub mod signature;

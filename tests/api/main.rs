@@ -31,3 +31,4 @@ mod tokens;
 mod trusted_publishing;
 mod verification;
 mod viewer;
+mod webhook_delivery;
