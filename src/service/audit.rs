@@ -56,11 +56,14 @@ pub enum AuditAction {
     SbomDeleted,
     TrustedPublisherCreated,
     TrustedPublisherDeleted,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookDeleted,
 }
 
 impl AuditAction {
     /// Every action, for tests and documentation.
-    pub const ALL: [AuditAction; 25] = [
+    pub const ALL: [AuditAction; 28] = [
         AuditAction::OrganizationCreated,
         AuditAction::OrganizationUpdated,
         AuditAction::LoginSucceeded,
@@ -86,6 +89,9 @@ impl AuditAction {
         AuditAction::SbomDeleted,
         AuditAction::TrustedPublisherCreated,
         AuditAction::TrustedPublisherDeleted,
+        AuditAction::WebhookCreated,
+        AuditAction::WebhookUpdated,
+        AuditAction::WebhookDeleted,
     ];
 
     /// The stored `action`, e.g. `token.revoked`.
@@ -116,6 +122,9 @@ impl AuditAction {
             AuditAction::SbomDeleted => "sbom.deleted",
             AuditAction::TrustedPublisherCreated => "trusted_publisher.created",
             AuditAction::TrustedPublisherDeleted => "trusted_publisher.deleted",
+            AuditAction::WebhookCreated => "webhook.created",
+            AuditAction::WebhookUpdated => "webhook.updated",
+            AuditAction::WebhookDeleted => "webhook.deleted",
         }
     }
 
@@ -145,6 +154,9 @@ impl AuditAction {
             AuditAction::TrustedPublisherCreated | AuditAction::TrustedPublisherDeleted => {
                 "trusted_publisher"
             }
+            AuditAction::WebhookCreated
+            | AuditAction::WebhookUpdated
+            | AuditAction::WebhookDeleted => "webhook",
         }
     }
 }

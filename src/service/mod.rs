@@ -31,3 +31,4 @@ pub mod token_create;
 pub mod token_retire;
 pub mod trusted_publisher;
 pub mod validate;
+pub mod webhook;

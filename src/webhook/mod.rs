@@ -7,3 +7,4 @@ pub mod data;
 pub mod event;
 pub mod outbox;
 pub mod seal;
+pub mod secret;
