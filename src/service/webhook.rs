@@ -97,9 +97,9 @@ pub async fn create(
     new: NewWebhook,
 ) -> Result<CreatedWebhook, Error> {
     ensure_unrestricted(caller)?;
-    let key: &SealingKey = app.webhook_key.as_ref().ok_or_else(no_sealing_key)?;
     let url = check_url(app, &new.url)?;
     let events = check_events(&new.events)?;
+    let key: &SealingKey = app.webhook_key.as_ref().ok_or_else(no_sealing_key)?;
     let organization_id = caller.organization_id();
     let now = Utc::now();
     // Under the organization's lock: two creations must not both pass

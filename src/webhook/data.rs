@@ -4,7 +4,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::{entity::token, service::audit::Actor};
+use crate::{
+    entity::{role, sbom, token, user},
+    service::audit::Actor,
+};
 
 fn time(at: Option<DateTime<Utc>>) -> Value {
     at.map_or(Value::Null, |at| {
@@ -34,6 +37,32 @@ pub fn actor(actor: &Actor) -> Value {
     json!({
         "userId": actor.user_id.map(|id| id.to_string()),
         "tokenId": actor.token_id.map(|id| id.to_string()),
+    })
+}
+
+/// A role as events describe it: `id`, `name`.
+pub fn role(role: &role::Model) -> Value {
+    json!({ "id": role.id.to_string(), "name": role.name })
+}
+
+/// A member as events describe it: `userId`, `email`, `role`.
+pub fn member(user: &user::Model, role: &role::Model) -> Value {
+    json!({
+        "userId": user.id.to_string(),
+        "email": user.email,
+        "role": self::role(role),
+    })
+}
+
+/// An SBOM as events describe it: `id`, `name`, `format`, `sha256`,
+/// `projectId`; never the document.
+pub fn sbom(sbom: &sbom::Model) -> Value {
+    json!({
+        "id": sbom.id.to_string(),
+        "name": sbom.name,
+        "format": sbom.format,
+        "sha256": sbom.sha256,
+        "projectId": sbom.project_id.to_string(),
     })
 }
 
