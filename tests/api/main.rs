@@ -30,3 +30,4 @@ mod tokens;
 mod trusted_publishing;
 mod verification;
 mod viewer;
+mod webhooks;
