@@ -25,6 +25,8 @@ use crate::{
 /// subscribed to, signed with its secret (Standard Webhooks).
 pub struct Webhook(pub webhook::Model);
 
+/// An HTTPS endpoint of the organization that is sent the events it
+/// subscribed to, signed with its secret (Standard Webhooks).
 #[Object]
 impl Webhook {
     async fn id(&self) -> ID {
@@ -107,6 +109,7 @@ impl WebhookDeliveryStatus {
 /// One event for one webhook, and how sending it went.
 pub struct WebhookDelivery(pub webhook_delivery::Model);
 
+/// One event for one webhook, and how sending it went.
 #[Object]
 impl WebhookDelivery {
     /// Also the `webhook-id` header, the same on every attempt: receivers
@@ -173,6 +176,7 @@ pub struct CreatedWebhook {
     secret: String,
 }
 
+/// A webhook just created, with its signing secret.
 #[Object]
 impl CreatedWebhook {
     async fn webhook(&self) -> Webhook {
