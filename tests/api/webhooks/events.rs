@@ -249,7 +249,11 @@ async fn member_and_sbom_changes_queue_their_events() {
             json!({ "user": vera_id }),
         )
         .await;
-    assert_eq!(answer.body["data"]["removeMember"], vera_id, "{}", answer.text);
+    assert_eq!(
+        answer.body["data"]["removeMember"], vera_id,
+        "{}",
+        answer.text
+    );
     let queued = queued_since(&app, 2).await;
     assert_eq!(queued.len(), 1, "{queued:?}");
     assert_eq!(queued[0].1, "member.removed");
