@@ -329,7 +329,7 @@ mod tests {
         assert_eq!(err.name, "members:delete");
         let message = err.to_string();
         assert!(message.starts_with("unknown permission `members:delete`; valid permissions are: organization:write, members:read"));
-        assert!(message.ends_with("sboms:delete"));
+        assert!(message.ends_with("sboms:delete, webhooks:read, webhooks:write"));
     }
 
     #[test]
