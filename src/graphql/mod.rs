@@ -26,6 +26,7 @@ mod token_mutation;
 pub mod trusted_publisher;
 pub(crate) mod user;
 mod viewer;
+mod webhook;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder, ValidationMode};
 
@@ -56,6 +57,7 @@ pub struct MutationRoot(
     project::ProjectMutation,
     sbom::SbomMutation,
     trusted_publisher::TrustedPublisherMutation,
+    webhook::WebhookMutation,
 );
 
 /// lynk's executable schema.

@@ -17,6 +17,7 @@ use super::{
     role::Role,
     scalar::Timestamp,
     token::{Token, TokenKind, TokenStatus},
+    webhook::{Webhook, webhooks_of},
 };
 use crate::{
     auth::{CredentialKind, Permission, principal::OrganizationSnapshot},
@@ -234,6 +235,13 @@ impl Organization {
             |t| t.id,
             |t| Token::new(t, org),
         )))
+    }
+
+    /// The organization's webhooks, oldest first (needs `webhooks:read`).
+    #[graphql(guard = "PermissionGuard(Permission::WebhooksRead)")]
+    async fn webhooks(&self, ctx: &Context<'_>) -> Result<Option<Vec<Webhook>>, Error> {
+        self.ensure_acting_in(ctx)?;
+        webhooks_of(ctx, self.uuid).await.map(Some)
     }
 }
 

@@ -58,11 +58,14 @@ pub enum AuditAction {
     SbomDeleted,
     TrustedPublisherCreated,
     TrustedPublisherDeleted,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookDeleted,
 }
 
 impl AuditAction {
     /// Every action, for tests and documentation.
-    pub const ALL: [AuditAction; 26] = [
+    pub const ALL: [AuditAction; 29] = [
         AuditAction::OrganizationCreated,
         AuditAction::OrganizationUpdated,
         AuditAction::LoginSucceeded,
@@ -89,6 +92,9 @@ impl AuditAction {
         AuditAction::SbomDeleted,
         AuditAction::TrustedPublisherCreated,
         AuditAction::TrustedPublisherDeleted,
+        AuditAction::WebhookCreated,
+        AuditAction::WebhookUpdated,
+        AuditAction::WebhookDeleted,
     ];
 
     /// The stored `action`, e.g. `token.revoked`.
@@ -120,6 +126,9 @@ impl AuditAction {
             AuditAction::SbomDeleted => "sbom.deleted",
             AuditAction::TrustedPublisherCreated => "trusted_publisher.created",
             AuditAction::TrustedPublisherDeleted => "trusted_publisher.deleted",
+            AuditAction::WebhookCreated => "webhook.created",
+            AuditAction::WebhookUpdated => "webhook.updated",
+            AuditAction::WebhookDeleted => "webhook.deleted",
         }
     }
 
@@ -150,6 +159,9 @@ impl AuditAction {
             AuditAction::TrustedPublisherCreated | AuditAction::TrustedPublisherDeleted => {
                 "trusted_publisher"
             }
+            AuditAction::WebhookCreated
+            | AuditAction::WebhookUpdated
+            | AuditAction::WebhookDeleted => "webhook",
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::{
         validate,
     },
     state::AppState,
+    webhook::event::EventType,
 };
 
 /// How long an invitation code stays valid.
@@ -234,6 +235,9 @@ pub async fn accept(
         token_id: None,
         ip: client_ip,
     };
+    let role = find_in_organization::<role::Entity>(&txn, pending.organization_id, pending.role_id)
+        .await?;
+    member::announce(&txn, EventType::MemberAdded, user.id, &role, None, &actor).await?;
     audit::record(
         &txn,
         AuditRecord::new(

@@ -12,12 +12,16 @@ use uuid::Uuid;
 use crate::{
     auth::{BuiltInRole, CredentialKind, PermissionSet, Principal},
     database,
-    entity::{membership, role, token},
+    entity::{membership, role, token, user},
     error::Error,
     service::{
-        audit::AuditAction, caller::Caller, policy, scoped::find_in_organization,
+        audit::{Actor, AuditAction},
+        caller::Caller,
+        policy,
+        scoped::find_in_organization,
         token::not_revoked_at,
     },
+    webhook::{data, event::EventType, outbox},
 };
 
 /// Adds `user_id` to an organization with `role_id`.
@@ -37,6 +41,32 @@ pub async fn add(
     }
     .insert(conn)
     .await?)
+}
+
+/// Queues a member event (`member.added`, `member.removed`,
+/// `member.role_changed`) for the organization's webhooks, inside the
+/// change's transaction: `{member, previousRole?, actor}`.
+pub async fn announce(
+    conn: &impl ConnectionTrait,
+    event: EventType,
+    user_id: Uuid,
+    role: &role::Model,
+    previous_role: Option<&role::Model>,
+    actor: &Actor,
+) -> Result<(), Error> {
+    let user = user::Entity::find_by_id(user_id)
+        .one(conn)
+        .await?
+        .ok_or(Error::NotFound("member"))?;
+    let mut payload = serde_json::json!({
+        "member": data::member(&user, role),
+        "actor": data::actor(actor),
+    });
+    if let Some(previous) = previous_role {
+        payload["previousRole"] = data::role(previous);
+    }
+    outbox::announce(conn, role.organization_id, event, payload).await?;
+    Ok(())
 }
 
 /// The membership of `user_id` in `organization_id`, if any.
@@ -132,6 +162,17 @@ pub async fn update_role(
     caller
         .audit(&txn, AuditAction::MemberRoleChanged, user_id, now)
         .await?;
+    if new_role.id != current_role.id {
+        announce(
+            &txn,
+            EventType::MemberRoleChanged,
+            user_id,
+            &new_role,
+            Some(&current_role),
+            &caller.actor,
+        )
+        .await?;
+    }
     txn.commit().await?;
     Ok(member)
 }
@@ -172,6 +213,17 @@ pub async fn remove(
     caller
         .audit(&txn, AuditAction::MemberRemoved, user_id, now)
         .await?;
+    // One event: `member.removed` says the member's personal tokens in
+    // this organization were revoked with them (no `token.revoked` each).
+    announce(
+        &txn,
+        EventType::MemberRemoved,
+        user_id,
+        &role,
+        None,
+        &caller.actor,
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }

@@ -28,6 +28,8 @@ pub mod scoped;
 pub mod session;
 pub mod token;
 pub mod token_create;
+pub mod token_event;
 pub mod token_retire;
 pub mod trusted_publisher;
 pub mod validate;
+pub mod webhook;

@@ -22,6 +22,7 @@ use crate::{
         validate,
     },
     state::AppState,
+    webhook::{data, event::EventType, outbox},
 };
 
 /// What `uploadSbom` is given.
@@ -111,6 +112,11 @@ pub async fn upload(
     caller
         .audit(&txn, AuditAction::SbomUploaded, model.id, now)
         .await?;
+    let event = serde_json::json!({
+        "sbom": data::sbom(&model),
+        "actor": data::actor(&caller.actor),
+    });
+    outbox::announce(&txn, organization_id, EventType::SbomUploaded, event).await?;
     txn.commit().await?;
     Ok(model)
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::Principal,
-    entity::{invitation, project, role, sbom, trusted_publisher},
+    entity::{invitation, project, role, sbom, trusted_publisher, webhook},
     error::Error,
 };
 
@@ -61,6 +61,11 @@ impl OrganizationScoped for trusted_publisher::Entity {
     fn project_of(model: &trusted_publisher::Model) -> Option<Uuid> {
         Some(model.project_id)
     }
+}
+
+impl OrganizationScoped for webhook::Entity {
+    const NAME: &'static str = "webhook";
+    const ORGANIZATION: webhook::Column = webhook::Column::OrganizationId;
 }
 
 /// Loads the row `id` of `organization_id`; any other is `NOT_FOUND`.

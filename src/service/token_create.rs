@@ -19,8 +19,9 @@ use crate::{
         policy,
         scoped::{find_in_organization, find_reachable},
         token::{self as token_service, NewToken},
-        validate,
+        token_event, validate,
     },
+    webhook::event::EventType,
 };
 
 /// Most projects one token may be restricted to.
@@ -51,8 +52,8 @@ pub struct NewServiceToken {
     pub project_ids: Option<Vec<Uuid>>,
 }
 
-/// Inside the caller's transaction: issues `new` and records
-/// `token.created` in its organization.
+/// Inside the caller's transaction: issues `new`, records `token.created`
+/// in its organization and queues the event for its webhooks.
 pub async fn issue_recorded(
     conn: &impl ConnectionTrait,
     new: NewToken,
@@ -68,6 +69,7 @@ pub async fn issue_recorded(
         target: Some(token.id),
     };
     audit::record(conn, event, now).await?;
+    token_event::announce(conn, EventType::TokenCreated, &token, None, actor).await?;
     Ok(CreatedToken { token, secret })
 }
 

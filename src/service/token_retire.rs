@@ -18,7 +18,9 @@ use crate::{
         policy,
         token::{self as token_service, NewToken, RetireIf, Status, status},
         token_create::CreatedToken,
+        token_event,
     },
+    webhook::event::EventType,
 };
 
 /// `revokeToken`: revokes `token_id` at once (a token in a rotation's grace
@@ -38,15 +40,17 @@ pub async fn revoke(
     }
     // Conditional: of a revocation and a rotation racing for the same
     // token, only one retires it; the other sees it already revoked.
-    if token_service::retire(&txn, model.id, now, now, RetireIf::NotRevoked).await? {
-        caller
-            .audit(&txn, AuditAction::TokenRevoked, model.id, now)
-            .await?;
-    }
+    let retired = token_service::retire(&txn, model.id, now, now, RetireIf::NotRevoked).await?;
     let model = token::Entity::find_by_id(model.id)
         .one(&txn)
         .await?
         .ok_or(Error::NotFound("token"))?;
+    if retired {
+        caller
+            .audit(&txn, AuditAction::TokenRevoked, model.id, now)
+            .await?;
+        token_event::announce(&txn, EventType::TokenRevoked, &model, None, &caller.actor).await?;
+    }
     txn.commit().await?;
     Ok(model)
 }
@@ -122,6 +126,18 @@ pub async fn rotate(
     caller
         .audit(&txn, AuditAction::TokenRotated, old.id, now)
         .await?;
+    let previous = token::Model {
+        revoked_at: Some(now + grace),
+        ..old
+    };
+    token_event::announce(
+        &txn,
+        EventType::TokenRotated,
+        &token,
+        Some(&previous),
+        &caller.actor,
+    )
+    .await?;
     txn.commit().await?;
     Ok(CreatedToken { token, secret })
 }

@@ -26,8 +26,10 @@ use crate::{
         scoped::{find_in_organization, find_reachable},
         token::{self as token_service, NewToken},
         token_create::CreatedToken,
+        token_event,
     },
     state::AppState,
+    webhook::event::EventType,
 };
 
 /// How long an exchanged token lives.
@@ -278,6 +280,7 @@ async fn issue(
         now,
     )
     .await?;
+    token_event::announce(&txn, EventType::TokenCreated, &model, None, actor).await?;
     txn.commit().await?;
     Ok(CreatedToken {
         token: model,

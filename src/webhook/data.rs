@@ -4,7 +4,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::{entity::token, service::audit::Actor};
+use crate::{
+    entity::{role, sbom, token, user},
+    service::audit::Actor,
+};
 
 fn time(at: Option<DateTime<Utc>>) -> Value {
     at.map_or(Value::Null, |at| {
@@ -34,6 +37,32 @@ pub fn actor(actor: &Actor) -> Value {
     json!({
         "userId": actor.user_id.map(|id| id.to_string()),
         "tokenId": actor.token_id.map(|id| id.to_string()),
+    })
+}
+
+/// A role as events describe it: `id`, `name`.
+pub fn role(role: &role::Model) -> Value {
+    json!({ "id": role.id.to_string(), "name": role.name })
+}
+
+/// A member as events describe it: `userId`, `email`, `role`.
+pub fn member(user: &user::Model, role: &role::Model) -> Value {
+    json!({
+        "userId": user.id.to_string(),
+        "email": user.email,
+        "role": self::role(role),
+    })
+}
+
+/// An SBOM as events describe it: `id`, `name`, `format`, `sha256`,
+/// `projectId`; never the document.
+pub fn sbom(sbom: &sbom::Model) -> Value {
+    json!({
+        "id": sbom.id.to_string(),
+        "name": sbom.name,
+        "format": sbom.format,
+        "sha256": sbom.sha256,
+        "projectId": sbom.project_id.to_string(),
     })
 }
 
@@ -67,5 +96,59 @@ mod tests {
         assert_eq!(described["hint"], "lynk_service_live_ABCD…WXYZ");
         assert_eq!(described["expiresAt"], Value::Null);
         assert!(!described.to_string().to_lowercase().contains("abab"));
+    }
+
+    #[test]
+    fn an_sbom_is_described_without_its_document() {
+        let model = sbom::Model {
+            id: uuid::Uuid::nil(),
+            organization_id: uuid::Uuid::nil(),
+            project_id: uuid::Uuid::max(),
+            name: "api".into(),
+            format: "cyclonedx".into(),
+            spec_version: "1.6".into(),
+            component_count: 1,
+            size_bytes: 42,
+            sha256: "ab".repeat(32),
+            document: r#"{"components":[{"name":"private-dependency"}]}"#.into(),
+            uploaded_by_user_id: None,
+            uploaded_by_token_id: None,
+            created_at: Utc::now(),
+        };
+        let described = sbom(&model);
+        assert_eq!(
+            described,
+            json!({
+                "id": uuid::Uuid::nil().to_string(),
+                "name": "api",
+                "format": "cyclonedx",
+                "sha256": "ab".repeat(32),
+                "projectId": uuid::Uuid::max().to_string(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_member_is_described_with_their_role_and_no_password_hash() {
+        let user = user::Model {
+            id: uuid::Uuid::nil(),
+            email: "vera@acme.test".into(),
+            name: "Vera".into(),
+            password_hash: "$argon2id$secret".into(),
+            created_at: Utc::now(),
+        };
+        let role = role::Model {
+            id: uuid::Uuid::max(),
+            organization_id: uuid::Uuid::nil(),
+            name: "viewer".into(),
+            description: String::new(),
+            permissions: String::new(),
+            built_in: true,
+            created_at: Utc::now(),
+        };
+        let described = member(&user, &role);
+        assert_eq!(described["email"], "vera@acme.test");
+        assert_eq!(described["role"]["name"], "viewer");
+        assert!(!described.to_string().contains("argon2"));
     }
 }

@@ -12,5 +12,6 @@ pub mod outbox;
 pub mod resolver;
 pub mod schedule;
 pub mod seal;
+pub mod secret;
 pub mod sender;
 pub mod signature;

@@ -32,3 +32,4 @@ mod trusted_publishing;
 mod verification;
 mod viewer;
 mod webhook_delivery;
+mod webhooks;

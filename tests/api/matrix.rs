@@ -82,6 +82,10 @@ pub const CASES: &[Case] = &[
     Case { field: "Mutation.deleteSbom", query: "mutation($id: ID!) { deleteSbom(id: $id) }", expect: [U, A, F, F, F] },
     Case { field: "Mutation.createTrustedPublisher", query: r#"mutation($id: ID!) { createTrustedPublisher(input: {projectId: $id, issuer: "https://token.actions.githubusercontent.com", audience: "lynk", subject: "repo:acme/shop-api:*", roleId: $id}) { id } }"#, expect: [U, A, F, F, F] },
     Case { field: "Mutation.deleteTrustedPublisher", query: "mutation($id: ID!) { deleteTrustedPublisher(id: $id) }", expect: [U, A, F, F, F] },
+    Case { field: "Organization.webhooks", query: "{ organization { webhooks { id deliveries { edges { cursor } } } } }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.createWebhook", query: r#"mutation { createWebhook(input: {url: "http://hooks.example.com/", events: ["token.created"]}) { secret } }"#, expect: [U, A, F, F, F] },
+    Case { field: "Mutation.updateWebhook", query: "mutation($id: ID!) { updateWebhook(id: $id, input: {}) { id } }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.deleteWebhook", query: "mutation($id: ID!) { deleteWebhook(id: $id) }", expect: [U, A, F, F, F] },
     // Public, but a token that does not verify is a failed
     // authentication: 401 for everyone (trusted_publishing.rs exchanges
     // real ones without any credential).

@@ -25,6 +25,7 @@ const GUARDED: &[&str] = &[
     "Organization.tokens",
     "Organization.auditEvents",
     "Organization.projects",
+    "Organization.webhooks",
     "Project.sboms",
     "Project.trustedPublishers",
     "Sbom.project",

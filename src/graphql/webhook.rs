@@ -1,0 +1,267 @@
+//! Webhooks (DESIGN §8): the `Webhook` and `WebhookDelivery` types, the
+//! list behind `Organization.webhooks`, and the mutations that create,
+//! change and delete them. The resolvers translate; `service::webhook`
+//! decides.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, connection::Connection};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::{
+    context::ContextExt,
+    pagination::{Page, connection_complexity},
+    role::parse_id,
+    scalar::Timestamp,
+};
+use crate::{
+    auth::Permission,
+    entity::{webhook, webhook_delivery},
+    error::Error,
+    service::webhook::{self as webhook_service, NewWebhook, WebhookChanges},
+    webhook::{event, outbox},
+};
+
+/// An HTTPS endpoint of the organization that is sent the events it
+/// subscribed to, signed with its secret (Standard Webhooks).
+pub struct Webhook(pub webhook::Model);
+
+/// An HTTPS endpoint of the organization that is sent the events it
+/// subscribed to, signed with its secret (Standard Webhooks).
+#[Object]
+impl Webhook {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Where deliveries are `POST`ed.
+    async fn url(&self) -> &str {
+        &self.0.url
+    }
+
+    /// The event names it is sent, e.g. `token.created`.
+    async fn events(&self) -> Vec<&'static str> {
+        event::from_storage(&self.0.events)
+            .into_iter()
+            .map(event::EventType::name)
+            .collect()
+    }
+
+    /// An inactive webhook is sent nothing, and events are not queued
+    /// for it meanwhile.
+    async fn active(&self) -> bool {
+        self.0.active
+    }
+
+    /// `whsec_` and the first and last 4 characters of the signing
+    /// secret, to tell secrets apart; the secret itself is shown only by
+    /// `createWebhook`.
+    async fn secret_hint(&self) -> &str {
+        &self.0.secret_hint
+    }
+
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at.into()
+    }
+
+    /// Events queued for this webhook, newest first.
+    #[graphql(complexity = "connection_complexity(first, child_complexity)")]
+    async fn deliveries(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, WebhookDelivery>, Error> {
+        let page = Page::new(first, after)?;
+        let select = webhook_delivery::Entity::find()
+            .filter(webhook_delivery::Column::WebhookId.eq(self.0.id))
+            .filter(webhook_delivery::Column::OrganizationId.eq(self.0.organization_id));
+        let rows = page
+            .apply_newest_first(select, webhook_delivery::Column::Id)
+            .all(ctx.db()?)
+            .await?;
+        Ok(page.connection(rows, |d| d.id, WebhookDelivery))
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookDeliveryStatus {
+    /// Queued, or waiting for its next attempt.
+    Pending,
+    /// The receiver answered with a 2xx.
+    Delivered,
+    /// Every attempt failed; it will not be sent again.
+    Failed,
+}
+
+impl WebhookDeliveryStatus {
+    /// The status stored in `webhook_delivery.status`.
+    fn from_stored(stored: &str) -> Option<WebhookDeliveryStatus> {
+        match stored {
+            outbox::PENDING => Some(WebhookDeliveryStatus::Pending),
+            outbox::DELIVERED => Some(WebhookDeliveryStatus::Delivered),
+            outbox::FAILED => Some(WebhookDeliveryStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One event for one webhook, and how sending it went.
+pub struct WebhookDelivery(pub webhook_delivery::Model);
+
+/// One event for one webhook, and how sending it went.
+#[Object]
+impl WebhookDelivery {
+    /// Also the `webhook-id` header, the same on every attempt: receivers
+    /// deduplicate on it.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The event name, e.g. `token.created`.
+    async fn event(&self) -> &str {
+        &self.0.event
+    }
+
+    async fn status(&self) -> Result<WebhookDeliveryStatus, Error> {
+        WebhookDeliveryStatus::from_stored(&self.0.status)
+            .ok_or_else(|| Error::internal("a webhook delivery has an unknown status"))
+    }
+
+    /// The HTTP status of the last response, if any came.
+    async fn response_status(&self) -> Option<i32> {
+        self.0.response_status
+    }
+
+    /// Attempts made so far.
+    async fn attempts(&self) -> i32 {
+        self.0.attempts
+    }
+
+    async fn created_at(&self) -> Timestamp {
+        self.0.created_at.into()
+    }
+
+    async fn delivered_at(&self) -> Option<Timestamp> {
+        self.0.delivered_at.map(Timestamp)
+    }
+}
+
+/// The list behind `Organization.webhooks`, oldest first.
+pub async fn webhooks_of(ctx: &Context<'_>, organization_id: Uuid) -> Result<Vec<Webhook>, Error> {
+    let rows = webhook_service::of_organization(ctx.db()?, organization_id).await?;
+    Ok(rows.into_iter().map(Webhook).collect())
+}
+
+/// `createWebhook`'s input.
+#[derive(InputObject)]
+pub struct CreateWebhookInput {
+    /// An `https` URL on a public address, e.g. `https://hooks.example.com/lynk`.
+    pub url: String,
+    /// Event names to send, e.g. `["token.created", "token.revoked"]`.
+    pub events: Vec<String>,
+}
+
+/// `updateWebhook`'s input; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateWebhookInput {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub active: Option<bool>,
+}
+
+/// A webhook just created, with its signing secret.
+pub struct CreatedWebhook {
+    webhook: webhook::Model,
+    secret: String,
+}
+
+/// A webhook just created, with its signing secret.
+#[Object]
+impl CreatedWebhook {
+    async fn webhook(&self) -> Webhook {
+        Webhook(self.webhook.clone())
+    }
+
+    /// The signing secret (`whsec_…`), shown this once: store it where the
+    /// receiver verifies signatures. lynk keeps it sealed and never shows
+    /// it again.
+    async fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+/// `createWebhook`, `updateWebhook`, `deleteWebhook`.
+#[derive(Default)]
+pub struct WebhookMutation;
+
+#[Object]
+impl WebhookMutation {
+    /// Registers a webhook (needs `webhooks:write`); the answer holds its
+    /// signing secret, shown once. At most 20 per organization.
+    async fn create_webhook(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateWebhookInput,
+    ) -> Result<CreatedWebhook, Error> {
+        let caller = ctx.authorized(Permission::WebhooksWrite)?;
+        let new = NewWebhook {
+            url: input.url,
+            events: input.events,
+        };
+        let created = webhook_service::create(ctx.app()?, &caller, new).await?;
+        Ok(CreatedWebhook {
+            webhook: created.webhook,
+            secret: created.secret,
+        })
+    }
+
+    /// Changes a webhook's URL or events, or pauses and resumes it (needs
+    /// `webhooks:write`).
+    async fn update_webhook(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateWebhookInput,
+    ) -> Result<Webhook, Error> {
+        let caller = ctx.authorized(Permission::WebhooksWrite)?;
+        let webhook_id = parse_id(&id, "webhook")?;
+        let changes = WebhookChanges {
+            url: input.url,
+            events: input.events,
+            active: input.active,
+        };
+        let model = webhook_service::update(ctx.app()?, &caller, webhook_id, changes).await?;
+        Ok(Webhook(model))
+    }
+
+    /// Deletes a webhook and its deliveries (needs `webhooks:write`).
+    async fn delete_webhook(&self, ctx: &Context<'_>, id: ID) -> Result<ID, Error> {
+        let caller = ctx.authorized(Permission::WebhooksWrite)?;
+        let webhook_id = parse_id(&id, "webhook")?;
+        webhook_service::delete(ctx.app()?, &caller, webhook_id).await?;
+        Ok(ID(webhook_id.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_statuses_map_to_the_enum() {
+        assert_eq!(
+            WebhookDeliveryStatus::from_stored(outbox::PENDING),
+            Some(WebhookDeliveryStatus::Pending)
+        );
+        assert_eq!(
+            WebhookDeliveryStatus::from_stored(outbox::DELIVERED),
+            Some(WebhookDeliveryStatus::Delivered)
+        );
+        assert_eq!(
+            WebhookDeliveryStatus::from_stored(outbox::FAILED),
+            Some(WebhookDeliveryStatus::Failed)
+        );
+        assert_eq!(WebhookDeliveryStatus::from_stored("pending"), None);
+    }
+}

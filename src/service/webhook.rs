@@ -1,0 +1,208 @@
+//! Webhooks (DESIGN §8): registering an organization's endpoints, changing
+//! and removing them. The signing secret is made here, handed back once
+//! and stored only sealed under the server's key; URLs and event names are
+//! checked by `webhook::address` and `webhook::event`.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+use uuid::Uuid;
+
+use crate::{
+    database,
+    entity::webhook,
+    error::Error,
+    service::{audit::AuditAction, caller::Caller, scoped::find_in_organization},
+    state::AppState,
+    webhook::{address, event, seal::SealingKey, secret},
+};
+
+/// Most webhooks one organization may have: each event is queued once
+/// per subscribed webhook, so this bounds the work one change causes.
+pub const MAX_WEBHOOKS: u64 = 20;
+
+/// What `createWebhook` is given.
+pub struct NewWebhook {
+    pub url: String,
+    pub events: Vec<String>,
+}
+
+/// What `updateWebhook` changes; `None` leaves a field as it is.
+pub struct WebhookChanges {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub active: Option<bool>,
+}
+
+/// A webhook just created, with its signing secret (the only copy
+/// outside the sealed column).
+pub struct CreatedWebhook {
+    pub webhook: webhook::Model,
+    pub secret: String,
+}
+
+// Not derived: the secret stays out of logs.
+impl std::fmt::Debug for CreatedWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedWebhook")
+            .field("webhook", &self.webhook)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Without a sealing key there is nowhere safe to keep a secret. It is
+/// the server's configuration, not the request, that is missing, so no
+/// argument could fix it: the operation is refused (`FORBIDDEN`, with no
+/// `requiredPermission`, since no permission would help either).
+fn no_sealing_key() -> Error {
+    Error::Forbidden(
+        "webhooks are not enabled on this server: it needs --webhook-encryption-key \
+         (LYNK_WEBHOOK_ENCRYPTION_KEY), 32 random bytes in base64, to keep webhook secrets"
+            .into(),
+    )
+}
+
+/// A webhook receives events of every project, so a credential that is
+/// restricted to some projects may not point one anywhere.
+fn ensure_unrestricted(caller: &Caller<'_>) -> Result<(), Error> {
+    if caller.principal.projects.is_all() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "this token is restricted to some projects and cannot manage webhooks, which \
+             receive events of every project"
+                .into(),
+        ))
+    }
+}
+
+fn check_url(app: &AppState, url: &str) -> Result<String, Error> {
+    address::check_url(url, app.allow_private_webhook_urls)
+        .map(String::from)
+        .map_err(Error::BadUserInput)
+}
+
+fn check_events(names: &[String]) -> Result<String, Error> {
+    let events = event::parse_names(names).map_err(Error::BadUserInput)?;
+    Ok(event::to_storage(&events))
+}
+
+/// `createWebhook`: an active webhook of the caller's organization with a
+/// new signing secret. The organization may have [`MAX_WEBHOOKS`].
+pub async fn create(
+    app: &AppState,
+    caller: &Caller<'_>,
+    new: NewWebhook,
+) -> Result<CreatedWebhook, Error> {
+    ensure_unrestricted(caller)?;
+    let url = check_url(app, &new.url)?;
+    let events = check_events(&new.events)?;
+    let key: &SealingKey = app.webhook_key.as_ref().ok_or_else(no_sealing_key)?;
+    let organization_id = caller.organization_id();
+    let now = Utc::now();
+    // Under the organization's lock: two creations must not both pass
+    // the count.
+    let txn = database::begin_organization_write(&app.db, organization_id).await?;
+    let count = webhook::Entity::find()
+        .filter(webhook::Column::OrganizationId.eq(organization_id))
+        .count(&txn)
+        .await?;
+    if count >= MAX_WEBHOOKS {
+        return Err(Error::conflict(format!(
+            "this organization already has {MAX_WEBHOOKS} webhooks, the most it may have; \
+             delete one, or subscribe an existing one to more events"
+        )));
+    }
+    let id = Uuid::now_v7();
+    let signing_secret = secret::new_secret();
+    let model = webhook::ActiveModel {
+        id: Set(id),
+        organization_id: Set(organization_id),
+        url: Set(url),
+        events: Set(events),
+        active: Set(true),
+        secret_sealed: Set(key.seal(id, &signing_secret)),
+        secret_hint: Set(secret::hint(&signing_secret)),
+        created_by_user_id: Set(caller.principal.user_id),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    caller
+        .audit(&txn, AuditAction::WebhookCreated, model.id, now)
+        .await?;
+    txn.commit().await?;
+    Ok(CreatedWebhook {
+        webhook: model,
+        secret: signing_secret,
+    })
+}
+
+/// `updateWebhook`: changes a webhook's URL, events or whether it is
+/// active. An inactive webhook is sent nothing; events that happen while
+/// it is inactive are not queued for it.
+pub async fn update(
+    app: &AppState,
+    caller: &Caller<'_>,
+    webhook_id: Uuid,
+    changes: WebhookChanges,
+) -> Result<webhook::Model, Error> {
+    ensure_unrestricted(caller)?;
+    let url = changes.url.map(|url| check_url(app, &url)).transpose()?;
+    let events = changes
+        .events
+        .map(|names| check_events(&names))
+        .transpose()?;
+    let now = Utc::now();
+    let txn = database::begin_write(&app.db).await?;
+    let model =
+        find_in_organization::<webhook::Entity>(&txn, caller.organization_id(), webhook_id).await?;
+    let mut active = model.clone().into_active_model();
+    if let Some(url) = url {
+        active.url = Set(url);
+    }
+    if let Some(events) = events {
+        active.events = Set(events);
+    }
+    if let Some(enabled) = changes.active {
+        active.active = Set(enabled);
+    }
+    if !active.is_changed() {
+        return Ok(model);
+    }
+    let model = active.update(&txn).await?;
+    caller
+        .audit(&txn, AuditAction::WebhookUpdated, model.id, now)
+        .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// `deleteWebhook`: removes a webhook and, with it, its deliveries.
+pub async fn delete(app: &AppState, caller: &Caller<'_>, webhook_id: Uuid) -> Result<(), Error> {
+    ensure_unrestricted(caller)?;
+    let now = Utc::now();
+    let txn = database::begin_write(&app.db).await?;
+    let model =
+        find_in_organization::<webhook::Entity>(&txn, caller.organization_id(), webhook_id).await?;
+    model.delete(&txn).await?;
+    caller
+        .audit(&txn, AuditAction::WebhookDeleted, webhook_id, now)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// An organization's webhooks, oldest first.
+pub async fn of_organization(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+) -> Result<Vec<webhook::Model>, Error> {
+    Ok(webhook::Entity::find()
+        .filter(webhook::Column::OrganizationId.eq(organization_id))
+        .order_by_asc(webhook::Column::Id)
+        .all(conn)
+        .await?)
+}
