@@ -17,6 +17,7 @@ const PAGES: &[(&str, &str)] = &[
     ("members", "Members"),
     ("roles", "Roles"),
     ("projects", "Projects"),
+    ("webhooks", "Webhooks"),
     ("audit", "Audit log"),
     ("settings", "Settings"),
     ("me", "Who am I"),

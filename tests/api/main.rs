@@ -8,6 +8,7 @@ mod ci_tokens;
 mod cli;
 mod console;
 mod console_pages;
+mod console_webhooks;
 mod durability;
 mod graphql_http;
 mod hardening;
