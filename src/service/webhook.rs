@@ -84,8 +84,15 @@ fn check_url(app: &AppState, url: &str) -> Result<String, Error> {
         .map_err(Error::BadUserInput)
 }
 
-fn check_events(names: &[String]) -> Result<String, Error> {
+/// The events as stored, once they are known names that the caller may
+/// receive: a webhook carries what it subscribes to out of lynk, so
+/// `token.*` needs `tokens:read`, `member.*` `members:read` and
+/// `sbom.uploaded` `sboms:read`, as reading them through the API would.
+fn check_events(caller: &Caller<'_>, names: &[String]) -> Result<String, Error> {
     let events = event::parse_names(names).map_err(Error::BadUserInput)?;
+    if let Some(permission) = event::missing_permission(&events, caller.principal.permissions) {
+        return Err(Error::MissingPermission(permission.name()));
+    }
     Ok(event::to_storage(&events))
 }
 
@@ -98,7 +105,7 @@ pub async fn create(
 ) -> Result<CreatedWebhook, Error> {
     ensure_unrestricted(caller)?;
     let url = check_url(app, &new.url)?;
-    let events = check_events(&new.events)?;
+    let events = check_events(caller, &new.events)?;
     let key: &SealingKey = app.webhook_key.as_ref().ok_or_else(no_sealing_key)?;
     let organization_id = caller.organization_id();
     let now = Utc::now();
@@ -153,12 +160,19 @@ pub async fn update(
     let url = changes.url.map(|url| check_url(app, &url)).transpose()?;
     let events = changes
         .events
-        .map(|names| check_events(&names))
+        .map(|names| check_events(caller, &names))
         .transpose()?;
     let now = Utc::now();
     let txn = database::begin_write(&app.db).await?;
     let model =
         find_in_organization::<webhook::Entity>(&txn, caller.organization_id(), webhook_id).await?;
+    // Whoever changes a webhook decides where its events go from now
+    // on, so they must be allowed to receive all of them, those it
+    // already had included.
+    let receives = event::from_storage(events.as_deref().unwrap_or(&model.events));
+    if let Some(permission) = event::missing_permission(&receives, caller.principal.permissions) {
+        return Err(Error::MissingPermission(permission.name()));
+    }
     let mut active = model.clone().into_active_model();
     if let Some(url) = url {
         active.url = Set(url);

@@ -5,6 +5,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
+use crate::auth::{Permission, permission::PermissionSet};
+
 /// One kind of event a webhook can subscribe to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventType {
@@ -48,6 +50,24 @@ impl EventType {
             EventType::MemberRemoved => "member.removed",
             EventType::MemberRoleChanged => "member.role_changed",
             EventType::SbomUploaded => "sbom.uploaded",
+        }
+    }
+
+    /// What a subscriber must be allowed to read to receive this event:
+    /// its `data` describes tokens, members or SBOMs, so a webhook is no
+    /// way around the permissions that guard them.
+    pub const fn required_permission(self) -> Permission {
+        match self {
+            EventType::TokenCreated
+            | EventType::TokenRevoked
+            | EventType::TokenRotated
+            | EventType::TokenExpiring
+            | EventType::TokenExpired
+            | EventType::TokenLeaked => Permission::TokensRead,
+            EventType::MemberAdded | EventType::MemberRemoved | EventType::MemberRoleChanged => {
+                Permission::MembersRead
+            }
+            EventType::SbomUploaded => Permission::SbomsRead,
         }
     }
 
@@ -101,6 +121,14 @@ pub fn parse_names(names: &[String]) -> Result<Vec<EventType>, String> {
         .collect()
 }
 
+/// The first permission `held` lacks for receiving `events`, if any.
+pub fn missing_permission(events: &[EventType], held: PermissionSet) -> Option<Permission> {
+    events
+        .iter()
+        .map(|event| event.required_permission())
+        .find(|permission| !held.contains(*permission))
+}
+
 fn valid_names() -> String {
     EventType::ALL.map(EventType::name).join(", ")
 }
@@ -150,6 +178,28 @@ mod tests {
         let unknown = parse_names(&["token.deleted".into()]).unwrap_err();
         assert!(unknown.starts_with("unknown event `token.deleted`; valid events: token.created,"));
         assert!(parse_names(&[]).unwrap_err().contains("at least one"));
+    }
+
+    #[test]
+    fn receiving_an_event_needs_reading_what_it_describes() {
+        let uploader =
+            PermissionSet::parse(["projects:read", "sboms:read", "sboms:write"]).unwrap();
+        assert_eq!(
+            missing_permission(&[EventType::SbomUploaded], uploader),
+            None
+        );
+        assert_eq!(
+            missing_permission(&[EventType::SbomUploaded, EventType::TokenLeaked], uploader),
+            Some(Permission::TokensRead)
+        );
+        assert_eq!(
+            missing_permission(&[EventType::MemberAdded], uploader),
+            Some(Permission::MembersRead)
+        );
+        assert_eq!(
+            missing_permission(&EventType::ALL, PermissionSet::all()),
+            None
+        );
     }
 
     #[test]

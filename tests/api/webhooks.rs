@@ -352,7 +352,7 @@ async fn only_webhooks_write_changes_webhooks() {
     }
     // A service token that holds webhooks:write manages webhooks; no
     // session is needed.
-    let writer = token_with(&app, &["webhooks:write"]).await;
+    let writer = token_with(&app, &["sboms:read", "webhooks:write"]).await;
     let answer = create(
         &app,
         &writer,
@@ -383,6 +383,58 @@ async fn only_webhooks_write_changes_webhooks() {
     ] {
         assert_unauthorized(&app.gql(None, query, variables).await, false);
     }
+}
+
+#[tokio::test]
+async fn a_webhook_carries_only_what_its_writer_may_read() {
+    let app = spawn_with_webhooks().await;
+    let admins = create_ok(&app, "https://hooks.example.com/audit", &["token.created"]).await;
+    // webhooks:write alone does not open token or member events: their
+    // data (names, hints, emails) needs tokens:read and members:read.
+    let writer = token_with(&app, &["sboms:read", "webhooks:write"]).await;
+    for (events, permission) in [
+        (vec!["token.created"], "tokens:read"),
+        (vec!["sbom.uploaded", "token.leaked"], "tokens:read"),
+        (vec!["member.added"], "members:read"),
+    ] {
+        let answer = create(&app, &writer, "https://attacker.example.com/", &events).await;
+        assert_eq!(answer.error_code(), Some("FORBIDDEN"), "{}", answer.text);
+        assert_eq!(
+            answer.body["errors"][0]["extensions"]["requiredPermission"],
+            permission
+        );
+    }
+    // Nor can it re-point a webhook that receives them elsewhere.
+    let answer = app
+        .gql(
+            Some(&writer),
+            UPDATE,
+            json!({ "id": admins, "input": { "url": "https://attacker.example.com/" } }),
+        )
+        .await;
+    assert_eq!(answer.error_code(), Some("FORBIDDEN"), "{}", answer.text);
+    assert_eq!(
+        answer.body["errors"][0]["extensions"]["requiredPermission"],
+        "tokens:read"
+    );
+    let listed = app.gql(Some(app.admin_token()), LIST, Value::Null).await;
+    assert_eq!(
+        listed.body["data"]["organization"]["webhooks"][0]["url"],
+        "https://hooks.example.com/audit"
+    );
+    // What it may read, it may receive.
+    let answer = create(
+        &app,
+        &writer,
+        "https://hooks.example.com/sboms",
+        &["sbom.uploaded"],
+    )
+    .await;
+    assert!(
+        answer.body["data"]["createWebhook"]["secret"].is_string(),
+        "{}",
+        answer.text
+    );
 }
 
 #[tokio::test]
