@@ -968,3 +968,36 @@ async fn a_deleted_publisher_exchanges_nothing_more_and_its_role_stays_until_the
         answer.text
     );
 }
+
+#[tokio::test]
+async fn an_exchange_announces_the_token_it_created() {
+    use lynk::entity::webhook_delivery;
+    use sea_orm::EntityTrait;
+
+    let key = SigningKey::ec("ec-1");
+    let issuer = TestIssuer::start(&[&key]).await;
+    let app = spawn_app_with(|c| {
+        c.oidc_allow_http_issuers = true;
+        c.webhook_encryption_key = Some(crate::webhooks::sealing_key());
+    })
+    .await;
+    crate::webhooks::create_ok(&app, "https://hooks.example.invalid/", &["token.created"]).await;
+    let project = app.create_project("shop-api").await;
+    trust_ok(&app, &project, issuer.url(), SUBJECT, "uploader").await;
+    let secret = exchange_ok(&app, &key.sign(&issuer.claims())).await;
+
+    let deliveries = webhook_delivery::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("deliveries");
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert_eq!(deliveries[0].event, "token.created");
+    let body: Value = serde_json::from_str(&deliveries[0].payload).expect("JSON");
+    assert_eq!(body["data"]["token"]["kind"], "SERVICE");
+    // Exchanged by a CI job: no user or token acted.
+    assert_eq!(
+        body["data"]["actor"],
+        json!({"userId": null, "tokenId": null})
+    );
+    assert!(!deliveries[0].payload.contains(&secret));
+}
