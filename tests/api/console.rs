@@ -305,7 +305,15 @@ async fn an_admin_creates_an_uploader_service_token() {
         );
     }
     browser.click_text("dialog button", "Done").await;
-    let rows = browser.wait_for_text("main table", "sbom pipeline").await;
+    // The list redraws after Done: wait for the successor's row.
+    let mut rows = String::new();
+    for _ in 0..300 {
+        rows = browser.wait_for_text("main table", "sbom pipeline").await;
+        if rows.matches("sbom pipeline").count() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(rows.matches("sbom pipeline").count(), 2, "{rows}");
     browser.close().await;
 }
