@@ -76,6 +76,11 @@ pub enum Error {
     Unauthorized,
     /// The caller's credential lacks the named permission the field needs.
     MissingPermission(&'static str),
+    /// The caller's role grants the permission, but the credential in use
+    /// may not use it: `(permission, why)` (DESIGN §3: a project-restricted
+    /// credential is project-level; a secret in its rotation grace manages
+    /// no token).
+    Withheld(&'static str, &'static str),
     /// The credential may not act in the organization `X-Organization-ID`
     /// names (request-level, DESIGN §4).
     OrganizationForbidden,
@@ -112,9 +117,10 @@ impl Error {
     pub const fn code(&self) -> &'static str {
         match self {
             Error::Unauthorized => "UNAUTHORIZED",
-            Error::MissingPermission(_) | Error::Forbidden(_) | Error::OrganizationForbidden => {
-                "FORBIDDEN"
-            }
+            Error::MissingPermission(_)
+            | Error::Withheld(..)
+            | Error::Forbidden(_)
+            | Error::OrganizationForbidden => "FORBIDDEN",
             Error::BadUserInput(_) => "BAD_USER_INPUT",
             Error::NotFound(_) => "NOT_FOUND",
             Error::Conflict(_) => "CONFLICT",
@@ -134,6 +140,7 @@ impl Error {
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::OrganizationForbidden => StatusCode::FORBIDDEN,
             Error::MissingPermission(_)
+            | Error::Withheld(..)
             | Error::Forbidden(_)
             | Error::BadUserInput(_)
             | Error::NotFound(_)
@@ -155,6 +162,9 @@ impl Error {
             Error::Unauthorized => "Unauthorized".to_owned(),
             Error::OrganizationForbidden => "Forbidden".to_owned(),
             Error::MissingPermission(p) => format!("Forbidden: this needs the `{p}` permission"),
+            Error::Withheld(p, why) => {
+                format!("Forbidden: this needs the `{p}` permission, which {why}")
+            }
             Error::Forbidden(reason) => format!("Forbidden: {reason}"),
             Error::BadUserInput(message) | Error::Conflict(message) => message.clone(),
             Error::NotFound(what) => format!("{what} not found"),
@@ -258,7 +268,9 @@ fn graphql_error(err: &Error) -> async_graphql::Error {
     let extensions = gql.extensions.get_or_insert_with(Default::default);
     extensions.set("code", err.code());
     match err {
-        Error::MissingPermission(p) => extensions.set("requiredPermission", *p),
+        Error::MissingPermission(p) | Error::Withheld(p, _) => {
+            extensions.set("requiredPermission", *p)
+        }
         Error::RateLimited { retry_after_secs } => extensions.set("retryAfter", *retry_after_secs),
         Error::Internal(_) => {
             if let Some(id) = request_id {

@@ -326,6 +326,7 @@ mod tests {
             },
             role_id: Uuid::now_v7(),
             permissions: PermissionSet::all(),
+            withheld: Default::default(),
             projects: Default::default(),
             last_used_at,
             last_used_ips: None,

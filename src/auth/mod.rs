@@ -11,6 +11,7 @@ pub mod password;
 pub mod permission;
 pub mod principal;
 pub mod project_scope;
+pub mod reach;
 pub mod rate_limit;
 pub mod token_access;
 pub mod token_format;

@@ -210,6 +210,21 @@ impl PermissionSet {
         PermissionSet(self.0 & other.0)
     }
 
+    /// The permissions of `self` that are not in `other`.
+    pub const fn without(self, other: PermissionSet) -> PermissionSet {
+        PermissionSet(self.0 & !other.0)
+    }
+
+    /// The permissions in either set.
+    pub const fn union(self, other: PermissionSet) -> PermissionSet {
+        PermissionSet(self.0 | other.0)
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
     /// The permissions of `self` that `other` lacks, in catalog order.
     pub fn missing_from(self, other: PermissionSet) -> Vec<Permission> {
         PermissionSet(self.0 & !other.0).iter().collect()
@@ -227,6 +242,24 @@ impl PermissionSet {
         self.iter().map(Permission::name).collect()
     }
 }
+
+/// What a project-restricted credential may still use (DESIGN §3: it is a
+/// project-level credential): its projects, their SBOMs and publishers,
+/// and tokens within its projects. Everything else is organization-wide.
+pub const PROJECT_LEVEL: PermissionSet = PermissionSet::of(&[
+    Permission::ProjectsRead,
+    Permission::ProjectsWrite,
+    Permission::ProjectsDelete,
+    Permission::SbomsRead,
+    Permission::SbomsWrite,
+    Permission::SbomsDelete,
+    Permission::TokensRead,
+    Permission::TokensWrite,
+]);
+
+/// What managing tokens needs: a secret in its rotation grace may not use
+/// it (DESIGN §3).
+pub const TOKEN_MANAGEMENT: PermissionSet = PermissionSet::of(&[Permission::TokensWrite]);
 
 impl fmt::Debug for PermissionSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{
     credential::RequestedOrganization,
     credential_kind::CredentialKind,
-    permission::{Permission, PermissionSet},
+    permission::{PROJECT_LEVEL, Permission, PermissionSet, TOKEN_MANAGEMENT},
     project_scope::ProjectScope,
 };
 use crate::error::Error;
@@ -35,8 +35,11 @@ pub struct Principal {
     /// The role the permissions come from: the member's current role, or
     /// the service token's own.
     pub role_id: Uuid,
-    /// Effective permissions: the role's, narrowed by the token's scopes.
+    /// Effective permissions: the role's, narrowed by the token's scopes,
+    /// less what the credential withholds.
     pub permissions: PermissionSet,
+    /// What the role and scopes grant but this credential may not use.
+    pub withheld: Withheld,
     /// The projects it reaches: every one, or those the token is
     /// restricted to.
     pub projects: ProjectScope,
@@ -50,6 +53,8 @@ impl Principal {
     pub fn require(&self, permission: Permission) -> Result<(), Error> {
         if self.permissions.contains(permission) {
             Ok(())
+        } else if self.withheld.permissions.contains(permission) {
+            Err(Error::Withheld(permission.name(), self.withheld.reason))
         } else {
             Err(Error::MissingPermission(permission.name()))
         }
@@ -84,6 +89,52 @@ impl Principal {
         self.session_user()
             .ok_or_else(|| Error::Forbidden(format!("{what} (sign in with login)")))
     }
+}
+
+/// Permissions a credential's role grants but the credential may not use,
+/// and why (a sentence completing "this needs the `p` permission, which …").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Withheld {
+    pub permissions: PermissionSet,
+    pub reason: &'static str,
+}
+
+/// Why a project-restricted credential lacks an organization-wide permission.
+pub const RESTRICTED_REASON: &str =
+    "is organization-wide, and this credential is restricted to some projects";
+
+/// Why a secret in its rotation grace lacks `tokens:write`.
+pub const GRACE_REASON: &str =
+    "a secret in its rotation grace period may not use: it manages no token; use its successor";
+
+/// The permissions a credential may use: what its role and scopes grant,
+/// less everything organization-wide when it is restricted to some
+/// projects (DESIGN §3: a project-level credential), less token
+/// management while it is in a rotation's grace period. Decided here, once,
+/// for every field and mutation.
+pub fn effective_permissions(
+    granted: PermissionSet,
+    projects: &ProjectScope,
+    in_grace: bool,
+) -> (PermissionSet, Withheld) {
+    let mut permissions = granted;
+    let mut withheld = Withheld::default();
+    if !projects.is_all() {
+        let away = permissions.without(PROJECT_LEVEL);
+        permissions = permissions.without(away);
+        withheld = Withheld {
+            permissions: away,
+            reason: RESTRICTED_REASON,
+        };
+    }
+    if in_grace && permissions.intersection(TOKEN_MANAGEMENT) != PermissionSet::EMPTY {
+        permissions = permissions.without(TOKEN_MANAGEMENT);
+        withheld = Withheld {
+            permissions: withheld.permissions.union(TOKEN_MANAGEMENT),
+            reason: GRACE_REASON,
+        };
+    }
+    (permissions, withheld)
 }
 
 /// Why a request was not authenticated. Logged and counted, never sent:
@@ -193,10 +244,15 @@ pub fn resolve_principal(
         return Err(AuthFailure::Unauthorized(NotMember));
     };
     let role_permissions = PermissionSet::from_storage(&stored);
-    let permissions = match &row.scopes {
+    let granted = match &row.scopes {
         Some(scopes) => role_permissions.intersection(PermissionSet::from_storage(scopes)),
         None => role_permissions,
     };
+    let projects = ProjectScope::from_storage(row.project_ids.as_deref());
+    // Past the checks above, a revocation still set lies ahead: the
+    // secret is in a rotation's grace period.
+    let in_grace = row.revoked_at.is_some();
+    let (permissions, withheld) = effective_permissions(granted, &projects, in_grace);
     Ok(Principal {
         kind,
         token_id: row.token_id,
@@ -204,7 +260,8 @@ pub fn resolve_principal(
         organization,
         role_id,
         permissions,
-        projects: ProjectScope::from_storage(row.project_ids.as_deref()),
+        withheld,
+        projects,
         last_used_at: row.last_used_at,
         last_used_ips: row.last_used_ips,
     })
@@ -380,5 +437,67 @@ mod tests {
         let p = resolve_principal(row, RequestedOrganization::Default, Utc::now()).unwrap();
         assert_eq!(p.kind, CredentialKind::Service);
         assert_eq!(p.user_id, None);
+    }
+
+    #[test]
+    fn a_project_restricted_credential_keeps_only_project_level_permissions() {
+        let org_id = Uuid::now_v7();
+        let mut row = personal_row(org_id);
+        row.role_permissions = Some(PermissionSet::all().to_storage());
+        row.project_ids = Some(Uuid::now_v7().to_string());
+        let p = resolve_principal(row, RequestedOrganization::Default, Utc::now()).unwrap();
+        assert_eq!(p.permissions, PROJECT_LEVEL);
+        for organization_wide in [
+            Permission::MembersRead,
+            Permission::MembersWrite,
+            Permission::RolesWrite,
+            Permission::OrganizationWrite,
+            Permission::AuditRead,
+            Permission::WebhooksWrite,
+        ] {
+            let refused = p.require(organization_wide).unwrap_err();
+            assert_eq!(refused.code(), "FORBIDDEN");
+            assert!(refused.message().contains("restricted to some projects"));
+        }
+        assert!(p.require(Permission::SbomsWrite).is_ok());
+    }
+
+    #[test]
+    fn a_secret_in_its_rotation_grace_manages_no_token() {
+        let org_id = Uuid::now_v7();
+        let mut row = personal_row(org_id);
+        row.kind = CredentialKind::Service;
+        row.owner_user_id = None;
+        row.membership_organization_id = None;
+        row.role_permissions = Some(PermissionSet::all().to_storage());
+        row.revoked_at = Some(Utc::now() + Duration::hours(1));
+        let p = resolve_principal(row, RequestedOrganization::Default, Utc::now()).unwrap();
+        assert!(!p.permissions.contains(Permission::TokensWrite));
+        assert!(p.permissions.contains(Permission::TokensRead));
+        let refused = p.require(Permission::TokensWrite).unwrap_err();
+        assert!(refused.message().contains("rotation grace"));
+    }
+
+    #[test]
+    fn effective_permissions_never_exceed_what_is_granted() {
+        let restricted = ProjectScope::Only(vec![Uuid::now_v7()]);
+        for bits in 0u32..(1 << 16) {
+            let granted = Permission::ALL
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .fold(PermissionSet::EMPTY, |set, (_, p)| set.with(*p));
+            for (projects, grace) in [
+                (&ProjectScope::All, false),
+                (&ProjectScope::All, true),
+                (&restricted, false),
+                (&restricted, true),
+            ] {
+                let (effective, withheld) = effective_permissions(granted, projects, grace);
+                assert!(effective.is_subset_of(granted));
+                assert_eq!(effective.union(withheld.permissions), granted.union(withheld.permissions));
+                assert!(effective.intersection(withheld.permissions).is_empty());
+            }
+        }
     }
 }

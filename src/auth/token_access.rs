@@ -3,6 +3,8 @@
 //!
 //! - A token (personal or service) may act only on itself; anything else
 //!   needs a session or `tokens:write` (`tokens:read` to look).
+//! - A project-restricted caller reaches only tokens whose projects lie
+//!   within its own (an unrestricted token lies within no restriction).
 //! - A session reaches its user's own personal tokens and sessions.
 //! - Rotation is creation: only the owner's session rotates a personal
 //!   token (others may revoke it, never rotate it), a session is never
@@ -66,6 +68,11 @@ pub fn check_token_action(
         (Session, TokenAction::Read | TokenAction::Revoke) => Ok(()),
         (Personal | Service, _) if !in_organization => Err(Error::NotFound("token")),
         (Personal | Service, _) if itself || owners_session => Ok(()),
+        // A project-restricted caller reaches only tokens whose projects
+        // lie within its own; any other does not exist for it.
+        (Personal | Service, _) if !token.projects.is_within(&principal.projects) => {
+            Err(Error::NotFound("token"))
+        }
         (Personal | Service, TokenAction::Read) => principal.require(Permission::TokensRead),
         (Personal | Service, TokenAction::Revoke) => principal.require(Permission::TokensWrite),
         (Personal, TokenAction::Rotate) => {
@@ -121,6 +128,7 @@ mod tests {
             },
             role_id: Uuid::from_u128(200),
             permissions,
+            withheld: Default::default(),
             projects: Default::default(),
             last_used_at: None,
             last_used_ips: None,
@@ -324,6 +332,29 @@ mod tests {
                 code(check_token_action(&admin, &foreign, action)),
                 "NOT_FOUND"
             );
+        }
+    }
+
+    #[test]
+    fn a_restricted_caller_reaches_only_tokens_within_its_projects() {
+        const A: Uuid = Uuid::from_u128(500);
+        const B: Uuid = Uuid::from_u128(501);
+        let mut restricted = caller(CredentialKind::Service, None, TOKENS_ONLY);
+        restricted.projects = ProjectScope::Only(vec![A]);
+        let mut inside = token(CredentialKind::Service, None, PermissionSet::EMPTY);
+        inside.projects = ProjectScope::Only(vec![A]);
+        let mut outside = inside.clone();
+        outside.projects = ProjectScope::Only(vec![A, B]);
+        let mut everywhere = inside.clone();
+        everywhere.projects = ProjectScope::All;
+        assert_eq!(
+            code(check_token_action(&restricted, &inside, TokenAction::Revoke)),
+            "OK"
+        );
+        for t in [&outside, &everywhere] {
+            for action in [TokenAction::Read, TokenAction::Revoke, TokenAction::Rotate] {
+                assert_eq!(code(check_token_action(&restricted, t, action)), "NOT_FOUND");
+            }
         }
     }
 }

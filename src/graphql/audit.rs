@@ -1,7 +1,6 @@
 //! The `AuditEvent` type.
 
 use async_graphql::{Context, ID, Object};
-use uuid::Uuid;
 
 use super::{
     loader::{self, TokenId},
@@ -9,12 +8,12 @@ use super::{
     token::Token,
     user::User,
 };
+use super::context::ContextExt;
 use crate::{entity::audit_event, error::Error};
 
 /// Who did what to which object, from where, and when.
 pub struct AuditEvent {
     pub model: audit_event::Model,
-    pub organization_id: Uuid,
 }
 
 #[Object]
@@ -36,13 +35,17 @@ impl AuditEvent {
         User::load(ctx, self.model.actor_user_id).await
     }
 
+    /// The credential that acted, if you may see it as `token(id)`
+    /// answers; null otherwise (another user's session or token, or one
+    /// outside your projects).
     async fn actor_token(&self, ctx: &Context<'_>) -> Result<Option<Token>, Error> {
         let Some(id) = self.model.actor_token_id else {
             return Ok(None);
         };
+        let viewer = ctx.viewer()?;
         Ok(loader::load_one(ctx, TokenId(id))
             .await?
-            .map(|t| Token::new(t, self.organization_id)))
+            .and_then(|t| Token::reached(&viewer, t).ok()))
     }
 
     async fn target_type(&self) -> Option<&str> {

@@ -1,7 +1,7 @@
 //! Per-request data attached by the HTTP handler, and typed access to it
 //! from resolvers (no `ctx.data().unwrap()`).
 
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Arc};
 
 use async_graphql::Context;
 use sea_orm::DatabaseConnection;
@@ -17,7 +17,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     /// `None` only for public operations (`login`, `acceptInvitation`).
-    pub principal: Option<Principal>,
+    /// Shared, because every object handed out carries who sees it.
+    pub principal: Option<Arc<Principal>>,
     pub client_ip: Option<IpAddr>,
     pub request_id: String,
 }
@@ -44,7 +45,15 @@ pub trait ContextExt {
     fn principal(&self) -> Result<&Principal, Error> {
         self.request()?
             .principal
-            .as_ref()
+            .as_deref()
+            .ok_or(Error::Unauthorized)
+    }
+    /// The caller as the viewer objects carry (see `graphql::reach`);
+    /// `UNAUTHORIZED` on a public operation.
+    fn viewer(&self) -> Result<Arc<Principal>, Error> {
+        self.request()?
+            .principal
+            .clone()
             .ok_or(Error::Unauthorized)
     }
     /// The caller, after checking it holds `permission`.
@@ -56,7 +65,7 @@ pub trait ContextExt {
     /// The authenticated caller of a mutation, as services take it.
     fn caller(&self) -> Result<Caller<'_>, Error> {
         let request = self.request()?;
-        let principal = request.principal.as_ref().ok_or(Error::Unauthorized)?;
+        let principal = request.principal.as_deref().ok_or(Error::Unauthorized)?;
         Ok(Caller::new(principal, request.client_address()))
     }
     /// The caller of a mutation, after checking it holds `permission`.

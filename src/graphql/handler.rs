@@ -172,7 +172,7 @@ async fn serve(
         .schemas
         .for_request(principal.is_some(), validated, introspection);
     let context = RequestContext {
-        principal,
+        principal: principal.map(std::sync::Arc::new),
         client_ip: Some(client),
         request_id: request_id.clone(),
     };

@@ -148,15 +148,7 @@ impl Organization {
             .apply_newest_first(select, audit_event::Column::Id)
             .all(ctx.db()?)
             .await?;
-        let org = self.uuid;
-        Ok(Some(page.connection(
-            rows,
-            |e| e.id,
-            |model| AuditEvent {
-                model,
-                organization_id: org,
-            },
-        )))
+        Ok(Some(page.connection(rows, |e| e.id, |model| AuditEvent { model })))
     }
 
     /// The organization's projects, oldest first.
@@ -174,15 +166,18 @@ impl Organization {
         let page = Page::new(first, after)?;
         let mut select =
             project::Entity::find().filter(project::Column::OrganizationId.eq(self.uuid));
+        let viewer = ctx.viewer()?;
         // A token restricted to projects sees only those.
-        if let Some(ids) = ctx.principal()?.projects.ids() {
+        if let Some(ids) = viewer.projects.ids() {
             select = select.filter(project::Column::Id.is_in(ids.iter().copied()));
         }
         let rows = page
             .apply(select, project::Column::Id)
             .all(ctx.db()?)
             .await?;
-        Ok(Some(page.connection(rows, |p| p.id, Project)))
+        Ok(Some(page.connection_of_reached(rows, |p| p.id, |p| {
+            Project::reached(&viewer, p)
+        })))
     }
 
     /// Built-in and custom roles.
@@ -228,13 +223,16 @@ impl Organization {
         if let Some(name_filter) = name_filter {
             select = select.filter(name_filter);
         }
+        let viewer = ctx.viewer()?;
+        if !viewer.projects.is_all() {
+            // An unrestricted token never lies within a restriction; the
+            // reach check below leaves out the rest.
+            select = select.filter(token::Column::ProjectIds.is_not_null());
+        }
         let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
-        let org = self.uuid;
-        Ok(Some(page.connection(
-            rows,
-            |t| t.id,
-            |t| Token::new(t, org),
-        )))
+        Ok(Some(page.connection_of_reached(rows, |t| t.id, |t| {
+            Token::reached(&viewer, t)
+        })))
     }
 
     /// The organization's webhooks, oldest first (needs `webhooks:read`).

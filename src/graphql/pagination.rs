@@ -99,6 +99,30 @@ impl Page {
     }
 }
 
+impl Page {
+    /// [`Page::connection`] over objects built through a reach check
+    /// (`graphql::reach`): a row the caller may not see is left out, as
+    /// if it did not exist. The page may then hold fewer than `first`.
+    pub fn connection_of_reached<M, N: OutputType>(
+        &self,
+        rows: Vec<M>,
+        id: impl Fn(&M) -> Uuid,
+        node: impl Fn(M) -> Result<N, Error>,
+    ) -> Connection<String, N> {
+        let has_next = rows.len() as u64 > self.first;
+        let mut connection = Connection::new(self.after.is_some(), has_next);
+        connection.edges.extend(
+            rows.into_iter()
+                .take(usize::try_from(self.first).unwrap_or(usize::MAX))
+                .filter_map(|row| {
+                    let cursor = id(&row).to_string();
+                    node(row).ok().map(|node| Edge::new(cursor, node))
+                }),
+        );
+        connection
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,8 @@
 pub mod publisher;
 pub mod sbom;
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, InputObject, Object, connection::Connection};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -17,13 +19,13 @@ use self::{
     sbom::{Sbom, without_documents},
 };
 use super::{
-    context::{ContextExt, PermissionGuard},
+    context::ContextExt,
     pagination::{Page, connection_complexity},
     role::parse_id,
     scalar::Timestamp,
 };
 use crate::{
-    auth::Permission,
+    auth::{Permission, Principal, reach},
     entity::{project, sbom as sbom_entity},
     error::Error,
     service::{
@@ -32,26 +34,51 @@ use crate::{
     },
 };
 
-/// A named group of SBOM documents in one organization.
-pub struct Project(pub project::Model);
+/// A named group of SBOM documents in one organization, as one caller
+/// sees it: built only through [`Project::reached`] or
+/// [`Project::written`], and carrying that caller for its nested fields.
+pub struct Project {
+    model: project::Model,
+    viewer: Arc<Principal>,
+}
+
+impl Project {
+    /// The project if `viewer` may see it (as `project(id)` answers).
+    pub fn reached(viewer: &Arc<Principal>, model: project::Model) -> Result<Project, Error> {
+        reach::project(viewer, model.organization_id, model.id)?;
+        Ok(Project {
+            model,
+            viewer: Arc::clone(viewer),
+        })
+    }
+
+    /// A project `viewer` has just created or changed.
+    pub fn written(viewer: &Arc<Principal>, model: project::Model) -> Result<Project, Error> {
+        reach::written(viewer, model.organization_id, Some(model.id), "project")?;
+        Ok(Project {
+            model,
+            viewer: Arc::clone(viewer),
+        })
+    }
+}
 
 #[Object]
 impl Project {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.model.id.to_string())
     }
 
     /// Unique in the organization.
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.model.name
     }
 
     async fn description(&self) -> &str {
-        &self.0.description
+        &self.model.description
     }
 
     async fn created_at(&self) -> Timestamp {
-        self.0.created_at.into()
+        self.model.created_at.into()
     }
 
     /// The CI identities that may exchange their OIDC token for a
@@ -60,29 +87,32 @@ impl Project {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Option<Vec<TrustedPublisher>>, Error> {
-        trusted_publishers_of(ctx, &self.0).await.map(Some)
+        trusted_publishers_of(ctx, &self.viewer, &self.model)
+            .await
+            .map(Some)
     }
 
     /// The project's SBOMs, newest first (needs `sboms:read`).
-    #[graphql(
-        guard = "PermissionGuard(Permission::SbomsRead)",
-        complexity = "connection_complexity(first, child_complexity)"
-    )]
+    #[graphql(complexity = "connection_complexity(first, child_complexity)")]
     async fn sboms(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Option<Connection<String, Sbom>>, Error> {
+        self.viewer.require(Permission::SbomsRead)?;
         let page = Page::new(first, after)?;
         let select = sbom_entity::Entity::find()
-            .filter(sbom_entity::Column::ProjectId.eq(self.0.id))
-            .filter(sbom_entity::Column::OrganizationId.eq(self.0.organization_id));
+            .filter(sbom_entity::Column::ProjectId.eq(self.model.id))
+            .filter(sbom_entity::Column::OrganizationId.eq(self.model.organization_id));
         let rows = page
             .apply_newest_first(without_documents(select), sbom_entity::Column::Id)
             .all(ctx.db()?)
             .await?;
-        Ok(Some(page.connection(rows, |s| s.id, Sbom::listed)))
+        let viewer = &self.viewer;
+        Ok(Some(page.connection_of_reached(rows, |s| s.id, |s| {
+            Sbom::listed(viewer, s)
+        })))
     }
 }
 
@@ -94,11 +124,11 @@ pub struct ProjectQuery;
 impl ProjectQuery {
     /// A project of the caller's organization (needs `projects:read`).
     async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Project>, Error> {
-        let principal = ctx.require(Permission::ProjectsRead)?;
+        let viewer = ctx.viewer()?;
+        viewer.require(Permission::ProjectsRead)?;
         let project_id = parse_id(&id, "project")?;
-        find_reachable::<project::Entity>(ctx.db()?, principal, project_id)
-            .await
-            .map(|p| Some(Project(p)))
+        let model = find_reachable::<project::Entity>(ctx.db()?, &viewer, project_id).await?;
+        Project::reached(&viewer, model).map(Some)
     }
 }
 
@@ -133,7 +163,7 @@ impl ProjectMutation {
         let caller = ctx.authorized(Permission::ProjectsWrite)?;
         let model =
             project_service::create(ctx.db()?, &caller, &input.name, input.description).await?;
-        Ok(Project(model))
+        Project::written(&ctx.viewer()?, model)
     }
 
     /// Renames a project or changes its description (needs `projects:write`).
@@ -150,7 +180,7 @@ impl ProjectMutation {
         };
         let project_id = parse_id(&id, "project")?;
         let model = project_service::update(ctx.db()?, &caller, project_id, changes).await?;
-        Ok(Project(model))
+        Project::written(&ctx.viewer()?, model)
     }
 
     /// Deletes a project and, in the same transaction, its SBOMs (needs

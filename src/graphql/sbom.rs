@@ -29,11 +29,11 @@ pub struct SbomQuery;
 impl SbomQuery {
     /// An SBOM of the caller's organization (needs `sboms:read`).
     async fn sbom(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Sbom>, Error> {
-        let principal = ctx.require(Permission::SbomsRead)?;
+        let viewer = ctx.viewer()?;
+        viewer.require(Permission::SbomsRead)?;
         let sbom_id = parse_id(&id, "sbom")?;
-        find_reachable::<sbom::Entity>(ctx.db()?, principal, sbom_id)
-            .await
-            .map(|s| Some(Sbom::new(s)))
+        let model = find_reachable::<sbom::Entity>(ctx.db()?, &viewer, sbom_id).await?;
+        Sbom::reached(&viewer, model).map(Some)
     }
 }
 
@@ -65,7 +65,7 @@ impl SbomMutation {
             document: input.document,
         };
         let model = sbom_service::upload(ctx.app()?, &caller, new).await?;
-        Ok(Sbom::new(model))
+        Sbom::written(&ctx.viewer()?, model)
     }
 
     /// `uploadSbom` for a file sent as a GraphQL multipart request, as
@@ -114,7 +114,7 @@ impl SbomMutation {
             document: sbom_document::decode(bytes)?,
         };
         let model = sbom_service::upload(app, &caller, new).await?;
-        Ok(Sbom::new(model))
+        Sbom::written(&ctx.viewer()?, model)
     }
 
     /// Deletes an SBOM (needs `sboms:delete`).

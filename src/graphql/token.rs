@@ -1,5 +1,7 @@
 //! The `Token` type, its enums, and the `token(id)` query.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, ID, Object};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -14,7 +16,7 @@ use super::{
 };
 use crate::{
     auth::{
-        CredentialKind, Permission, PermissionSet, project_scope::ProjectScope,
+        CredentialKind, Permission, PermissionSet, Principal, project_scope::ProjectScope, reach,
         token_access::TokenAction,
     },
     entity::{project, token},
@@ -73,20 +75,41 @@ pub fn status_of(token: &token::Model, now: DateTime<Utc>) -> TokenStatus {
     token_service::status(token, now).into()
 }
 
-/// A credential: everything about it but the secret.
+/// A credential: everything about it but the secret, as one caller sees
+/// it: built only through a reach check, carrying that caller.
 pub struct Token {
-    pub model: token::Model,
-    /// The organization it is seen from (for a session's role).
-    pub organization_id: Uuid,
+    model: token::Model,
+    viewer: Arc<Principal>,
 }
 
 impl Token {
-    /// Wraps a stored token seen from `organization_id`.
-    pub fn new(model: token::Model, organization_id: Uuid) -> Token {
-        Token {
+    /// The token if `viewer` may see it (as `token(id)` answers).
+    pub fn reached(viewer: &Arc<Principal>, model: token::Model) -> Result<Token, Error> {
+        reach::token(viewer, &token_service::facts(&model)?)?;
+        Ok(Token {
             model,
-            organization_id,
+            viewer: Arc::clone(viewer),
+        })
+    }
+
+    /// A token `viewer` has just created, revoked or rotated: it acted on
+    /// it, so it sees it (a session is seen only by its own user).
+    pub fn written(viewer: &Arc<Principal>, model: token::Model) -> Result<Token, Error> {
+        let own_session = model.kind == CredentialKind::Session
+            && model.owner_user_id.is_some()
+            && model.owner_user_id == viewer.user_id;
+        if !own_session && model.organization_id != Some(viewer.organization_id()) {
+            return Err(Error::NotFound("token"));
         }
+        Ok(Token {
+            model,
+            viewer: Arc::clone(viewer),
+        })
+    }
+
+    /// The organization it is seen from (for a session's role).
+    fn organization_id(&self) -> Uuid {
+        self.viewer.organization_id()
     }
 }
 
@@ -124,18 +147,15 @@ impl Token {
     /// The projects the token is restricted to, oldest first; null = every
     /// project of the organization. A deleted project drops out, and the
     /// restriction stays: an empty list means the token reaches no project
-    /// at all. Listing them needs `projects:read`.
+    /// at all. Listing them needs `projects:read`, and lists only the
+    /// projects you reach.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Option<Vec<Project>>, Error> {
         let scope = ProjectScope::from_storage(self.model.project_ids.as_deref());
         let Some(ids) = scope.ids() else {
             return Ok(None);
         };
-        // Without a credential, the token was just created for the caller
-        // (`exchangeOidcToken`): its own projects are shown with it.
-        if let Some(principal) = &ctx.request()?.principal {
-            principal.require(Permission::ProjectsRead)?;
-        }
-        let organization_id = self.organization_id;
+        self.viewer.require(Permission::ProjectsRead)?;
+        let organization_id = self.organization_id();
         let found = loader::load_many(
             ctx,
             ids.iter().map(|&id| ProjectId {
@@ -146,12 +166,17 @@ impl Token {
         .await?;
         let mut projects: Vec<project::Model> = found.into_values().collect();
         projects.sort_unstable_by_key(|p| p.id);
-        Ok(Some(projects.into_iter().map(Project).collect()))
+        Ok(Some(
+            projects
+                .into_iter()
+                .filter_map(|p| Project::reached(&self.viewer, p).ok())
+                .collect(),
+        ))
     }
 
     /// A service token's role; for personal and session tokens, the owner's current role.
     async fn role(&self, ctx: &Context<'_>) -> Result<Option<Role>, Error> {
-        let organization_id = self.organization_id;
+        let organization_id = self.organization_id();
         let role = match (self.model.role_id, self.model.owner_user_id) {
             (Some(id), _) => {
                 loader::load_one(
@@ -226,10 +251,10 @@ impl TokenQuery {
     /// The credential in use; with a session, your own tokens and sessions;
     /// any of the organization's with `tokens:read`.
     async fn token(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Token>, Error> {
-        let principal = ctx.principal()?;
+        let viewer = ctx.viewer()?;
         let token_id = parse_id(&id, "token")?;
         let model =
-            token_service::find_for(ctx.db()?, principal, token_id, TokenAction::Read).await?;
-        Ok(Some(Token::new(model, principal.organization_id())))
+            token_service::find_for(ctx.db()?, &viewer, token_id, TokenAction::Read).await?;
+        Token::reached(&viewer, model).map(Some)
     }
 }

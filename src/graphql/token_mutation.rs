@@ -1,11 +1,13 @@
 //! Creating, revoking and rotating tokens.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use uuid::Uuid;
 
 use super::{context::ContextExt, role::parse_id, scalar::Timestamp, token::Token};
 use crate::{
-    auth::Permission,
+    auth::{Permission, Principal},
     error::Error,
     service::{
         token_create::{self, NewPersonalToken, NewServiceToken},
@@ -22,12 +24,16 @@ pub struct CreatedToken {
 }
 
 impl CreatedToken {
-    /// Wraps a token just created, seen from `organization_id`.
-    pub fn new(created: token_create::CreatedToken, organization_id: Uuid) -> CreatedToken {
-        CreatedToken {
-            token: Token::new(created.token, organization_id),
+    /// Wraps a token just created, seen by `viewer`: the caller that
+    /// created it, or for a public exchange the new credential itself.
+    pub fn new(
+        created: token_create::CreatedToken,
+        viewer: &Arc<Principal>,
+    ) -> Result<CreatedToken, Error> {
+        Ok(CreatedToken {
+            token: Token::written(viewer, created.token)?,
             secret: created.secret.expose().to_owned(),
-        }
+        })
     }
 }
 
@@ -84,7 +90,7 @@ impl TokenMutation {
             project_ids: parse_project_ids(input.project_ids)?,
         };
         let created = token_create::create_personal(ctx.db()?, &caller, new).await?;
-        Ok(CreatedToken::new(created, caller.organization_id()))
+        CreatedToken::new(created, &ctx.viewer()?)
     }
 
     /// Creates a service token owned by the organization, with an explicit role.
@@ -101,7 +107,7 @@ impl TokenMutation {
             project_ids: parse_project_ids(input.project_ids)?,
         };
         let created = token_create::create_service(ctx.db()?, &caller, new).await?;
-        Ok(CreatedToken::new(created, caller.organization_id()))
+        CreatedToken::new(created, &ctx.viewer()?)
     }
 
     /// Revokes a token at once: the one in use; with a session, your own
@@ -112,7 +118,7 @@ impl TokenMutation {
         let caller = ctx.caller()?;
         let token_id = parse_id(&id, "token")?;
         let model = token_retire::revoke(ctx.db()?, &caller, token_id).await?;
-        Ok(Token::new(model, caller.organization_id()))
+        Token::written(&ctx.viewer()?, model)
     }
 
     /// Replaces an active token's secret. The old one dies in the same
@@ -138,6 +144,6 @@ impl TokenMutation {
             grace_period_seconds,
         };
         let created = token_retire::rotate(ctx.db()?, &caller, rotation).await?;
-        Ok(CreatedToken::new(created, caller.organization_id()))
+        CreatedToken::new(created, &ctx.viewer()?)
     }
 }

@@ -2,14 +2,20 @@
 //! mutations that register and remove one, and `exchangeOidcToken`, the
 //! public mutation a CI job trades its OIDC identity token with.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, InputObject, Object};
+use chrono::Utc;
 
 use super::{
     context::ContextExt, project::publisher::TrustedPublisher, role::parse_id,
     token_mutation::CreatedToken,
 };
 use crate::{
-    auth::Permission,
+    auth::{
+        Permission,
+        credential::{PresentedCredential, RequestedOrganization},
+    },
     error::Error,
     service::{
         audit::Actor,
@@ -59,7 +65,7 @@ impl TrustedPublisherMutation {
             role_id: parse_id(&input.role_id, "role")?,
         };
         let model = publisher_service::create(ctx.app()?, &caller, new).await?;
-        Ok(TrustedPublisher(model))
+        TrustedPublisher::written(&ctx.viewer()?, model)
     }
 
     /// Stops trusting a CI identity (needs `tokens:write`). Tokens it
@@ -91,10 +97,17 @@ impl TrustedPublisherMutation {
             ..Actor::default()
         };
         let exchanged = publisher_service::exchange(app, &token, &client, &actor).await?;
-        let organization_id = exchanged
-            .token
-            .organization_id
-            .ok_or_else(|| Error::internal("an exchanged token has no organization"))?;
-        Ok(CreatedToken::new(exchanged, organization_id))
+        // The payload is seen by the credential just created, never by one
+        // sent beside the request (DESIGN §3).
+        let viewer = app
+            .verifier
+            .authenticate(
+                PresentedCredential::Candidate(exchanged.secret.expose()),
+                RequestedOrganization::Default,
+                Utc::now(),
+            )
+            .await?
+            .map_err(|_| Error::internal("an exchanged token does not verify"))?;
+        CreatedToken::new(exchanged, &Arc::new(viewer))
     }
 }

@@ -1,5 +1,7 @@
 //! The `viewer` query: who the caller is, with what, and their own tokens.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Object, connection::Connection};
 use chrono::Utc;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -41,7 +43,7 @@ impl From<CredentialKind> for PrincipalKind {
 }
 
 /// The caller of the request.
-pub struct Viewer(Principal);
+pub struct Viewer(Arc<Principal>);
 
 #[Object]
 impl Viewer {
@@ -59,7 +61,7 @@ impl Viewer {
         let model = loader::load_one(ctx, TokenId(self.0.token_id))
             .await?
             .ok_or(Error::Unauthorized)?;
-        Ok(Token::new(model, self.0.organization_id()))
+        Token::reached(&self.0, model)
     }
 
     /// The role the permissions come from.
@@ -96,10 +98,10 @@ impl Viewer {
         let name_filter = name_contains.as_deref().map(name_condition).transpose()?;
         let org = self.0.organization_id();
         let Some(user_id) = self.0.user_id else {
-            return Ok(page.connection(
+            return Ok(page.connection_of_reached(
                 Vec::new(),
                 |t: &token::Model| t.id,
-                |t| Token::new(t, org),
+                |t| Token::reached(&self.0, t),
             ));
         };
         let mut select = token::Entity::find()
@@ -119,7 +121,9 @@ impl Viewer {
             select = select.filter(name_filter);
         }
         let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
-        Ok(page.connection(rows, |t| t.id, |t| Token::new(t, org)))
+        Ok(page.connection_of_reached(rows, |t| t.id, |t| {
+            Token::reached(&self.0, t)
+        }))
     }
 }
 
@@ -131,6 +135,6 @@ pub struct ViewerQuery;
 impl ViewerQuery {
     /// Who is calling. Needs no permission.
     async fn viewer(&self, ctx: &Context<'_>) -> Result<Viewer, Error> {
-        Ok(Viewer(ctx.principal()?.clone()))
+        Ok(Viewer(ctx.viewer()?))
     }
 }

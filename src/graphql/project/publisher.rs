@@ -1,15 +1,16 @@
 //! The `TrustedPublisher` output type: a CI identity a project trusts
 //! (DESIGN §8), and the list of a project's publishers.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object};
 
 use super::Project;
 use crate::{
-    auth::Permission,
+    auth::{Permission, Principal, reach},
     entity::trusted_publisher,
     error::Error,
     graphql::{
-        context::ContextExt,
         loader::{self, ProjectId, PublishersOf, RoleId},
         role::Role,
         scalar::Timestamp,
@@ -20,48 +21,86 @@ use crate::{
 /// A CI identity a project trusts: a job whose OIDC identity token comes
 /// from `issuer`, names `audience` and has a matching `subject` may
 /// exchange it for a 15-minute service token of `project` with `role`.
-pub struct TrustedPublisher(pub trusted_publisher::Model);
+///
+/// Built only through a reach check, carrying the caller who sees it.
+pub struct TrustedPublisher {
+    model: trusted_publisher::Model,
+    viewer: Arc<Principal>,
+}
+
+impl TrustedPublisher {
+    /// The publisher if `viewer` may see it (a project it reaches, and
+    /// `tokens:read`).
+    pub fn reached(
+        viewer: &Arc<Principal>,
+        model: trusted_publisher::Model,
+    ) -> Result<TrustedPublisher, Error> {
+        reach::trusted_publisher(viewer, model.organization_id, model.project_id)?;
+        Ok(TrustedPublisher {
+            model,
+            viewer: Arc::clone(viewer),
+        })
+    }
+
+    /// A publisher `viewer` has just created.
+    pub fn written(
+        viewer: &Arc<Principal>,
+        model: trusted_publisher::Model,
+    ) -> Result<TrustedPublisher, Error> {
+        reach::written(
+            viewer,
+            model.organization_id,
+            Some(model.project_id),
+            "trusted publisher",
+        )?;
+        Ok(TrustedPublisher {
+            model,
+            viewer: Arc::clone(viewer),
+        })
+    }
+}
 
 #[Object]
 impl TrustedPublisher {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.model.id.to_string())
     }
 
     /// The OIDC issuer, compared exactly with a token's `iss` (e.g.
     /// `https://token.actions.githubusercontent.com`).
     async fn issuer(&self) -> &str {
-        &self.0.issuer
+        &self.model.issuer
     }
 
     /// What the CI job asks its token to be for; one of the token's `aud`.
     async fn audience(&self) -> &str {
-        &self.0.audience
+        &self.model.audience
     }
 
     /// A token's `sub` exactly, or every `sub` starting with what precedes
     /// a trailing `*` (e.g. `repo:acme/shop-api:ref:refs/heads/main`).
     async fn subject(&self) -> &str {
-        &self.0.subject
+        &self.model.subject
     }
 
-    /// The project exchanged tokens are restricted to.
-    async fn project(&self, ctx: &Context<'_>) -> Result<Project, Error> {
+    /// The project exchanged tokens are restricted to (needs `projects:read`).
+    async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>, Error> {
+        self.viewer.require(Permission::ProjectsRead)?;
         let key = ProjectId {
-            organization_id: self.0.organization_id,
-            id: self.0.project_id,
+            organization_id: self.model.organization_id,
+            id: self.model.project_id,
         };
-        loader::load_one(ctx, key)
+        let model = loader::load_one(ctx, key)
             .await?
-            .map(Project)
-            .ok_or_else(|| Error::internal("a trusted publisher's project is missing"))
+            .ok_or_else(|| Error::internal("a trusted publisher's project is missing"))?;
+        Project::reached(&self.viewer, model).map(Some)
     }
 
     /// The role exchanged tokens carry.
     async fn role(&self, ctx: &Context<'_>) -> Result<Role, Error> {
         let key = RoleId {
-            organization_id: self.0.organization_id,
-            id: self.0.role_id,
+            organization_id: self.model.organization_id,
+            id: self.model.role_id,
         };
         loader::load_one(ctx, key)
             .await?
@@ -70,11 +109,11 @@ impl TrustedPublisher {
     }
 
     async fn created_at(&self) -> Timestamp {
-        self.0.created_at.into()
+        self.model.created_at.into()
     }
 
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>, Error> {
-        User::load(ctx, self.0.created_by_user_id).await
+        User::load(ctx, self.model.created_by_user_id).await
     }
 }
 
@@ -82,17 +121,17 @@ impl TrustedPublisher {
 /// publishers, oldest first (the order an exchange tries them in).
 pub async fn trusted_publishers_of(
     ctx: &Context<'_>,
+    viewer: &Arc<Principal>,
     project: &crate::entity::project::Model,
 ) -> Result<Vec<TrustedPublisher>, Error> {
-    let principal = ctx.require(Permission::TokensRead)?;
-    if project.organization_id != principal.organization_id() {
-        return Err(Error::NotFound("project"));
-    }
-    principal.require_project(project.id)?;
+    viewer.require(Permission::TokensRead)?;
     let key = PublishersOf(ProjectId {
         organization_id: project.organization_id,
         id: project.id,
     });
     let publishers = loader::load_one(ctx, key).await?.unwrap_or_default();
-    Ok(publishers.into_iter().map(TrustedPublisher).collect())
+    Ok(publishers
+        .into_iter()
+        .filter_map(|p| TrustedPublisher::reached(viewer, p).ok())
+        .collect())
 }

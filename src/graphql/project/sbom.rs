@@ -1,19 +1,18 @@
 //! The `Sbom` output type: an SBOM document stored in a project, listed
 //! without its document, which is read only when asked for.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, ID, Object};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 
 use super::Project;
 use crate::{
-    auth::{
-        Permission,
-        token_access::{TokenAction, check_token_action},
-    },
+    auth::{Permission, Principal, reach},
     entity::sbom,
     error::Error,
     graphql::{
-        context::{ContextExt, PermissionGuard},
+        context::ContextExt,
         loader::{self, ProjectId, TokenId},
         scalar::Timestamp,
         token::Token,
@@ -41,29 +40,43 @@ impl From<DocumentFormat> for SbomFormat {
     }
 }
 
-/// An uploaded SBOM document and what lynk read from it.
+/// An uploaded SBOM document and what lynk read from it, as one caller
+/// sees it: built only through a reach check, carrying that caller.
 pub struct Sbom {
-    pub model: sbom::Model,
+    model: sbom::Model,
     /// Lists leave the document out (it may be megabytes); `document`
     /// reads it then, one row at a time, and its complexity bounds how many.
     document_loaded: bool,
+    viewer: Arc<Principal>,
 }
 
 impl Sbom {
-    /// An SBOM read whole.
-    pub fn new(model: sbom::Model) -> Sbom {
-        Sbom {
+    /// An SBOM read whole, if `viewer` may see it (as `sbom(id)` answers).
+    pub fn reached(viewer: &Arc<Principal>, model: sbom::Model) -> Result<Sbom, Error> {
+        reach::sbom(viewer, model.organization_id, model.project_id)?;
+        Ok(Sbom {
             model,
             document_loaded: true,
-        }
+            viewer: Arc::clone(viewer),
+        })
     }
 
-    /// An SBOM from [`without_documents`]: everything but the document.
-    pub fn listed(model: sbom::Model) -> Sbom {
-        Sbom {
+    /// An SBOM from [`without_documents`] (everything but the document),
+    /// if `viewer` may see it.
+    pub fn listed(viewer: &Arc<Principal>, model: sbom::Model) -> Result<Sbom, Error> {
+        let mut sbom = Sbom::reached(viewer, model)?;
+        sbom.document_loaded = false;
+        Ok(sbom)
+    }
+
+    /// An SBOM `viewer` has just uploaded (read whole).
+    pub fn written(viewer: &Arc<Principal>, model: sbom::Model) -> Result<Sbom, Error> {
+        reach::written(viewer, model.organization_id, Some(model.project_id), "sbom")?;
+        Ok(Sbom {
             model,
-            document_loaded: false,
-        }
+            document_loaded: true,
+            viewer: Arc::clone(viewer),
+        })
     }
 }
 
@@ -122,16 +135,16 @@ impl Sbom {
     }
 
     /// The project it belongs to (needs `projects:read`).
-    #[graphql(guard = "PermissionGuard(Permission::ProjectsRead)")]
     async fn project(&self, ctx: &Context<'_>) -> Result<Option<Project>, Error> {
+        self.viewer.require(Permission::ProjectsRead)?;
         let key = ProjectId {
             organization_id: self.model.organization_id,
             id: self.model.project_id,
         };
-        loader::load_one(ctx, key)
+        let model = loader::load_one(ctx, key)
             .await?
-            .map(|p| Some(Project(p)))
-            .ok_or(Error::NotFound("project"))
+            .ok_or(Error::NotFound("project"))?;
+        Project::reached(&self.viewer, model).map(Some)
     }
 
     /// The user whose credential uploaded it (null for a service token).
@@ -140,29 +153,23 @@ impl Sbom {
         let Some(user_id) = self.model.uploaded_by_user_id else {
             return Ok(None);
         };
-        let principal = ctx.principal()?;
-        if principal.user_id != Some(user_id) {
-            principal.require(Permission::MembersRead)?;
+        if self.viewer.user_id != Some(user_id) {
+            self.viewer.require(Permission::MembersRead)?;
         }
         User::load(ctx, Some(user_id)).await
     }
 
-    /// The token it was uploaded with: the one in use, or with a session
-    /// your own; any other needs `tokens:read`, as `token(id)` does.
+    /// The token it was uploaded with, if you may see it as `token(id)`
+    /// answers (the one in use; with a session, your own; any other of
+    /// your projects with `tokens:read`); null otherwise.
     async fn uploaded_by_token(&self, ctx: &Context<'_>) -> Result<Option<Token>, Error> {
         let Some(token_id) = self.model.uploaded_by_token_id else {
             return Ok(None);
         };
-        let principal = ctx.principal()?;
         let Some(model) = loader::load_one(ctx, TokenId(token_id)).await? else {
             return Ok(None);
         };
-        check_token_action(
-            principal,
-            &crate::service::token::facts(&model)?,
-            TokenAction::Read,
-        )?;
-        Ok(Some(Token::new(model, self.model.organization_id)))
+        Ok(Token::reached(&self.viewer, model).ok())
     }
 
     /// The document exactly as uploaded. Costly: it counts 1000 towards
