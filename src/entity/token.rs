@@ -38,6 +38,9 @@ pub struct Model {
     /// first, at most 5.
     #[sea_orm(column_type = "Text", nullable)]
     pub last_used_ips: Option<String>,
+    /// For a rotation's successor, the token it replaced (whose grace
+    /// period ends when this one is revoked).
+    pub rotated_from_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -40,6 +40,17 @@ pub async fn issue(
     new: NewToken,
     now: DateTime<Utc>,
 ) -> Result<(token::Model, Secret), Error> {
+    issue_replacing(conn, new, None, now).await
+}
+
+/// [`issue`], for a rotation's successor: it names the token it replaces
+/// (`rotated_from`), whose grace ends when the successor is revoked.
+pub async fn issue_replacing(
+    conn: &impl ConnectionTrait,
+    new: NewToken,
+    rotated_from: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(token::Model, Secret), Error> {
     let generated = token_format::generate(new.kind);
     let model = token::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -58,6 +69,7 @@ pub async fn issue(
         revoked_at: Set(None),
         project_ids: Set(new.projects.to_storage()),
         last_used_ips: Set(None),
+        rotated_from_id: Set(rotated_from),
     }
     .insert(conn)
     .await?;
@@ -109,7 +121,45 @@ pub async fn retire(
         .filter(still)
         .exec(conn)
         .await?;
-    Ok(result.rows_affected == 1)
+    let retired = result.rows_affected == 1;
+    if retired && condition == RetireIf::NotRevoked {
+        end_predecessors_grace(conn, token_id, now).await?;
+    }
+    Ok(retired)
+}
+
+/// The longest chain of rotations followed when a successor is revoked.
+const MAX_ROTATION_CHAIN: usize = 32;
+
+/// Revoking a rotation's successor ends its predecessor's grace period at
+/// once (DESIGN §3), and that one's predecessor's, up the chain: a secret
+/// kept alive only to bridge to a successor must not outlive it.
+async fn end_predecessors_grace(
+    conn: &impl ConnectionTrait,
+    successor: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let mut current = successor;
+    for _ in 0..MAX_ROTATION_CHAIN {
+        let Some(predecessor) = token::Entity::find_by_id(current)
+            .one(conn)
+            .await?
+            .and_then(|t| t.rotated_from_id)
+        else {
+            return Ok(());
+        };
+        let ended = token::Entity::update_many()
+            .col_expr(token::Column::RevokedAt, Expr::value(now))
+            .filter(token::Column::Id.eq(predecessor))
+            .filter(token::Column::RevokedAt.gt(now))
+            .exec(conn)
+            .await?;
+        if ended.rows_affected == 0 {
+            return Ok(());
+        }
+        current = predecessor;
+    }
+    Ok(())
 }
 
 /// Ends every session of `user_id` but `keep` (the one in use, when a

@@ -107,7 +107,7 @@ pub async fn rotate(
              nothing was changed",
         ));
     }
-    let (token, secret) = token_service::issue(
+    let (token, secret) = token_service::issue_replacing(
         &txn,
         NewToken {
             kind,
@@ -120,6 +120,7 @@ pub async fn rotate(
             projects: ProjectScope::from_storage(old.project_ids.as_deref()),
             expires_at,
         },
+        Some(old.id),
         now,
     )
     .await?;

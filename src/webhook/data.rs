@@ -90,6 +90,7 @@ mod tests {
             revoked_at: None,
             project_ids: None,
             last_used_ips: None,
+            rotated_from_id: None,
         };
         let described = token(&model);
         assert_eq!(described["kind"], "SERVICE");
