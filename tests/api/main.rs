@@ -18,6 +18,7 @@ mod last_used;
 mod matrix;
 mod members;
 mod nullability;
+mod object_reach;
 mod operations;
 mod outage;
 mod performance;
