@@ -495,7 +495,10 @@ mod tests {
             ] {
                 let (effective, withheld) = effective_permissions(granted, projects, grace);
                 assert!(effective.is_subset_of(granted));
-                assert_eq!(effective.union(withheld.permissions), granted.union(withheld.permissions));
+                assert_eq!(
+                    effective.union(withheld.permissions),
+                    granted.union(withheld.permissions)
+                );
                 assert!(effective.intersection(withheld.permissions).is_empty());
             }
         }

@@ -52,7 +52,12 @@ pub fn trusted_publisher(
     organization_id: Uuid,
     project_id: Uuid,
 ) -> Result<(), Error> {
-    within(viewer, organization_id, Some(project_id), "trusted publisher")?;
+    within(
+        viewer,
+        organization_id,
+        Some(project_id),
+        "trusted publisher",
+    )?;
     viewer.require(Permission::TokensRead)
 }
 
@@ -80,8 +85,7 @@ mod tests {
 
     use super::*;
     use crate::auth::{
-        CredentialKind, PermissionSet, principal::OrganizationSnapshot,
-        project_scope::ProjectScope,
+        CredentialKind, PermissionSet, principal::OrganizationSnapshot, project_scope::ProjectScope,
     };
 
     const ORG: Uuid = Uuid::from_u128(1);
@@ -121,7 +125,10 @@ mod tests {
         assert_eq!(code(project(&restricted, OTHER_ORG, A)), "NOT_FOUND");
         assert_eq!(code(sbom(&restricted, ORG, B)), "NOT_FOUND");
         assert_eq!(code(trusted_publisher(&restricted, ORG, B)), "NOT_FOUND");
-        assert_eq!(code(written(&restricted, ORG, Some(B), "sbom")), "NOT_FOUND");
+        assert_eq!(
+            code(written(&restricted, ORG, Some(B), "sbom")),
+            "NOT_FOUND"
+        );
         let reader = viewer(
             PermissionSet::of(&[Permission::ProjectsRead]),
             ProjectScope::All,

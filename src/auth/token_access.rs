@@ -348,12 +348,19 @@ mod tests {
         let mut everywhere = inside.clone();
         everywhere.projects = ProjectScope::All;
         assert_eq!(
-            code(check_token_action(&restricted, &inside, TokenAction::Revoke)),
+            code(check_token_action(
+                &restricted,
+                &inside,
+                TokenAction::Revoke
+            )),
             "OK"
         );
         for t in [&outside, &everywhere] {
             for action in [TokenAction::Read, TokenAction::Revoke, TokenAction::Rotate] {
-                assert_eq!(code(check_token_action(&restricted, t, action)), "NOT_FOUND");
+                assert_eq!(
+                    code(check_token_action(&restricted, t, action)),
+                    "NOT_FOUND"
+                );
             }
         }
     }

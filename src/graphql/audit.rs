@@ -2,13 +2,13 @@
 
 use async_graphql::{Context, ID, Object};
 
+use super::context::ContextExt;
 use super::{
     loader::{self, TokenId},
     scalar::Timestamp,
     token::Token,
     user::User,
 };
-use super::context::ContextExt;
 use crate::{entity::audit_event, error::Error};
 
 /// Who did what to which object, from where, and when.

@@ -51,10 +51,7 @@ pub trait ContextExt {
     /// The caller as the viewer objects carry (see `graphql::reach`);
     /// `UNAUTHORIZED` on a public operation.
     fn viewer(&self) -> Result<Arc<Principal>, Error> {
-        self.request()?
-            .principal
-            .clone()
-            .ok_or(Error::Unauthorized)
+        self.request()?.principal.clone().ok_or(Error::Unauthorized)
     }
     /// The caller, after checking it holds `permission`.
     fn require(&self, permission: Permission) -> Result<&Principal, Error> {

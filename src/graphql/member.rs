@@ -161,7 +161,10 @@ impl MemberMutation {
             code: input.code,
             name: input.name,
             password: input.password,
-            session_user: request.principal.as_deref().and_then(Principal::session_user),
+            session_user: request
+                .principal
+                .as_deref()
+                .and_then(Principal::session_user),
         };
         let signed_in =
             invitation_service::accept(ctx.app()?, acceptance, request.client_address()).await?;

@@ -148,7 +148,11 @@ impl Organization {
             .apply_newest_first(select, audit_event::Column::Id)
             .all(ctx.db()?)
             .await?;
-        Ok(Some(page.connection(rows, |e| e.id, |model| AuditEvent { model })))
+        Ok(Some(page.connection(
+            rows,
+            |e| e.id,
+            |model| AuditEvent { model },
+        )))
     }
 
     /// The organization's projects, oldest first.
@@ -175,9 +179,11 @@ impl Organization {
             .apply(select, project::Column::Id)
             .all(ctx.db()?)
             .await?;
-        Ok(Some(page.connection_of_reached(rows, |p| p.id, |p| {
-            Project::reached(&viewer, p)
-        })))
+        Ok(Some(page.connection_of_reached(
+            rows,
+            |p| p.id,
+            |p| Project::reached(&viewer, p),
+        )))
     }
 
     /// Built-in and custom roles.
@@ -230,9 +236,11 @@ impl Organization {
             select = select.filter(token::Column::ProjectIds.is_not_null());
         }
         let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
-        Ok(Some(page.connection_of_reached(rows, |t| t.id, |t| {
-            Token::reached(&viewer, t)
-        })))
+        Ok(Some(page.connection_of_reached(
+            rows,
+            |t| t.id,
+            |t| Token::reached(&viewer, t),
+        )))
     }
 
     /// The organization's webhooks, oldest first (needs `webhooks:read`).

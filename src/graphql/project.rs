@@ -110,9 +110,11 @@ impl Project {
             .all(ctx.db()?)
             .await?;
         let viewer = &self.viewer;
-        Ok(Some(page.connection_of_reached(rows, |s| s.id, |s| {
-            Sbom::listed(viewer, s)
-        })))
+        Ok(Some(page.connection_of_reached(
+            rows,
+            |s| s.id,
+            |s| Sbom::listed(viewer, s),
+        )))
     }
 }
 

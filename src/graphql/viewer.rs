@@ -121,9 +121,7 @@ impl Viewer {
             select = select.filter(name_filter);
         }
         let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
-        Ok(page.connection_of_reached(rows, |t| t.id, |t| {
-            Token::reached(&self.0, t)
-        }))
+        Ok(page.connection_of_reached(rows, |t| t.id, |t| Token::reached(&self.0, t)))
     }
 }
 

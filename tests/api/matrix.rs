@@ -549,7 +549,8 @@ async fn a_token_restricted_to_a_project_sees_no_other() {
             json!({ "id": wide.to_string() }),
         )
         .await;
-    assert_eq!(answer.error_code(), Some("FORBIDDEN"), "{}", answer.text);
+    // An unrestricted token lies outside its projects: it does not exist.
+    assert_eq!(answer.error_code(), Some("NOT_FOUND"), "{}", answer.text);
     // Deleting B is NOT_FOUND; deleting A works, and then the token reaches
     // no project at all (not every project).
     let answer = app

@@ -50,7 +50,8 @@ fn unwrap_named(ty: &Value) -> (String, String) {
 }
 
 async fn schema_map(app: &TestApp, token: &str) -> SchemaMap {
-    const TYPE_REF: &str = "kind name ofType { kind name ofType { kind name ofType { kind name } } }";
+    const TYPE_REF: &str =
+        "kind name ofType { kind name ofType { kind name ofType { kind name } } }";
     let query = format!(
         "{{ __schema {{ types {{ name kind fields {{ name args {{ name defaultValue type {{ {TYPE_REF} }} }} type {{ {TYPE_REF} }} }} }} }} }}"
     );
@@ -125,7 +126,11 @@ fn query_for(map: &SchemaMap, path: &[Step]) -> String {
     let mut inner = String::new();
     for step in path.iter().rev() {
         let has_id = map.objects.get(&step.returns).is_some_and(|(_, id)| *id);
-        let own = if has_id { "__typename id" } else { "__typename" };
+        let own = if has_id {
+            "__typename id"
+        } else {
+            "__typename"
+        };
         inner = format!("{}{} {{ {own} {inner} }}", step.field, step.args);
     }
     format!("{{ {inner} }}")
@@ -335,9 +340,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await;
     let _ = app.create_personal_token(&admin, None).await;
     // Another organization, whose admin anyone could be.
-    let other = app
-        .other_organization("Other", "boss@other.test")
-        .await;
+    let other = app.other_organization("Other", "boss@other.test").await;
     let other_session = app.login("boss@other.test", ADMIN_PASSWORD).await;
     let theirs = app
         .gql(
@@ -346,7 +349,10 @@ async fn fixture(app: &TestApp) -> Fixture {
             json!({}),
         )
         .await;
-    let theirs = data(&theirs, "createProject")["id"].as_str().unwrap().to_owned();
+    let theirs = data(&theirs, "createProject")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let upload = app
         .upload_sbom(&other.token, &theirs, CYCLONEDX, "id")
         .await;
@@ -494,8 +500,14 @@ async fn a_project_restricted_token_is_a_project_level_credential() {
             "mutation { createWebhook(input: {url: \"https://example.com/h\", events: [\"token.created\"]}) { secret } }",
             "webhooks:write",
         ),
-        ("{ organization { members { edges { cursor } } } }", "members:read"),
-        ("{ organization { auditEvents { edges { cursor } } } }", "audit:read"),
+        (
+            "{ organization { members { edges { cursor } } } }",
+            "members:read",
+        ),
+        (
+            "{ organization { auditEvents { edges { cursor } } } }",
+            "audit:read",
+        ),
     ];
     let admin_role = app.role_id("admin").await.to_string();
     for (query, permission) in forbidden {
@@ -503,7 +515,12 @@ async fn a_project_restricted_token_is_a_project_level_credential() {
             .gql(Some(&wide), query, json!({ "r": admin_role }))
             .await;
         assert_eq!(answer.status, 200, "{query}: {}", answer.text);
-        assert_eq!(answer.error_code(), Some("FORBIDDEN"), "{query}: {}", answer.text);
+        assert_eq!(
+            answer.error_code(),
+            Some("FORBIDDEN"),
+            "{query}: {}",
+            answer.text
+        );
         assert_eq!(
             answer.body["errors"][0]["extensions"]["requiredPermission"], permission,
             "{query}: {}",
@@ -556,9 +573,16 @@ async fn a_secret_in_its_rotation_grace_manages_no_token() {
     let app = spawn_app().await;
     let (_, admin_service) = app.service_token("admin").await;
     let me = app
-        .gql(Some(&admin_service), "{ viewer { token { id } } }", json!({}))
+        .gql(
+            Some(&admin_service),
+            "{ viewer { token { id } } }",
+            json!({}),
+        )
         .await;
-    let old_id = me.body["data"]["viewer"]["token"]["id"].as_str().unwrap().to_owned();
+    let old_id = me.body["data"]["viewer"]["token"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let rotated = app
         .gql(
             Some(&admin_service),
@@ -598,7 +622,12 @@ async fn a_secret_in_its_rotation_grace_manages_no_token() {
     for (query, variables) in attempts {
         let answer = app.gql(Some(&admin_service), query, variables).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
-        assert_eq!(answer.error_code(), Some("FORBIDDEN"), "{query}: {}", answer.text);
+        assert_eq!(
+            answer.error_code(),
+            Some("FORBIDDEN"),
+            "{query}: {}",
+            answer.text
+        );
         assert_eq!(
             answer.body["errors"][0]["extensions"]["requiredPermission"],
             "tokens:write"
@@ -611,7 +640,11 @@ async fn a_secret_in_its_rotation_grace_manages_no_token() {
     }
     // The successor is intact.
     let answer = app
-        .gql(Some(&new_secret), "{ viewer { token { status } } }", json!({}))
+        .gql(
+            Some(&new_secret),
+            "{ viewer { token { status } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(answer.body["data"]["viewer"]["token"]["status"], "ACTIVE");
     // Revoking the successor ends the predecessor's grace at once.

@@ -693,7 +693,7 @@ async fn a_token_restricted_to_projects_cannot_manage_webhooks() {
     assert_error(
         &answer,
         "FORBIDDEN",
-        "Forbidden: this token is restricted to some projects and cannot manage webhooks, \
-         which receive events of every project",
+        "Forbidden: this needs the `webhooks:write` permission, which is organization-wide, \
+         and this credential is restricted to some projects",
     );
 }

@@ -71,7 +71,12 @@ impl Sbom {
 
     /// An SBOM `viewer` has just uploaded (read whole).
     pub fn written(viewer: &Arc<Principal>, model: sbom::Model) -> Result<Sbom, Error> {
-        reach::written(viewer, model.organization_id, Some(model.project_id), "sbom")?;
+        reach::written(
+            viewer,
+            model.organization_id,
+            Some(model.project_id),
+            "sbom",
+        )?;
         Ok(Sbom {
             model,
             document_loaded: true,
