@@ -18,6 +18,7 @@ mod last_used;
 mod matrix;
 mod members;
 mod nullability;
+mod oidc_exchange;
 mod operations;
 mod outage;
 mod performance;
