@@ -633,3 +633,49 @@ async fn keys_are_fetched_only_from_the_issuers_host() {
     trust_ok(&app, &project, &issuer, SUBJECT, "uploader").await;
     exchange_ok(&app, &project, &key.sign(&claims_of(&issuer))).await;
 }
+
+#[tokio::test]
+async fn the_console_shows_the_project_id_to_exchange_with() {
+    let app = spawn_app().await;
+    let project = app.create_project("shop-api").await;
+    let answer = trust(
+        &app,
+        app.admin_token(),
+        input(
+            &app,
+            &project,
+            "https://token.actions.githubusercontent.com",
+            "repo:acme/shop-api:*",
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        answer.body["data"]["createTrustedPublisher"]["id"].is_string(),
+        "{}",
+        answer.text
+    );
+    let Some((browser, _turn)) =
+        crate::browser::start(format!("http://{}/", app.address), 1280).await
+    else {
+        return;
+    };
+    browser
+        .sign_in("admin@acme.test", crate::helpers::ADMIN_PASSWORD)
+        .await;
+    browser.open(&format!("#/projects/{project}")).await;
+    browser
+        .wait_for_text("main table", "repo:acme/shop-api:*")
+        .await;
+    let hint = browser
+        .wait_for_text("#exchange-project-id", &project)
+        .await;
+    assert_eq!(
+        hint,
+        format!(
+            "A CI job names this project in the exchange: exchangeOidcToken(token: $token, \
+             projectId: \"{project}\") (the LYNK_PROJECT_ID of the README’s CI recipes)."
+        )
+    );
+    browser.close().await;
+}
