@@ -146,8 +146,8 @@ pub struct ServeArgs {
     /// Longest a request may take before it is answered `408`.
     #[arg(long, env = "LYNK_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
-    /// Accept trusted publishers whose OIDC issuer is plain `http` (a test
-    /// issuer on loopback); never in production.
+    /// Accept trusted publishers whose OIDC issuer is plain `http` or at a
+    /// private address (a test issuer on loopback); never in production.
     #[arg(long, env = "LYNK_OIDC_ALLOW_HTTP_ISSUERS")]
     pub oidc_allow_http_issuers: bool,
     /// Least time between two fetches of one OIDC issuer's keys (an

@@ -249,9 +249,14 @@ function sbomSection(ctx, project) {
   return { element: section, load: () => pages.first() };
 }
 
-/** The trusted publishers, read-only (they need `tokens:read`). */
+/**
+ * The trusted publishers, read-only (they need `tokens:read`), and the
+ * project id a CI job names when it exchanges its token: the exchange is
+ * matched only against this project's publishers.
+ */
 function publisherSection(answer) {
-  const publishers = answer.data?.project?.trustedPublishers;
+  const project = answer.data?.project;
+  const publishers = project?.trustedPublishers;
   let body;
   if (!publishers) {
     body = refusal(answer.errorAt('project', 'trustedPublishers'),
@@ -265,6 +270,9 @@ function publisherSection(answer) {
   return h('section', { 'aria-labelledby': 'publishers-heading' },
     h('h2', { id: 'publishers-heading' }, 'Trusted publishers'),
     h('p', { class: 'hint' }, 'CI identities (GitHub Actions, GitLab CI) that may exchange their OIDC token for a 15-minute token of this project.'),
+    h('p', { class: 'hint', id: 'exchange-project-id' }, 'A CI job names this project in the exchange: ',
+      h('code', {}, `exchangeOidcToken(token: $token, projectId: "${project?.id ?? ''}")`),
+      ' (the ', h('code', {}, 'LYNK_PROJECT_ID'), ' of the README’s CI recipes).'),
     body);
 }
 

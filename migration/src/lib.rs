@@ -20,6 +20,7 @@ mod m20261202_000011_add_token_projects_and_addresses;
 mod m20261202_000012_create_trusted_publisher;
 mod m20261202_000013_add_audit_event_detail;
 mod m20261202_000014_create_webhook;
+mod m20261207_000015_create_oidc_jti;
 mod m20261207_000020_add_token_rotated_from;
 
 /// Applies lynk's migrations in order.
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_create_trusted_publisher::Migration),
             Box::new(m20261202_000013_add_audit_event_detail::Migration),
             Box::new(m20261202_000014_create_webhook::Migration),
+            Box::new(m20261207_000015_create_oidc_jti::Migration),
             Box::new(m20261207_000020_add_token_rotated_from::Migration),
         ]
     }

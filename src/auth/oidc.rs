@@ -4,12 +4,14 @@
 //! is [`jwks`], the exchange itself `service::trusted_publisher`.
 //!
 //! What is checked, in order: the header names RS256 or ES256 and a key
-//! id (never `none`, an HMAC or anything else); the unverified `iss` picks
-//! the publishers to consider, so that only their issuers are ever
-//! fetched; the signature, with the issuer's key of that id; then, on the
-//! verified claims, `exp`/`nbf`/`iat` within a minute of leeway, and
+//! id (never `none`, an HMAC or anything else); the named project and the
+//! unverified `iss` pick the publishers to consider (DESIGN §3: only that
+//! project's), so that only their issuers are ever fetched, and only at
+//! public `https` addresses; the signature, with the issuer's key of that
+//! id; then, on the verified claims, `exp`/`nbf`/`iat` within a minute of
+//! leeway, a validity of at most [`MAX_VALIDITY_SECS`], a `jti`, and
 //! `iss`, `aud` and `sub` against each publisher, oldest first. The first
-//! that matches wins.
+//! that matches wins; its `jti` is then spent (`service::trusted_publisher`).
 
 pub mod jwks;
 
@@ -18,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::{config::MAX_NAME_LEN, error::Error};
+use crate::{config::MAX_NAME_LEN, error::Error, webhook::address};
 
 /// Signature algorithms accepted: GitHub Actions and GitLab CI sign with
 /// RS256; ES256 for issuers with elliptic-curve keys.
@@ -26,6 +28,11 @@ pub const ALLOWED_ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES2
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: f64 = 60.0;
+
+/// Longest an identity token may be valid (`exp` less `iat`, or less
+/// `nbf` when earlier): CI tokens live minutes; one valid for years is a
+/// stolen credential waiting to be used.
+pub const MAX_VALIDITY_SECS: f64 = 6.0 * 3600.0;
 
 /// Longest identity token read (GitHub's are about 1.5 KB).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -61,7 +68,10 @@ pub enum ExchangeFailure {
     Algorithm,
     /// The header names no key id.
     NoKeyId,
-    /// No trusted publisher names this issuer.
+    /// The project named with the token is not an id.
+    BadProjectId,
+    /// No trusted publisher of the named project names this issuer (an
+    /// unknown project has none).
     UnknownIssuer,
     /// The issuer's discovery document or JWKS could not be fetched.
     IssuerUnavailable,
@@ -75,8 +85,14 @@ pub enum ExchangeFailure {
     Expired,
     NotYetValid,
     IssuedInFuture,
+    /// Valid for longer than [`MAX_VALIDITY_SECS`].
+    TooLongLived,
+    /// No `jti`, so it could not be held to one exchange.
+    NoTokenId,
     /// Valid, but its `aud` and `sub` match no publisher of its issuer.
     NoMatchingPublisher,
+    /// Its `jti` was exchanged already.
+    Replayed,
 }
 
 impl ExchangeFailure {
@@ -86,6 +102,7 @@ impl ExchangeFailure {
             ExchangeFailure::Malformed => "malformed",
             ExchangeFailure::Algorithm => "algorithm_not_allowed",
             ExchangeFailure::NoKeyId => "no_key_id",
+            ExchangeFailure::BadProjectId => "bad_project_id",
             ExchangeFailure::UnknownIssuer => "unknown_issuer",
             ExchangeFailure::IssuerUnavailable => "issuer_unavailable",
             ExchangeFailure::UnknownKey => "unknown_key",
@@ -94,7 +111,10 @@ impl ExchangeFailure {
             ExchangeFailure::Expired => "expired",
             ExchangeFailure::NotYetValid => "not_yet_valid",
             ExchangeFailure::IssuedInFuture => "issued_in_future",
+            ExchangeFailure::TooLongLived => "too_long_lived",
+            ExchangeFailure::NoTokenId => "no_token_id",
             ExchangeFailure::NoMatchingPublisher => "no_matching_publisher",
+            ExchangeFailure::Replayed => "replayed",
         }
     }
 }
@@ -171,6 +191,9 @@ pub struct Claims {
     #[serde(default)]
     pub nbf: Option<f64>,
     pub iat: f64,
+    /// The token's id, spent by its one exchange.
+    #[serde(default)]
+    pub jti: Option<String>,
     /// Everything else (`repository`, `ref`, …).
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -213,7 +236,10 @@ pub fn verify_signature(
 }
 
 /// `exp`, `nbf` and `iat` at `now` (seconds since the epoch), each with
-/// [`LEEWAY_SECS`] of tolerance.
+/// [`LEEWAY_SECS`] of tolerance; then the validity, from the earlier of
+/// `iat` and `nbf` to `exp`, at most [`MAX_VALIDITY_SECS`]. Since `iat`
+/// is required and not in the future, `exp` is then also at most that
+/// far from `now` (within the leeway).
 pub fn check_times(claims: &Claims, now: f64) -> Result<(), ExchangeFailure> {
     if now >= claims.exp + LEEWAY_SECS {
         return Err(ExchangeFailure::Expired);
@@ -224,12 +250,38 @@ pub fn check_times(claims: &Claims, now: f64) -> Result<(), ExchangeFailure> {
     if claims.iat > now + LEEWAY_SECS {
         return Err(ExchangeFailure::IssuedInFuture);
     }
+    let valid_from = claims.nbf.map_or(claims.iat, |nbf| nbf.min(claims.iat));
+    if claims.exp - valid_from > MAX_VALIDITY_SECS {
+        return Err(ExchangeFailure::TooLongLived);
+    }
     Ok(())
 }
 
-/// A `subject` pattern: exact, or a prefix when it ends with `*`.
+/// The token's `jti`, which its exchange spends: present, not empty, at
+/// most [`MAX_FIELD_CHARS`] characters.
+pub fn token_id(claims: &Claims) -> Result<&str, ExchangeFailure> {
+    match claims.jti.as_deref() {
+        None | Some("") => Err(ExchangeFailure::NoTokenId),
+        Some(jti) if jti.chars().count() > MAX_FIELD_CHARS => Err(ExchangeFailure::Claims),
+        Some(jti) => Ok(jti),
+    }
+}
+
+/// What a wildcard `subject` matches the start of: the pattern without
+/// its `*`, when it is the one `*`, last, right after a `:`, and what
+/// precedes it names a repository (contains a `/`). `None` for any other
+/// pattern (exact, or not a valid wildcard).
+pub fn wildcard_prefix(pattern: &str) -> Option<&str> {
+    let prefix = pattern.strip_suffix('*')?;
+    let valid = prefix.ends_with(':') && prefix.contains('/') && !prefix.contains('*');
+    valid.then_some(prefix)
+}
+
+/// Whether `sub` satisfies a `subject` pattern: every `sub` starting with
+/// its [`wildcard_prefix`], or else exactly. A pattern saved before the
+/// wildcard rule (`repo:*`) thus matches only itself.
 pub fn subject_matches(pattern: &str, sub: &str) -> bool {
-    match pattern.strip_suffix('*') {
+    match wildcard_prefix(pattern) {
         Some(prefix) => sub.starts_with(prefix),
         None => sub == pattern,
     }
@@ -261,7 +313,9 @@ pub fn discovery_url(issuer: &str) -> String {
 }
 
 /// Checks a URL lynk will fetch keys from: absolute, `https` (or `http`
-/// when allowed), with a host, no credentials, no query or fragment.
+/// when allowed), with a host, no credentials, no query or fragment, and,
+/// unless `allow_http` (a test issuer on this machine), at a public
+/// address by the webhook rules (a name is checked again once resolved).
 /// `what` names it in the message.
 pub fn check_fetch_url(what: &str, value: &str, allow_http: bool) -> Result<(), String> {
     let url = reqwest::Url::parse(value)
@@ -292,7 +346,37 @@ pub fn check_fetch_url(what: &str, value: &str, allow_http: bool) -> Result<(), 
             "{what} must not have a query or a fragment (got `{value}`)"
         ));
     }
+    if !allow_http && !is_public_host(&url) {
+        return Err(format!(
+            "{what} must be at a public address, not a loopback, private, link-local or \
+             metadata one (got `{value}`); a test issuer on this machine needs \
+             --oidc-allow-http-issuers"
+        ));
+    }
     Ok(())
+}
+
+/// Whether `url`'s host may be public: an address `address::is_public`
+/// accepts, or a dotted name other than `localhost` (as for webhooks).
+fn is_public_host(url: &reqwest::Url) -> bool {
+    match url.host() {
+        None => false,
+        Some(url::Host::Ipv4(ip)) => address::is_public(ip.into()),
+        Some(url::Host::Ipv6(ip)) => address::is_public(ip.into()),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name != "localhost" && !name.ends_with(".localhost") && name.contains('.')
+        }
+    }
+}
+
+/// Whether two URLs have one origin (scheme, host and port): where an
+/// issuer's discovery may redirect and its `jwks_uri` may point, so that
+/// an issuer cannot send lynk to another host.
+pub fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host() == b.host()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 fn bounded_text(field: &str, value: &str) -> Result<String, Error> {
@@ -325,23 +409,18 @@ pub fn validate_audience(value: &str) -> Result<String, Error> {
     bounded_text("audience", value)
 }
 
-/// A publisher's `subject`: a token's `sub` exactly, or a prefix of it
-/// ending with `*` (only there, and not alone: `*` alone would trust
-/// every job the issuer signs for, anyone's).
+/// A publisher's `subject`: a token's `sub` exactly, or a
+/// [`wildcard_prefix`] and `*`. Anything broader (`*`, `repo:*`,
+/// `repo:acme*`) would trust jobs of repositories nobody in the
+/// organization controls.
 pub fn validate_subject(value: &str) -> Result<String, Error> {
     let subject = bounded_text("subject", value)?;
-    let stars = subject.matches('*').count();
-    if stars > 1 || (stars == 1 && !subject.ends_with('*')) {
-        return Err(Error::bad_input(
-            "subject may contain `*` only as its last character, to match every subject \
-             that starts with what precedes it (e.g. `repo:acme/shop-api:*`)",
-        ));
-    }
-    if subject == "*" {
-        return Err(Error::bad_input(
-            "subject `*` alone would trust every job the issuer signs tokens for; name the \
-             repository at least (e.g. `repo:acme/shop-api:*`)",
-        ));
+    if subject.contains('*') && wildcard_prefix(&subject).is_none() {
+        return Err(Error::bad_input(format!(
+            "subject `{subject}` is refused: a subject is a token's `sub` exactly, or ends in \
+             `*` right after a `:` whose prefix names a repository (contains a `/`), e.g. \
+             `repo:acme/shop-api:*` or `project_path:acme/shop:*`"
+        )));
     }
     Ok(subject)
 }
@@ -504,14 +583,81 @@ mod tests {
     }
 
     #[test]
-    fn subjects_match_exactly_or_by_a_trailing_star() {
+    fn validity_is_at_most_six_hours() {
+        let mut c = github();
+        let now = 1_000_000.0;
+        c.nbf = None;
+        c.iat = now;
+        c.exp = now + MAX_VALIDITY_SECS;
+        assert_eq!(check_times(&c, now), Ok(()));
+        c.exp = now + MAX_VALIDITY_SECS + 1.0;
+        assert_eq!(check_times(&c, now), Err(ExchangeFailure::TooLongLived));
+        c.exp = now + 10.0 * 366.0 * 86_400.0;
+        assert_eq!(check_times(&c, now), Err(ExchangeFailure::TooLongLived));
+        // From an earlier `nbf`, too; a later one does not shorten it.
+        c.exp = now + 300.0;
+        c.nbf = Some(now + 300.0 - MAX_VALIDITY_SECS - 1.0);
+        assert_eq!(check_times(&c, now), Err(ExchangeFailure::TooLongLived));
+        c.nbf = Some(now + 10.0);
+        c.exp = now + MAX_VALIDITY_SECS + 1.0;
+        assert_eq!(check_times(&c, now), Err(ExchangeFailure::TooLongLived));
+    }
+
+    #[test]
+    fn a_token_needs_a_bounded_jti() {
+        let mut c = github();
+        assert_eq!(token_id(&c), Err(ExchangeFailure::NoTokenId));
+        c.jti = Some(String::new());
+        assert_eq!(token_id(&c), Err(ExchangeFailure::NoTokenId));
+        c.jti = Some("j".repeat(MAX_FIELD_CHARS + 1));
+        assert_eq!(token_id(&c), Err(ExchangeFailure::Claims));
+        c.jti = Some("5f0c-42".into());
+        assert_eq!(token_id(&c), Ok("5f0c-42"));
+        let parsed: Claims = serde_json::from_value(json!({
+            "iss": "i", "sub": "s", "aud": "a", "exp": 2, "iat": 1, "jti": "x"
+        }))
+        .unwrap();
+        assert_eq!(parsed.jti.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn a_wildcard_follows_a_colon_after_a_repository() {
+        assert_eq!(
+            wildcard_prefix("repo:acme/shop-api:*"),
+            Some("repo:acme/shop-api:")
+        );
+        assert_eq!(
+            wildcard_prefix("project_path:acme/shop:ref_type:branch:*"),
+            Some("project_path:acme/shop:ref_type:branch:")
+        );
+        for not_wildcard in [
+            "*",
+            "repo:*",
+            "repo:acme*",
+            "repo:acme/shop*",
+            "repo:acme/shop-api:ref:refs/heads/*",
+            "repo:*/x:*",
+            "repo:acme/shop-api:ref:refs/heads/main",
+        ] {
+            assert_eq!(wildcard_prefix(not_wildcard), None, "{not_wildcard}");
+        }
+    }
+
+    #[test]
+    fn subjects_match_exactly_or_by_a_wildcard_after_a_repository() {
         let sub = "repo:acme/shop-api:ref:refs/heads/main";
         assert!(subject_matches(sub, sub));
         assert!(subject_matches("repo:acme/shop-api:*", sub));
-        assert!(subject_matches(
+        // Patterns the wildcard rule refuses match only themselves.
+        for broad in [
+            "repo:*",
+            "*",
+            "repo:acme*",
             "repo:acme/shop-api:ref:refs/heads/main*",
-            sub
-        ));
+        ] {
+            assert!(!subject_matches(broad, sub), "{broad}");
+            assert!(subject_matches(broad, broad), "{broad}");
+        }
         assert!(!subject_matches("repo:acme/shop-api", sub));
         assert!(!subject_matches(
             "repo:acme/shop-api:ref:refs/heads/mai",
@@ -589,6 +735,20 @@ mod tests {
             validate_issuer("https://gitlab.example.com/gitlab", false).unwrap(),
             "https://gitlab.example.com/gitlab"
         );
+        for private in [
+            "https://127.0.0.1",
+            "https://[::1]:8443",
+            "https://169.254.169.254",
+            "https://10.1.2.3/oidc",
+            "https://localhost",
+            "https://ci.localhost",
+            "https://intranet",
+            "https://0x7f000001",
+        ] {
+            let err = validate_issuer(private, false).unwrap_err();
+            assert!(err.message().contains("public address"), "{private}");
+            assert!(validate_issuer(private, true).is_ok(), "{private}");
+        }
         let http = validate_issuer("http://127.0.0.1:8080", false).unwrap_err();
         assert!(
             http.message().contains("--oidc-allow-http-issuers"),
@@ -626,11 +786,45 @@ mod tests {
             "repo:acme/shop-api:*"
         );
         assert!(validate_subject("repo:acme/shop-api:ref:refs/heads/main").is_ok());
-        for bad in ["", "*", "repo:*:ref:main", "repo:acme/**", "a b", "x\ny"] {
+        assert!(validate_subject("project_path:acme/shop:*").is_ok());
+        for bad in [
+            "",
+            "*",
+            "repo:*",
+            "repo:acme*",
+            "repo:*:ref:main",
+            "repo:acme/**",
+            "a b",
+            "x\ny",
+        ] {
             let err = validate_subject(bad).unwrap_err();
             assert_eq!(err.code(), "BAD_USER_INPUT", "{bad:?}");
         }
+        assert_eq!(
+            validate_subject("repo:*").unwrap_err().message(),
+            "subject `repo:*` is refused: a subject is a token's `sub` exactly, or ends in `*` \
+             right after a `:` whose prefix names a repository (contains a `/`), e.g. \
+             `repo:acme/shop-api:*` or `project_path:acme/shop:*`"
+        );
         assert!(validate_subject(&"s".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn an_origin_is_scheme_host_and_port() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        let issuer = url("https://token.actions.githubusercontent.com");
+        assert!(same_origin(
+            &issuer,
+            &url("https://token.actions.githubusercontent.com:443/.well-known/jwks")
+        ));
+        for other in [
+            "http://token.actions.githubusercontent.com/jwks",
+            "https://token.actions.githubusercontent.com:8443/jwks",
+            "https://evil.example/jwks",
+            "https://githubusercontent.com/jwks",
+        ] {
+            assert!(!same_origin(&issuer, &url(other)), "{other}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod audit_event;
 pub mod invitation;
 pub mod membership;
+pub mod oidc_jti;
 pub mod organization;
 pub mod project;
 pub mod role;

@@ -15,7 +15,8 @@ pub struct Model {
     pub issuer: String,
     /// Must be one of a token's `aud`.
     pub audience: String,
-    /// A token's `sub` exactly, or its prefix when this ends with `*`.
+    /// A token's `sub` exactly, or its prefix when this ends with `*`
+    /// (see `auth::oidc::wildcard_prefix`).
     pub subject: String,
     /// The role exchanged tokens carry.
     pub role_id: Uuid,

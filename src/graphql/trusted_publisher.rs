@@ -34,9 +34,10 @@ pub struct CreateTrustedPublisherInput {
     pub issuer: String,
     /// The audience the CI job requests its token for (e.g. `lynk`).
     pub audience: String,
-    /// The token's `sub`, or a prefix of it ending with `*`: for GitHub,
-    /// `repo:OWNER/REPO:ref:refs/heads/main`, or
-    /// `repo:OWNER/REPO:environment:NAME`.
+    /// The token's `sub` exactly, or ending in `*` right after a `:`
+    /// whose prefix names a repository (contains a `/`): for GitHub,
+    /// `repo:OWNER/REPO:ref:refs/heads/main`,
+    /// `repo:OWNER/REPO:environment:NAME` or `repo:OWNER/REPO:*`.
     pub subject: String,
     /// The role exchanged tokens carry; its permissions must be a subset
     /// of yours.
@@ -50,7 +51,7 @@ pub struct TrustedPublisherMutation;
 #[Object]
 impl TrustedPublisherMutation {
     /// Trusts a CI identity to publish to a project (needs `tokens:write`
-    /// and every permission of the role).
+    /// and every permission of the role); a project has at most 50.
     async fn create_trusted_publisher(
         &self,
         ctx: &Context<'_>,
@@ -78,15 +79,19 @@ impl TrustedPublisherMutation {
     }
 
     /// Exchanges a CI job's OIDC identity token (GitHub Actions, GitLab CI)
-    /// for a service token; public, no credential needed. The token must
-    /// be signed by its issuer's published key (RS256 or ES256), current,
-    /// and match a trusted publisher's issuer, audience and subject. The
-    /// answer is restricted to that publisher's project, carries its role
-    /// and expires in 15 minutes. Any failure is a `401`.
+    /// for a service token of the project `projectId`; public, no
+    /// credential needed. The token must be signed by its issuer's
+    /// published key (RS256 or ES256), current, valid for at most 6 hours,
+    /// carry a `jti` not exchanged before, and match the issuer, audience
+    /// and subject of one of that project's trusted publishers. The answer
+    /// is restricted to the project, carries the publisher's role and
+    /// expires in 15 minutes. Any failure, an unknown project included, is
+    /// the same `401`.
     async fn exchange_oidc_token(
         &self,
         ctx: &Context<'_>,
         token: String,
+        project_id: ID,
     ) -> Result<CreatedToken, Error> {
         let app = ctx.app()?;
         let request = ctx.request()?;
@@ -96,7 +101,8 @@ impl TrustedPublisherMutation {
             ip: request.client_address(),
             ..Actor::default()
         };
-        let exchanged = publisher_service::exchange(app, &token, &client, &actor).await?;
+        let exchanged =
+            publisher_service::exchange(app, &token, &project_id, &client, &actor).await?;
         // The payload is seen by the credential just created, never by one
         // sent beside the request (DESIGN §3).
         let viewer = app

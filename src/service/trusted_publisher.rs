@@ -1,12 +1,14 @@
 //! Trusted publishing (DESIGN §8): registering the CI identities a project
 //! trusts, and exchanging a CI job's OIDC identity token for a short-lived
 //! service token of that project. The rules are `auth::oidc`'s; here are
-//! the reads and writes around them.
+//! the reads and writes around them. An exchange names its project and is
+//! matched only against that project's publishers, and spends the token's
+//! `jti` (DESIGN §3).
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -17,7 +19,7 @@ use crate::{
         project_scope::ProjectScope,
     },
     database,
-    entity::{project, role, trusted_publisher},
+    entity::{oidc_jti, project, role, trusted_publisher},
     error::{Error, ResultExt},
     service::{
         audit::{self, Actor, AuditAction, AuditRecord},
@@ -35,6 +37,10 @@ use crate::{
 /// How long an exchanged token lives.
 pub const EXCHANGED_TOKEN_LIFETIME: Duration = Duration::minutes(15);
 
+/// Most publishers one project may have: every exchange naming the
+/// project reads them all.
+pub const MAX_PUBLISHERS_PER_PROJECT: u64 = 50;
+
 /// What `createTrustedPublisher` is given (validated here).
 #[derive(Clone, Debug)]
 pub struct NewPublisher {
@@ -48,7 +54,8 @@ pub struct NewPublisher {
 /// `createTrustedPublisher`: trusts a CI identity to exchange its OIDC
 /// token for tokens of a project the caller reaches, with a role whose
 /// permissions the caller holds. The same identity twice for one project
-/// is a `CONFLICT`.
+/// is a `CONFLICT`, and so is a project's publisher past
+/// [`MAX_PUBLISHERS_PER_PROJECT`].
 pub async fn create(
     app: &AppState,
     caller: &Caller<'_>,
@@ -60,9 +67,21 @@ pub async fn create(
     let subject = oidc::validate_subject(&new.subject)?;
     let organization_id = caller.organization_id();
     let now = Utc::now();
-    // Under the organization's lock, as deleteRole counts a role's publishers.
+    // Under the organization's lock, as deleteRole counts a role's
+    // publishers, and so that two creations cannot both pass the count.
     let txn = database::begin_organization_write(&app.db, organization_id).await?;
     let project = find_reachable::<project::Entity>(&txn, principal, new.project_id).await?;
+    let count = trusted_publisher::Entity::find()
+        .filter(trusted_publisher::Column::ProjectId.eq(project.id))
+        .count(&txn)
+        .await?;
+    if count >= MAX_PUBLISHERS_PER_PROJECT {
+        return Err(Error::conflict(format!(
+            "this project already has {MAX_PUBLISHERS_PER_PROJECT} trusted publishers, the most \
+             it may have; delete one, or use a subject ending in `:*` for several of one \
+             repository's jobs"
+        )));
+    }
     let role = find_in_organization::<role::Entity>(&txn, organization_id, new.role_id).await?;
     policy::check_grant(
         PermissionSet::from_storage(&role.permissions),
@@ -129,14 +148,16 @@ pub async fn of_project(
 }
 
 /// Exchanges an OIDC identity token for a service token of the first
-/// publisher it satisfies: that publisher's organization and role,
-/// restricted to its project, for [`EXCHANGED_TOKEN_LIFETIME`]. Every
-/// failure is `UNAUTHORIZED` (its reason is logged, never the token) and
-/// counts against `client`'s failed-authentication budget, which is
-/// reserved first: once it is spent, `RATE_LIMITED`.
+/// publisher of `project_id` it satisfies: that publisher's organization
+/// and role, restricted to its project, for [`EXCHANGED_TOKEN_LIFETIME`].
+/// Every failure (an unknown project, a token already exchanged…) is the
+/// same `UNAUTHORIZED` (its reason is logged, never the token) and counts
+/// against `client`'s failed-authentication budget, which is reserved
+/// first: once it is spent, `RATE_LIMITED`.
 pub async fn exchange(
     app: &AppState,
     identity_token: &str,
+    project_id: &str,
     client: &str,
     actor: &Actor,
 ) -> Result<CreatedToken, Error> {
@@ -150,16 +171,18 @@ pub async fn exchange(
             exhausted.into_error()
         })?;
     let now = Utc::now();
-    let (publisher, claims) = match verify(app, identity_token, now).await? {
-        Ok(matched) => matched,
-        Err(failure) => {
-            tracing::info!(reason = failure.as_str(), "OIDC token exchange refused");
-            return Err(Error::Unauthorized);
-        }
+    let refused = |failure: ExchangeFailure| {
+        tracing::info!(reason = failure.as_str(), "OIDC token exchange refused");
+        Error::Unauthorized
     };
-    // Verified: the attempt was no failure, whatever happens next.
+    let (publisher, claims) = verify(app, identity_token, project_id, now)
+        .await?
+        .map_err(refused)?;
+    let exchanged = issue(app, &publisher, &claims, actor, now)
+        .await?
+        .map_err(refused)?;
+    // Exchanged: the attempt was no failure.
     limits.counts.refund(reservation).await?;
-    let exchanged = issue(app, &publisher, &claims, actor, now).await?;
     tracing::info!(
         publisher_id = %publisher.id,
         token_id = %exchanged.token.id,
@@ -169,19 +192,26 @@ pub async fn exchange(
     Ok(exchanged)
 }
 
-/// The publisher `identity_token` satisfies, and its verified claims; or
-/// why none does.
+/// The publisher of `project_id` that `identity_token` satisfies, and
+/// its verified claims; or why none does.
 async fn verify(
     app: &AppState,
     identity_token: &str,
+    project_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<(trusted_publisher::Model, Claims), ExchangeFailure>, Error> {
     let unverified = match oidc::read_unverified(identity_token) {
         Ok(unverified) => unverified,
         Err(failure) => return Ok(Err(failure)),
     };
-    // Publishers first: an issuer no publisher names is never fetched.
+    let Ok(project_id) = Uuid::parse_str(project_id.trim()) else {
+        return Ok(Err(ExchangeFailure::BadProjectId));
+    };
+    // Publishers first, of the named project only: an issuer none of
+    // them names is never fetched, and no other tenant's publisher is
+    // ever considered.
     let publishers = trusted_publisher::Entity::find()
+        .filter(trusted_publisher::Column::ProjectId.eq(project_id))
         .filter(trusted_publisher::Column::Issuer.eq(&unverified.issuer))
         .order_by_asc(trusted_publisher::Column::CreatedAt)
         .order_by_asc(trusted_publisher::Column::Id)
@@ -205,6 +235,9 @@ async fn verify(
     // NumericDate precision is seconds; milliseconds are plenty.
     let now_secs = now.timestamp_millis() as f64 / 1000.0;
     if let Err(failure) = oidc::check_times(&claims, now_secs) {
+        return Ok(Err(failure));
+    }
+    if let Err(failure) = oidc::token_id(&claims) {
         return Ok(Err(failure));
     }
     let matched = publishers.into_iter().find(|publisher| {
@@ -233,16 +266,22 @@ async fn verify(
     })
 }
 
-/// Issues the service token and records `token.exchanged` with the
-/// claims that matched, in one transaction that first checks the
-/// publisher still exists.
+/// Spends the token's `jti`, issues the service token and records
+/// `token.exchanged` with the claims that matched, in one transaction
+/// that first checks the publisher still exists. A `jti` already spent
+/// (also by an exchange running at the same moment: the key is unique)
+/// is [`ExchangeFailure::Replayed`].
 async fn issue(
     app: &AppState,
     publisher: &trusted_publisher::Model,
     claims: &Claims,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<CreatedToken, Error> {
+) -> Result<Result<CreatedToken, ExchangeFailure>, Error> {
+    let jti = match oidc::token_id(claims) {
+        Ok(jti) => jti,
+        Err(failure) => return Ok(Err(failure)),
+    };
     let txn = database::begin_write(&app.db).await?;
     if trusted_publisher::Entity::find_by_id(publisher.id)
         .one(&txn)
@@ -251,6 +290,9 @@ async fn issue(
     {
         tracing::info!("OIDC token exchange refused: the publisher was just deleted");
         return Err(Error::Unauthorized);
+    }
+    if !spend_token_id(&txn, &claims.iss, jti, claims.exp, now).await? {
+        return Ok(Err(ExchangeFailure::Replayed));
     }
     let (model, secret) = token_service::issue(
         &txn,
@@ -282,8 +324,41 @@ async fn issue(
     .await?;
     token_event::announce(&txn, EventType::TokenCreated, &model, None, actor).await?;
     txn.commit().await?;
-    Ok(CreatedToken {
+    Ok(Ok(CreatedToken {
         token: model,
         secret,
-    })
+    }))
+}
+
+/// Records `jti` of `issuer` as exchanged until `exp` (and the leeway),
+/// first pruning the ids no exchange would accept any more. `false` when
+/// it was exchanged already.
+async fn spend_token_id(
+    txn: &DatabaseTransaction,
+    issuer: &str,
+    jti: &str,
+    exp: f64,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    oidc_jti::Entity::delete_many()
+        .filter(oidc_jti::Column::ExpiresAt.lt(now))
+        .exec(txn)
+        .await?;
+    // Seconds are enough; rounded up, so the row outlives the token.
+    let expires_at = DateTime::from_timestamp((exp + oidc::LEEWAY_SECS).ceil() as i64, 0)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let spent = oidc_jti::ActiveModel {
+        issuer: Set(issuer.to_owned()),
+        jti: Set(jti.to_owned()),
+        expires_at: Set(expires_at),
+    }
+    .insert(txn)
+    .await;
+    match spent {
+        Ok(_) => Ok(true),
+        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Ok(false)
+        }
+        Err(err) => Err(err.into()),
+    }
 }

@@ -19,6 +19,7 @@ mod matrix;
 mod members;
 mod nullability;
 mod object_reach;
+mod oidc_exchange;
 mod operations;
 mod outage;
 mod performance;

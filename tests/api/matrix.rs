@@ -89,7 +89,7 @@ pub const CASES: &[Case] = &[
     // Public, but a token that does not verify is a failed
     // authentication: 401 for everyone (trusted_publishing.rs exchanges
     // real ones without any credential).
-    Case { field: "Mutation.exchangeOidcToken", query: r#"mutation { exchangeOidcToken(token: "a.b.c") { secret } }"#, expect: [U, U, U, U, U] },
+    Case { field: "Mutation.exchangeOidcToken", query: r#"mutation($id: ID!) { exchangeOidcToken(token: "a.b.c", projectId: $id) { secret } }"#, expect: [U, U, U, U, U] },
     // Last: it ends the admin session it runs with.
     Case { field: "Mutation.logout", query: "mutation { logout }", expect: [U, A, A, A, A] },
 ];

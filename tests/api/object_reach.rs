@@ -664,3 +664,56 @@ async fn a_secret_in_its_rotation_grace_manages_no_token() {
         assert_eq!(answer.error_code(), Some("UNAUTHORIZED"));
     }
 }
+
+#[tokio::test]
+async fn an_exchange_payload_is_seen_by_the_credential_it_created() {
+    use crate::trusted_publishing::{SUBJECT, SigningKey, TestIssuer, spawn_lynk, trust};
+    let key = SigningKey::ec("ec-1");
+    let issuer = TestIssuer::start(&[&key]).await;
+    let app = spawn_lynk().await;
+    let admin = app.admin_session().await;
+    let project = app.create_project("shop-api").await;
+    let upload = app
+        .upload_sbom(app.admin_token(), &project, CYCLONEDX, "id")
+        .await;
+    data(&upload, "uploadSbom");
+    // An upload-only CI identity: it may not read the project's SBOMs.
+    let role = app
+        .gql(
+            Some(&admin),
+            r#"mutation { createRole(input: {name: "upload only", permissions: ["sboms:write"]}) { id } }"#,
+            json!({}),
+        )
+        .await;
+    let role = data(&role, "createRole")["id"].as_str().unwrap().to_owned();
+    let answer = trust(
+        &app,
+        app.admin_token(),
+        json!({ "projectId": project, "issuer": issuer.url(), "audience": "lynk",
+                "subject": SUBJECT, "roleId": role }),
+    )
+    .await;
+    data(&answer, "createTrustedPublisher");
+    // Another organization's admin sends its own credential beside the
+    // public exchange and walks the payload.
+    let other = app.other_organization("Other", "boss@other.test").await;
+    let walk = "mutation($token: String!, $projectId: ID!) { exchangeOidcToken(token: $token, projectId: $projectId) { secret token { id projects { id sboms(first: 5) { edges { node { name sha256 } } } } } } }";
+    let answer = app
+        .gql(
+            Some(&other.token),
+            walk,
+            json!({ "token": key.sign(&issuer.claims()), "projectId": project }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let created = data(&answer, "exchangeOidcToken");
+    assert!(created["secret"].is_string(), "{}", answer.text);
+    // Seen by the exchanged credential, which lacks projects:read.
+    assert_eq!(created["token"]["projects"], Value::Null, "{}", answer.text);
+    assert_eq!(answer.error_code(), Some("FORBIDDEN"), "{}", answer.text);
+    assert_eq!(
+        answer.body["errors"][0]["extensions"]["requiredPermission"],
+        "projects:read"
+    );
+    assert!(!answer.text.contains("\"api\""), "{}", answer.text);
+}

@@ -36,22 +36,22 @@ const CREATE: &str = "mutation($input: CreateTrustedPublisherInput!) {
   }
 }";
 const DELETE: &str = "mutation($id: ID!) { deleteTrustedPublisher(id: $id) }";
-const EXCHANGE: &str = "mutation($token: String!) {
-  exchangeOidcToken(token: $token) {
+pub(crate) const EXCHANGE: &str = "mutation($token: String!, $projectId: ID!) {
+  exchangeOidcToken(token: $token, projectId: $projectId) {
     secret
     token { id name kind status hint expiresAt createdBy { id } role { name } }
   }
 }";
-const SUBJECT: &str = "repo:acme/shop-api:ref:refs/heads/main";
-const BOM: &str =
+pub(crate) const SUBJECT: &str = "repo:acme/shop-api:ref:refs/heads/main";
+pub(crate) const BOM: &str =
     r#"{"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": []}"#;
 
 /// A key an issuer signs identity tokens with, and its public JWK.
-struct SigningKey {
+pub(crate) struct SigningKey {
     kid: String,
     algorithm: Algorithm,
     encoding: EncodingKey,
-    jwk: Value,
+    pub(crate) jwk: Value,
 }
 
 impl SigningKey {
@@ -68,7 +68,7 @@ impl SigningKey {
     }
 
     /// A P-256 key (ES256); generating one is instant.
-    fn ec(kid: &str) -> SigningKey {
+    pub(crate) fn ec(kid: &str) -> SigningKey {
         use p256::{elliptic_curve::Generate, pkcs8::EncodePrivateKey};
         let der = p256::SecretKey::generate()
             .to_pkcs8_der()
@@ -82,7 +82,7 @@ impl SigningKey {
 
     /// A 2048-bit RSA key (RS256, what GitHub and GitLab sign with). Slow
     /// to generate in a debug build, so there is one per test run.
-    fn rsa() -> &'static SigningKey {
+    pub(crate) fn rsa() -> &'static SigningKey {
         static KEY: OnceLock<SigningKey> = OnceLock::new();
         KEY.get_or_init(|| {
             use p256::elliptic_curve::common::getrandom::SysRng;
@@ -97,13 +97,13 @@ impl SigningKey {
         })
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         self.sign_as(&self.kid, claims)
     }
 
     /// Signed with this key, but naming `kid` (another key's id: a
     /// signature that does not verify).
-    fn sign_as(&self, kid: &str, claims: &Value) -> String {
+    pub(crate) fn sign_as(&self, kid: &str, claims: &Value) -> String {
         let header = Header {
             kid: Some(kid.to_owned()),
             ..Header::new(self.algorithm)
@@ -123,10 +123,10 @@ struct IssuerState {
 
 /// An OIDC issuer on loopback: `/.well-known/openid-configuration` and
 /// `/jwks`, serving the keys the test chooses and counting the fetches.
-struct TestIssuer(IssuerState);
+pub(crate) struct TestIssuer(IssuerState);
 
 impl TestIssuer {
-    async fn start(keys: &[&SigningKey]) -> TestIssuer {
+    pub(crate) async fn start(keys: &[&SigningKey]) -> TestIssuer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the issuer");
@@ -165,27 +165,27 @@ impl TestIssuer {
         issuer
     }
 
-    fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.0.url
     }
 
     /// From now on, the JWKS holds exactly these keys.
-    fn serve(&self, keys: &[&SigningKey]) {
+    pub(crate) fn serve(&self, keys: &[&SigningKey]) {
         *self.0.keys.lock().unwrap_or_else(|e| e.into_inner()) =
             keys.iter().map(|k| k.jwk.clone()).collect();
     }
 
-    fn jwks_fetches(&self) -> usize {
+    pub(crate) fn jwks_fetches(&self) -> usize {
         self.0.jwks_fetches.load(Ordering::SeqCst)
     }
 
-    fn discovery_fetches(&self) -> usize {
+    pub(crate) fn discovery_fetches(&self) -> usize {
         self.0.discovery_fetches.load(Ordering::SeqCst)
     }
 
     /// The claims a GitHub Actions job on `acme/shop-api`'s main branch
     /// gets, valid for five minutes from now.
-    fn claims(&self) -> Value {
+    pub(crate) fn claims(&self) -> Value {
         let now = Utc::now().timestamp();
         json!({
             "iss": self.url(),
@@ -209,7 +209,7 @@ impl TestIssuer {
 }
 
 /// `claims` with some fields replaced.
-fn with(mut claims: Value, changes: Value) -> Value {
+pub(crate) fn with(mut claims: Value, changes: Value) -> Value {
     for (name, value) in changes.as_object().expect("an object") {
         claims[name] = value.clone();
     }
@@ -217,17 +217,17 @@ fn with(mut claims: Value, changes: Value) -> Value {
 }
 
 /// lynk, accepting a loopback issuer.
-async fn spawn_lynk() -> TestApp {
+pub(crate) async fn spawn_lynk() -> TestApp {
     spawn_app_with(|c| c.oidc_allow_http_issuers = true).await
 }
 
-async fn trust(app: &TestApp, token: &str, input: Value) -> Answer {
+pub(crate) async fn trust(app: &TestApp, token: &str, input: Value) -> Answer {
     app.gql(Some(token), CREATE, json!({ "input": input }))
         .await
 }
 
 /// Creates a publisher with the admin token and returns its id.
-async fn trust_ok(
+pub(crate) async fn trust_ok(
     app: &TestApp,
     project_id: &str,
     issuer: &str,
@@ -253,13 +253,19 @@ async fn trust_ok(
         .to_owned()
 }
 
-async fn exchange(app: &TestApp, token: &str) -> Answer {
-    app.gql(None, EXCHANGE, json!({ "token": token })).await
+/// Exchanges `token` for a token of `project_id`, without a credential.
+pub(crate) async fn exchange(app: &TestApp, project_id: &str, token: &str) -> Answer {
+    app.gql(
+        None,
+        EXCHANGE,
+        json!({ "token": token, "projectId": project_id }),
+    )
+    .await
 }
 
 /// Exchanges and returns the service token's secret.
-async fn exchange_ok(app: &TestApp, token: &str) -> String {
-    let answer = exchange(app, token).await;
+pub(crate) async fn exchange_ok(app: &TestApp, project_id: &str, token: &str) -> String {
+    let answer = exchange(app, project_id, token).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     answer.body["data"]["exchangeOidcToken"]["secret"]
         .as_str()
@@ -310,7 +316,7 @@ async fn a_ci_job_exchanges_its_identity_token_for_a_token_of_its_project() {
     // The job's identity token, as GitHub mints it; no credential sent.
     let identity = key.sign(&issuer.claims());
     let before = Utc::now();
-    let answer = exchange(&app, &identity).await;
+    let answer = exchange(&app, &project, &identity).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert!(answer.body.get("errors").is_none(), "{}", answer.text);
     let created = &answer.body["data"]["exchangeOidcToken"];
@@ -355,7 +361,7 @@ async fn a_ci_job_exchanges_its_identity_token_for_a_token_of_its_project() {
 
     // The exchange is audited with the claims that matched; the keys
     // stay cached (a second exchange fetches nothing).
-    exchange_ok(&app, &key.sign(&issuer.claims())).await;
+    exchange_ok(&app, &project, &key.sign(&issuer.claims())).await;
     assert_eq!((issuer.discovery_fetches(), issuer.jwks_fetches()), (1, 1));
     let answer = app
         .gql(
@@ -420,7 +426,7 @@ async fn es256_keys_and_a_trailing_star_in_the_subject() {
         SUBJECT,
     ] {
         let identity = key.sign(&with(issuer.claims(), json!({ "sub": sub })));
-        let secret = exchange_ok(&app, &identity).await;
+        let secret = exchange_ok(&app, &project, &identity).await;
         let answer = app.upload_sbom(&secret, &project, BOM, "id").await;
         assert!(
             answer.body["data"]["uploadSbom"]["id"].is_string(),
@@ -434,7 +440,7 @@ async fn es256_keys_and_a_trailing_star_in_the_subject() {
         "repo:evil/x",
     ] {
         let identity = key.sign(&with(issuer.claims(), json!({ "sub": sub })));
-        assert_unauthorized(&exchange(&app, &identity).await, false);
+        assert_unauthorized(&exchange(&app, &project, &identity).await, false);
     }
 }
 
@@ -448,7 +454,7 @@ async fn tokens_that_do_not_verify_are_refused_with_a_401() {
     let project = app.create_project("shop-api").await;
     trust_ok(&app, &project, issuer.url(), SUBJECT, "uploader").await;
     // A good token works, so each refusal below is for its one defect.
-    exchange_ok(&app, &key.sign(&issuer.claims())).await;
+    exchange_ok(&app, &project, &key.sign(&issuer.claims())).await;
 
     let now = Utc::now().timestamp();
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -559,7 +565,7 @@ async fn tokens_that_do_not_verify_are_refused_with_a_401() {
         ("empty", "malformed", String::new()),
     ];
     for (defect, reason, token) in &cases {
-        let answer = exchange(&app, token).await;
+        let answer = exchange(&app, &project, token).await;
         assert_eq!(
             answer.status,
             StatusCode::UNAUTHORIZED,
@@ -600,12 +606,12 @@ async fn a_rotated_key_is_fetched_on_its_first_unknown_kid() {
     .await;
     let project = app.create_project("shop-api").await;
     trust_ok(&app, &project, issuer.url(), SUBJECT, "uploader").await;
-    exchange_ok(&app, &old.sign(&issuer.claims())).await;
+    exchange_ok(&app, &project, &old.sign(&issuer.claims())).await;
     assert_eq!(issuer.jwks_fetches(), 1);
 
     // A token signed with a key the issuer does not publish yet.
     let early = new.sign(&issuer.claims());
-    assert_unauthorized(&exchange(&app, &early).await, false);
+    assert_unauthorized(&exchange(&app, &project, &early).await, false);
     assert_eq!(
         issuer.jwks_fetches(),
         2,
@@ -613,12 +619,15 @@ async fn a_rotated_key_is_fetched_on_its_first_unknown_kid() {
     );
     // The issuer rotates: the new key is published, the old one retired.
     issuer.serve(&[&new]);
-    exchange_ok(&app, &new.sign(&issuer.claims())).await;
+    exchange_ok(&app, &project, &new.sign(&issuer.claims())).await;
     assert_eq!(issuer.jwks_fetches(), 3);
-    exchange_ok(&app, &new.sign(&issuer.claims())).await;
+    exchange_ok(&app, &project, &new.sign(&issuer.claims())).await;
     assert_eq!(issuer.jwks_fetches(), 3, "then it is cached");
     // The retired key is gone from the cache too.
-    assert_unauthorized(&exchange(&app, &old.sign(&issuer.claims())).await, false);
+    assert_unauthorized(
+        &exchange(&app, &project, &old.sign(&issuer.claims())).await,
+        false,
+    );
 }
 
 #[tokio::test]
@@ -628,13 +637,13 @@ async fn unknown_kids_refresh_an_issuer_at_most_once_a_minute() {
     let app = spawn_lynk().await;
     let project = app.create_project("shop-api").await;
     trust_ok(&app, &project, issuer.url(), SUBJECT, "uploader").await;
-    exchange_ok(&app, &key.sign(&issuer.claims())).await;
+    exchange_ok(&app, &project, &key.sign(&issuer.claims())).await;
     assert_eq!((issuer.discovery_fetches(), issuer.jwks_fetches()), (1, 1));
     // A flood of tokens naming made-up key ids, some at once.
     let floods = (0..12).map(|i| {
         let token = key.sign_as(&format!("made-up-{i}"), &issuer.claims());
-        let app = &app;
-        async move { exchange(app, &token).await }
+        let (app, project) = (&app, project.as_str());
+        async move { exchange(app, project, &token).await }
     });
     for answer in futures_util::future::join_all(floods).await {
         assert_unauthorized(&answer, false);
@@ -645,7 +654,7 @@ async fn unknown_kids_refresh_an_issuer_at_most_once_a_minute() {
         "within a minute of the last fetch, nothing is fetched again"
     );
     // The known key keeps working meanwhile.
-    exchange_ok(&app, &key.sign(&issuer.claims())).await;
+    exchange_ok(&app, &project, &key.sign(&issuer.claims())).await;
 }
 
 #[tokio::test]
@@ -661,15 +670,15 @@ async fn failed_exchanges_spend_the_address_budget() {
     trust_ok(&app, &project, issuer.url(), SUBJECT, "uploader").await;
     // Successes cost nothing: more of them than the budget.
     for _ in 0..3 {
-        exchange_ok(&app, &key.sign(&issuer.claims())).await;
+        exchange_ok(&app, &project, &key.sign(&issuer.claims())).await;
     }
     let wrong = key.sign(&with(issuer.claims(), json!({"aud": "other"})));
     for _ in 0..2 {
-        assert_unauthorized(&exchange(&app, &wrong).await, false);
+        assert_unauthorized(&exchange(&app, &project, &wrong).await, false);
     }
     // The third failure is refused before any work, and so is a good token now.
     for token in [wrong, key.sign(&issuer.claims())] {
-        let answer = exchange(&app, &token).await;
+        let answer = exchange(&app, &project, &token).await;
         assert_eq!(
             answer.status,
             StatusCode::TOO_MANY_REQUESTS,
@@ -911,7 +920,7 @@ async fn a_deleted_publisher_exchanges_nothing_more_and_its_role_stays_until_the
         .unwrap_or_else(|| panic!("{}", answer.text))
         .to_owned();
     let publisher = trust_ok(&app, &project, issuer.url(), SUBJECT, "sbom pusher").await;
-    let secret = exchange_ok(&app, &key.sign(&issuer.claims())).await;
+    let secret = exchange_ok(&app, &project, &key.sign(&issuer.claims())).await;
 
     // The role is in use by the publisher (the exchanged token too).
     let delete_role = "mutation($id: ID!) { deleteRole(id: $id) }";
@@ -940,7 +949,10 @@ async fn a_deleted_publisher_exchanges_nothing_more_and_its_role_stays_until_the
         "{}",
         answer.text
     );
-    assert_unauthorized(&exchange(&app, &key.sign(&issuer.claims())).await, false);
+    assert_unauthorized(
+        &exchange(&app, &project, &key.sign(&issuer.claims())).await,
+        false,
+    );
     let answer = app
         .gql(Some(app.admin_token()), DELETE, json!({ "id": publisher }))
         .await;
@@ -984,7 +996,7 @@ async fn an_exchange_announces_the_token_it_created() {
     crate::webhooks::create_ok(&app, "https://hooks.example.invalid/", &["token.created"]).await;
     let project = app.create_project("shop-api").await;
     trust_ok(&app, &project, issuer.url(), SUBJECT, "uploader").await;
-    let secret = exchange_ok(&app, &key.sign(&issuer.claims())).await;
+    let secret = exchange_ok(&app, &project, &key.sign(&issuer.claims())).await;
 
     let deliveries = webhook_delivery::Entity::find()
         .all(&app.db)

@@ -10,8 +10,15 @@
 //!   default), failed fetches included. A flood of tokens with made-up key
 //!   ids costs one fetch a minute, not one each. Concurrent exchanges for
 //!   one issuer wait for the same fetch (a lock per issuer).
-//! - **Bounded answers.** 5 s per request, 1 MiB per body, redirects only
-//!   to the same scheme, `https` only unless `--oidc-allow-http-issuers`.
+//! - **Where lynk connects** (DESIGN §3): the issuer and its `jwks_uri`
+//!   follow the webhook address rules, `https` and public, checked before
+//!   any request and again after DNS resolution ([`PublicResolver`]); the
+//!   `jwks_uri` and any redirect stay on the issuer's origin.
+//!   `--oidc-allow-http-issuers` lifts the first rule (a test issuer on
+//!   loopback), never the second.
+//! - **Bounded answers.** 2 s to connect (a port that swallows packets
+//!   costs no more than one that refuses), 5 s per request, 1 MiB per body;
+//!   every failure is the same `401` to the caller.
 
 use std::{
     collections::HashMap,
@@ -27,8 +34,8 @@ use jsonwebtoken::{
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
 
-use super::{ExchangeFailure, check_fetch_url, discovery_url};
-use crate::error::Error;
+use super::{ExchangeFailure, check_fetch_url, discovery_url, same_origin};
+use crate::{error::Error, webhook::resolver::PublicResolver};
 
 /// How long fetched keys are trusted before they are fetched again.
 pub const KEY_TTL: Duration = Duration::from_secs(3600);
@@ -38,6 +45,8 @@ pub const DEFAULT_MIN_REFRESH: Duration = Duration::from_secs(60);
 pub const MAX_ISSUERS: usize = 1024;
 /// Longest a discovery or JWKS request may take.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a connection to an issuer may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest discovery document or JWKS read.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Most redirects followed per request.
@@ -131,14 +140,14 @@ impl IssuerKeys {
     /// A cache with its HTTP client.
     pub fn new(settings: OidcSettings) -> Result<IssuerKeys, Error> {
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
-            let same_scheme = attempt
+            let same_host = attempt
                 .previous()
                 .first()
-                .is_none_or(|first| first.scheme() == attempt.url().scheme());
+                .is_none_or(|first| same_origin(first, attempt.url()));
             if attempt.previous().len() > MAX_REDIRECTS {
                 attempt.error("too many redirects")
-            } else if !same_scheme {
-                attempt.error("redirect to another scheme")
+            } else if !same_host {
+                attempt.error("redirect to another origin")
             } else {
                 attempt.follow()
             }
@@ -146,9 +155,13 @@ impl IssuerKeys {
         let http = reqwest::Client::builder()
             .user_agent(concat!("lynk/", env!("CARGO_PKG_VERSION")))
             .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
             .redirect(redirects)
             .https_only(!settings.allow_http_issuers)
+            .no_proxy()
+            .dns_resolver(Arc::new(PublicResolver {
+                allow_private: settings.allow_http_issuers,
+            }))
             .build()
             .map_err(Error::internal)?;
         Ok(IssuerKeys {
@@ -231,8 +244,12 @@ impl IssuerKeys {
         entry
     }
 
-    /// Discovery, then the JWKS it names.
+    /// Discovery, then the JWKS it names, on the issuer's origin.
     async fn fetch(&self, issuer: &str) -> Result<Vec<Jwk>, FetchError> {
+        let allow_http = self.allow_http_issuers();
+        // Checked again here: a publisher saved under older rules, or
+        // directly in the database, reaches no private address.
+        check_fetch_url("issuer", issuer, allow_http).map_err(FetchError)?;
         let discovery: Discovery = self.get_json(&discovery_url(issuer)).await?;
         // OpenID Connect Discovery §4.3: the document is the issuer's own.
         if discovery.issuer != issuer {
@@ -241,8 +258,20 @@ impl IssuerKeys {
                 discovery.issuer
             )));
         }
-        check_fetch_url("jwks_uri", &discovery.jwks_uri, self.allow_http_issuers())
-            .map_err(FetchError)?;
+        check_fetch_url("jwks_uri", &discovery.jwks_uri, allow_http).map_err(FetchError)?;
+        let on_issuer_origin = match (
+            reqwest::Url::parse(issuer),
+            reqwest::Url::parse(&discovery.jwks_uri),
+        ) {
+            (Ok(issuer), Ok(jwks)) => same_origin(&issuer, &jwks),
+            _ => false,
+        };
+        if !on_issuer_origin {
+            return Err(FetchError(format!(
+                "the jwks_uri {:?} is not on the issuer's host",
+                discovery.jwks_uri
+            )));
+        }
         let set: RawKeySet = self.get_json(&discovery.jwks_uri).await?;
         Ok(set
             .keys

@@ -78,7 +78,8 @@ impl TrustedPublisher {
     }
 
     /// A token's `sub` exactly, or every `sub` starting with what precedes
-    /// a trailing `*` (e.g. `repo:acme/shop-api:ref:refs/heads/main`).
+    /// a trailing `*`, which follows a `:` after a repository (e.g.
+    /// `repo:acme/shop-api:ref:refs/heads/main`, `repo:acme/shop-api:*`).
     async fn subject(&self) -> &str {
         &self.model.subject
     }
