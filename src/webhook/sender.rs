@@ -1,5 +1,6 @@
 //! Delivering the outbox: a background task per instance claims due
-//! deliveries ([`claim`]), POSTs each signed payload to its webhook, records
+//! deliveries fairly ([`claim`]: at most 2 in flight per webhook,
+//! organizations in turn), POSTs each signed payload to its webhook, records
 //! the attempt and either marks the delivery `DELIVERED` or schedules the
 //! next attempt ([`schedule`](super::schedule)) until it has `FAILED`.
 //!

@@ -33,4 +33,5 @@ mod trusted_publishing;
 mod verification;
 mod viewer;
 mod webhook_delivery;
+mod webhook_fairness;
 mod webhooks;
