@@ -22,6 +22,7 @@ mod operations;
 mod outage;
 mod performance;
 mod projects;
+mod retention;
 mod roles;
 mod sboms;
 mod secret_scanning;
