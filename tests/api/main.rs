@@ -35,4 +35,5 @@ mod verification;
 mod viewer;
 mod webhook_delivery;
 mod webhook_fairness;
+mod webhook_parking;
 mod webhooks;
