@@ -72,7 +72,7 @@ pub async fn record_attempt<C: ConnectionTrait>(
         .col_expr(
             webhook::Column::FailingSince,
             Func::coalesce([
-                Expr::col(webhook::Column::FailingSince).into(),
+                Expr::col(webhook::Column::FailingSince),
                 Expr::value(attempted_at),
             ])
             .into(),

@@ -1,5 +1,5 @@
 //! Fair webhook delivery (DESIGN §4): one organization's receivers that
-//! never answer hold at most 2 deliveries per webhook, and another
+//! never answer hold at most 2 deliveries per webhook and 8 in all, and another
 //! organization's delivery is claimed ahead of their backlog. Everything
 //! is set up over HTTP; the receivers are local listeners, one that holds
 //! every connection open without answering and one that answers at once.
@@ -61,14 +61,22 @@ struct Held {
 /// connections the sender has open at once.
 struct Silent {
     address: SocketAddr,
-    paths: Arc<Mutex<HashMap<String, Held>>>,
+    paths: Arc<Mutex<Paths>>,
+}
+
+/// A [`Silent`] receiver's connections, per path.
+#[derive(Default)]
+struct Paths {
+    held: HashMap<String, Held>,
+    /// The most connections open at once, over every path.
+    most_open: usize,
 }
 
 impl Silent {
     async fn start() -> Silent {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let paths = Arc::new(Mutex::new(HashMap::new()));
+        let paths = Arc::new(Mutex::new(Paths::default()));
         let held = Arc::clone(&paths);
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -86,6 +94,7 @@ impl Silent {
         self.paths
             .lock()
             .unwrap()
+            .held
             .get(path)
             .map_or(0, |held| held.accepted)
     }
@@ -95,17 +104,23 @@ impl Silent {
         self.paths
             .lock()
             .unwrap()
+            .held
             .iter()
             .map(|(path, held)| (held.most_open, path.clone()))
             .max()
             .unwrap_or_default()
+    }
+
+    /// The most connections open at once, all paths together.
+    fn most_open_in_all(&self) -> usize {
+        self.paths.lock().unwrap().most_open
     }
 }
 
 /// Reads the request's head, then keeps the connection without answering.
 /// Before counting it, the path's earlier connections are checked: one the
 /// sender closed (it gave up waiting) no longer counts.
-async fn hold(mut stream: TcpStream, paths: Arc<Mutex<HashMap<String, Held>>>) {
+async fn hold(mut stream: TcpStream, paths: Arc<Mutex<Paths>>) {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|window| window == b"\r\n\r\n") {
@@ -124,11 +139,15 @@ async fn hold(mut stream: TcpStream, paths: Arc<Mutex<HashMap<String, Held>>>) {
         return;
     };
     let mut paths = paths.lock().unwrap();
-    let held = paths.entry(path).or_default();
-    held.open.retain(still_open);
+    for held in paths.held.values_mut() {
+        held.open.retain(still_open);
+    }
+    let held = paths.held.entry(path).or_default();
     held.open.push(stream);
     held.accepted += 1;
     held.most_open = held.most_open.max(held.open.len());
+    let open: usize = paths.held.values().map(|held| held.open.len()).sum();
+    paths.most_open = paths.most_open.max(open);
 }
 
 /// Whether the client has not closed `stream`; drains what it sent
@@ -342,6 +361,9 @@ async fn a_tenants_silent_webhooks_do_not_delay_another_tenants_delivery() {
     assert_eq!(ids.len(), 1);
     let (most, path) = silent.most_open();
     assert!(most <= 2, "{most} connections at once to {path}");
+    // Nor can Acme fill the sender: half its slots stay for others.
+    let all = silent.most_open_in_all();
+    assert!(all <= 8, "{all} connections at once to Acme's webhooks");
 
     let delivered = eventually("Beta's delivery recorded", || async {
         let listed = listed_deliveries(&app, &beta.token).await;

@@ -16,7 +16,10 @@
 //!   (its webhooks' first ones, then their second ones…) after the ones it
 //!   already has in flight, and the lowest numbers are claimed first, so an
 //!   organization with nothing in flight goes before one that fills the
-//!   sender.
+//!   sender;
+//! - an organization has at most [`MAX_IN_FLIGHT_PER_ORGANIZATION`] leased
+//!   at once, half of one sender's slots, so another's delivery never waits
+//!   for a slot to free.
 //!
 //! Across instances the per-webhook cap holds because every instance picks
 //! a webhook's due deliveries in the same order (`next_attempt_at`, `id`),
@@ -33,8 +36,13 @@ use crate::error::Error;
 /// Deliveries of one webhook leased at once, across instances.
 pub const MAX_IN_FLIGHT_PER_WEBHOOK: i64 = 2;
 
+/// Deliveries of one organization leased at once, across instances: half
+/// of one sender's slots.
+pub const MAX_IN_FLIGHT_PER_ORGANIZATION: i64 = super::MAX_IN_FLIGHT as i64 / 2;
+
 /// `$1`: the lease's end; `$2`: now; `$3`: how many at most; `$4`:
-/// [`MAX_IN_FLIGHT_PER_WEBHOOK`]. `attempts` counts this attempt, so it
+/// [`MAX_IN_FLIGHT_PER_WEBHOOK`]; `$5`: [`MAX_IN_FLIGHT_PER_ORGANIZATION`]
+/// (an organization's turn number is its count in flight once claimed). `attempts` counts this attempt, so it
 /// also names this claim. `{lock}` is where PostgreSQL takes the rows.
 const CLAIM: &str = "\
 WITH leased AS (
@@ -71,7 +79,8 @@ turns AS (
 UPDATE webhook_delivery SET locked_until = $1, attempts = attempts + 1
 WHERE id IN (
     SELECT id FROM webhook_delivery
-    WHERE id IN (SELECT id FROM turns ORDER BY turn, next_attempt_at, id LIMIT $3)
+    WHERE id IN (
+        SELECT id FROM turns WHERE turn <= $5 ORDER BY turn, next_attempt_at, id LIMIT $3)
       AND status = 'PENDING' AND next_attempt_at <= $2
       AND (locked_until IS NULL OR locked_until < $2){lock})
 RETURNING id, webhook_id, payload, attempts";
@@ -107,6 +116,7 @@ pub fn statement(
             Value::from(now),
             Value::from(i64::from(limit)),
             Value::from(MAX_IN_FLIGHT_PER_WEBHOOK),
+            Value::from(MAX_IN_FLIGHT_PER_ORGANIZATION),
         ],
     )
 }
@@ -142,6 +152,7 @@ mod tests {
             assert!(sql.contains("PARTITION BY webhook_id"));
             assert!(sql.contains("PARTITION BY allowed.organization_id"));
         }
-        assert_eq!(postgres.values.unwrap().0[3], Value::from(2i64));
+        let values = postgres.values.unwrap().0;
+        assert_eq!(values[3..], [Value::from(2i64), Value::from(8i64)]);
     }
 }
