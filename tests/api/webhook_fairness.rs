@@ -311,7 +311,7 @@ async fn a_webhook_has_at_most_two_deliveries_in_flight() {
     assert!(leased <= 2, "{leased} leased: {rows:?}");
     let listed = listed_deliveries(&app, app.admin_token()).await;
     let waiting = listed.iter().filter(|(_, attempts)| *attempts == 0).count();
-    assert!(waiting >= 4, "{listed:?}");
+    assert!(waiting >= 2, "{listed:?}");
     assert!(
         listed.iter().all(|(status, _)| status == "PENDING"),
         "{listed:?}"
