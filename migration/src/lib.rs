@@ -20,7 +20,7 @@ mod m20261202_000011_add_token_projects_and_addresses;
 mod m20261202_000012_create_trusted_publisher;
 mod m20261202_000013_add_audit_event_detail;
 mod m20261202_000014_create_webhook;
-mod m20261207_000015_add_webhook_parking;
+mod m20261207_000025_add_webhook_parking;
 
 /// Applies lynk's migrations in order.
 pub struct Migrator;
@@ -43,7 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_create_trusted_publisher::Migration),
             Box::new(m20261202_000013_add_audit_event_detail::Migration),
             Box::new(m20261202_000014_create_webhook::Migration),
-            Box::new(m20261207_000015_add_webhook_parking::Migration),
+            Box::new(m20261207_000025_add_webhook_parking::Migration),
         ]
     }
 }
