@@ -42,8 +42,9 @@ pub const MAX_IN_FLIGHT_PER_ORGANIZATION: i64 = super::MAX_IN_FLIGHT as i64 / 2;
 
 /// `$1`: the lease's end; `$2`: now; `$3`: how many at most; `$4`:
 /// [`MAX_IN_FLIGHT_PER_WEBHOOK`]; `$5`: [`MAX_IN_FLIGHT_PER_ORGANIZATION`]
-/// (an organization's turn number is its count in flight once claimed). `attempts` counts this attempt, so it
-/// also names this claim. `{lock}` is where PostgreSQL takes the rows.
+/// (an organization's turn number is its count in flight once claimed).
+/// `attempts` counts this attempt, so it also names this claim. `{lock}`
+/// is where PostgreSQL takes the rows.
 const CLAIM: &str = "\
 WITH leased AS (
     SELECT webhook_id, organization_id FROM webhook_delivery
