@@ -15,6 +15,7 @@ pub mod error;
 pub mod graphql;
 pub mod metrics;
 pub mod middleware;
+pub mod retention;
 pub mod routes;
 pub mod secret_scanning;
 pub mod service;

@@ -25,7 +25,7 @@ use crate::{
     database,
     error::Error,
     graphql::{self, QueryLimits, document_cache::DocumentCache, handler::GraphqlState},
-    routes,
+    retention, routes,
     secret_scanning::{self, SecretScanning, key_file::KeyFile},
     service::bootstrap::{self, BootstrapOutcome, BootstrapRequest},
     state::AppState,
@@ -214,6 +214,11 @@ impl Application {
         // Webhooks are delivered and expiry notices announced apart from
         // the requests, until the server has stopped serving.
         let (stop_signals, signals_stopped) = tokio::sync::watch::channel(false);
+        // Every instance prunes, webhooks or not: audit rows age too.
+        let pruning = tokio::spawn(retention::run_until(
+            self.db.clone(),
+            until_stopped(signals_stopped.clone()),
+        ));
         let signals = match self.sender {
             Some(sender) => {
                 let stopped = signals_stopped.clone();
@@ -238,6 +243,9 @@ impl Application {
             if let Err(err) = task.await {
                 tracing::warn!(error = %err, "delivering webhooks stopped");
             }
+        }
+        if let Err(err) = pruning.await {
+            tracing::warn!(error = %err, "pruning rows past retention stopped");
         }
         if let Err(err) = recording.await {
             tracing::warn!(error = %err, "recording token uses stopped");

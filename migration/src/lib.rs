@@ -22,6 +22,7 @@ mod m20261202_000013_add_audit_event_detail;
 mod m20261202_000014_create_webhook;
 mod m20261207_000015_create_oidc_jti;
 mod m20261207_000020_add_token_rotated_from;
+mod m20261207_000025_add_webhook_parking;
 
 /// Applies lynk's migrations in order.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000014_create_webhook::Migration),
             Box::new(m20261207_000015_create_oidc_jti::Migration),
             Box::new(m20261207_000020_add_token_rotated_from::Migration),
+            Box::new(m20261207_000025_add_webhook_parking::Migration),
         ]
     }
 }

@@ -19,6 +19,13 @@ pub struct Model {
     pub secret_hint: String,
     pub created_by_user_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
+    /// When lynk stopped delivering to it because it kept failing
+    /// (`webhook::health`); `active` is then false.
+    pub parked_at: Option<DateTimeUtc>,
+    /// The first failed attempt since the last delivered one.
+    pub failing_since: Option<DateTimeUtc>,
+    /// Failed attempts since the last delivered one.
+    pub failures_in_a_row: i32,
 }
 
 // Not derived: even sealed, the secret stays out of logs.
@@ -31,6 +38,7 @@ impl std::fmt::Debug for Model {
             .field("events", &self.events)
             .field("active", &self.active)
             .field("secret_hint", &self.secret_hint)
+            .field("parked_at", &self.parked_at)
             .finish_non_exhaustive()
     }
 }

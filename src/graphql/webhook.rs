@@ -47,9 +47,20 @@ impl Webhook {
     }
 
     /// An inactive webhook is sent nothing, and events are not queued
-    /// for it meanwhile.
+    /// for it meanwhile. Paused with `updateWebhook`, or parked by lynk
+    /// (`parkedAt`).
     async fn active(&self) -> bool {
         self.0.active
+    }
+
+    /// When lynk parked this webhook because it kept failing: every
+    /// attempt to deliver to it had failed for 24 hours, at least 10 in a
+    /// row. A parked webhook is inactive (nothing is queued for it, and
+    /// its pending deliveries fail unsent) until `updateWebhook(input:
+    /// {active: true})` resumes it; the audit log records it as
+    /// `webhook.parked`. `null` when it is not parked.
+    async fn parked_at(&self) -> Option<Timestamp> {
+        self.0.parked_at.map(Timestamp)
     }
 
     /// `whsec_` and the first and last 4 characters of the signing

@@ -61,11 +61,13 @@ pub enum AuditAction {
     WebhookCreated,
     WebhookUpdated,
     WebhookDeleted,
+    /// lynk stopped delivering to a webhook that kept failing.
+    WebhookParked,
 }
 
 impl AuditAction {
     /// Every action, for tests and documentation.
-    pub const ALL: [AuditAction; 29] = [
+    pub const ALL: [AuditAction; 30] = [
         AuditAction::OrganizationCreated,
         AuditAction::OrganizationUpdated,
         AuditAction::LoginSucceeded,
@@ -95,6 +97,7 @@ impl AuditAction {
         AuditAction::WebhookCreated,
         AuditAction::WebhookUpdated,
         AuditAction::WebhookDeleted,
+        AuditAction::WebhookParked,
     ];
 
     /// The stored `action`, e.g. `token.revoked`.
@@ -129,6 +132,7 @@ impl AuditAction {
             AuditAction::WebhookCreated => "webhook.created",
             AuditAction::WebhookUpdated => "webhook.updated",
             AuditAction::WebhookDeleted => "webhook.deleted",
+            AuditAction::WebhookParked => "webhook.parked",
         }
     }
 
@@ -161,7 +165,8 @@ impl AuditAction {
             }
             AuditAction::WebhookCreated
             | AuditAction::WebhookUpdated
-            | AuditAction::WebhookDeleted => "webhook",
+            | AuditAction::WebhookDeleted
+            | AuditAction::WebhookParked => "webhook",
         }
     }
 }

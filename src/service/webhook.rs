@@ -134,6 +134,7 @@ pub async fn create(
         secret_hint: Set(secret::hint(&signing_secret)),
         created_by_user_id: Set(caller.principal.user_id),
         created_at: Set(now),
+        ..Default::default()
     }
     .insert(&txn)
     .await?;
@@ -174,6 +175,15 @@ pub async fn update(
         return Err(Error::MissingPermission(permission.name()));
     }
     let mut active = model.clone().into_active_model();
+    // A new receiver, or its owner resuming it, starts with a clean
+    // record; resuming also ends a parking (`webhook::health`).
+    if url.is_some() || changes.active == Some(true) {
+        active.failing_since = Set(None);
+        active.failures_in_a_row = Set(0);
+    }
+    if changes.active == Some(true) {
+        active.parked_at = Set(None);
+    }
     if let Some(url) = url {
         active.url = Set(url);
     }

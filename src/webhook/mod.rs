@@ -2,11 +2,13 @@
 //! the transaction of the change that causes them (`outbox`), sealed
 //! secrets sign them (`seal`, `signature`), and a background sender
 //! delivers them (`sender`), retrying on a schedule (`schedule`) and only
-//! to public addresses (`resolver`). `notices` announces tokens' expiry.
+//! to public addresses (`resolver`), parking a webhook that keeps failing
+//! (`health`). `notices` announces tokens' expiry.
 
 pub mod address;
 pub mod data;
 pub mod event;
+pub mod health;
 pub mod notices;
 pub mod outbox;
 pub mod resolver;

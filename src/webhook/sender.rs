@@ -1,5 +1,6 @@
 //! Delivering the outbox: a background task per instance claims due
-//! deliveries ([`claim`]), POSTs each signed payload to its webhook, records
+//! deliveries fairly ([`claim`]: at most 2 in flight per webhook,
+//! organizations in turn), POSTs each signed payload to its webhook, records
 //! the attempt and either marks the delivery `DELIVERED` or schedules the
 //! next attempt ([`schedule`](super::schedule)) until it has `FAILED`.
 //!
@@ -30,6 +31,7 @@ use self::{
     claim::Claimed,
 };
 use super::{
+    health,
     outbox::{DELIVERED, FAILED, PENDING},
     resolver::{PublicResolver, check_target},
     seal::SealingKey,
@@ -178,14 +180,14 @@ impl Sender {
         let started = std::time::Instant::now();
         // A disabled webhook receives nothing, now or when re-enabled; a
         // deleted one normally takes its deliveries with it.
-        let outcome = match &hook {
-            Some(hook) if hook.active => self.send(&delivery, hook).await,
-            Some(_) => Attempt::last("webhook is disabled"),
-            None => Attempt::last("webhook was deleted"),
+        let (outcome, sent_to) = match &hook {
+            Some(hook) if hook.active => (self.send(&delivery, hook).await, Some(hook)),
+            Some(_) => (Attempt::last("webhook is disabled"), None),
+            None => (Attempt::last("webhook was deleted"), None),
         };
         let duration = started.elapsed();
         if let Err(err) = self
-            .record(&delivery, &outcome, attempted_at, duration)
+            .record(&delivery, &outcome, sent_to, attempted_at, duration)
             .await
         {
             // The claim lapses with its lease; the delivery is sent again.
@@ -231,7 +233,8 @@ impl Sender {
         }
     }
 
-    /// The attempt's row and the delivery's next state, together. The
+    /// The attempt's row, the delivery's next state and, when it was sent
+    /// to `sent_to`, that webhook's health ([`health`]), together. The
     /// delivery is updated only while this claim holds it (`attempts` is
     /// this attempt's number), so a sender whose lease lapsed cannot undo
     /// a later sender's outcome.
@@ -239,6 +242,7 @@ impl Sender {
         &self,
         delivery: &Claimed,
         outcome: &Attempt,
+        sent_to: Option<&webhook::Model>,
         attempted_at: DateTime<Utc>,
         duration: Duration,
     ) -> Result<(), Error> {
@@ -281,6 +285,9 @@ impl Sender {
             .filter(webhook_delivery::Column::Attempts.eq(delivery.attempts))
             .exec(&txn)
             .await?;
+        if let Some(hook) = sent_to {
+            health::record_attempt(&txn, hook, outcome.is_success(), attempted_at, now).await?;
+        }
         txn.commit().await?;
         if updated.rows_affected == 0 {
             tracing::warn!(delivery = %delivery.id, "a webhook delivery's claim lapsed before its attempt was recorded");

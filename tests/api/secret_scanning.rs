@@ -645,6 +645,7 @@ async fn insert_webhook(
         secret_hint: Set("whsec_Mf…Sw".into()),
         created_by_user_id: Set(Some(app.admin.user.id)),
         created_at: Set(Utc::now()),
+        ..Default::default()
     }
     .insert(&app.db)
     .await

@@ -189,6 +189,7 @@ async fn create_webhook(
         secret_hint: Set("whsec_…".to_owned()),
         created_by_user_id: Set(Some(app.admin.user.id)),
         created_at: Set(Utc::now()),
+        ..Default::default()
     })
     .exec_without_returning(&app.db)
     .await
