@@ -37,6 +37,8 @@ pub enum Escalation {
     Unauthorized,
     /// `RATE_LIMITED`: the answer is a 429 with `Retry-After`.
     RateLimited { retry_after_secs: u64 },
+    /// `SERVICE_UNAVAILABLE`: the answer is a 503 with `Retry-After`.
+    Overloaded { retry_after_secs: u64 },
 }
 
 impl RequestScope {
@@ -89,6 +91,9 @@ pub enum Error {
     Conflict(String),
     /// Too many failed attempts.
     RateLimited { retry_after_secs: u64 },
+    /// The server has no room for this work now (the password check
+    /// queue is full); nothing was done.
+    Overloaded { retry_after_secs: u64 },
     /// Anything unexpected. The cause is logged, never sent.
     Internal(Box<dyn std::error::Error + Send + Sync>),
     /// The body is not a GraphQL request (malformed JSON, a broken
@@ -119,6 +124,7 @@ impl Error {
             Error::NotFound(_) => "NOT_FOUND",
             Error::Conflict(_) => "CONFLICT",
             Error::RateLimited { .. } => "RATE_LIMITED",
+            Error::Overloaded { .. } => "SERVICE_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL_SERVER_ERROR",
             Error::BadRequest(_) => "BAD_REQUEST",
             Error::QueryTooLarge(_) | Error::PayloadTooLarge { .. } => "QUERY_TOO_LARGE",
@@ -139,6 +145,7 @@ impl Error {
             | Error::NotFound(_)
             | Error::Conflict(_) => StatusCode::OK,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::QueryTooLarge(_) | Error::PayloadTooLarge { .. } => {
@@ -161,6 +168,9 @@ impl Error {
             Error::RateLimited { retry_after_secs } => {
                 format!("Too many attempts; retry after {retry_after_secs} seconds")
             }
+            Error::Overloaded { retry_after_secs } => format!(
+                "The server is busy checking passwords; retry after {retry_after_secs} seconds"
+            ),
             Error::Internal(_) => "Internal server error".to_owned(),
             Error::BadRequest(message) | Error::QueryTooLarge(message) => message.clone(),
             Error::PayloadTooLarge { max_sbom_bytes } => format!(
@@ -238,6 +248,9 @@ impl From<Error> for async_graphql::Error {
             Error::RateLimited { retry_after_secs } => {
                 scope.escalate(Escalation::RateLimited { retry_after_secs });
             }
+            Error::Overloaded { retry_after_secs } => {
+                scope.escalate(Escalation::Overloaded { retry_after_secs });
+            }
             _ => {}
         });
         graphql_error(&err)
@@ -259,7 +272,9 @@ fn graphql_error(err: &Error) -> async_graphql::Error {
     extensions.set("code", err.code());
     match err {
         Error::MissingPermission(p) => extensions.set("requiredPermission", *p),
-        Error::RateLimited { retry_after_secs } => extensions.set("retryAfter", *retry_after_secs),
+        Error::RateLimited { retry_after_secs } | Error::Overloaded { retry_after_secs } => {
+            extensions.set("retryAfter", *retry_after_secs);
+        }
         Error::Internal(_) => {
             if let Some(id) = request_id {
                 extensions.set("requestId", id);
@@ -329,7 +344,7 @@ impl IntoResponse for Error {
                     HeaderValue::from_static(r#"Bearer realm="lynk""#),
                 );
             }
-            Error::RateLimited { retry_after_secs } => {
+            Error::RateLimited { retry_after_secs } | Error::Overloaded { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             Error::MethodNotAllowed => {

@@ -4,6 +4,7 @@
 mod audit;
 mod batching;
 mod browser;
+mod budgets;
 mod ci_tokens;
 mod cli;
 mod console;
