@@ -23,6 +23,7 @@ mod operations;
 mod outage;
 mod performance;
 mod projects;
+mod role_race;
 mod roles;
 mod sboms;
 mod secret_scanning;
