@@ -35,4 +35,5 @@ mod trusted_publishing;
 mod verification;
 mod viewer;
 mod webhook_delivery;
+mod webhook_reach;
 mod webhooks;
