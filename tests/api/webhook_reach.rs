@@ -1,11 +1,12 @@
 //! What a `webhooks:*` holder reaches of a webhook whose events it may not
-//! read: deleting it, its deliveries.
+//! read (deleting it, its deliveries), and the IPv6 transition addresses
+//! a webhook may not point at.
 
 use serde_json::{Value, json};
 
 use crate::{
     helpers::TestApp,
-    webhooks::{create_ok, spawn_with_webhooks, token_with},
+    webhooks::{create, create_ok, spawn_with_webhooks, token_with},
 };
 
 const DELETE: &str = "mutation($id: ID!) { deleteWebhook(id: $id) }";
@@ -128,4 +129,35 @@ async fn deliveries_show_only_events_the_caller_may_read() {
     let sbom_reader = token_with(&app, &["webhooks:read", "sboms:read"]).await;
     let answer = app.gql(Some(&sbom_reader), DELIVERIES, Value::Null).await;
     assert_eq!(events(&answer), [json!("sbom.uploaded")]);
+}
+
+#[tokio::test]
+async fn a_webhook_may_not_point_at_an_ipv6_transition_address_of_a_private_one() {
+    let app = spawn_with_webhooks().await;
+    for url in [
+        // 6to4 of 127.0.0.1 and of the cloud metadata address.
+        "https://[2002:7f00:1::1]/hook",
+        "https://[2002:a9fe:a9fe::]/latest/meta-data",
+        // Teredo and local-use NAT64.
+        "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",
+        "https://[64:ff9b:1::a9fe:a9fe]/hook",
+    ] {
+        let answer = create(&app, app.admin_token(), url, &["token.created"]).await;
+        assert_eq!(answer.status, reqwest::StatusCode::OK);
+        assert_eq!(
+            answer.error_code(),
+            Some("BAD_USER_INPUT"),
+            "{url}: {}",
+            answer.text
+        );
+        assert_eq!(
+            answer.body["errors"][0]["message"],
+            "url must point to a public address, not loopback, private, link-local or metadata \
+             ones, nor an IPv6 6to4, Teredo or NAT64 form of one",
+            "{url}"
+        );
+    }
+    assert!(webhook_ids(&app).await.is_empty());
+    // A 6to4 form of a public address is fine.
+    create_ok(&app, "https://[2002:808:808::1]/hook", &["token.created"]).await;
 }
