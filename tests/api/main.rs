@@ -11,6 +11,7 @@ mod console;
 mod console_pages;
 mod console_webhooks;
 mod durability;
+mod graphiql_storage;
 mod graphql_http;
 mod hardening;
 mod helpers;
