@@ -35,11 +35,13 @@ static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
     Arc::new(Semaphore::new((cores / 2).max(1)))
 });
 
-/// Password checks in progress at once unless configured otherwise.
-pub const DEFAULT_QUEUE: usize = 32;
+/// Password checks in progress at once unless configured otherwise: room
+/// for a burst of honest sign-ins, and at tens of milliseconds a hash, a
+/// wait of a few seconds at most on one hashing thread.
+pub const DEFAULT_QUEUE: usize = 128;
 
-/// How long a refused password check is told to wait: a queue of
-/// [`DEFAULT_QUEUE`] checks drains in about a second on one core.
+/// How long a refused password check is told to wait: the queue drains
+/// continuously, so a second later there is room unless the flood goes on.
 const QUEUE_RETRY_AFTER_SECS: u64 = 1;
 
 /// The password checks one server admits at once, hashing or waiting for
