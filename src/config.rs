@@ -52,6 +52,10 @@ impl Cli {
 
 /// What `lynk` can do.
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing the settings would buy nothing"
+)]
 pub enum Command {
     /// Run the server (the default command).
     Serve(ServeArgs),
@@ -200,6 +204,16 @@ pub struct LimitArgs {
     /// balancer: 1). 0 trusts no header and uses the TCP peer address.
     #[arg(long, env = "LYNK_TRUSTED_PROXY_HOPS", default_value_t = 0)]
     pub trusted_proxy_hops: usize,
+    /// Most keys (addresses, accounts) each failure budget tracks in
+    /// memory (SQLite). Spent windows are kept until they expire; when
+    /// all are spent, new keys are refused (`429`) until one does.
+    #[arg(long, env = "LYNK_FAILURE_BUDGET_KEYS", default_value_t = crate::auth::rate_limit::DEFAULT_MEMORY_CAPACITY, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub failure_budget_keys: usize,
+    /// Most password checks in progress at once, hashing or waiting for a
+    /// hashing thread; past it, a login is answered `503` at once with
+    /// `Retry-After`, before anything is counted (0 refuses them all).
+    #[arg(long, env = "LYNK_PASSWORD_CHECK_QUEUE", default_value_t = crate::auth::password::DEFAULT_QUEUE)]
+    pub password_check_queue: usize,
 }
 
 impl Default for LimitArgs {
@@ -211,6 +225,8 @@ impl Default for LimitArgs {
             login_failures_per_account: 100,
             login_failures_per_ip: 300,
             trusted_proxy_hops: 0,
+            failure_budget_keys: crate::auth::rate_limit::DEFAULT_MEMORY_CAPACITY,
+            password_check_queue: crate::auth::password::DEFAULT_QUEUE,
         }
     }
 }

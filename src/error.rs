@@ -37,6 +37,8 @@ pub enum Escalation {
     Unauthorized,
     /// `RATE_LIMITED`: the answer is a 429 with `Retry-After`.
     RateLimited { retry_after_secs: u64 },
+    /// `SERVICE_UNAVAILABLE`: the answer is a 503 with `Retry-After`.
+    Overloaded { retry_after_secs: u64 },
 }
 
 impl RequestScope {
@@ -94,6 +96,9 @@ pub enum Error {
     Conflict(String),
     /// Too many failed attempts.
     RateLimited { retry_after_secs: u64 },
+    /// The server has no room for this work now (the password check
+    /// queue is full); nothing was done.
+    Overloaded { retry_after_secs: u64 },
     /// Anything unexpected. The cause is logged, never sent.
     Internal(Box<dyn std::error::Error + Send + Sync>),
     /// The body is not a GraphQL request (malformed JSON, a broken
@@ -125,6 +130,7 @@ impl Error {
             Error::NotFound(_) => "NOT_FOUND",
             Error::Conflict(_) => "CONFLICT",
             Error::RateLimited { .. } => "RATE_LIMITED",
+            Error::Overloaded { .. } => "SERVICE_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL_SERVER_ERROR",
             Error::BadRequest(_) => "BAD_REQUEST",
             Error::QueryTooLarge(_) | Error::PayloadTooLarge { .. } => "QUERY_TOO_LARGE",
@@ -146,6 +152,7 @@ impl Error {
             | Error::NotFound(_)
             | Error::Conflict(_) => StatusCode::OK,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::QueryTooLarge(_) | Error::PayloadTooLarge { .. } => {
@@ -171,6 +178,9 @@ impl Error {
             Error::RateLimited { retry_after_secs } => {
                 format!("Too many attempts; retry after {retry_after_secs} seconds")
             }
+            Error::Overloaded { retry_after_secs } => format!(
+                "The server is busy checking passwords; retry after {retry_after_secs} seconds"
+            ),
             Error::Internal(_) => "Internal server error".to_owned(),
             Error::BadRequest(message) | Error::QueryTooLarge(message) => message.clone(),
             Error::PayloadTooLarge { max_sbom_bytes } => format!(
@@ -248,6 +258,9 @@ impl From<Error> for async_graphql::Error {
             Error::RateLimited { retry_after_secs } => {
                 scope.escalate(Escalation::RateLimited { retry_after_secs });
             }
+            Error::Overloaded { retry_after_secs } => {
+                scope.escalate(Escalation::Overloaded { retry_after_secs });
+            }
             _ => {}
         });
         graphql_error(&err)
@@ -271,7 +284,9 @@ fn graphql_error(err: &Error) -> async_graphql::Error {
         Error::MissingPermission(p) | Error::Withheld(p, _) => {
             extensions.set("requiredPermission", *p)
         }
-        Error::RateLimited { retry_after_secs } => extensions.set("retryAfter", *retry_after_secs),
+        Error::RateLimited { retry_after_secs } | Error::Overloaded { retry_after_secs } => {
+            extensions.set("retryAfter", *retry_after_secs);
+        }
         Error::Internal(_) => {
             if let Some(id) = request_id {
                 extensions.set("requestId", id);
@@ -341,7 +356,7 @@ impl IntoResponse for Error {
                     HeaderValue::from_static(r#"Bearer realm="lynk""#),
                 );
             }
-            Error::RateLimited { retry_after_secs } => {
+            Error::RateLimited { retry_after_secs } | Error::Overloaded { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             Error::MethodNotAllowed => {

@@ -18,6 +18,7 @@ use crate::{
         guard::Guard,
         last_used::LastUsedRecorder,
         oidc::jwks::{IssuerKeys, OidcSettings},
+        password::CheckQueue,
         rate_limit::{Budget, Budgets, FailureBudgets, RateLimits},
         verify::Verifier,
     },
@@ -122,7 +123,8 @@ impl Application {
                         window: Duration::from_secs(3600),
                     },
                 },
-                counts: FailureBudgets::for_database(&db),
+                counts: FailureBudgets::for_database(&db, limits.failure_budget_keys),
+                password_checks: CheckQueue::new(limits.password_check_queue),
             }),
         };
         let sender = config

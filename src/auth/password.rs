@@ -1,6 +1,8 @@
 //! Password hashing with argon2id (m=19 MiB, t=2, p=1), always off the
 //! async runtime and with bounded concurrency, so a login flood cannot
-//! starve authenticated traffic.
+//! starve authenticated traffic. Password checks wait for a hashing
+//! thread in a bounded queue ([`CheckQueue`]): past it they are refused
+//! at once, so a flood costs neither memory nor ever-growing waits.
 
 use std::sync::{Arc, LazyLock};
 
@@ -9,7 +11,7 @@ use argon2::{
     password_hash::{SaltString, rand_core::OsRng},
 };
 use chrono::Utc;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::rate_limit::RateLimits;
 use crate::error::Error;
@@ -32,6 +34,47 @@ static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     Arc::new(Semaphore::new((cores / 2).max(1)))
 });
+
+/// Password checks in progress at once unless configured otherwise: room
+/// for a burst of honest sign-ins, and at tens of milliseconds a hash, a
+/// wait of a few seconds at most on one hashing thread.
+pub const DEFAULT_QUEUE: usize = 128;
+
+/// How long a refused password check is told to wait: the queue drains
+/// continuously, so a second later there is room unless the flood goes on.
+const QUEUE_RETRY_AFTER_SECS: u64 = 1;
+
+/// The password checks one server admits at once, hashing or waiting for
+/// a hashing thread. A check past the limit is refused before anything is
+/// counted or hashed.
+#[derive(Debug)]
+pub struct CheckQueue {
+    admitted: Arc<Semaphore>,
+}
+
+/// A check's place in the [`CheckQueue`], given back when dropped.
+#[derive(Debug)]
+pub struct QueuePlace(#[expect(dead_code, reason = "held for its drop")] OwnedSemaphorePermit);
+
+impl CheckQueue {
+    /// A queue admitting at most `limit` checks at once (0 refuses all).
+    pub fn new(limit: usize) -> CheckQueue {
+        CheckQueue {
+            admitted: Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS))),
+        }
+    }
+
+    /// A place in the queue, or `SERVICE_UNAVAILABLE` when it is full.
+    pub fn admit(&self) -> Result<QueuePlace, Error> {
+        self.admitted
+            .clone()
+            .try_acquire_owned()
+            .map(QueuePlace)
+            .map_err(|_| Error::Overloaded {
+                retry_after_secs: QUEUE_RETRY_AFTER_SECS,
+            })
+    }
+}
 
 /// A hash of a random password, verified against when the email is
 /// unknown so that timing does not reveal which emails exist.
@@ -120,6 +163,7 @@ pub struct Attempt<'a> {
 /// `acceptInvitation` and `changePassword` share them): one unit of the
 /// account's and the address's budgets is taken *before* hashing, so
 /// concurrent guesses cannot exceed them, and given back on success.
+/// `SERVICE_UNAVAILABLE` when the check queue is full (nothing counted);
 /// `RATE_LIMITED` once either budget is spent.
 pub async fn verify_within_budgets(
     limits: &RateLimits,
@@ -127,13 +171,18 @@ pub async fn verify_within_budgets(
     stored: Option<String>,
     password: String,
 ) -> Result<bool, Error> {
+    let _place = limits.password_checks.admit().inspect_err(|_| {
+        tracing::warn!("password check refused: the hashing queue is full");
+    })?;
     let budgets = &limits.budgets;
+    // The address first: an account is charged only once its address
+    // allowed the attempt.
     let reservation = limits
         .counts
         .reserve(
             &[
-                (budgets.password_per_account, attempt.email),
                 (budgets.password_per_ip, attempt.client),
+                (budgets.password_per_account, attempt.email),
             ],
             Utc::now(),
         )
@@ -168,6 +217,22 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    #[test]
+    fn the_queue_admits_up_to_its_limit_and_refuses_at_once_past_it() {
+        let queue = CheckQueue::new(2);
+        let first = queue.admit().unwrap();
+        let _second = queue.admit().unwrap();
+        let refused = queue.admit().unwrap_err();
+        assert_eq!(refused.code(), "SERVICE_UNAVAILABLE");
+        assert_eq!(
+            refused.message(),
+            "The server is busy checking passwords; retry after 1 seconds"
+        );
+        drop(first);
+        assert!(queue.admit().is_ok());
+        assert!(CheckQueue::new(0).admit().is_err());
     }
 
     #[test]

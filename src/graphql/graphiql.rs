@@ -248,6 +248,24 @@ mod tests {
         assert!(!policy.contains("unsafe-eval"), "{policy}");
     }
 
+    #[test]
+    fn the_init_script_keeps_nothing_in_browser_storage() {
+        let script = include_str!("../../assets/graphiql/graphiql-init.js");
+        let code: Vec<&str> = script
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.starts_with("//") && !line.starts_with('*'))
+            .filter(|line| !line.starts_with("/*"))
+            .collect();
+        for line in &code {
+            assert!(
+                !line.contains("localStorage") && !line.contains("sessionStorage"),
+                "{line}"
+            );
+        }
+        assert!(code.contains(&"storage: memoryStorage(),"), "{script}");
+    }
+
     #[tokio::test]
     async fn page_body_is_index_html() {
         let body = axum::body::to_bytes(page().into_body(), usize::MAX)

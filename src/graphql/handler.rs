@@ -199,6 +199,13 @@ async fn serve(
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             return answer;
         }
+        Some(Escalation::Overloaded { retry_after_secs }) => {
+            let mut answer = graphql_response(StatusCode::SERVICE_UNAVAILABLE, &response);
+            answer
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            return answer;
+        }
         None => {}
     }
     if is_request_error(&response) {

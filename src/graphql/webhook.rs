@@ -74,7 +74,9 @@ impl Webhook {
         self.0.created_at.into()
     }
 
-    /// Events queued for this webhook, newest first.
+    /// Events queued for this webhook, newest first; only those of events
+    /// the caller may read (`token.*` needs `tokens:read`, `member.*`
+    /// `members:read`, `sbom.uploaded` `sboms:read`).
     #[graphql(complexity = "connection_complexity(first, child_complexity)")]
     async fn deliveries(
         &self,
@@ -83,9 +85,11 @@ impl Webhook {
         after: Option<String>,
     ) -> Result<Connection<String, WebhookDelivery>, Error> {
         let page = Page::new(first, after)?;
+        let readable = event::readable_names(ctx.principal()?.permissions);
         let select = webhook_delivery::Entity::find()
             .filter(webhook_delivery::Column::WebhookId.eq(self.0.id))
-            .filter(webhook_delivery::Column::OrganizationId.eq(self.0.organization_id));
+            .filter(webhook_delivery::Column::OrganizationId.eq(self.0.organization_id))
+            .filter(webhook_delivery::Column::Event.is_in(readable));
         let rows = page
             .apply_newest_first(select, webhook_delivery::Column::Id)
             .all(ctx.db()?)

@@ -50,6 +50,8 @@ pub async fn invite(
 ) -> Result<CreatedInvitation, Error> {
     let organization_id = caller.organization_id();
     let email = validate::email(email)?;
+    // Checked before the membership so that a caller may not probe
+    // members with a role it could not grant.
     let role = find_in_organization::<role::Entity>(db, organization_id, role_id).await?;
     policy::check_grant(
         PermissionSet::from_storage(&role.permissions),
@@ -66,7 +68,14 @@ pub async fn invite(
     }
     let now = Utc::now();
     let generated = token_format::generate(SecretKind::Invitation);
+    // Read again under the organization's lock, as deleteRole counts
+    // invitations under it: a role deleted meanwhile is `NOT_FOUND`.
     let txn = database::begin_organization_write(db, organization_id).await?;
+    let role = find_in_organization::<role::Entity>(&txn, organization_id, role_id).await?;
+    policy::check_grant(
+        PermissionSet::from_storage(&role.permissions),
+        caller.principal.permissions,
+    )?;
     let model = invitation::ActiveModel {
         id: Set(Uuid::now_v7()),
         organization_id: Set(organization_id),
@@ -229,14 +238,16 @@ pub async fn accept(
             "you are already a member of this organization",
         ));
     }
-    member::add(&txn, pending.organization_id, user.id, pending.role_id, now).await?;
+    // Read under the lock before it is used: a role deleted once the
+    // invitation expired is `NOT_FOUND`, never a broken reference.
+    let role = find_in_organization::<role::Entity>(&txn, pending.organization_id, pending.role_id)
+        .await?;
+    member::add(&txn, pending.organization_id, user.id, role.id, now).await?;
     let actor = Actor {
         user_id: Some(user.id),
         token_id: None,
         ip: client_ip,
     };
-    let role = find_in_organization::<role::Entity>(&txn, pending.organization_id, pending.role_id)
-        .await?;
     member::announce(&txn, EventType::MemberAdded, user.id, &role, None, &actor).await?;
     audit::record(
         &txn,

@@ -141,12 +141,13 @@ pub async fn delete(
     role_id: Uuid,
 ) -> Result<(), Error> {
     let organization_id = caller.organization_id();
-    let role = find_in_organization::<role::Entity>(db, organization_id, role_id).await?;
-    ensure_custom(&role)?;
     let now = Utc::now();
-    // Locked, so that no member, invitation or service token takes the
-    // role between the count and the delete.
+    // Locked, and the role read under the lock, so that no member,
+    // invitation or service token takes the role between the count and
+    // the delete, and a concurrent delete is seen as one.
     let txn = database::begin_organization_write(db, organization_id).await?;
+    let role = find_in_organization::<role::Entity>(&txn, organization_id, role_id).await?;
+    ensure_custom(&role)?;
     let members = membership::Entity::find()
         .filter(membership::Column::RoleId.eq(role.id))
         .count(&txn)

@@ -133,14 +133,16 @@ pub async fn create_service(
     let now = Utc::now();
     policy::check_service_expiry(new.expires_at, now)?;
     let organization_id = principal.organization_id();
-    let role = find_in_organization::<role::Entity>(db, organization_id, new.role_id).await?;
+    let projects = project_scope(db, principal, new.project_ids).await?;
+    // Under the organization's lock, as deleteRole counts a role's tokens;
+    // the role is read under it, so a role deleted meanwhile is
+    // `NOT_FOUND`, never a broken reference.
+    let txn = database::begin_organization_write(db, organization_id).await?;
+    let role = find_in_organization::<role::Entity>(&txn, organization_id, new.role_id).await?;
     policy::check_grant(
         PermissionSet::from_storage(&role.permissions),
         principal.permissions,
     )?;
-    let projects = project_scope(db, principal, new.project_ids).await?;
-    // Under the organization's lock, as deleteRole counts a role's tokens.
-    let txn = database::begin_organization_write(db, organization_id).await?;
     let created = issue_recorded(
         &txn,
         NewToken {

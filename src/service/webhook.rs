@@ -204,13 +204,19 @@ pub async fn update(
     Ok(model)
 }
 
-/// `deleteWebhook`: removes a webhook and, with it, its deliveries.
+/// `deleteWebhook`: removes a webhook and, with it, its deliveries. As
+/// for changing it, the caller must be allowed to receive every event it
+/// is sent: deleting one silences them.
 pub async fn delete(app: &AppState, caller: &Caller<'_>, webhook_id: Uuid) -> Result<(), Error> {
     ensure_unrestricted(caller)?;
     let now = Utc::now();
     let txn = database::begin_write(&app.db).await?;
     let model =
         find_in_organization::<webhook::Entity>(&txn, caller.organization_id(), webhook_id).await?;
+    let receives = event::from_storage(&model.events);
+    if let Some(permission) = event::missing_permission(&receives, caller.principal.permissions) {
+        return Err(Error::MissingPermission(permission.name()));
+    }
     model.delete(&txn).await?;
     caller
         .audit(&txn, AuditAction::WebhookDeleted, webhook_id, now)

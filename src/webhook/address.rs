@@ -49,7 +49,8 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<Url, String> {
     };
     if !public && !allow_private {
         return Err(
-            "url must point to a public address, not loopback, private, link-local or metadata ones"
+            "url must point to a public address, not loopback, private, link-local or metadata \
+             ones, nor an IPv6 6to4, Teredo or NAT64 form of one"
                 .to_owned(),
         );
     }
@@ -59,7 +60,11 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<Url, String> {
 /// Whether `ip` is an address on the public internet: not loopback,
 /// private, shared (CGNAT), link-local (cloud metadata lives there),
 /// multicast, broadcast, documentation, benchmarking or reserved, and not
-/// an IPv6 form of such an IPv4 address.
+/// an IPv6 form of such an IPv4 address. IPv6 transition addresses reach
+/// an IPv4 address through a relay or translator: 6to4 and NAT64's
+/// well-known prefix are judged by the IPv4 address they carry; Teredo
+/// (whose client address is obfuscated) and local-use NAT64 (translated by
+/// whichever network the server sits in) are refused.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(ip) => is_public_v4(ip),
@@ -88,12 +93,20 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return is_public_v4(v4);
     }
     let segments = ip.segments();
+    let embedded = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
     // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32 bits.
     if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [.., high, low] = segments;
-        return is_public_v4(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low)));
+        return is_public_v4(embedded(segments[6], segments[7]));
+    }
+    // 6to4 (2002::/16) reaches the IPv4 address in bits 16 to 47.
+    if segments[0] == 0x2002 {
+        return is_public_v4(embedded(segments[1], segments[2]));
     }
     !(ip.is_unspecified()
+        || (segments[0] == 0x2001 && segments[1] == 0) // Teredo (2001::/32)
+        || segments[..3] == [0x64, 0xff9b, 1] // local-use NAT64 (64:ff9b:1::/48)
+        || segments[..4] == [0x100, 0, 0, 0] // discard-only (100::/64)
+        || segments[..3] == [0x2001, 2, 0] // benchmarking (2001:2::/48)
         || ip.is_loopback()
         || ip.is_multicast()
         || (segments[0] & 0xfe00) == 0xfc00 // unique local
@@ -114,6 +127,8 @@ mod tests {
             "140.82.112.3",
             "2606:4700::1111",
             "64:ff9b::808:808",
+            "2002:808:808::1",
+            "2001:4860:4860::8888",
         ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
@@ -141,6 +156,19 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
             "::127.0.0.1",
+            // 6to4 of loopback, private and metadata addresses.
+            "2002:7f00:1::1",
+            "2002:a00:1::",
+            "2002:a9fe:a9fe::1",
+            "2002:c0a8:101:1::1",
+            // Teredo, whatever it carries.
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001::1",
+            // Local-use NAT64, whatever it carries.
+            "64:ff9b:1::808:808",
+            "64:ff9b:1:ffff::a9fe:a9fe",
+            "100::1",
+            "2001:2::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }

@@ -129,6 +129,16 @@ pub fn missing_permission(events: &[EventType], held: PermissionSet) -> Option<P
         .find(|permission| !held.contains(*permission))
 }
 
+/// The names of the events `held` may read: what it may see of a
+/// webhook's deliveries.
+pub fn readable_names(held: PermissionSet) -> Vec<&'static str> {
+    EventType::ALL
+        .into_iter()
+        .filter(|event| held.contains(event.required_permission()))
+        .map(EventType::name)
+        .collect()
+}
+
 fn valid_names() -> String {
     EventType::ALL.map(EventType::name).join(", ")
 }
@@ -146,6 +156,17 @@ pub fn body(event: EventType, at: DateTime<Utc>, data: Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readable_events_follow_the_permissions() {
+        let held = PermissionSet::of(&[Permission::WebhooksWrite, Permission::SbomsRead]);
+        assert_eq!(readable_names(held), ["sbom.uploaded"]);
+        assert!(readable_names(PermissionSet::of(&[Permission::WebhooksRead])).is_empty());
+        assert_eq!(
+            readable_names(PermissionSet::all()).len(),
+            EventType::ALL.len()
+        );
+    }
 
     #[test]
     fn names_round_trip() {

@@ -485,8 +485,8 @@ async fn another_organizations_webhook_does_not_exist() {
 #[tokio::test]
 async fn urls_must_be_https_and_public() {
     let app = spawn_with_webhooks().await;
-    let public_only =
-        "url must point to a public address, not loopback, private, link-local or metadata ones";
+    let public_only = "url must point to a public address, not loopback, private, link-local \
+                       or metadata ones, nor an IPv6 6to4, Teredo or NAT64 form of one";
     let refused = [
         (
             "http://hooks.example.com/",
