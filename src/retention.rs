@@ -5,7 +5,7 @@
 //! [`RETENTION`]. An organization's audit log and deliveries still
 //! pending are kept.
 //!
-//! Every instance prunes at start and then every [`PRUNE_INTERVAL`]. Rows
+//! Every instance prunes a minute after start, then every [`PRUNE_INTERVAL`]. Rows
 //! go in batches, each its own short statement, so that a large backlog
 //! never holds a long lock; two instances pruning at once only share the
 //! work (PostgreSQL's `SKIP LOCKED` passes over the rows the other is
@@ -110,9 +110,16 @@ pub async fn prune(
     })
 }
 
-/// Prunes at once and then every [`PRUNE_INTERVAL`] until `stop` completes.
+/// How long after start the first pruning runs: a starting instance
+/// serves first, and its requests never share the pool with a backlog's
+/// deletes.
+const FIRST_PRUNE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Prunes a minute after start and then every [`PRUNE_INTERVAL`] until
+/// `stop` completes.
 pub async fn run_until(db: DatabaseConnection, stop: impl Future<Output = ()>) {
-    let mut every = tokio::time::interval(PRUNE_INTERVAL);
+    let first = tokio::time::Instant::now() + FIRST_PRUNE_AFTER;
+    let mut every = tokio::time::interval_at(first, PRUNE_INTERVAL);
     every.set_missed_tick_behavior(MissedTickBehavior::Delay);
     tokio::pin!(stop);
     loop {

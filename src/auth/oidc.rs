@@ -346,7 +346,7 @@ pub fn check_fetch_url(what: &str, value: &str, allow_http: bool) -> Result<(), 
             "{what} must not have a query or a fragment (got `{value}`)"
         ));
     }
-    if !allow_http && !is_public_host(&url) {
+    if !allow_http && !address::is_public_host(&url) {
         return Err(format!(
             "{what} must be at a public address, not a loopback, private, link-local or \
              metadata one (got `{value}`); a test issuer on this machine needs \
@@ -354,20 +354,6 @@ pub fn check_fetch_url(what: &str, value: &str, allow_http: bool) -> Result<(), 
         ));
     }
     Ok(())
-}
-
-/// Whether `url`'s host may be public: an address `address::is_public`
-/// accepts, or a dotted name other than `localhost` (as for webhooks).
-fn is_public_host(url: &reqwest::Url) -> bool {
-    match url.host() {
-        None => false,
-        Some(url::Host::Ipv4(ip)) => address::is_public(ip.into()),
-        Some(url::Host::Ipv6(ip)) => address::is_public(ip.into()),
-        Some(url::Host::Domain(name)) => {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name != "localhost" && !name.ends_with(".localhost") && name.contains('.')
-        }
-    }
 }
 
 /// Whether two URLs have one origin (scheme, host and port): where an

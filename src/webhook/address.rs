@@ -38,16 +38,10 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<Url, String> {
                 .to_owned(),
         );
     }
-    let public = match url.host() {
-        None => return Err("url has no host".to_owned()),
-        Some(Host::Ipv4(ip)) => is_public(IpAddr::V4(ip)),
-        Some(Host::Ipv6(ip)) => is_public(IpAddr::V6(ip)),
-        Some(Host::Domain(name)) => {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name != "localhost" && !name.ends_with(".localhost") && name.contains('.')
-        }
-    };
-    if !public && !allow_private {
+    if url.host().is_none() {
+        return Err("url has no host".to_owned());
+    }
+    if !is_public_host(&url) && !allow_private {
         return Err(
             "url must point to a public address, not loopback, private, link-local or metadata \
              ones, nor an IPv6 6to4, Teredo or NAT64 form of one"
@@ -55,6 +49,21 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<Url, String> {
         );
     }
     Ok(url)
+}
+
+/// Whether `url`'s host may be public: an address [`is_public`] accepts,
+/// or a dotted name other than `localhost` (names are checked again after
+/// resolution, at every connection).
+pub fn is_public_host(url: &Url) -> bool {
+    match url.host() {
+        None => false,
+        Some(Host::Ipv4(ip)) => is_public(IpAddr::V4(ip)),
+        Some(Host::Ipv6(ip)) => is_public(IpAddr::V6(ip)),
+        Some(Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name != "localhost" && !name.ends_with(".localhost") && name.contains('.')
+        }
+    }
 }
 
 /// Whether `ip` is an address on the public internet: not loopback,
