@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use async_graphql::Context;
 use sea_orm::DatabaseConnection;
 
+use super::limits::ResolvedObjects;
 use crate::{
     auth::{Permission, Principal},
     error::Error,
@@ -20,6 +21,8 @@ pub struct RequestContext {
     pub principal: Option<Principal>,
     pub client_ip: Option<IpAddr>,
     pub request_id: String,
+    /// The objects resolved so far, against the request's limit.
+    pub resolved: ResolvedObjects,
 }
 
 impl RequestContext {

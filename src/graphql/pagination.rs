@@ -2,12 +2,13 @@
 //! the cursor and `ORDER BY id` is creation order.
 
 use async_graphql::{
-    OutputType,
+    Context, OutputType,
     connection::{Connection, Edge},
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use uuid::Uuid;
 
+use super::limits::count_resolved;
 use crate::error::Error;
 
 /// Page size when `first` is not given.
@@ -81,21 +82,25 @@ impl Page {
         select.order_by_desc(id).limit(self.first + 1)
     }
 
-    /// Builds the connection from the fetched rows (at most `first + 1`).
+    /// Builds the connection from the fetched rows (at most `first + 1`),
+    /// counting its nodes against the request's limit
+    /// ([`super::limits::ResolvedObjects`]).
     pub fn connection<M, N: OutputType>(
         &self,
+        ctx: &Context<'_>,
         mut rows: Vec<M>,
         id: impl Fn(&M) -> Uuid,
         node: impl Fn(M) -> N,
-    ) -> Connection<String, N> {
+    ) -> Result<Connection<String, N>, Error> {
         let has_next = rows.len() as u64 > self.first;
         rows.truncate(usize::try_from(self.first).unwrap_or(usize::MAX));
+        count_resolved(ctx, rows.len())?;
         let mut connection = Connection::new(self.after.is_some(), has_next);
         connection.edges.extend(
             rows.into_iter()
                 .map(|row| Edge::new(id(&row).to_string(), node(row))),
         );
-        connection
+        Ok(connection)
     }
 }
 

@@ -56,6 +56,9 @@ impl Project {
 
     /// The CI identities that may exchange their OIDC token for a
     /// short-lived token of this project, oldest first (needs `tokens:read`).
+    #[graphql(
+        complexity = "crate::graphql::limits::list_complexity(crate::service::trusted_publisher::MAX_PUBLISHERS_PER_PROJECT, child_complexity)"
+    )]
     async fn trusted_publishers(
         &self,
         ctx: &Context<'_>,
@@ -82,7 +85,7 @@ impl Project {
             .apply_newest_first(without_documents(select), sbom_entity::Column::Id)
             .all(ctx.db()?)
             .await?;
-        Ok(Some(page.connection(rows, |s| s.id, Sbom::listed)))
+        Ok(Some(page.connection(ctx, rows, |s| s.id, Sbom::listed)?))
     }
 }
 

@@ -96,11 +96,12 @@ impl Viewer {
         let name_filter = name_contains.as_deref().map(name_condition).transpose()?;
         let org = self.0.organization_id();
         let Some(user_id) = self.0.user_id else {
-            return Ok(page.connection(
+            return page.connection(
+                ctx,
                 Vec::new(),
                 |t: &token::Model| t.id,
                 |t| Token::new(t, org),
-            ));
+            );
         };
         let mut select = token::Entity::find()
             .filter(token::Column::OwnerUserId.eq(user_id))
@@ -119,7 +120,7 @@ impl Viewer {
             select = select.filter(name_filter);
         }
         let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
-        Ok(page.connection(rows, |t| t.id, |t| Token::new(t, org)))
+        page.connection(ctx, rows, |t| t.id, |t| Token::new(t, org))
     }
 }
 

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait,
-    QueryFilter, QueryOrder, Set,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
@@ -32,6 +32,9 @@ use crate::{
     webhook::event::EventType,
 };
 
+/// The most publishers one project may trust (DESIGN §3).
+pub const MAX_PUBLISHERS_PER_PROJECT: u64 = 50;
+
 /// How long an exchanged token lives.
 pub const EXCHANGED_TOKEN_LIFETIME: Duration = Duration::minutes(15);
 
@@ -48,7 +51,8 @@ pub struct NewPublisher {
 /// `createTrustedPublisher`: trusts a CI identity to exchange its OIDC
 /// token for tokens of a project the caller reaches, with a role whose
 /// permissions the caller holds. The same identity twice for one project
-/// is a `CONFLICT`.
+/// is a `CONFLICT`, and so is a project's publisher past
+/// [`MAX_PUBLISHERS_PER_PROJECT`].
 pub async fn create(
     app: &AppState,
     caller: &Caller<'_>,
@@ -63,6 +67,16 @@ pub async fn create(
     // Under the organization's lock, as deleteRole counts a role's publishers.
     let txn = database::begin_organization_write(&app.db, organization_id).await?;
     let project = find_reachable::<project::Entity>(&txn, principal, new.project_id).await?;
+    let trusted = trusted_publisher::Entity::find()
+        .filter(trusted_publisher::Column::ProjectId.eq(project.id))
+        .count(&txn)
+        .await?;
+    if trusted >= MAX_PUBLISHERS_PER_PROJECT {
+        return Err(Error::conflict(format!(
+            "this project already trusts {MAX_PUBLISHERS_PER_PROJECT} publishers, the most it \
+             may; delete one it no longer needs"
+        )));
+    }
     let role = find_in_organization::<role::Entity>(&txn, organization_id, new.role_id).await?;
     policy::check_grant(
         PermissionSet::from_storage(&role.permissions),

@@ -94,5 +94,6 @@ pub async fn trusted_publishers_of(
         id: project.id,
     });
     let publishers = loader::load_one(ctx, key).await?.unwrap_or_default();
+    crate::graphql::limits::count_resolved(ctx, publishers.len())?;
     Ok(publishers.into_iter().map(TrustedPublisher).collect())
 }
