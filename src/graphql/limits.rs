@@ -12,14 +12,20 @@ use crate::error::Error;
 /// A plain list's share of the query complexity: each of up to `max_len`
 /// items costs what is selected inside it, as a connection's nodes do
 /// (`super::pagination::connection_complexity`). `max_len` is the cap
-/// enforced where the list's rows are written.
+/// enforced where the list's rows are written. An item counts at least 1
+/// even when only `__typename` (which costs nothing) is selected.
 pub fn list_complexity(max_len: impl TryInto<usize>, child_complexity: usize) -> usize {
     max_len
         .try_into()
         .unwrap_or(usize::MAX)
-        .saturating_mul(child_complexity)
+        .saturating_mul(child_complexity.max(1))
         .saturating_add(1)
 }
+
+/// What a field that checks or hashes a password costs: more than half
+/// the default complexity limit, so that one request runs at most one
+/// argon2id (tens of milliseconds and 19 MiB each), whatever its aliases.
+pub const PASSWORD_COMPLEXITY: usize = 2501;
 
 /// Objects resolved so far by one request, against its limit. Lives in
 /// the request's [`super::context::RequestContext`]; each list adds its
@@ -77,6 +83,7 @@ mod tests {
     fn a_list_costs_its_maximum_length_times_its_children() {
         assert_eq!(list_complexity(50, 2), 101);
         assert_eq!(list_complexity(1, 1), 2);
+        assert_eq!(list_complexity(20, 0), 21);
         assert_eq!(list_complexity(u64::MAX, 2), usize::MAX);
     }
 

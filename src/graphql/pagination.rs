@@ -19,12 +19,14 @@ pub const MAX_PAGE_SIZE: i32 = 100;
 /// A connection's share of the query complexity: each of up to `first`
 /// nodes costs what is selected inside it, so nested lists multiply
 /// (`projects(first: 100) { sboms(first: 100) { … } }` costs 10,000 times
-/// its innermost selection) and no request asks for unbounded work.
+/// its innermost selection) and no request asks for unbounded work. A
+/// node counts at least 1 even when only `__typename` (which costs
+/// nothing) is selected: its row is fetched all the same.
 pub fn connection_complexity(first: Option<i32>, child_complexity: usize) -> usize {
     let nodes = first.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
     usize::try_from(nodes)
         .unwrap_or(1)
-        .saturating_mul(child_complexity)
+        .saturating_mul(child_complexity.max(1))
         .saturating_add(1)
 }
 
@@ -107,6 +109,14 @@ impl Page {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_costs_first_times_its_selection_and_a_node_at_least_one() {
+        assert_eq!(connection_complexity(Some(10), 3), 31);
+        assert_eq!(connection_complexity(None, 2), 101);
+        assert_eq!(connection_complexity(Some(100), 0), 101);
+        assert_eq!(connection_complexity(Some(1000), 1), 101);
+    }
 
     #[test]
     fn page_bounds() {

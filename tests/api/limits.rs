@@ -357,3 +357,69 @@ async fn lists_without_a_cap_get_one_where_their_rows_are_written() {
         answer.text
     );
 }
+
+#[tokio::test]
+async fn a_list_of_typenames_costs_its_rows_all_the_same() {
+    let app = spawn_app().await;
+    // `__typename` costs nothing, but each node's row is fetched: before,
+    // 48 connections of 100 rows under each of 100 projects cost 4,901.
+    let inner: String = (0..48)
+        .map(|i| format!("a{i}: sboms(first: 100) {{ __typename }} "))
+        .collect();
+    let answer = post(
+        &app,
+        &format!("{{ organization {{ projects(first: 100) {{ nodes {{ {inner} }} }} }} }}"),
+    )
+    .await;
+    assert_refused(&answer, TOO_COMPLEX);
+    let pages: String = (0..50)
+        .map(|i| format!("p{i}: projects(first: 100) {{ __typename }} "))
+        .collect();
+    let answer = post(&app, &format!("{{ organization {{ {pages} }} }}")).await;
+    assert_refused(&answer, TOO_COMPLEX);
+    let answer = post(&app, "{ organization { roles { __typename } } }").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(
+        answer.body["data"]["organization"]["roles"][0]["__typename"],
+        "Role"
+    );
+}
+
+#[tokio::test]
+async fn one_request_checks_at_most_one_password() {
+    let app = spawn_app().await;
+    let login = |alias: &str| {
+        format!(r#"{alias}: login(email: "admin@example.com", password: "not it") {{ token }} "#)
+    };
+    let anonymous = |query: String| {
+        app.send(
+            app.client
+                .post(app.url())
+                .header("Accept", GRAPHQL_RESPONSE)
+                .json(&json!({ "query": query })),
+        )
+    };
+    let answer = anonymous(format!("mutation {{ {} {} }}", login("a"), login("b"))).await;
+    assert_refused(&answer, TOO_COMPLEX);
+    let session = app.admin_session().await;
+    let change = |alias: &str| {
+        format!(
+            r#"{alias}: changePassword(currentPassword: "not it", newPassword: "long enough passphrase") "#
+        )
+    };
+    let answer = app
+        .send(
+            app.client
+                .post(app.url())
+                .bearer_auth(&session)
+                .header("Accept", GRAPHQL_RESPONSE)
+                .json(
+                    &json!({ "query": format!("mutation {{ {} {} }}", change("a"), change("b")) }),
+                ),
+        )
+        .await;
+    assert_refused(&answer, TOO_COMPLEX);
+    // One is checked (and fails as a wrong password does).
+    let answer = anonymous(format!("mutation {{ {} }}", login("a"))).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text);
+}
