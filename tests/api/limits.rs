@@ -423,3 +423,30 @@ async fn one_request_checks_at_most_one_password() {
     let answer = anonymous(format!("mutation {{ {} }}", login("a"))).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text);
 }
+
+#[tokio::test]
+async fn a_connection_under_a_list_pays_for_its_statements() {
+    let app = spawn_app().await;
+    // One `sboms` statement per project: 24 of them under 100 projects
+    // were 2,400 statements for a cost of 4,902.
+    let inner: String = (0..24)
+        .map(|i| format!("a{i}: sboms(first: 1) {{ __typename }} "))
+        .collect();
+    let answer = post(
+        &app,
+        &format!("{{ organization {{ projects(first: 100) {{ nodes {{ {inner} }} }} }} }}"),
+    )
+    .await;
+    assert_refused(&answer, TOO_COMPLEX);
+    // Four are fine.
+    let inner: String = (0..4)
+        .map(|i| format!("a{i}: sboms(first: 1) {{ __typename }} "))
+        .collect();
+    let answer = post(
+        &app,
+        &format!("{{ organization {{ projects(first: 100) {{ nodes {{ {inner} }} }} }} }}"),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert!(answer.body["errors"].is_null(), "{}", answer.text);
+}
