@@ -25,6 +25,10 @@ pub const ANONYMOUS_BODY_LIMIT: usize = 64 * 1024;
 /// travel in variables or as a multipart upload, not in the query.
 pub const MAX_QUERY_BYTES: usize = 32 * 1024;
 
+/// The most objects one request may resolve (DESIGN §4): every list adds
+/// its length as it resolves, and the request is stopped past this.
+pub const MAX_RESOLVED_OBJECTS: u32 = 10_000;
+
 /// Longest name (of a token, role, project, organization…), in characters.
 pub const MAX_NAME_LEN: usize = 100;
 
@@ -214,6 +218,16 @@ pub struct LimitArgs {
     /// `Retry-After`, before anything is counted (0 refuses them all).
     #[arg(long, env = "LYNK_PASSWORD_CHECK_QUEUE", default_value_t = crate::auth::password::DEFAULT_QUEUE)]
     pub password_check_queue: usize,
+    /// Objects one request may resolve before it is stopped (DESIGN §4:
+    /// 10,000, the most accepted). Lowered only by tests.
+    #[arg(
+        long,
+        env = "LYNK_MAX_RESOLVED_OBJECTS",
+        hide = true,
+        default_value_t = MAX_RESOLVED_OBJECTS,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_RESOLVED_OBJECTS))
+    )]
+    pub max_resolved_objects: u32,
 }
 
 impl Default for LimitArgs {
@@ -227,6 +241,7 @@ impl Default for LimitArgs {
             trusted_proxy_hops: 0,
             failure_budget_keys: crate::auth::rate_limit::DEFAULT_MEMORY_CAPACITY,
             password_check_queue: crate::auth::password::DEFAULT_QUEUE,
+            max_resolved_objects: MAX_RESOLVED_OBJECTS,
         }
     }
 }
@@ -345,6 +360,42 @@ mod tests {
             .write_long_help(&mut help)
             .unwrap();
         assert!(!String::from_utf8(help).unwrap().contains("webhook-lease"));
+    }
+
+    #[test]
+    fn the_resolved_object_limit_is_hidden_and_can_only_be_lowered() {
+        let parse = |value: &str| {
+            Cli::try_parse_from(["lynk", "serve", "--max-resolved-objects", value]).map(|cli| {
+                match cli.into_command() {
+                    Command::Serve(args) => args.limits.max_resolved_objects,
+                    _ => 0,
+                }
+            })
+        };
+        assert_eq!(parse("10").unwrap(), 10);
+        assert_eq!(parse("10000").unwrap(), 10_000);
+        assert!(parse("10001").is_err());
+        assert!(parse("0").is_err());
+        let Command::Serve(defaults) = Cli::try_parse_from(["lynk"]).unwrap().into_command() else {
+            panic!("expected serve");
+        };
+        assert_eq!(defaults.limits.max_resolved_objects, 10_000);
+        let mut help = Vec::new();
+        <Cli as clap::CommandFactory>::command()
+            .write_long_help(&mut help)
+            .unwrap();
+        let mut serve_help = Vec::new();
+        <Cli as clap::CommandFactory>::command()
+            .find_subcommand_mut("serve")
+            .expect("serve")
+            .write_long_help(&mut serve_help)
+            .unwrap();
+        for help in [help, serve_help] {
+            let help = String::from_utf8(help).unwrap();
+            assert!(help.contains("--max-query-complexity"), "{help}");
+            assert!(!help.contains("resolved-objects"), "{help}");
+            assert!(!help.contains("RESOLVED_OBJECTS"), "{help}");
+        }
     }
 
     #[test]

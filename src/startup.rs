@@ -326,6 +326,7 @@ pub fn router(state: AppState, config: &ServeArgs, scanning_keys: Option<KeyFile
         QueryLimits {
             depth: config.limits.max_query_depth,
             complexity: config.limits.max_query_complexity,
+            resolved_objects: config.limits.max_resolved_objects,
         },
     );
     let graphql_routes = Router::new()

@@ -6,6 +6,7 @@ use std::{net::IpAddr, sync::Arc};
 use async_graphql::Context;
 use sea_orm::DatabaseConnection;
 
+use super::limits::ResolvedObjects;
 use crate::{
     auth::{Permission, Principal},
     error::Error,
@@ -21,6 +22,8 @@ pub struct RequestContext {
     pub principal: Option<Arc<Principal>>,
     pub client_ip: Option<IpAddr>,
     pub request_id: String,
+    /// The objects resolved so far, against the request's limit.
+    pub resolved: ResolvedObjects,
 }
 
 impl RequestContext {

@@ -19,9 +19,10 @@ use axum::{
 };
 
 use super::{
-    Schemas,
+    Schemas, aliases,
     context::RequestContext,
     document_cache::DocumentCache,
+    limits::ResolvedObjects,
     operation,
     request_body::{Rejected, is_supported_media_type, receive_request},
     response_order,
@@ -144,6 +145,17 @@ async fn serve(
             return request_errors(media_type, vec![err], "GRAPHQL_PARSE_FAILED", missing_query);
         }
     };
+    // A proven document passed this check before it was first executed.
+    if !validation.is_proven()
+        && let Err(refusal) = aliases::check(document)
+    {
+        return request_errors(
+            media_type,
+            vec![ServerError::new(refusal, None)],
+            "GRAPHQL_VALIDATION_FAILED",
+            false,
+        );
+    }
     // The document, for ordering the response: execution takes the
     // request's own, so one that is not cached is kept here.
     let owned_document = validation.document().is_none().then(|| document.clone());
@@ -175,6 +187,7 @@ async fn serve(
         principal: principal.map(std::sync::Arc::new),
         client_ip: Some(client),
         request_id: request_id.clone(),
+        resolved: ResolvedObjects::new(state.schemas.limits().resolved_objects),
     };
     let (mut response, escalation) = REQUEST
         .scope(RequestScope::new(request_id), async {

@@ -1,6 +1,7 @@
 //! The GraphQL API: schema assembly, the HTTP handler, and one module per
 //! domain.
 
+mod aliases;
 mod audit;
 pub mod context;
 pub mod document_cache;
@@ -8,6 +9,9 @@ mod execution;
 mod field_errors;
 pub mod graphiql;
 pub mod handler;
+pub mod limits;
+#[cfg(test)]
+mod list_costs;
 mod loader;
 mod member;
 pub mod operation;
@@ -69,11 +73,14 @@ pub type LynkSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 /// references about 15 levels deep, and the schema bounds what it reads.
 pub const INTROSPECTION_DEPTH: usize = 24;
 
-/// Limits on the shape of a query (OWASP GraphQL cheat sheet).
+/// Limits on the shape of a query (OWASP GraphQL cheat sheet), and on
+/// what its execution may resolve.
 #[derive(Debug, Clone, Copy)]
 pub struct QueryLimits {
     pub depth: usize,
     pub complexity: usize,
+    /// Objects one request may resolve ([`limits::ResolvedObjects`]).
+    pub resolved_objects: u32,
 }
 
 impl Default for QueryLimits {
@@ -81,6 +88,7 @@ impl Default for QueryLimits {
         QueryLimits {
             depth: 12,
             complexity: 5000,
+            resolved_objects: crate::config::MAX_RESOLVED_OBJECTS,
         }
     }
 }
@@ -114,6 +122,8 @@ pub struct Schemas {
     /// For authenticated introspection-only queries: the depth limit of
     /// [`INTROSPECTION_DEPTH`].
     introspection: LynkSchema,
+    /// The limits all of them were built with.
+    limits: QueryLimits,
 }
 
 impl Schemas {
@@ -130,6 +140,11 @@ impl Schemas {
             (true, true, false) => &self.authenticated_validated,
             (true, false, false) => &self.authenticated,
         }
+    }
+
+    /// The limits the schemas were built with.
+    pub fn limits(&self) -> QueryLimits {
+        self.limits
     }
 }
 
@@ -148,6 +163,7 @@ pub fn build_schemas(state: AppState, limits: QueryLimits) -> Schemas {
         .data(state.clone())
         .finish(),
         anonymous: builder(limits).data(state).disable_suggestions().finish(),
+        limits,
     }
 }
 

@@ -3,7 +3,7 @@
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, connection::Connection};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 use uuid::Uuid;
@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{
     audit::AuditEvent,
     context::{ContextExt, PermissionGuard},
+    limits::{count_resolved, list_complexity},
     member::{Invitation, Member},
     pagination::{Page, connection_complexity},
     project::Project,
@@ -25,8 +26,12 @@ use crate::{
     entity::{audit_event, invitation, membership, organization, project, role, token},
     error::Error,
     service::{
+        invitation::{self as invitation_service, MAX_PENDING_INVITATIONS},
+        member::MAX_ORGANIZATIONS_PER_USER,
         organization::{self as org_service, OrganizationChanges},
+        role::MAX_ROLES,
         token::not_revoked_at,
+        webhook::MAX_WEBHOOKS,
     },
 };
 
@@ -104,24 +109,25 @@ impl Organization {
             .all(ctx.db()?)
             .await?;
         Ok(Some(page.connection(
+            ctx,
             rows,
             |m| m.id,
             |membership| Member { membership },
-        )))
+        )?))
     }
 
     /// Pending invitations (not accepted, withdrawn or expired).
-    #[graphql(guard = "PermissionGuard(Permission::MembersRead)")]
+    #[graphql(
+        guard = "PermissionGuard(Permission::MembersRead)",
+        complexity = "list_complexity(MAX_PENDING_INVITATIONS, child_complexity)"
+    )]
     async fn invitations(&self, ctx: &Context<'_>) -> Result<Option<Vec<Invitation>>, Error> {
         self.ensure_acting_in(ctx)?;
-        let rows = invitation::Entity::find()
-            .filter(invitation::Column::OrganizationId.eq(self.uuid))
-            .filter(invitation::Column::AcceptedAt.is_null())
-            .filter(invitation::Column::RevokedAt.is_null())
-            .filter(invitation::Column::ExpiresAt.gt(Utc::now()))
+        let rows = invitation_service::pending(self.uuid, Utc::now())
             .order_by_asc(invitation::Column::Id)
             .all(ctx.db()?)
             .await?;
+        count_resolved(ctx, rows.len())?;
         Ok(Some(rows.into_iter().map(Invitation).collect()))
     }
 
@@ -149,10 +155,11 @@ impl Organization {
             .all(ctx.db()?)
             .await?;
         Ok(Some(page.connection(
+            ctx,
             rows,
             |e| e.id,
             |model| AuditEvent { model },
-        )))
+        )?))
     }
 
     /// The organization's projects, oldest first.
@@ -180,14 +187,18 @@ impl Organization {
             .all(ctx.db()?)
             .await?;
         Ok(Some(page.connection_of_reached(
+            ctx,
             rows,
             |p| p.id,
             |p| Project::reached(&viewer, p),
-        )))
+        )?))
     }
 
     /// Built-in and custom roles.
-    #[graphql(guard = "PermissionGuard(Permission::RolesRead)")]
+    #[graphql(
+        guard = "PermissionGuard(Permission::RolesRead)",
+        complexity = "list_complexity(MAX_ROLES, child_complexity)"
+    )]
     async fn roles(&self, ctx: &Context<'_>) -> Result<Option<Vec<Role>>, Error> {
         self.ensure_acting_in(ctx)?;
         let roles = role::Entity::find()
@@ -195,6 +206,7 @@ impl Organization {
             .order_by_asc(role::Column::Id)
             .all(ctx.db()?)
             .await?;
+        count_resolved(ctx, roles.len())?;
         Ok(Some(roles.into_iter().map(Role).collect()))
     }
 
@@ -237,14 +249,18 @@ impl Organization {
         }
         let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
         Ok(Some(page.connection_of_reached(
+            ctx,
             rows,
             |t| t.id,
             |t| Token::reached(&viewer, t),
-        )))
+        )?))
     }
 
     /// The organization's webhooks, oldest first (needs `webhooks:read`).
-    #[graphql(guard = "PermissionGuard(Permission::WebhooksRead)")]
+    #[graphql(
+        guard = "PermissionGuard(Permission::WebhooksRead)",
+        complexity = "list_complexity(MAX_WEBHOOKS, child_complexity)"
+    )]
     async fn webhooks(&self, ctx: &Context<'_>) -> Result<Option<Vec<Webhook>>, Error> {
         self.ensure_acting_in(ctx)?;
         webhooks_of(ctx, self.uuid).await.map(Some)
@@ -309,17 +325,23 @@ impl OrganizationQuery {
 
     /// With a session, every organization the user belongs to; for a
     /// personal or service token, its own only.
+    #[graphql(complexity = "list_complexity(MAX_ORGANIZATIONS_PER_USER, child_complexity)")]
     async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>, Error> {
         let principal = ctx.principal()?;
         let (CredentialKind::Session, Some(user_id)) = (principal.kind, principal.user_id) else {
+            count_resolved(ctx, 1)?;
             return Ok(vec![principal.organization.clone().into()]);
         };
         let db = ctx.db()?;
+        // Limited as well as capped where memberships are added, since
+        // joining two organizations at once can pass the cap.
         let memberships = membership::Entity::find()
             .filter(membership::Column::UserId.eq(user_id))
             .order_by_asc(membership::Column::JoinedAt)
+            .limit(MAX_ORGANIZATIONS_PER_USER)
             .all(db)
             .await?;
+        count_resolved(ctx, memberships.len())?;
         let mut organizations = organization::Entity::find()
             .filter(organization::Column::Id.is_in(memberships.iter().map(|m| m.organization_id)))
             .all(db)

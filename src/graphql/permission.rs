@@ -1,8 +1,9 @@
 //! The `permissions` query: the catalog, with descriptions.
 
-use async_graphql::{Object, SimpleObject};
+use async_graphql::{Context, Object, SimpleObject};
 
-use crate::auth;
+use super::limits::{count_resolved, list_complexity};
+use crate::{auth, error::Error};
 
 /// One permission of the catalog.
 #[derive(SimpleObject)]
@@ -19,13 +20,15 @@ pub struct PermissionQuery;
 #[Object]
 impl PermissionQuery {
     /// Every permission a role can hold.
-    async fn permissions(&self) -> Vec<Permission> {
-        auth::Permission::ALL
+    #[graphql(complexity = "list_complexity(auth::Permission::ALL.len(), child_complexity)")]
+    async fn permissions(&self, ctx: &Context<'_>) -> Result<Vec<Permission>, Error> {
+        count_resolved(ctx, auth::Permission::ALL.len())?;
+        Ok(auth::Permission::ALL
             .into_iter()
             .map(|p| Permission {
                 name: p.name(),
                 description: p.description(),
             })
-            .collect()
+            .collect())
     }
 }

@@ -83,6 +83,9 @@ impl Project {
 
     /// The CI identities that may exchange their OIDC token for a
     /// short-lived token of this project, oldest first (needs `tokens:read`).
+    #[graphql(
+        complexity = "crate::graphql::limits::list_complexity(crate::service::trusted_publisher::MAX_PUBLISHERS_PER_PROJECT, child_complexity)"
+    )]
     async fn trusted_publishers(
         &self,
         ctx: &Context<'_>,
@@ -111,10 +114,11 @@ impl Project {
             .await?;
         let viewer = &self.viewer;
         Ok(Some(page.connection_of_reached(
+            ctx,
             rows,
             |s| s.id,
             |s| Sbom::listed(viewer, s),
-        )))
+        )?))
     }
 }
 

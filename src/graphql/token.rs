@@ -149,6 +149,9 @@ impl Token {
     /// restriction stays: an empty list means the token reaches no project
     /// at all. Listing them needs `projects:read`, and lists only the
     /// projects you reach.
+    #[graphql(
+        complexity = "crate::graphql::limits::list_complexity(crate::service::token_create::MAX_TOKEN_PROJECTS, child_complexity)"
+    )]
     async fn projects(&self, ctx: &Context<'_>) -> Result<Option<Vec<Project>>, Error> {
         let scope = ProjectScope::from_storage(self.model.project_ids.as_deref());
         let Some(ids) = scope.ids() else {
@@ -165,6 +168,7 @@ impl Token {
         )
         .await?;
         let mut projects: Vec<project::Model> = found.into_values().collect();
+        crate::graphql::limits::count_resolved(ctx, projects.len())?;
         projects.sort_unstable_by_key(|p| p.id);
         Ok(Some(
             projects

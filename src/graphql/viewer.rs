@@ -98,11 +98,12 @@ impl Viewer {
         let name_filter = name_contains.as_deref().map(name_condition).transpose()?;
         let org = self.0.organization_id();
         let Some(user_id) = self.0.user_id else {
-            return Ok(page.connection_of_reached(
+            return page.connection_of_reached(
+                ctx,
                 Vec::new(),
                 |t: &token::Model| t.id,
                 |t| Token::reached(&self.0, t),
-            ));
+            );
         };
         let mut select = token::Entity::find()
             .filter(token::Column::OwnerUserId.eq(user_id))
@@ -121,7 +122,7 @@ impl Viewer {
             select = select.filter(name_filter);
         }
         let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
-        Ok(page.connection_of_reached(rows, |t| t.id, |t| Token::reached(&self.0, t)))
+        page.connection_of_reached(ctx, rows, |t| t.id, |t| Token::reached(&self.0, t))
     }
 }
 

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{
     context::ContextExt,
+    limits::count_resolved,
     pagination::{Page, connection_complexity},
     role::parse_id,
     scalar::Timestamp,
@@ -94,7 +95,7 @@ impl Webhook {
             .apply_newest_first(select, webhook_delivery::Column::Id)
             .all(ctx.db()?)
             .await?;
-        Ok(page.connection(rows, |d| d.id, WebhookDelivery))
+        page.connection(ctx, rows, |d| d.id, WebhookDelivery)
     }
 }
 
@@ -165,6 +166,7 @@ impl WebhookDelivery {
 /// The list behind `Organization.webhooks`, oldest first.
 pub async fn webhooks_of(ctx: &Context<'_>, organization_id: Uuid) -> Result<Vec<Webhook>, Error> {
     let rows = webhook_service::of_organization(ctx.db()?, organization_id).await?;
+    count_resolved(ctx, rows.len())?;
     Ok(rows.into_iter().map(Webhook).collect())
 }
 

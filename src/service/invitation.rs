@@ -1,10 +1,10 @@
 //! Invitations: inviting an email address with a role, withdrawing an
 //! invitation, and joining with its single-use code.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, Select, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -30,6 +30,10 @@ use crate::{
     webhook::event::EventType,
 };
 
+/// The most pending invitations (not accepted, withdrawn or expired) an
+/// organization may have at once.
+pub const MAX_PENDING_INVITATIONS: u64 = 100;
+
 /// How long an invitation code stays valid.
 pub const INVITATION_DAYS: i64 = 7;
 
@@ -41,7 +45,7 @@ pub struct CreatedInvitation {
 
 /// `inviteMember`: invites `email` with the role `role_id`, whose
 /// permissions the caller must hold. Someone already a member is a
-/// `CONFLICT`.
+/// `CONFLICT`, and so is an invitation past [`MAX_PENDING_INVITATIONS`].
 pub async fn invite(
     db: &DatabaseConnection,
     caller: &Caller<'_>,
@@ -76,6 +80,12 @@ pub async fn invite(
         PermissionSet::from_storage(&role.permissions),
         caller.principal.permissions,
     )?;
+    if pending_count(&txn, organization_id, now).await? >= MAX_PENDING_INVITATIONS {
+        return Err(Error::conflict(format!(
+            "this organization already has {MAX_PENDING_INVITATIONS} pending invitations, the \
+             most it may; revoke one, or wait for some to be accepted or to expire"
+        )));
+    }
     let model = invitation::ActiveModel {
         id: Set(Uuid::now_v7()),
         organization_id: Set(organization_id),
@@ -98,6 +108,23 @@ pub async fn invite(
         invitation: model,
         code: generated.secret,
     })
+}
+
+/// The organization's pending invitations (`Organization.invitations`).
+pub fn pending(organization_id: Uuid, now: DateTime<Utc>) -> Select<invitation::Entity> {
+    invitation::Entity::find()
+        .filter(invitation::Column::OrganizationId.eq(organization_id))
+        .filter(invitation::Column::AcceptedAt.is_null())
+        .filter(invitation::Column::RevokedAt.is_null())
+        .filter(invitation::Column::ExpiresAt.gt(now))
+}
+
+async fn pending_count(
+    conn: &impl ConnectionTrait,
+    organization_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64, Error> {
+    Ok(pending(organization_id, now).count(conn).await?)
 }
 
 /// `revokeInvitation`: withdraws a pending invitation (withdrawing one

@@ -24,7 +24,11 @@ use crate::{
     webhook::{data, event::EventType, outbox},
 };
 
-/// Adds `user_id` to an organization with `role_id`.
+/// The most organizations one account may belong to.
+pub const MAX_ORGANIZATIONS_PER_USER: u64 = 100;
+
+/// Adds `user_id` to an organization with `role_id`; an account already in
+/// [`MAX_ORGANIZATIONS_PER_USER`] is a `CONFLICT`.
 pub async fn add(
     conn: &impl ConnectionTrait,
     organization_id: Uuid,
@@ -32,6 +36,16 @@ pub async fn add(
     role_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<membership::Model, Error> {
+    let memberships = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(user_id))
+        .count(conn)
+        .await?;
+    if memberships >= MAX_ORGANIZATIONS_PER_USER {
+        return Err(Error::conflict(format!(
+            "this account already belongs to {MAX_ORGANIZATIONS_PER_USER} organizations, the \
+             most one may"
+        )));
+    }
     Ok(membership::ActiveModel {
         id: Set(Uuid::now_v7()),
         organization_id: Set(organization_id),

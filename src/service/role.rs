@@ -19,6 +19,10 @@ use crate::{
     },
 };
 
+/// The most roles an organization may have, its four built-in ones
+/// included.
+pub const MAX_ROLES: u64 = 50;
+
 /// What `createRole` is given.
 pub struct NewRole {
     pub name: String,
@@ -55,7 +59,8 @@ fn duplicate_name(name: &str) -> String {
 }
 
 /// `createRole`: a custom role whose permissions the caller holds. A name
-/// taken in the organization is a `CONFLICT`.
+/// taken in the organization is a `CONFLICT`, and so is a role past
+/// [`MAX_ROLES`].
 pub async fn create(
     db: &DatabaseConnection,
     caller: &Caller<'_>,
@@ -67,7 +72,19 @@ pub async fn create(
     policy::check_grant(permissions, caller.principal.permissions)?;
     let now = Utc::now();
     let organization_id = caller.organization_id();
-    let txn = database::begin_write(db).await?;
+    // Under the organization's lock: two creations must not both pass the
+    // count.
+    let txn = database::begin_organization_write(db, organization_id).await?;
+    let roles = role::Entity::find()
+        .filter(role::Column::OrganizationId.eq(organization_id))
+        .count(&txn)
+        .await?;
+    if roles >= MAX_ROLES {
+        return Err(Error::conflict(format!(
+            "this organization already has {MAX_ROLES} roles (built-in ones included), the most \
+             it may; delete a custom role it no longer uses"
+        )));
+    }
     let model = role::ActiveModel {
         id: Set(Uuid::now_v7()),
         organization_id: Set(organization_id),

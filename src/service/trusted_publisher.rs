@@ -34,12 +34,11 @@ use crate::{
     webhook::event::EventType,
 };
 
+/// The most publishers one project may trust (DESIGN §3).
+pub const MAX_PUBLISHERS_PER_PROJECT: u64 = 50;
+
 /// How long an exchanged token lives.
 pub const EXCHANGED_TOKEN_LIFETIME: Duration = Duration::minutes(15);
-
-/// Most publishers one project may have: every exchange naming the
-/// project reads them all.
-pub const MAX_PUBLISHERS_PER_PROJECT: u64 = 50;
 
 /// What `createTrustedPublisher` is given (validated here).
 #[derive(Clone, Debug)]

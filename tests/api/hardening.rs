@@ -55,7 +55,7 @@ async fn batches_are_refused() {
 async fn deep_and_complex_queries_are_refused() {
     let app = spawn_app_with(|c| {
         c.limits.max_query_depth = 4;
-        c.limits.max_query_complexity = 20;
+        c.limits.max_query_complexity = 30;
     })
     .await;
     let deep = "{ viewer { token { owner { email } role { name } } } organization { tokens(first: 1) { edges { node { owner { name } } } } } }";

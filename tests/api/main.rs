@@ -17,6 +17,7 @@ mod hardening;
 mod helpers;
 mod instances;
 mod last_used;
+mod limits;
 mod matrix;
 mod members;
 mod nullability;

@@ -131,6 +131,7 @@ pub async fn trusted_publishers_of(
         id: project.id,
     });
     let publishers = loader::load_one(ctx, key).await?.unwrap_or_default();
+    crate::graphql::limits::count_resolved(ctx, publishers.len())?;
     Ok(publishers
         .into_iter()
         .filter_map(|p| TrustedPublisher::reached(viewer, p).ok())
