@@ -84,8 +84,8 @@ async fn a_project_trusts_at_most_50_publishers_and_their_chain_is_refused_befor
     assert_eq!(answer.error_code(), Some("CONFLICT"), "{}", answer.text);
     assert_eq!(
         answer.body["errors"][0]["message"],
-        "this project already trusts 50 publishers, the most it may; delete one it no longer \
-         needs"
+        "this project already has 50 trusted publishers, the most it may have; delete one, or \
+         use a subject ending in `:*` for several of one repository's jobs"
     );
     assert!(answer.body["data"].is_null(), "{}", answer.text);
 
