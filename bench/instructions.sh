@@ -114,13 +114,13 @@ measure() {
         done
     fi
     python3 "$ROOT/bench/instructions_client.py" "$port" "$token" "$query" "$WARMUP" "$CONNECTIONS"
-    callgrind_control -i on "$pid" >/dev/null
+    callgrind_control -i on "$pid" >/dev/null 2>&1
     python3 "$ROOT/bench/instructions_client.py" "$port" "$token" "$query" "$requests" "$CONNECTIONS"
-    callgrind_control -i off "$pid" >/dev/null
+    callgrind_control -i off "$pid" >/dev/null 2>&1
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
     local total
-    total=$(awk '/^summary:|^totals:/ { print $2; exit }' "$out")
+    total=$(awk '/^totals:/ { print $2; exit }' "$out")
     [[ -n $total ]] || die "no callgrind total in $out"
     rm -rf "$dir"
     echo $((total / requests))
