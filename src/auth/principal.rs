@@ -65,16 +65,6 @@ impl Principal {
         self.organization.id
     }
 
-    /// `NOT_FOUND` unless the caller reaches `project`: for a token
-    /// restricted to other projects, it does not exist.
-    pub fn require_project(&self, project: Uuid) -> Result<(), Error> {
-        if self.projects.allows(project) {
-            Ok(())
-        } else {
-            Err(Error::NotFound("project"))
-        }
-    }
-
     /// The user signed in with the session in use; `None` for a token.
     pub fn session_user(&self) -> Option<Uuid> {
         self.user_id
