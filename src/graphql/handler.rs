@@ -23,7 +23,8 @@ use super::{
     context::RequestContext,
     document_cache::DocumentCache,
     limits::ResolvedObjects,
-    operation,
+    loader::{self, RequestLoader},
+    null_rule, operation,
     request_body::{Rejected, is_supported_media_type, receive_request},
     response_order,
 };
@@ -191,7 +192,9 @@ async fn serve(
     };
     let (mut response, escalation) = REQUEST
         .scope(RequestScope::new(request_id), async {
-            let response = schema.execute(request.data(context)).await;
+            // The request's row loader, its batches held for the window.
+            let request = request.data(context).data(RequestLoader::default());
+            let response = loader::in_window(schema.execute(request)).await;
             (response, REQUEST.with(RequestScope::escalation))
         })
         .await;
@@ -231,6 +234,15 @@ async fn serve(
         );
     }
     if let Some(document) = validation.document().or(owned_document.as_ref()) {
+        if !response.errors.is_empty() {
+            null_rule::apply(
+                state.schemas.field_types(),
+                document,
+                operation_name.as_deref(),
+                &response.errors,
+                &mut response.data,
+            );
+        }
         response_order::reorder(document, operation_name.as_deref(), &mut response.data);
     }
     graphql_response(StatusCode::OK, &response)

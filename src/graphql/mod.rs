@@ -5,8 +5,6 @@ mod aliases;
 mod audit;
 pub mod context;
 pub mod document_cache;
-mod execution;
-mod field_errors;
 pub mod graphiql;
 pub mod handler;
 pub mod limits;
@@ -14,6 +12,7 @@ pub mod limits;
 mod list_costs;
 mod loader;
 mod member;
+mod null_rule;
 pub mod operation;
 mod organization;
 mod pagination;
@@ -31,6 +30,8 @@ pub mod trusted_publisher;
 pub(crate) mod user;
 mod viewer;
 mod webhook;
+
+use std::sync::Arc;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder, ValidationMode};
 
@@ -103,7 +104,6 @@ fn builder(limits: QueryLimits) -> SchemaBuilder<QueryRoot, MutationRoot, EmptyS
     .limit_complexity(limits.complexity)
     .limit_recursive_depth(32)
     .limit_directives(8)
-    .extension(execution::Execution)
 }
 
 /// The schemas a request may run against: one type registry, three ways
@@ -124,6 +124,8 @@ pub struct Schemas {
     introspection: LynkSchema,
     /// The limits all of them were built with.
     limits: QueryLimits,
+    /// The type of every field, for GraphQL's rule for failed fields.
+    field_types: Arc<null_rule::FieldTypes>,
 }
 
 impl Schemas {
@@ -146,12 +148,19 @@ impl Schemas {
     pub fn limits(&self) -> QueryLimits {
         self.limits
     }
+
+    /// The type of every field of the schema.
+    pub(super) fn field_types(&self) -> &null_rule::FieldTypes {
+        &self.field_types
+    }
 }
 
 /// Builds the schemas with the application state every resolver reads.
 pub fn build_schemas(state: AppState, limits: QueryLimits) -> Schemas {
+    let authenticated = builder(limits).data(state.clone()).finish();
     Schemas {
-        authenticated: builder(limits).data(state.clone()).finish(),
+        field_types: Arc::new(null_rule::FieldTypes::from_sdl(&authenticated.sdl())),
+        authenticated,
         authenticated_validated: builder(limits)
             .validation_mode(ValidationMode::Fast)
             .data(state.clone())

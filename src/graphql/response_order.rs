@@ -6,9 +6,12 @@
 //! concurrently and inserts each as it completes, so two identical
 //! requests can come back in different orders. [`reorder`] puts the keys
 //! back, walking the response beside the operation's selection sets. It
-//! descends only where the response has values, and expands each fragment
-//! once per object, so its work is bounded by the response, whatever the
-//! document.
+//! descends only where the response has values, expands each fragment
+//! once per object, and works out the keys of a selection once for all
+//! the objects of a list, so its work is bounded by the response, whatever
+//! the document; an object already in order is only read.
+
+use std::cell::OnceCell;
 
 use async_graphql::{
     Name, Value,
@@ -22,11 +25,13 @@ use async_graphql::{
 /// in `document`.
 pub fn reorder(document: &ExecutableDocument, operation_name: Option<&str>, data: &mut Value) {
     if let Some(operation) = operation(document, operation_name) {
-        reorder_value(document, &[&operation.selection_set.node], data);
+        let keys = Keys::of(document, &[&operation.selection_set.node]);
+        reorder_value(document, &keys, data);
     }
 }
 
-fn operation<'d>(
+/// The operation a request runs: the one named, or the only one.
+pub(super) fn operation<'d>(
     document: &'d ExecutableDocument,
     name: Option<&str>,
 ) -> Option<&'d OperationDefinition> {
@@ -42,84 +47,101 @@ fn operation<'d>(
     }
 }
 
-fn reorder_value(document: &ExecutableDocument, sets: &[&SelectionSet], value: &mut Value) {
+/// The response keys of some selection sets in order of first appearance,
+/// each with the selection sets of the fields behind it (the same key may
+/// be selected more than once, directly or through fragments) and their
+/// own keys, worked out when first needed.
+struct Keys<'d> {
+    keys: Vec<Key<'d>>,
+}
+
+struct Key<'d> {
+    name: &'d Name,
+    sets: Vec<&'d SelectionSet>,
+    children: OnceCell<Keys<'d>>,
+}
+
+impl<'d> Keys<'d> {
+    fn of(document: &'d ExecutableDocument, sets: &[&'d SelectionSet]) -> Keys<'d> {
+        let mut keys = Keys { keys: Vec::new() };
+        let mut expanded = Vec::new();
+        for set in sets {
+            keys.collect(document, set, &mut expanded);
+        }
+        keys
+    }
+
+    fn rank(&self, name: &Name) -> Option<usize> {
+        self.keys.iter().position(|key| key.name == name)
+    }
+
+    fn collect(
+        &mut self,
+        document: &'d ExecutableDocument,
+        set: &'d SelectionSet,
+        expanded: &mut Vec<&'d Name>,
+    ) {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    let name = &field.node.response_key().node;
+                    let children = &field.node.selection_set.node;
+                    let index = match self.rank(name) {
+                        Some(index) => index,
+                        None => {
+                            self.keys.push(Key {
+                                name,
+                                sets: Vec::new(),
+                                children: OnceCell::new(),
+                            });
+                            self.keys.len() - 1
+                        }
+                    };
+                    if !children.items.is_empty() {
+                        self.keys[index].sets.push(children);
+                    }
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = &spread.node.fragment_name.node;
+                    // Each fragment once per object: a fragment spread twice
+                    // adds no key, and a cycle (which validation refuses) ends.
+                    if expanded.contains(&name) {
+                        continue;
+                    }
+                    expanded.push(name);
+                    if let Some(fragment) = document.fragments.get(name) {
+                        self.collect(document, &fragment.node.selection_set.node, expanded);
+                    }
+                }
+                Selection::InlineFragment(fragment) => {
+                    self.collect(document, &fragment.node.selection_set.node, expanded);
+                }
+            }
+        }
+    }
+}
+
+fn reorder_value<'d>(document: &'d ExecutableDocument, keys: &Keys<'d>, value: &mut Value) {
     match value {
         Value::List(items) => {
             for item in items {
-                reorder_value(document, sets, item);
+                reorder_value(document, keys, item);
             }
         }
         Value::Object(map) => {
-            let keys = response_keys(document, sets);
-            let rank = |key: &Name| keys.iter().position(|(k, _)| *k == key);
-            if !map.keys().map(rank).is_sorted() {
-                map.sort_by_cached_key(|key, _| rank(key));
+            if !map.keys().map(|name| keys.rank(name)).is_sorted() {
+                map.sort_by_cached_key(|name, _| keys.rank(name));
             }
-            for (key, child) in map.iter_mut() {
+            for (name, child) in map.iter_mut() {
                 if matches!(child, Value::Object(_) | Value::List(_))
-                    && let Some((_, children)) = keys.iter().find(|(k, _)| *k == key)
+                    && let Some(key) = keys.keys.iter().find(|key| key.name == name)
                 {
+                    let children = key.children.get_or_init(|| Keys::of(document, &key.sets));
                     reorder_value(document, children, child);
                 }
             }
         }
         _ => {}
-    }
-}
-
-/// The response keys of `sets` in order of first appearance, each with the
-/// selection sets of the fields behind it (the same key may be selected
-/// more than once, directly or through fragments).
-fn response_keys<'d>(
-    document: &'d ExecutableDocument,
-    sets: &[&'d SelectionSet],
-) -> Vec<(&'d Name, Vec<&'d SelectionSet>)> {
-    let mut keys = Vec::new();
-    let mut expanded = Vec::new();
-    for set in sets {
-        collect(document, set, &mut keys, &mut expanded);
-    }
-    keys
-}
-
-fn collect<'d>(
-    document: &'d ExecutableDocument,
-    set: &'d SelectionSet,
-    keys: &mut Vec<(&'d Name, Vec<&'d SelectionSet>)>,
-    expanded: &mut Vec<&'d Name>,
-) {
-    for item in &set.items {
-        match &item.node {
-            Selection::Field(field) => {
-                let key = &field.node.response_key().node;
-                let children = &field.node.selection_set.node;
-                let index = match keys.iter().position(|(k, _)| *k == key) {
-                    Some(index) => index,
-                    None => {
-                        keys.push((key, Vec::new()));
-                        keys.len() - 1
-                    }
-                };
-                if !children.items.is_empty() {
-                    keys[index].1.push(children);
-                }
-            }
-            Selection::FragmentSpread(spread) => {
-                let name = &spread.node.fragment_name.node;
-                // Each fragment once per object: a fragment spread twice
-                // adds no key, and a cycle (which validation refuses) ends.
-                if expanded.contains(&name) {
-                    continue;
-                }
-                expanded.push(name);
-                if let Some(fragment) = document.fragments.get(name) {
-                    collect(document, &fragment.node.selection_set.node, keys, expanded);
-                }
-            }
-            Selection::InlineFragment(fragment) => {
-                collect(document, &fragment.node.selection_set.node, keys, expanded);
-            }
-        }
     }
 }
 
