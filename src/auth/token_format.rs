@@ -1,4 +1,4 @@
-//! The credential format (DESIGN §2): prefix, 30 random base62 characters,
+//! The credential format (docs/DESIGN.md §2.2): prefix, 30 random base62 characters,
 //! 6 base62 characters of CRC32 over the random part.
 //!
 //! Generation, parsing, digest and display hint live here as pure

@@ -4,7 +4,7 @@
 //! field, or to `data` itself. async-graphql 7 instead leaves a failed
 //! field out of its object and keeps the object. [`FieldErrors`] applies
 //! the rule, so that a response never lacks a selected field and never
-//! holds `null` where the schema says non-null (DESIGN §4): a field the
+//! holds `null` where the schema says non-null (docs/DESIGN.md §4.1): a field the
 //! caller may not read is nullable, so it is `null` beside its siblings.
 
 use std::sync::{
