@@ -374,7 +374,7 @@ mod proptests {
         })
     }
 
-    /// The rule README's Security section gives secret scanners, written
+    /// The rule docs/signals.md gives secret scanners, written
     /// independently of [`checksum`]: a known prefix, 36 base62 characters,
     /// the last 6 being CRC32 of the first 30 in base62 (0-9A-Za-z),
     /// most significant digit first, zero-padded.
