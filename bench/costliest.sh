@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# costliest.sh — the costliest requests lynk still accepts (DESIGN §4),
+# costliest.sh — the costliest requests lynk still accepts (docs/DESIGN.md §4.3),
 # each sent alone to a freshly started server: the server's CPU time
 # (summed over its threads' schedstat, nanoseconds) and its peak RSS
 # (VmHWM) before and after, and the request's wall time.

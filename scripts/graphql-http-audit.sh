@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/graphql-http-audit.sh — the graphql-http audit suite against lynk.
 #
-# Why this exists: DESIGN §4 promises GraphQL over HTTP with its SHOULDs.
+# Why this exists: docs/DESIGN.md §4.2 promises GraphQL over HTTP with its SHOULDs.
 # graphql-http's `serverAudits` is the reference check of that spec (the
 # same audits its maintainers publish for other servers); this runs every
 # audit against a fresh `lynk serve` and fails on any result that is not

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # scripts/readme-test.sh — run README.md's commands the way a newcomer does.
 #
-# Why this exists: the README promises that its quick start, walkthrough and
-# local CI example run as pasted, in order, against a fresh `lynk serve`,
+# Why this exists: the README promises that its quick start and walkthrough,
+# and the CI recipes of docs/ci.md that continue it, run as pasted, in
+# order, against a fresh `lynk serve`,
 # without editing a command. Examples drift from the API without anyone
 # noticing; this script holds the README to that promise. It starts a fresh
 # server on a temporary SQLite database at 127.0.0.1:8080 (the address the
 # README uses), pastes the `export LYNK_TOKEN=… LYNK_EMAIL=… LYNK_PASSWORD=…`
 # line the first start prints, then runs every ```bash block that has
-# `<!-- readme-test -->` on the line above it, in README order, in one bash
-# process, so variables carry from block to block as they do in a terminal.
+# `<!-- readme-test -->` on the line above it, in the order of DOCS (the
+# README, then docs/ci.md) and of each file, in one bash process, so
+# variables carry from block to block as they do in a terminal.
 #
 # A block fails the test when a command in it fails (the blocks run under
 # `set -euo pipefail`), when a variable it assigns ends up empty or `null`
@@ -23,7 +25,9 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$PWD
-README=$REPO/README.md
+# The files whose marked blocks run, in order: a later file continues in
+# the shell an earlier one left.
+DOCS=(README.md docs/ci.md)
 ADDRESS=127.0.0.1:8080
 BIN=${LYNK_BIN:-${CARGO_TARGET_DIR:-target}/debug/lynk}
 
@@ -90,25 +94,29 @@ email_word="[A-Za-z0-9._%+@-]+|'[^']*'"
 [[ $EXPORT_LINE =~ ^export\ LYNK_TOKEN=lynk_live_[0-9A-Za-z]{36}\ LYNK_EMAIL=($email_word)\ LYNK_PASSWORD=[0-9A-Za-z]+$ ]] ||
     die "the banner's export line is not 'export LYNK_TOKEN=… LYNK_EMAIL=… LYNK_PASSWORD=…' with shell-safe values: $EXPORT_LINE"
 
-# Extract the marked blocks: README line of the fence, whether errors are
-# expected, and the block's text.
-awk -v dir="$WORK" '
-    function fail(msg) { printf "readme-test: README.md:%d: %s\n", NR, msg > "/dev/stderr"; bad = 1; exit 1 }
-    state == "body" {
-        if ($0 ~ /^```[[:space:]]*$/) { state = ""; next }
-        print > (dir "/block." n ".sh"); next
-    }
-    state == "fence" {
-        if ($0 !~ /^```bash[[:space:]]*$/) fail("a readme-test marker must be followed by a ```bash fence")
-        n++; printf "%d %d %s\n", n, NR, mode > (dir "/blocks"); state = "body"; next
-    }
-    /^<!-- readme-test(: errors)? -->[[:space:]]*$/ {
-        mode = ($0 ~ /errors/) ? "errors" : "clean"; state = "fence"; next
-    }
-    /^<!-- *readme-test/ { fail("unknown readme-test marker: " $0) }
-    END { if (!bad && state != "") fail("unterminated block at the end of README.md") }
-' "$README"
-[[ -s $WORK/blocks ]] || die "README.md has no block marked <!-- readme-test -->"
+# Extract the marked blocks: file and line of the fence, whether errors are
+# expected, and the block's text. Blocks are numbered across the files.
+: >"$WORK/blocks"
+for doc in "${DOCS[@]}"; do
+    [[ -f $REPO/$doc ]] || die "$doc is missing"
+    awk -v dir="$WORK" -v doc="$doc" -v n="$(wc -l <"$WORK/blocks")" '
+        function fail(msg) { printf "readme-test: %s:%d: %s\n", doc, NR, msg > "/dev/stderr"; bad = 1; exit 1 }
+        state == "body" {
+            if ($0 ~ /^```[[:space:]]*$/) { state = ""; next }
+            print > (dir "/block." n ".sh"); next
+        }
+        state == "fence" {
+            if ($0 !~ /^```bash[[:space:]]*$/) fail("a readme-test marker must be followed by a ```bash fence")
+            n++; printf "%d %s:%d %s\n", n, doc, NR, mode >> (dir "/blocks"); state = "body"; next
+        }
+        /^<!-- readme-test(: errors)? -->[[:space:]]*$/ {
+            mode = ($0 ~ /errors/) ? "errors" : "clean"; state = "fence"; next
+        }
+        /^<!-- *readme-test/ { fail("unknown readme-test marker: " $0) }
+        END { if (!bad && state != "") fail("unterminated block at the end of the file") }
+    ' "$REPO/$doc"
+done
+[[ -s $WORK/blocks ]] || die "no block is marked <!-- readme-test --> in ${DOCS[*]}"
 
 # One script for one bash process: the export line as pasted, then each
 # block with its output kept aside for the checks. curl is wrapped only to
@@ -122,7 +130,7 @@ RUNNER=$WORK/run.sh
 curl() { command curl "$@" | tee -a "$__rt_responses"; }
 __rt_fail() {
     : >"$__rt_dir/reported"
-    printf '\nreadme-test: README.md:%s: %s\n' "$__rt_line" "$1" >&2
+    printf '\nreadme-test: %s: %s\n' "$__rt_line" "$1" >&2
     exit 1
 }
 __rt_check() {  # expected ("clean" or "errors"), then the variables the block assigns
@@ -138,20 +146,20 @@ __rt_check() {  # expected ("clean" or "errors"), then the variables the block a
         [[ -n ${!var-} && ${!var} != null ]] || __rt_fail "\$$var is empty or null after the block"
     done
 }
-__rt_begin() {
-    __rt_line=$1
-    __rt_output=$__rt_dir/output.$__rt_line
-    __rt_responses=$__rt_dir/responses.$__rt_line
+__rt_begin() {  # the block's number, then where it is (file:line)
+    __rt_line=$2
+    __rt_output=$__rt_dir/output.$1
+    __rt_responses=$__rt_dir/responses.$1
     : >"$__rt_output"; : >"$__rt_responses"
-    printf '%s\n' "$__rt_line" >"$__rt_dir/current"
-    printf '\n==> README.md:%s\n' "$__rt_line"
+    printf '%s %s\n' "$1" "$2" >"$__rt_dir/current"
+    printf '\n==> %s\n' "$__rt_line"
 }
 __rt_show() { cat "$__rt_output"; [[ ! -s $__rt_output || -z $(tail -c 1 "$__rt_output") ]] || echo; }
 EOF
     printf '\n# Pasted from the banner:\n%s\n' "$EXPORT_LINE"
     while read -r n line mode; do
         vars=$(sed -n 's/^[[:space:]]*\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' "$WORK/block.$n.sh" | sort -u | tr '\n' ' ')
-        printf '\n__rt_begin %d\n{\n' "$line"
+        printf '\n__rt_begin %d %q\n{\n' "$n" "$line"
         cat "$WORK/block.$n.sh"
         printf '\n} >"$__rt_output" 2>&1\n__rt_show\n__rt_check %s %s\n' "$mode" "$vars"
     done <"$WORK/blocks"
@@ -160,13 +168,13 @@ EOF
 run=(bash --noprofile --norc "$RUNNER")
 command -v timeout >/dev/null && run=(timeout 300 "${run[@]}")
 if ! "${run[@]}"; then
-    line=$(cat "$WORK/current" 2>/dev/null || echo '?')
-    if [[ ! -e $WORK/reported && -f $WORK/output.$line ]]; then
-        printf '\nreadme-test: the block at README.md:%s stopped; its output:\n' "$line" >&2
-        cat "$WORK/output.$line" >&2
+    read -r n line <"$WORK/current" 2>/dev/null || { n='?'; line='?'; }
+    if [[ ! -e $WORK/reported && -f $WORK/output.$n ]]; then
+        printf '\nreadme-test: the block at %s stopped; its output:\n' "$line" >&2
+        cat "$WORK/output.$n" >&2
         echo >&2
     fi
-    die "README.md:$line: block failed"
+    die "$line: block failed"
 fi
 
-printf '\nreadme-test: %d README blocks ran as pasted against %s\n' "$(wc -l <"$WORK/blocks")" "$BIN"
+printf '\nreadme-test: %d blocks of %s ran as pasted against %s\n' "$(wc -l <"$WORK/blocks")" "${DOCS[*]}" "$BIN"

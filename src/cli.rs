@@ -1,4 +1,4 @@
-//! The subcommands of DESIGN §6.
+//! The subcommands of docs/DESIGN.md §6.1.
 
 use std::io::{BufRead, Write};
 

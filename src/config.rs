@@ -1,4 +1,4 @@
-//! Command line and configuration (DESIGN §6): clap, with an environment
+//! Command line and configuration (docs/DESIGN.md §6.2): clap, with an environment
 //! variable behind every setting.
 
 use std::{net::SocketAddr, time::Duration};
@@ -25,7 +25,7 @@ pub const ANONYMOUS_BODY_LIMIT: usize = 64 * 1024;
 /// travel in variables or as a multipart upload, not in the query.
 pub const MAX_QUERY_BYTES: usize = 32 * 1024;
 
-/// The most objects one request may resolve (DESIGN §4): every list adds
+/// The most objects one request may resolve (docs/DESIGN.md §4.3): every list adds
 /// its length as it resolves, and the request is stopped past this.
 pub const MAX_RESOLVED_OBJECTS: u32 = 10_000;
 
@@ -218,7 +218,7 @@ pub struct LimitArgs {
     /// `Retry-After`, before anything is counted (0 refuses them all).
     #[arg(long, env = "LYNK_PASSWORD_CHECK_QUEUE", default_value_t = crate::auth::password::DEFAULT_QUEUE)]
     pub password_check_queue: usize,
-    /// Objects one request may resolve before it is stopped (DESIGN §4:
+    /// Objects one request may resolve before it is stopped (docs/DESIGN.md §4.3:
     /// 10,000, the most accepted). Lowered only by tests.
     #[arg(
         long,

@@ -1,4 +1,4 @@
-//! The web console (DESIGN §8): `GET /` serves a page that manages tokens,
+//! The web console (docs/DESIGN.md §8.1): `GET /` serves a page that manages tokens,
 //! members, roles, projects and the audit log through `/lynkapi`, as any
 //! other front-end would. It holds no privilege of its own: every action is
 //! a GraphQL request with the signed-in user's session.

@@ -1,4 +1,4 @@
-//! lynk's one error type, with the stable codes of DESIGN §4.
+//! lynk's one error type, with the stable codes of docs/DESIGN.md §4.1.
 //!
 //! `Error` deliberately does not implement `Display`: async-graphql turns
 //! any `Display` type into a client-visible message, and an internal error's
@@ -33,7 +33,7 @@ pub struct RequestScope {
 /// A request-level status asked for by an error met during execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Escalation {
-    /// `UNAUTHORIZED`: the whole answer is the 401 of DESIGN §1.
+    /// `UNAUTHORIZED`: the whole answer is the 401 of docs/DESIGN.md §1.
     Unauthorized,
     /// `RATE_LIMITED`: the answer is a 429 with `Retry-After`.
     RateLimited { retry_after_secs: u64 },
@@ -79,12 +79,12 @@ pub enum Error {
     /// The caller's credential lacks the named permission the field needs.
     MissingPermission(&'static str),
     /// The caller's role grants the permission, but the credential in use
-    /// may not use it: `(permission, why)` (DESIGN §3: a project-restricted
-    /// credential is project-level; a secret in its rotation grace manages
-    /// no token).
+    /// may not use it: `(permission, why)` (docs/DESIGN.md §3.6: a
+    /// project-restricted credential is project-level; §3.4: a secret in its
+    /// rotation grace manages no token).
     Withheld(&'static str, &'static str),
     /// The credential may not act in the organization `X-Organization-ID`
-    /// names (request-level, DESIGN §4).
+    /// names (request-level, docs/DESIGN.md §4.1).
     OrganizationForbidden,
     /// The caller may not do this, for a reason other than a missing permission.
     Forbidden(String),
@@ -139,8 +139,8 @@ impl Error {
         }
     }
 
-    /// The HTTP status of this error answered for a whole request (DESIGN
-    /// §4): user errors inside a well-formed request are a 200.
+    /// The HTTP status of this error answered for a whole request
+    /// (docs/DESIGN.md §4.1): user errors inside a well-formed request are a 200.
     pub const fn status_code(&self) -> StatusCode {
         match self {
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -323,7 +323,7 @@ impl ErrorsBody<'_> {
 }
 
 /// A whole request answered with this error: its [`Error::status_code`]
-/// and a GraphQL `errors` body (DESIGN §4). `UNAUTHORIZED` carries the
+/// and a GraphQL `errors` body (docs/DESIGN.md §4.1). `UNAUTHORIZED` carries the
 /// `WWW-Authenticate` challenge, `RATE_LIMITED` its `Retry-After`, and a
 /// `GET` mutation `Allow: POST`. A body over the size limit is answered in
 /// the plain-text shape of the body-limit layer's own 413.

@@ -1,4 +1,4 @@
-//! Retention (DESIGN §4): what lynk keeps only for a while. Finished
+//! Retention (docs/DESIGN.md §4.6): what lynk keeps only for a while. Finished
 //! webhook deliveries (their attempts go with them, by the foreign key's
 //! cascade) and audit rows without an organization (failed logins of
 //! unknown emails, for instance) are deleted once they are older than

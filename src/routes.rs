@@ -5,7 +5,7 @@
 pub const CONSOLE: &str = "/";
 /// The console's scripts and stylesheet: this prefix plus a file name.
 pub const CONSOLE_ASSET_PREFIX: &str = "/console/";
-/// The GraphQL endpoint (DESIGN §1), and GraphiQL for a browser.
+/// The GraphQL endpoint (docs/DESIGN.md §1), and GraphiQL for a browser.
 pub const API: &str = "/lynkapi";
 /// GraphiQL's scripts and stylesheets: this prefix plus a file name.
 pub const ASSET_PREFIX: &str = "/lynkapi/assets/";

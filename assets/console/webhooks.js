@@ -7,7 +7,7 @@ import {
 } from './dom.js';
 import { timeCell } from './format.js';
 
-/** The events a webhook can receive (DESIGN §8). */
+/** The events a webhook can receive (docs/DESIGN.md §8.4). */
 const EVENTS = [
   'token.created', 'token.revoked', 'token.rotated', 'token.expiring', 'token.expired',
   'token.leaked', 'member.added', 'member.removed', 'member.role_changed', 'sbom.uploaded',

@@ -1,4 +1,4 @@
-//! Trusted publishing (DESIGN §8): a CI identity (an OIDC issuer, the
+//! Trusted publishing (docs/DESIGN.md §8.3): a CI identity (an OIDC issuer, the
 //! audience its tokens name, a subject or subject prefix) that may
 //! exchange its identity token for a short-lived service token of one
 //! project, with one role.

@@ -1,4 +1,4 @@
-//! Signals (DESIGN §8): webhooks, their deliveries (the outbox: one row per
+//! Signals (docs/DESIGN.md §8.4): webhooks, their deliveries (the outbox: one row per
 //! event and subscribed webhook, written in the transaction of the change
 //! that causes it), every delivery attempt, and the expiry notices already
 //! sent per token (so each goes out once, whichever instance finds it).

@@ -1,4 +1,4 @@
-//! Trusted publishing (DESIGN §3): the ids (`jti`) of the OIDC identity
+//! Trusted publishing (docs/DESIGN.md §3.7): the ids (`jti`) of the OIDC identity
 //! tokens already exchanged, so that each is exchanged once. A row is kept
 //! until its token expires (with the leeway), then pruned.
 

@@ -1,4 +1,4 @@
-//! Fair delivery and retention (DESIGN §4). A webhook keeps the state of
+//! Fair delivery and retention (docs/DESIGN.md §4.5 and §4.6). A webhook keeps the state of
 //! its failures (since when every attempt has failed, and how many in a
 //! row) and when it was parked for them. Deliveries and organization-less
 //! audit rows are pruned by age, so both get an index that finds the old

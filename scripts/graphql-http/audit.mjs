@@ -4,7 +4,7 @@
 //
 // Usage: LYNK_URL=http://127.0.0.1:8080/lynkapi LYNK_TOKEN=lynk_live_… node audit.mjs
 // The token goes on every request: lynk answers anonymous requests 401
-// before reading them (DESIGN §4), which is not what the audits probe.
+// before reading them (docs/DESIGN.md §4.2), which is not what the audits probe.
 import { auditServer } from 'graphql-http';
 
 const url = process.env.LYNK_URL;

@@ -216,7 +216,7 @@ fn kind_label(kind: CredentialKind) -> &'static str {
     }
 }
 
-/// The answers of DESIGN §4: the exact 401 body of §1 with its
+/// The answers of docs/DESIGN.md §4.1: the exact 401 body of §1 with its
 /// `WWW-Authenticate` challenge (`error="invalid_token"` when a token was
 /// sent), the exact request-level 403, a 429 with `Retry-After`.
 impl IntoResponse for AuthRejection {

@@ -1,11 +1,11 @@
-//! Trusted publishing (DESIGN §8): the rules that decide whether a CI
+//! Trusted publishing (docs/DESIGN.md §8.3): the rules that decide whether a CI
 //! job's OIDC identity token may be exchanged for a service token. Pure
 //! functions, tested beside them; fetching and caching the issuers' keys
 //! is [`jwks`], the exchange itself `service::trusted_publisher`.
 //!
 //! What is checked, in order: the header names RS256 or ES256 and a key
 //! id (never `none`, an HMAC or anything else); the named project and the
-//! unverified `iss` pick the publishers to consider (DESIGN §3: only that
+//! unverified `iss` pick the publishers to consider (docs/DESIGN.md §3.7: only that
 //! project's), so that only their issuers are ever fetched, and only at
 //! public `https` addresses; the signature, with the issuer's key of that
 //! id; then, on the verified claims, `exp`/`nbf`/`iat` within a minute of

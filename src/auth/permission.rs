@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-/// One `resource:action` permission from the catalog (DESIGN §3).
+/// One `resource:action` permission from the catalog (docs/DESIGN.md §3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Permission {
     OrganizationWrite,
@@ -243,7 +243,7 @@ impl PermissionSet {
     }
 }
 
-/// What a project-restricted credential may still use (DESIGN §3: it is a
+/// What a project-restricted credential may still use (docs/DESIGN.md §3.6: it is a
 /// project-level credential): its projects, their SBOMs and publishers,
 /// and tokens within its projects. Everything else is organization-wide.
 pub const PROJECT_LEVEL: PermissionSet = PermissionSet::of(&[
@@ -258,7 +258,7 @@ pub const PROJECT_LEVEL: PermissionSet = PermissionSet::of(&[
 ]);
 
 /// What managing tokens needs: a secret in its rotation grace may not use
-/// it (DESIGN §3).
+/// it (docs/DESIGN.md §3.4).
 pub const TOKEN_MANAGEMENT: PermissionSet = PermissionSet::of(&[Permission::TokensWrite]);
 
 impl fmt::Debug for PermissionSet {
@@ -267,7 +267,7 @@ impl fmt::Debug for PermissionSet {
     }
 }
 
-/// The no-escalation rule (DESIGN §3): what a caller grants must be a subset
+/// The no-escalation rule (docs/DESIGN.md §3.3): what a caller grants must be a subset
 /// of what it holds. On failure, names the permissions it lacks.
 pub fn check_no_escalation(
     granted: PermissionSet,
@@ -318,7 +318,7 @@ impl BuiltInRole {
         }
     }
 
-    /// The role's permissions (DESIGN §3).
+    /// The role's permissions (docs/DESIGN.md §3.2).
     pub const fn permissions(self) -> PermissionSet {
         use Permission::*;
         match self {

@@ -72,7 +72,7 @@ impl Principal {
     }
 
     /// The user signed in with the session in use, for operations a token
-    /// may not run (DESIGN §3: a leaked token cannot mint more tokens);
+    /// may not run (docs/DESIGN.md §3.4: a leaked token cannot mint more tokens);
     /// for a token, `FORBIDDEN` saying that `what` (e.g. "creating an
     /// organization needs a session") and how to get one.
     pub fn require_session(&self, what: &str) -> Result<Uuid, Error> {
@@ -99,7 +99,7 @@ pub const GRACE_REASON: &str =
 
 /// The permissions a credential may use: what its role and scopes grant,
 /// less everything organization-wide when it is restricted to some
-/// projects (DESIGN §3: a project-level credential), less token
+/// projects (docs/DESIGN.md §3.6: a project-level credential), less token
 /// management while it is in a rotation's grace period. Decided here, once,
 /// for every field and mutation.
 pub fn effective_permissions(

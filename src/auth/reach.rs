@@ -1,4 +1,4 @@
-//! Which objects a caller may be handed (DESIGN §3: authorization belongs
+//! Which objects a caller may be handed (docs/DESIGN.md §3.6: authorization belongs
 //! to the object, not to the path). Each rule answers exactly what the
 //! object's by-id query answers for that caller (`project(id)`,
 //! `sbom(id)`, `token(id)`), so a nested field that leads to an object

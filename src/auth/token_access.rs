@@ -1,4 +1,4 @@
-//! Who may read, revoke or rotate which token (DESIGN §3). Pure: the
+//! Who may read, revoke or rotate which token (docs/DESIGN.md §3.4). Pure: the
 //! caller's [`Principal`] and the facts of the token are arguments.
 //!
 //! - A token (personal or service) may act only on itself; anything else

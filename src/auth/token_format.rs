@@ -1,4 +1,4 @@
-//! The credential format (DESIGN §2): prefix, 30 random base62 characters,
+//! The credential format (docs/DESIGN.md §2.2): prefix, 30 random base62 characters,
 //! 6 base62 characters of CRC32 over the random part.
 //!
 //! Generation, parsing, digest and display hint live here as pure
@@ -374,7 +374,7 @@ mod proptests {
         })
     }
 
-    /// The rule README's Security section gives secret scanners, written
+    /// The rule docs/signals.md gives secret scanners, written
     /// independently of [`checksum`]: a known prefix, 36 base62 characters,
     /// the last 6 being CRC32 of the first 30 in base62 (0-9A-Za-z),
     /// most significant digit first, zero-padded.

@@ -1,4 +1,4 @@
-//! An OIDC identity token already exchanged (DESIGN §3): its issuer and
+//! An OIDC identity token already exchanged (docs/DESIGN.md §3.7): its issuer and
 //! `jti`, kept until it expires, so that it is exchanged once.
 
 use sea_orm::entity::prelude::*;

@@ -1,5 +1,5 @@
 //! A trusted publisher: a CI identity that may exchange its OIDC identity
-//! token for a short-lived service token of one project (DESIGN §8).
+//! token for a short-lived service token of one project (docs/DESIGN.md §8.3).
 
 use sea_orm::entity::prelude::*;
 

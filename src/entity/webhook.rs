@@ -1,5 +1,5 @@
 //! A webhook: an organization's HTTPS endpoint and the events it receives
-//! (DESIGN §8).
+//! (docs/DESIGN.md §8.4).
 
 use sea_orm::entity::prelude::*;
 

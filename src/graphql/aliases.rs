@@ -1,4 +1,4 @@
-//! At most [`MAX_ALIASED_FIELDS`] aliased fields per document (DESIGN §4).
+//! At most [`MAX_ALIASED_FIELDS`] aliased fields per document (docs/DESIGN.md §4.3).
 //! Aliases let one small document run the same field hundreds of times;
 //! the complexity limit prices each one, and this caps how many there are.
 

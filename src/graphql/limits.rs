@@ -1,4 +1,4 @@
-//! Limits that hold at execution as well as validation (DESIGN §4): what a
+//! Limits that hold at execution as well as validation (docs/DESIGN.md §4.3): what a
 //! plain list costs, how many aliased fields a document may have, and the
 //! request's count of resolved objects.
 

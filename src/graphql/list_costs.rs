@@ -1,5 +1,5 @@
 //! Every list of objects in the schema costs its maximum length × its
-//! children (DESIGN §4). The schema's SDL is walked for list fields, and
+//! children (docs/DESIGN.md §4.3). The schema's SDL is walked for list fields, and
 //! each one's multiplier is measured from the complexity async-graphql
 //! computes at validation: a new list field without a complexity, or with
 //! another maximum than the cap its rows are written under, fails here.

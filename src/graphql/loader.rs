@@ -5,8 +5,8 @@
 //!
 //! Each request gets its own [`RowLoader`], without a cache, made on its
 //! first use ([`RequestLoader`]): requests never wait on each other's
-//! batches, and nothing read for one request is served to another (DESIGN
-//! §3: a role change applies to the very next request).
+//! batches, and nothing read for one request is served to another
+//! (docs/DESIGN.md §3.2: a role change applies to the very next request).
 //!
 //! Loaders do not authorize: they read by id what a parent row the caller
 //! may already see points at, and the resolver keeps its permission check.

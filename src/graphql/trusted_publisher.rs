@@ -1,4 +1,4 @@
-//! Trusted publishing (DESIGN §8): the
+//! Trusted publishing (docs/DESIGN.md §8.3): the
 //! mutations that register and remove one, and `exchangeOidcToken`, the
 //! public mutation a CI job trades its OIDC identity token with.
 
@@ -104,7 +104,7 @@ impl TrustedPublisherMutation {
         let exchanged =
             publisher_service::exchange(app, &token, &project_id, &client, &actor).await?;
         // The payload is seen by the credential just created, never by one
-        // sent beside the request (DESIGN §3).
+        // sent beside the request (docs/DESIGN.md §3.6).
         let viewer = app
             .verifier
             .authenticate(

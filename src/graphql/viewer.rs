@@ -112,7 +112,7 @@ impl Viewer {
         if self.0.kind != CredentialKind::Session
             && !self.0.permissions.contains(Permission::TokensRead)
         {
-            // A token acts only on itself (DESIGN §3).
+            // A token acts only on itself (docs/DESIGN.md §3.4).
             select = select.filter(token::Column::Id.eq(self.0.token_id));
         }
         if let Some(status) = status {

@@ -1,4 +1,4 @@
-//! Webhooks (DESIGN §8): the `Webhook` and `WebhookDelivery` types, the
+//! Webhooks (docs/DESIGN.md §8.4): the `Webhook` and `WebhookDelivery` types, the
 //! list behind `Organization.webhooks`, and the mutations that create,
 //! change and delete them. The resolvers translate; `service::webhook`
 //! decides.

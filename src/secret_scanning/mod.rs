@@ -1,4 +1,4 @@
-//! Secret-scanning revocation (DESIGN §8): GitHub (or another scanner
+//! Secret-scanning revocation (docs/DESIGN.md §8.5): GitHub (or another scanner
 //! speaking its partner format) posts the lynk tokens it found in public
 //! places to `POST /secret-scanning/revoke`, signed with keys from
 //! `--secret-scanning-keys`; every live one is revoked at once, audited

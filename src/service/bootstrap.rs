@@ -42,7 +42,7 @@ pub struct UserSummary {
     pub email: String,
 }
 
-/// The one JSON object `lynk bootstrap --json` prints (DESIGN §6).
+/// The one JSON object `lynk bootstrap --json` prints (docs/DESIGN.md §6.3).
 #[derive(Serialize)]
 pub struct BootstrapOutcome {
     pub organization: OrganizationSummary,

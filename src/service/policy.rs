@@ -1,4 +1,4 @@
-//! The rules of DESIGN §3 that decide on values alone: token expiry,
+//! The rules of docs/DESIGN.md §3 that decide on values alone: token expiry,
 //! no escalation, the last admin. Pure functions, tested beside them.
 
 use chrono::{DateTime, Duration, SecondsFormat, SubsecRound, Utc};

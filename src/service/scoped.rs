@@ -1,7 +1,7 @@
 //! Tenancy in one place: loading a row by id within the caller's
 //! organization. An id from another organization, or of a project a
 //! restricted token does not reach, answers `NOT_FOUND` exactly as an
-//! unknown id does, so existence never leaks (DESIGN §3).
+//! unknown id does, so existence never leaks (docs/DESIGN.md §3.6).
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PrimaryKeyTrait, QueryFilter};
 use uuid::Uuid;

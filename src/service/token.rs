@@ -132,7 +132,7 @@ pub async fn retire(
 const MAX_ROTATION_CHAIN: usize = 32;
 
 /// Revoking a rotation's successor ends its predecessor's grace period at
-/// once (DESIGN §3), and that one's predecessor's, up the chain: a secret
+/// once (docs/DESIGN.md §3.4), and that one's predecessor's, up the chain: a secret
 /// kept alive only to bridge to a successor must not outlive it.
 async fn end_predecessors_grace(
     conn: &impl ConnectionTrait,
@@ -241,7 +241,7 @@ async fn facts_for(
     Ok(facts)
 }
 
-/// Loads the token `token_id` if `principal` may `action` it (DESIGN §3, in
+/// Loads the token `token_id` if `principal` may `action` it (docs/DESIGN.md §3.4, in
 /// [`check_token_action`]); `NOT_FOUND` when it may not even know of it.
 pub async fn find_for(
     conn: &impl ConnectionTrait,

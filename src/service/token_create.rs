@@ -1,5 +1,5 @@
 //! Creating tokens: personal tokens (with a session only) and service
-//! tokens, each within what the caller itself holds (DESIGN §3: no
+//! tokens, each within what the caller itself holds (docs/DESIGN.md §3.3: no
 //! escalation, no project the caller does not reach).
 
 use chrono::{DateTime, Utc};

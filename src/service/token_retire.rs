@@ -24,7 +24,7 @@ use crate::{
 };
 
 /// `revokeToken`: revokes `token_id` at once (a token in a rotation's grace
-/// period too) if the caller may (DESIGN §3), recording `token.revoked`.
+/// period too) if the caller may (docs/DESIGN.md §3.4), recording `token.revoked`.
 /// Revoking a revoked token changes nothing.
 pub async fn revoke(
     db: &DatabaseConnection,
@@ -67,7 +67,7 @@ pub struct Rotation {
 /// `rotateToken`: replaces an active token with a successor that keeps its
 /// name, role, scopes, projects and expiry, created by the caller; the old
 /// secret stops at once or when the grace period ends. Rotation is
-/// creation: the caller must be allowed to rotate it (DESIGN §3), and of
+/// creation: the caller must be allowed to rotate it (docs/DESIGN.md §3.4), and of
 /// concurrent rotations exactly one succeeds.
 pub async fn rotate(
     db: &DatabaseConnection,

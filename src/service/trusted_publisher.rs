@@ -1,9 +1,9 @@
-//! Trusted publishing (DESIGN §8): registering the CI identities a project
+//! Trusted publishing (docs/DESIGN.md §8.3): registering the CI identities a project
 //! trusts, and exchanging a CI job's OIDC identity token for a short-lived
 //! service token of that project. The rules are `auth::oidc`'s; here are
 //! the reads and writes around them. An exchange names its project and is
 //! matched only against that project's publishers, and spends the token's
-//! `jti` (DESIGN §3).
+//! `jti` (docs/DESIGN.md §3.7).
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
@@ -34,7 +34,7 @@ use crate::{
     webhook::event::EventType,
 };
 
-/// The most publishers one project may trust (DESIGN §3).
+/// The most publishers one project may trust (docs/DESIGN.md §3.7).
 pub const MAX_PUBLISHERS_PER_PROJECT: u64 = 50;
 
 /// How long an exchanged token lives.

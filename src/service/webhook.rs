@@ -1,4 +1,4 @@
-//! Webhooks (DESIGN §8): registering an organization's endpoints, changing
+//! Webhooks (docs/DESIGN.md §8.4): registering an organization's endpoints, changing
 //! and removing them. The signing secret is made here, handed back once
 //! and stored only sealed under the server's key; URLs and event names are
 //! checked by `webhook::address` and `webhook::event`. A webhook receives

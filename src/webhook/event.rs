@@ -1,4 +1,4 @@
-//! The events lynk announces (DESIGN §8) and the body every delivery of
+//! The events lynk announces (docs/DESIGN.md §8.4) and the body every delivery of
 //! one carries: `{"type","timestamp","data"}`. Pure: names, parsing and
 //! the body's shape, with tests beside them.
 
@@ -23,7 +23,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    /// Every event, in the order DESIGN §8 lists them.
+    /// Every event, in the order docs/DESIGN.md §8.4 lists them.
     pub const ALL: [EventType; 10] = [
         EventType::TokenCreated,
         EventType::TokenRevoked,

@@ -1,4 +1,4 @@
-//! Parking a webhook that keeps failing (DESIGN §4). Every attempt sent to
+//! Parking a webhook that keeps failing (docs/DESIGN.md §4.5). Every attempt sent to
 //! an active webhook updates its record in the transaction that records
 //! the attempt: a delivered one clears its failures, a failed one counts.
 //! A webhook is parked once every attempt has failed for [`PARK_AFTER`],

@@ -1,4 +1,4 @@
-//! Signals (DESIGN §8): webhooks and what feeds them. Events are queued in
+//! Signals (docs/DESIGN.md §8.4): webhooks and what feeds them. Events are queued in
 //! the transaction of the change that causes them (`outbox`), sealed
 //! secrets sign them (`seal`, `signature`), and a background sender
 //! delivers them (`sender`), retrying on a schedule (`schedule`) and only

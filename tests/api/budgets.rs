@@ -1,4 +1,4 @@
-//! Failure budgets under attack (DESIGN §4): a flood of distinct emails
+//! Failure budgets under attack (docs/DESIGN.md §4.4): a flood of distinct emails
 //! cannot flush a spent window, a refused attempt writes nothing, and a
 //! full password check queue answers 503 at once.
 

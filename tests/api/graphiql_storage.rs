@@ -1,4 +1,4 @@
-//! GraphiQL keeps no query text or variables in the browser (DESIGN §4):
+//! GraphiQL keeps no query text or variables in the browser (docs/DESIGN.md §4.6):
 //! what is typed there (a `login(password: …)`) is gone with the tab.
 
 use fantoccini::{Locator, key::Key};

@@ -357,15 +357,15 @@ pub fn days_from_now(days: i64) -> DateTime<Utc> {
     Utc::now() + Duration::days(days)
 }
 
-/// The exact 401 body of DESIGN §1.
+/// The exact 401 body of docs/DESIGN.md §1.
 pub const UNAUTHORIZED_BODY: &str =
     r#"{"errors":[{"message":"Unauthorized","extensions":{"code":"UNAUTHORIZED"}}]}"#;
 
-/// The exact request-level 403 body of DESIGN §4.
+/// The exact request-level 403 body of docs/DESIGN.md §4.1.
 pub const FORBIDDEN_BODY: &str =
     r#"{"errors":[{"message":"Forbidden","extensions":{"code":"FORBIDDEN"}}]}"#;
 
-/// Asserts an answer is the exact 401 of DESIGN §4.
+/// Asserts an answer is the exact 401 of docs/DESIGN.md §4.1.
 #[track_caller]
 pub fn assert_unauthorized(answer: &Answer, token_was_sent: bool) {
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text);

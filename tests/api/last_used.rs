@@ -1,4 +1,4 @@
-//! `lastUsedAt` written behind the requests, in batches (DESIGN §2): every
+//! `lastUsedAt` written behind the requests, in batches (docs/DESIGN.md §2.5): every
 //! first use is recorded, by fewer statements than tokens, and the uses
 //! made just before a shutdown are written on the way out.
 

@@ -1,4 +1,4 @@
-//! Limits that hold at execution (DESIGN §4): every list costs its maximum
+//! Limits that hold at execution (docs/DESIGN.md §4.3): every list costs its maximum
 //! length × its children, each list's maximum is enforced where its rows
 //! are written, at most 50 aliased fields per document, and a request that
 //! resolves too many objects is stopped.

@@ -7,6 +7,7 @@ mod browser;
 mod budgets;
 mod ci_tokens;
 mod cli;
+mod config_table;
 mod console;
 mod console_pages;
 mod console_webhooks;

@@ -94,7 +94,7 @@ pub const CASES: &[Case] = &[
     Case { field: "Mutation.logout", query: "mutation { logout }", expect: [U, A, A, A, A] },
 ];
 
-/// Fields that need no permission by design (DESIGN §3): the credential's
+/// Fields that need no permission by design (docs/DESIGN.md §3.3): the credential's
 /// own organization and identity.
 const OPEN_BY_DESIGN: &[&str] = &[
     "Organization.id",
@@ -278,7 +278,7 @@ fn on(answer: &Answer) -> On {
 }
 
 /// Acting on another principal's token, as every kind of caller: nobody
-/// reaches a credential with more power than its own (DESIGN §3).
+/// reaches a credential with more power than its own (docs/DESIGN.md §3.4).
 #[tokio::test]
 async fn every_caller_against_another_principals_token() {
     use chrono::Utc;

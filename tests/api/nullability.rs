@@ -1,4 +1,4 @@
-//! The schema tells the truth (DESIGN §4): every field a caller may be
+//! The schema tells the truth (docs/DESIGN.md §4.1): every field a caller may be
 //! refused is nullable, and a refused field is `null` beside its siblings,
 //! with a `FORBIDDEN` error at its path. A non-null field there would
 //! null its parent instead (GraphQL's rule), and these tests fail.
@@ -64,7 +64,7 @@ async fn every_guarded_field_is_nullable() {
         .collect();
     assert!(non_null.is_empty(), "guarded but non-null: {non_null:?}");
     // Mutations are left out: a refused mutation nulls `data`, which is
-    // what its non-null type (DESIGN §5) says.
+    // what its non-null type (docs/DESIGN.md §5) says.
     let unlisted: Vec<&str> = CASES
         .iter()
         .filter(|case| !case.field.starts_with("Mutation."))

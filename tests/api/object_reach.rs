@@ -1,4 +1,4 @@
-//! Authorization belongs to the object (DESIGN §3): whatever path leads to
+//! Authorization belongs to the object (docs/DESIGN.md §3.6): whatever path leads to
 //! a project, an SBOM or a token, a caller is handed it only if the
 //! object's by-id query answers it for that caller. The graph walk below
 //! follows every path of the schema from introspection, so a field added

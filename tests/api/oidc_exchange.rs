@@ -1,4 +1,4 @@
-//! Trusted publishing scoped to one project (DESIGN §3): an exchange names
+//! Trusted publishing scoped to one project (docs/DESIGN.md §3.7): an exchange names
 //! its project and is matched only against that project's publishers;
 //! wildcard subjects must name a repository; an identity token is
 //! exchanged once and lives at most 6 hours; only the issuers a publisher

@@ -1,4 +1,4 @@
-//! Database round trips per authenticated request (issue 7, DESIGN §2):
+//! Database round trips per authenticated request (issue 7, docs/DESIGN.md §2.5):
 //! exactly one query, plus at most one `lastUsedAt` write per token per
 //! minute. Counted with sea-orm's metric callback on the very pool the
 //! server uses, and, on a SQLite file, where the query runs inline off the

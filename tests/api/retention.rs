@@ -1,4 +1,4 @@
-//! Retention (DESIGN §4): finished deliveries with their attempts, and
+//! Retention (docs/DESIGN.md §4.6): finished deliveries with their attempts, and
 //! audit rows without an organization, are pruned after 30 days; pending
 //! deliveries and an organization's audit log are kept. Old rows are
 //! written directly, then pruned as every instance's periodic task does.

@@ -1,4 +1,4 @@
-//! Trusted publishing (DESIGN §8): a CI job exchanges its OIDC identity
+//! Trusted publishing (docs/DESIGN.md §8.3): a CI job exchanges its OIDC identity
 //! token for a 15-minute service token of one project. The issuer is the
 //! test's own, on loopback (discovery document and JWKS, keys generated
 //! per run), and lynk runs with `--oidc-allow-http-issuers`.

@@ -1,4 +1,4 @@
-//! Delivering webhooks (DESIGN §8): a receiver inside the test records
+//! Delivering webhooks (docs/DESIGN.md §8.4): a receiver inside the test records
 //! what lynk sends and verifies it with its own implementation of the
 //! Standard Webhooks signature; events are announced through the outbox
 //! as a change's transaction would, and the tests follow them to the

@@ -1,4 +1,4 @@
-//! Fair webhook delivery (DESIGN §4): one organization's receivers that
+//! Fair webhook delivery (docs/DESIGN.md §4.5): one organization's receivers that
 //! never answer hold at most 2 deliveries per webhook and 8 in all, and another
 //! organization's delivery is claimed ahead of their backlog. Everything
 //! is set up over HTTP; the receivers are local listeners, one that holds

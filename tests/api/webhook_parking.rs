@@ -1,4 +1,4 @@
-//! Parking (DESIGN §4): a webhook whose attempts have all failed for a
+//! Parking (docs/DESIGN.md §4.5): a webhook whose attempts have all failed for a
 //! day, at least 10 in a row, is made inactive and says so
 //! (`Webhook.parkedAt`, a `webhook.parked` audit record) until its owner
 //! resumes it. A day of failures is written directly; the failure that

@@ -10,7 +10,7 @@
 //!   default), failed fetches included. A flood of tokens with made-up key
 //!   ids costs one fetch a minute, not one each. Concurrent exchanges for
 //!   one issuer wait for the same fetch (a lock per issuer).
-//! - **Where lynk connects** (DESIGN §3): the issuer and its `jwks_uri`
+//! - **Where lynk connects** (docs/DESIGN.md §3.7): the issuer and its `jwks_uri`
 //!   follow the webhook address rules, `https` and public, checked before
 //!   any request and again after DNS resolution ([`PublicResolver`]); the
 //!   `jwks_uri` and any redirect stay on the issuer's origin.

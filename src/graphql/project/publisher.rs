@@ -1,5 +1,5 @@
 //! The `TrustedPublisher` output type: a CI identity a project trusts
-//! (DESIGN §8), and the list of a project's publishers.
+//! (docs/DESIGN.md §8.3), and the list of a project's publishers.
 
 use std::sync::Arc;
 
