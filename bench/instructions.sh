@@ -33,7 +33,8 @@
 # Settings (environment): BASELINE (a commit, default d36b1e2), REQUESTS
 # (default 2000; 200 for the token list), WARMUP (default 200),
 # CONNECTIONS (default 16), SKIP_BUILD=1 (use the existing builds), ONLY
-# (an extended regular expression over the row labels).
+# (an extended regular expression over the row labels), PROFILE_DIR (keeps
+# each run's callgrind file there, for callgrind_annotate --inclusive=yes).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -85,9 +86,9 @@ gql() { # port token query
         -H 'Content-Type: application/json' -d "$(jq -nc --arg q "$3" '{query: $q}')"
 }
 
-# measure BINARY RUST_LOG QUERY REQUESTS SEED_TOKENS → instructions per request
+# measure BINARY RUST_LOG QUERY REQUESTS SEED_TOKENS NAME → instructions per request
 measure() {
-    local bin=$1 filter=$2 query=$3 requests=$4 seed=$5
+    local bin=$1 filter=$2 query=$3 requests=$4 seed=$5 name=$6
     local dir port token pid out
     dir=$(mktemp -d "$WORK/run.XXXXXX")
     local db="sqlite://$dir/lynk.db?mode=rwc"
@@ -122,6 +123,10 @@ measure() {
     local total
     total=$(awk '/^totals:/ { print $2; exit }' "$out")
     [[ -n $total ]] || die "no callgrind total in $out"
+    if [[ -n ${PROFILE_DIR:-} ]]; then
+        mkdir -p "$PROFILE_DIR"
+        cp "$out" "$PROFILE_DIR/$name.callgrind"
+    fi
     rm -rf "$dir"
     echo $((total / requests))
 }
@@ -135,8 +140,9 @@ row() { # label filter query requests seed
     local label=$1
     [[ $label =~ $ONLY ]] || return 0
     local base now
-    base=$(measure "$BASE_BIN" "$2" "$3" "$4" "$5")
-    now=$(measure "$CURRENT_BIN" "$2" "$3" "$4" "$5")
+    local name=${label//[^a-z0-9]/-}
+    base=$(measure "$BASE_BIN" "$2" "$3" "$4" "$5" "$name-baseline")
+    now=$(measure "$CURRENT_BIN" "$2" "$3" "$4" "$5" "$name-this")
     printf '%-22s %14s %14s %8s\n' "$label" "$base" "$now" \
         "$(awk -v a="$now" -v b="$base" 'BEGIN { printf "%.3f", a / b }')"
 }

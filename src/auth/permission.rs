@@ -93,9 +93,30 @@ impl Permission {
         }
     }
 
-    /// Parses a wire name; `None` if it is not in the catalog.
+    /// Parses a wire name; `None` if it is not in the catalog. A `match`
+    /// rather than a search of [`Permission::ALL`]: every request decodes
+    /// its credential's permissions with it (the unit test
+    /// `names_round_trip_and_are_unique` keeps it the inverse of [`Permission::name`]).
     pub fn from_name(name: &str) -> Option<Permission> {
-        Permission::ALL.into_iter().find(|p| p.name() == name)
+        Some(match name {
+            "organization:write" => Permission::OrganizationWrite,
+            "members:read" => Permission::MembersRead,
+            "members:write" => Permission::MembersWrite,
+            "roles:read" => Permission::RolesRead,
+            "roles:write" => Permission::RolesWrite,
+            "tokens:read" => Permission::TokensRead,
+            "tokens:write" => Permission::TokensWrite,
+            "audit:read" => Permission::AuditRead,
+            "projects:read" => Permission::ProjectsRead,
+            "projects:write" => Permission::ProjectsWrite,
+            "projects:delete" => Permission::ProjectsDelete,
+            "sboms:read" => Permission::SbomsRead,
+            "sboms:write" => Permission::SbomsWrite,
+            "sboms:delete" => Permission::SbomsDelete,
+            "webhooks:read" => Permission::WebhooksRead,
+            "webhooks:write" => Permission::WebhooksWrite,
+            _ => return None,
+        })
     }
 
     const fn bit(self) -> u64 {
@@ -180,7 +201,7 @@ impl PermissionSet {
     /// newer or older catalog) are dropped rather than granted.
     pub fn from_storage(stored: &str) -> PermissionSet {
         stored
-            .split_whitespace()
+            .split_ascii_whitespace()
             .filter_map(Permission::from_name)
             .fold(PermissionSet::EMPTY, PermissionSet::with)
     }

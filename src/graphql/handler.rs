@@ -53,7 +53,9 @@ pub async fn graphql(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let media_type = MediaType::accepted_by(&parts.headers);
-    let mut response = serve(&state, parts, body, peer, media_type).await;
+    // Boxed, as are the larger steps inside it: a future is moved by value
+    // through every layer that wraps it, and these are kilobytes.
+    let mut response = Box::pin(serve(&state, parts, body, peer, media_type)).await;
     media_type.label(&mut response);
     response
 }
@@ -95,7 +97,7 @@ async fn serve(
     };
     let body_limit = anonymous.is_some().then_some(ANONYMOUS_BODY_LIMIT);
     let mut request =
-        match receive_request(&parts, body, state.app.max_sbom_bytes, body_limit).await {
+        match Box::pin(receive_request(&parts, body, state.app.max_sbom_bytes, body_limit)).await {
             Ok(request) => request,
             Err(Rejected::AnonymousTooLarge) => {
                 crate::metrics::record_authentication(checked.labels(false));
@@ -194,7 +196,7 @@ async fn serve(
         .scope(RequestScope::new(request_id), async {
             // The request's row loader, its batches held for the window.
             let request = request.data(context).data(RequestLoader::default());
-            let response = loader::in_window(schema.execute(request)).await;
+            let response = Box::pin(loader::in_window(schema.execute(request))).await;
             (response, REQUEST.with(RequestScope::escalation))
         })
         .await;
