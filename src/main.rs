@@ -14,8 +14,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let command = Cli::parse().into_command();
-    telemetry::init();
-    match cli::run(command).await {
+    let logs = telemetry::init();
+    let result = cli::run(command).await;
+    // The queued log lines first, then the error below them.
+    drop(logs);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // Errors carry stable codes; internal causes are shown here, on

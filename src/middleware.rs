@@ -31,9 +31,8 @@ use axum::{
 use futures_util::FutureExt;
 use tower::ServiceBuilder;
 use tower_http::{
-    LatencyUnit,
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
-    trace::{DefaultOnResponse, TraceLayer},
+    trace::TraceLayer,
 };
 
 use crate::telemetry::REQUEST_ID_HEADER;
@@ -52,11 +51,7 @@ pub fn with_middleware(routes: Router, request_timeout: Duration) -> Router {
                     .make_span_with(crate::telemetry::request_span::<axum::body::Body>)
                     // One line per request at `info`: status and duration,
                     // in the span that holds method, path and request id.
-                    .on_response(
-                        DefaultOnResponse::new()
-                            .level(tracing::Level::INFO)
-                            .latency_unit(LatencyUnit::Micros),
-                    ),
+                    .on_response(log_response),
             )
             .layer(PropagateRequestIdLayer::new(request_id))
             .layer(middleware::from_fn_with_state(
@@ -64,6 +59,17 @@ pub fn with_middleware(routes: Router, request_timeout: Duration) -> Router {
                 around_request,
             )),
     )
+}
+
+/// The request's line: its status and how long it took, as integers
+/// (tower-http's `DefaultOnResponse` formats the duration with its unit
+/// through `fmt` for every request).
+fn log_response<B>(response: &Response<B>, latency: Duration, _span: &tracing::Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+        "finished processing request"
+    );
 }
 
 /// Gives a request without an `x-request-id` a random UUID (version 4,

@@ -7,38 +7,58 @@ use std::io::IsTerminal;
 
 use axum::http::Request;
 use tracing::Span;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{EnvFilter, fmt};
 
 /// Header carrying the request id (set by the request-id layer, or kept
 /// from the caller).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Installs the global subscriber. Call once, from `main`.
-pub fn init() {
+mod line;
+
+/// Installs the global subscriber. Call once, from `main`, and keep what
+/// it returns until the end: dropping it writes out the lines still
+/// queued.
+///
+/// Lines are written by a thread of their own (tracing-appender's
+/// non-blocking writer), so that a request never waits on `write(2)` to
+/// standard error; the queue holds 128,000 lines and, when full, the
+/// logging thread waits rather than lose one. Off a terminal the line is
+/// [`line::Line`], a plain-text format that costs a fraction of the
+/// default one; at a terminal, the default with colours.
+pub fn init() -> WorkerGuard {
     // Without RUST_LOG: `info`, but the migration runner's step-by-step
     // lines (a dozen at every start) only as warnings; lynk itself says
     // when migrations were applied.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sea_orm_migration=warn"));
     let json = std::env::var("LYNK_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("lynk-log")
+        .finish(std::io::stderr());
     // A log line that cannot be written (standard error closed, its pipe's
     // reader gone) is dropped: tracing-subscriber's default would report
     // it with `eprintln!`, which panics on the same closed stream, and
     // every request writes a line.
-    let mut builder = fmt()
+    let builder = fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .log_internal_errors(false);
-    // Colours are for people at a terminal; a log file or a collector gets
-    // plain text (and `NO_COLOR` turns them off at a terminal too).
-    if !std::io::stderr().is_terminal() {
-        builder = builder.with_ansi(false);
-    }
     if json {
-        builder.json().with_current_span(true).init();
-    } else {
+        builder.with_ansi(false).json().with_current_span(true).init();
+    } else if std::io::stderr().is_terminal() {
+        // Colours are for people at a terminal (`NO_COLOR` turns them off
+        // there too).
         builder.init();
+    } else {
+        builder
+            .with_ansi(false)
+            .fmt_fields(line::PlainFields)
+            .event_format(line::Line)
+            .init();
     }
+    guard
 }
 
 /// The span of one HTTP request, so that every log line written while it
