@@ -52,6 +52,11 @@ pub async fn receive_request(
             .map(GraphQLRequest::into_inner)
             .map_err(|rejection| Rejected::Error(not_a_graphql_request(&rejection.0)));
     }
+    let multipart = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/"));
     let body = match anonymous_limit {
         Some(limit) => {
             let declared = parts
@@ -63,9 +68,24 @@ pub async fn receive_request(
                 return Err(Rejected::AnonymousTooLarge);
             }
             match axum::body::to_bytes(body, limit).await {
+                Ok(bytes) if !multipart => return parse_json(&bytes),
                 Ok(bytes) => Body::from(bytes),
                 Err(_) => return Err(Rejected::AnonymousTooLarge),
             }
+        }
+        // JSON, the common case, read whole and parsed as one request.
+        None if !multipart => {
+            return match axum::body::to_bytes(body, usize::MAX).await {
+                Ok(bytes) => parse_json(&bytes),
+                Err(err) if is_length_limit(&err) => {
+                    Err(Rejected::Error(Error::PayloadTooLarge {
+                        max_sbom_bytes: max_file_bytes,
+                    }))
+                }
+                Err(err) => Err(Rejected::Error(not_a_graphql_request(
+                    &ParseRequestError::Io(std::io::Error::other(err)),
+                ))),
+            };
         }
         None => body,
     };
@@ -102,6 +122,25 @@ pub async fn receive_request(
         }
         Err(err) => Err(Rejected::Error(not_a_graphql_request(&err))),
     }
+}
+
+/// A JSON body: one GraphQL request. Parsed as `Request` itself rather than
+/// async-graphql's `BatchRequest`, an untagged enum that serde buffers
+/// whole before trying each variant; a batch (a JSON array) is refused as
+/// async-graphql refuses it.
+fn parse_json(bytes: &[u8]) -> Result<async_graphql::Request, Rejected> {
+    use async_graphql::ParseRequestError;
+
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(Rejected::Error(not_a_graphql_request(
+            &ParseRequestError::UnsupportedBatch,
+        )));
+    }
+    serde_json::from_slice(bytes).map_err(|err| {
+        Rejected::Error(not_a_graphql_request(&ParseRequestError::InvalidRequest(
+            Box::new(err),
+        )))
+    })
 }
 
 /// HTTP 400 for a body that is not a GraphQL request (malformed JSON, a

@@ -47,7 +47,38 @@ pub struct InlineReader {
     /// Connections not in use. At most one per thread verifying at the same
     /// moment is ever opened, since a verification never yields while it
     /// holds one: in practice, one per runtime worker thread.
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<ReadConnection>>,
+}
+
+/// A connection with the verification statement prepared on it, held
+/// beside it rather than in rusqlite's statement cache: the cache is keyed
+/// by the SQL text, which it trims, hashes twice and copies into a new
+/// `Arc<str>` on every use, more than a thousand bytes each time
+/// (BENCHMARKS.md). `ouroboros` (already in the build through sea-orm)
+/// keeps the statement from outliving its connection.
+#[ouroboros::self_referencing]
+struct ReadConnection {
+    connection: Connection,
+    #[borrows(connection)]
+    #[covariant]
+    statement: rusqlite::Statement<'this>,
+}
+
+// SAFETY: a `ReadConnection` is moved between threads whole: the
+// statement and the connection it was prepared on go together, and nothing
+// outside holds a reference to either (the struct is private to this
+// module, and `with_statement_mut` lends them only for one synchronous
+// call). `rusqlite::Connection` is `Send`; a `Statement` is not only because
+// it borrows its `Connection`, which is not `Sync`, and no second thread
+// ever sees this connection while the first uses it. SQLite allows a
+// connection and its statements on any thread, one thread at a time (it is
+// opened with `SQLITE_OPEN_NO_MUTEX`, SQLite's multi-thread mode).
+unsafe impl Send for ReadConnection {}
+
+impl std::fmt::Debug for ReadConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadConnection")
+    }
 }
 
 impl InlineReader {
@@ -79,11 +110,11 @@ impl InlineReader {
         digest: &[u8],
         requested: Option<Uuid>,
     ) -> Result<Option<CredentialRow>, Unavailable> {
-        let connection = match self.take() {
+        let mut connection = match self.take() {
             Ok(connection) => connection,
             Err(err) => return Err(unavailable(&err)),
         };
-        let answer = query(&connection, digest, requested);
+        let answer = query(&mut connection, digest, requested);
         match answer {
             Ok(row) => {
                 self.put_back(connection);
@@ -100,7 +131,7 @@ impl InlineReader {
         }
     }
 
-    fn take(&self) -> rusqlite::Result<Connection> {
+    fn take(&self) -> rusqlite::Result<ReadConnection> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match idle {
             Some(connection) => Ok(connection),
@@ -108,7 +139,7 @@ impl InlineReader {
         }
     }
 
-    fn put_back(&self, connection: Connection) {
+    fn put_back(&self, connection: ReadConnection) {
         self.idle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -119,8 +150,8 @@ impl InlineReader {
 /// Opens a connection that reads like the pool's (memory-mapped, through
 /// the same VFS), may not write (`query_only`) and never waits for a lock
 /// (no busy timeout). The file exists and is in WAL mode already: the pool
-/// created and migrated it.
-fn open(path: &Path, vfs: Option<&str>) -> rusqlite::Result<Connection> {
+/// created and migrated it. The verification statement is prepared on it.
+fn open(path: &Path, vfs: Option<&str>) -> rusqlite::Result<ReadConnection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = match vfs {
         Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs)?,
@@ -129,31 +160,35 @@ fn open(path: &Path, vfs: Option<&str>) -> rusqlite::Result<Connection> {
     connection.pragma_update(None, "mmap_size", SQLITE_MMAP_BYTES)?;
     connection.pragma_update(None, "query_only", true)?;
     connection.busy_timeout(std::time::Duration::ZERO)?;
-    let columns = connection
-        .prepare_cached(VERIFY_SQL_SQLITE)?
-        .column_names()
-        .join(",");
-    if columns != COLUMNS.join(",") {
-        return Err(rusqlite::Error::InvalidColumnName(format!(
-            "the verification query returns {columns}, not the COLUMNS it is read by"
-        )));
+    ReadConnectionTryBuilder {
+        connection,
+        statement_builder: |connection: &Connection| {
+            let statement = connection.prepare(VERIFY_SQL_SQLITE)?;
+            let columns = statement.column_names().join(",");
+            if columns != COLUMNS.join(",") {
+                return Err(rusqlite::Error::InvalidColumnName(format!(
+                    "the verification query returns {columns}, not the COLUMNS it is read by"
+                )));
+            }
+            Ok(statement)
+        },
     }
-    Ok(connection)
+    .try_build()
 }
 
 fn query(
-    connection: &Connection,
+    connection: &mut ReadConnection,
     digest: &[u8],
     requested: Option<Uuid>,
 ) -> rusqlite::Result<Option<CredentialRow>> {
-    // Cached per connection: prepared once, then only bound and stepped.
-    let mut statement = connection.prepare_cached(VERIFY_SQL_SQLITE)?;
     STATEMENTS.set(STATEMENTS.get() + 1);
-    statement
-        .query_row(named_params! { "$1": digest, "$2": requested }, |row| {
-            row::decode(row)
-        })
-        .optional()
+    connection.with_statement_mut(|statement| {
+        statement
+            .query_row(named_params! { "$1": digest, "$2": requested }, |row| {
+                row::decode(row)
+            })
+            .optional()
+    })
 }
 
 thread_local! {
@@ -185,12 +220,16 @@ impl ColumnRead for Row<'_> {
     /// anything else through rusqlite's.
     fn timestamp(&self, column: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
         let value = self.get_ref(column)?;
-        if let ValueRef::Text(text) = value
-            && let Ok(at) = std::str::from_utf8(text)
+        if let ValueRef::Text(text) = value {
+            if let Some(at) = utc_as_sqlx_writes_it(text) {
+                return Ok(Some(at));
+            }
+            if let Ok(at) = std::str::from_utf8(text)
                 .map_err(drop)
                 .and_then(|text| DateTime::parse_from_rfc3339(text).map_err(drop))
-        {
-            return Ok(Some(at.to_utc()));
+            {
+                return Ok(Some(at.to_utc()));
+            }
         }
         Option::<DateTime<Utc>>::column_result(value).map_err(|err| match err {
             FromSqlError::InvalidType => rusqlite::Error::InvalidColumnType(
@@ -225,6 +264,55 @@ impl ColumnRead for Row<'_> {
     }
 }
 
+/// A timestamp in the one shape sqlx writes a `DateTime<Utc>` in,
+/// `2026-12-07T18:03:45.944636667+00:00` (the fraction of 0 to 9 digits,
+/// `Z` accepted for the offset), read by position; `None` for anything
+/// else, which the general RFC 3339 parser then reads. Verification reads
+/// four timestamps per request, and chrono's parser costs several times
+/// this.
+fn utc_as_sqlx_writes_it(text: &[u8]) -> Option<DateTime<Utc>> {
+    fn number(digits: &[u8]) -> Option<u32> {
+        digits.iter().try_fold(0u32, |value, &digit| {
+            digit
+                .is_ascii_digit()
+                .then(|| value * 10 + u32::from(digit - b'0'))
+        })
+    }
+    let (date_time, mut rest) = text.split_at_checked(19)?;
+    if date_time[4] != b'-'
+        || date_time[7] != b'-'
+        || date_time[10] != b'T'
+        || date_time[13] != b':'
+        || date_time[16] != b':'
+    {
+        return None;
+    }
+    let mut nanos = 0;
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+        if !(1..=9).contains(&digits) {
+            return None;
+        }
+        nanos = number(&fraction[..digits])? * 10u32.pow(9 - digits as u32);
+        rest = &fraction[digits..];
+    }
+    if rest != b"+00:00" && rest != b"Z" {
+        return None;
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(
+        i32::try_from(number(&date_time[0..4])?).ok()?,
+        number(&date_time[5..7])?,
+        number(&date_time[8..10])?,
+    )?;
+    let time = chrono::NaiveTime::from_hms_nano_opt(
+        number(&date_time[11..13])?,
+        number(&date_time[14..16])?,
+        number(&date_time[17..19])?,
+        nanos,
+    )?;
+    Some(date.and_time(time).and_utc())
+}
+
 fn is_busy(err: &rusqlite::Error) -> bool {
     matches!(
         err.sqlite_error_code(),
@@ -242,6 +330,38 @@ fn unavailable(err: &rusqlite::Error) -> Unavailable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_read_by_position_agree_with_chrono() {
+        for text in [
+            "2026-12-07T18:03:45.944636667+00:00",
+            "2026-12-07T18:03:45.9+00:00",
+            "2026-12-07T18:03:45+00:00",
+            "2024-02-29T23:59:59.123Z",
+            "1970-01-01T00:00:00Z",
+        ] {
+            let expected = DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+            assert_eq!(
+                utc_as_sqlx_writes_it(text.as_bytes()),
+                Some(expected),
+                "{text}"
+            );
+        }
+        // Anything else is left to the general parser.
+        for text in [
+            "2026-12-07T18:03:45.944636667+01:00",
+            "2026-12-07 18:03:45+00:00",
+            "2026-12-07T18:03:45.+00:00",
+            "2026-12-07T18:03:45.1234567890+00:00",
+            "2023-02-29T00:00:00Z",
+            "2026-12-07T24:00:00Z",
+            "2026-1a-07T18:03:45Z",
+            "2026-12-07T18:03:45",
+            "",
+        ] {
+            assert_eq!(utc_as_sqlx_writes_it(text.as_bytes()), None, "{text}");
+        }
+    }
     use crate::{config::DatabaseArgs, database};
 
     /// Connections of one process must lock a file the same way: with the
