@@ -97,7 +97,7 @@ async fn serve(
     };
     let body_limit = anonymous.is_some().then_some(ANONYMOUS_BODY_LIMIT);
     let mut request =
-        match Box::pin(receive_request(&parts, body, state.app.max_sbom_bytes, body_limit)).await {
+        match receive_request(&parts, body, state.app.max_sbom_bytes, body_limit).await {
             Ok(request) => request,
             Err(Rejected::AnonymousTooLarge) => {
                 crate::metrics::record_authentication(checked.labels(false));

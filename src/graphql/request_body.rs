@@ -47,8 +47,11 @@ pub async fn receive_request(
     if parts.method == Method::GET {
         // A rare path: copying the head here keeps the common one copy-free.
         let request = Request::from_parts(parts.clone(), body);
-        return GraphQLRequest::<GraphQLRejection>::from_request(request, &())
-            .await
+        return Box::pin(GraphQLRequest::<GraphQLRejection>::from_request(
+            request,
+            &(),
+        ))
+        .await
             .map(GraphQLRequest::into_inner)
             .map_err(|rejection| Rejected::Error(not_a_graphql_request(&rejection.0)));
     }
@@ -110,7 +113,8 @@ pub async fn receive_request(
         })
         .into_async_read();
     let options = MultipartOptions::default().max_file_size(max_file_bytes);
-    match receive_body(content_type, body, options).await {
+    // Boxed, as the GET path above: the JSON path's future stays small.
+    match Box::pin(receive_body(content_type, body, options)).await {
         Ok(request) => Ok(request),
         Err(ParseRequestError::PayloadTooLarge) => Err(Rejected::Error(Error::PayloadTooLarge {
             max_sbom_bytes: max_file_bytes,

@@ -208,7 +208,15 @@ impl ColumnRead for Row<'_> {
     type Error = rusqlite::Error;
 
     fn uuid(&self, column: usize) -> rusqlite::Result<Option<Uuid>> {
-        self.get(column)
+        // The 16-byte blob sqlx writes, read without `FromSql`'s checks;
+        // anything else through them (and their error).
+        match self.get_ref(column)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Blob(bytes) if bytes.len() == 16 => {
+                Ok(Uuid::from_slice(bytes).ok())
+            }
+            _ => self.get(column),
+        }
     }
 
     fn integer(&self, column: usize) -> rusqlite::Result<Option<i32>> {
