@@ -46,7 +46,11 @@ pub fn init() -> WorkerGuard {
         .with_writer(writer)
         .log_internal_errors(false);
     if json {
-        builder.with_ansi(false).json().with_current_span(true).init();
+        builder
+            .with_ansi(false)
+            .json()
+            .with_current_span(true)
+            .init();
     } else if std::io::stderr().is_terminal() {
         // Colours are for people at a terminal (`NO_COLOR` turns them off
         // there too).

@@ -12,6 +12,7 @@ pub mod limits;
 mod list_costs;
 mod loader;
 mod member;
+mod names;
 mod null_rule;
 pub mod operation;
 mod organization;

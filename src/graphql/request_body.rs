@@ -52,14 +52,18 @@ pub async fn receive_request(
             &(),
         ))
         .await
-            .map(GraphQLRequest::into_inner)
-            .map_err(|rejection| Rejected::Error(not_a_graphql_request(&rejection.0)));
+        .map(GraphQLRequest::into_inner)
+        .map_err(|rejection| Rejected::Error(not_a_graphql_request(&rejection.0)));
     }
     let multipart = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
     let body = match anonymous_limit {
         Some(limit) => {
             let declared = parts
@@ -80,11 +84,9 @@ pub async fn receive_request(
         None if !multipart => {
             return match axum::body::to_bytes(body, usize::MAX).await {
                 Ok(bytes) => parse_json(&bytes),
-                Err(err) if is_length_limit(&err) => {
-                    Err(Rejected::Error(Error::PayloadTooLarge {
-                        max_sbom_bytes: max_file_bytes,
-                    }))
-                }
+                Err(err) if is_length_limit(&err) => Err(Rejected::Error(Error::PayloadTooLarge {
+                    max_sbom_bytes: max_file_bytes,
+                })),
                 Err(err) => Err(Rejected::Error(not_a_graphql_request(
                     &ParseRequestError::Io(std::io::Error::other(err)),
                 ))),

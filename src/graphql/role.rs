@@ -1,5 +1,6 @@
 //! The `Role` type and the `role(id)` query.
 
+use super::names::Names;
 use async_graphql::{Context, ID, Object};
 use uuid::Uuid;
 
@@ -32,8 +33,8 @@ impl Role {
     }
 
     /// Permission names, in catalog order.
-    async fn permissions(&self) -> Vec<&'static str> {
-        PermissionSet::from_storage(&self.0.permissions).names()
+    async fn permissions(&self) -> Names {
+        Names(PermissionSet::from_storage(&self.0.permissions).names())
     }
 
     /// Built-in roles (admin, editor, uploader, viewer) cannot be changed or deleted.

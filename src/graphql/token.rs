@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{
     context::ContextExt,
     loader::{self, MemberRole, ProjectId, RoleId},
+    names::Names,
     project::Project,
     role::{Role, parse_id},
     scalar::Timestamp,
@@ -137,11 +138,11 @@ impl Token {
     }
 
     /// The permissions a personal token is narrowed to; null = the owner's whole role.
-    async fn scopes(&self) -> Option<Vec<&'static str>> {
+    async fn scopes(&self) -> Option<Names> {
         self.model
             .scopes
             .as_deref()
-            .map(|s| PermissionSet::from_storage(s).names())
+            .map(|s| Names(PermissionSet::from_storage(s).names()))
     }
 
     /// The projects the token is restricted to, oldest first; null = every

@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use super::{
     context::ContextExt,
     loader::{self, RoleId, TokenId},
+    names::Names,
     organization::{name_condition, status_condition},
     pagination::{Page, connection_complexity},
     role::Role,
@@ -77,8 +78,8 @@ impl Viewer {
     }
 
     /// Effective permissions: the role's, narrowed by the token's scopes.
-    async fn permissions(&self) -> Vec<&'static str> {
-        self.0.permissions.names()
+    async fn permissions(&self) -> Names {
+        Names(self.0.permissions.names())
     }
 
     /// The user's personal tokens in this organization. A session lists

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{
     context::ContextExt,
     limits::count_resolved,
+    names::Names,
     pagination::{Page, connection_complexity},
     role::parse_id,
     scalar::Timestamp,
@@ -40,11 +41,13 @@ impl Webhook {
     }
 
     /// The event names it is sent, e.g. `token.created`.
-    async fn events(&self) -> Vec<&'static str> {
-        event::from_storage(&self.0.events)
-            .into_iter()
-            .map(event::EventType::name)
-            .collect()
+    async fn events(&self) -> Names {
+        Names(
+            event::from_storage(&self.0.events)
+                .into_iter()
+                .map(event::EventType::name)
+                .collect(),
+        )
     }
 
     /// An inactive webhook is sent nothing, and events are not queued

@@ -19,10 +19,7 @@ use tracing::{
 };
 use tracing_subscriber::{
     field::RecordFields,
-    fmt::{
-        FmtContext, FormatEvent, FormatFields, FormattedFields,
-        format::Writer,
-    },
+    fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, format::Writer},
     registry::LookupSpan,
 };
 
@@ -268,14 +265,22 @@ mod tests {
                 request_id = %"0193-abc"
             );
             let _entered = span.enter();
-            tracing::info!(status = 200u16, latency_us = 412u64, note = "a \"b\"", "finished processing request");
+            tracing::info!(
+                status = 200u16,
+                latency_us = 412u64,
+                note = "a \"b\"",
+                "finished processing request"
+            );
             tracing::warn!(failures = -3i64, "odd");
         });
         let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
         let (time, rest) = lines[0].split_at(28);
-        assert!(DateTime::parse_from_rfc3339(time.trim_end()).is_ok(), "{time}");
+        assert!(
+            DateTime::parse_from_rfc3339(time.trim_end()).is_ok(),
+            "{time}"
+        );
         assert_eq!(
             rest,
             " INFO request{method=POST path=/lynkapi request_id=0193-abc}: \
@@ -290,7 +295,13 @@ mod tests {
 
     #[test]
     fn levels_line_up_as_the_default_format_does() {
-        for level in [Level::ERROR, Level::WARN, Level::INFO, Level::DEBUG, Level::TRACE] {
+        for level in [
+            Level::ERROR,
+            Level::WARN,
+            Level::INFO,
+            Level::DEBUG,
+            Level::TRACE,
+        ] {
             assert_eq!(super::level(&level).len(), 6);
             assert_eq!(super::level(&level).trim(), level.as_str());
         }

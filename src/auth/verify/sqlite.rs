@@ -212,9 +212,7 @@ impl ColumnRead for Row<'_> {
         // anything else through them (and their error).
         match self.get_ref(column)? {
             ValueRef::Null => Ok(None),
-            ValueRef::Blob(bytes) if bytes.len() == 16 => {
-                Ok(Uuid::from_slice(bytes).ok())
-            }
+            ValueRef::Blob(bytes) if bytes.len() == 16 => Ok(Uuid::from_slice(bytes).ok()),
             _ => self.get(column),
         }
     }
