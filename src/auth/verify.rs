@@ -6,9 +6,10 @@
 //! its columns and the one decoder of its row are in [`row`]. The rules
 //! that decide on the row are in [`super::principal::resolve_principal`].
 //! On a SQLite file the query runs inline on the request's thread
-//! ([`sqlite`]), falling back to the pool when it cannot run; on
-//! everything else it runs on the pool.
+//! ([`sqlite`]); on PostgreSQL, on connections the verifier keeps
+//! ([`postgres`]); either falls back to the pool when it cannot run.
 
+mod postgres;
 mod row;
 mod sqlite;
 
@@ -24,10 +25,11 @@ use super::{
     token_format::{self, SecretKind},
 };
 use crate::error::Error;
+use postgres::HeldConnections;
 use row::{VERIFY_SQL_POSTGRES, VERIFY_SQL_SQLITE};
 use sqlite::InlineReader;
 
-/// The inline reader could not run the query without waiting (or it
+/// The inline reader or the held connections could not run the query without waiting (or it
 /// failed): ask the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Unavailable;
@@ -39,14 +41,19 @@ pub struct Verifier {
     db: DatabaseConnection,
     /// On a SQLite file, the query runs inline ([`sqlite`]).
     inline: Option<Arc<InlineReader>>,
+    /// On PostgreSQL, on connections of its own ([`postgres`]).
+    held: Option<Arc<HeldConnections>>,
 }
 
 impl Verifier {
-    /// Verifies through `db`: inline where `db` is a SQLite file, on the
-    /// pool otherwise.
-    pub fn new(db: DatabaseConnection) -> Verifier {
+    /// Verifies through `db`: inline where `db` is a SQLite file, on up
+    /// to `held_connections` connections of its own where it is PostgreSQL
+    /// (the share [`crate::database::verification_connections`] took out
+    /// of the pool), on the pool otherwise.
+    pub fn new(db: DatabaseConnection, held_connections: u32) -> Verifier {
         Verifier {
             inline: InlineReader::for_pool(&db).map(Arc::new),
+            held: HeldConnections::for_pool(&db, held_connections).map(Arc::new),
             db,
         }
     }
@@ -59,13 +66,31 @@ impl Verifier {
         requested: RequestedOrganization,
         now: DateTime<Utc>,
     ) -> Result<Result<Principal, AuthFailure>, Error> {
-        authenticate(self.inline.as_deref(), &self.db, presented, requested, now).await
+        let local = match (&self.inline, &self.held) {
+            (Some(inline), _) => Local::Inline(inline),
+            (None, Some(held)) => Local::Held(held),
+            (None, None) => Local::None,
+        };
+        authenticate(local, &self.db, presented, requested, now).await
+    }
+
+    /// The verifier's own PostgreSQL connections open now.
+    pub fn held_connections(&self) -> usize {
+        self.held.as_ref().map_or(0, |held| held.open())
     }
 }
 
-/// [`Verifier::authenticate`], inline when `inline` is given and can run.
+/// Where the query runs before the pool is asked.
+#[derive(Clone, Copy)]
+enum Local<'a> {
+    Inline(&'a InlineReader),
+    Held(&'a HeldConnections),
+    None,
+}
+
+/// [`Verifier::authenticate`], off the pool when `local` can run.
 async fn authenticate(
-    inline: Option<&InlineReader>,
+    local: Local<'_>,
     db: &DatabaseConnection,
     presented: PresentedCredential<'_>,
     requested: RequestedOrganization,
@@ -79,9 +104,14 @@ async fn authenticate(
         RequestedOrganization::Id(id) => Some(id),
         RequestedOrganization::Default | RequestedOrganization::Invalid => None,
     };
-    let row = match inline.map(|inline| inline.verify(&digest.0, requested_id)) {
-        Some(Ok(row)) => row,
-        Some(Err(Unavailable)) | None => query_pool(db, &digest.0, requested_id).await?,
+    let local = match local {
+        Local::Inline(inline) => inline.verify(&digest.0, requested_id),
+        Local::Held(held) => Box::pin(held.verify(&digest.0, requested_id)).await,
+        Local::None => Err(Unavailable),
+    };
+    let row = match local {
+        Ok(row) => row,
+        Err(Unavailable) => query_pool(db, &digest.0, requested_id).await?,
     };
     let Some(row) = row else {
         return Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Unknown)));
@@ -124,7 +154,13 @@ pub mod testing {
         requested: RequestedOrganization,
         now: DateTime<Utc>,
     ) -> Result<Result<Principal, AuthFailure>, Error> {
-        authenticate(None, db, presented, requested, now).await
+        authenticate(Local::None, db, presented, requested, now).await
+    }
+
+    /// How many verification statements ran on the verifier's own
+    /// PostgreSQL connections (off the pool) on the calling thread so far.
+    pub fn held_statements() -> u64 {
+        super::postgres::statements_on_this_thread()
     }
 
     /// How many verification statements ran inline (on a SQLite file,
