@@ -40,7 +40,8 @@
 # The tables go to standard output; the processes it started are stopped
 # on exit, Ctrl-C included.
 #
-# Settings (environment): BASELINE (a commit, default d36b1e2), REQUESTS
+# Settings (environment): BASELINE (a commit, default d36b1e2),
+# BASELINE_BIN (a lynk binary to compare with instead, not built), REQUESTS
 # (default 2000; 200 for the token list), WARMUP (default 200),
 # CONNECTIONS (default 16), SKIP_BUILD=1 (use the existing builds), ONLY
 # (an extended regular expression over the row labels of both tables),
@@ -104,18 +105,21 @@ mkdir -p "$WORK"
 if [[ -z ${SKIP_BUILD:-} ]]; then
     log "building this tree (release)"
     cargo build --release --locked --quiet
-    if [[ ! -d $BASE_SRC ]]; then
-        git worktree add --detach "$BASE_SRC" "$BASELINE" >/dev/null
+    if [[ -z ${BASELINE_BIN:-} ]]; then
+        if [[ ! -d $BASE_SRC ]]; then
+            git worktree add --detach "$BASE_SRC" "$BASELINE" >/dev/null
+        fi
+        log "building the baseline $BASELINE (release)"
+        CARGO_TARGET_DIR=$BASE_TARGET cargo build --release --locked --quiet \
+            --manifest-path "$BASE_SRC/Cargo.toml"
     fi
-    log "building the baseline $BASELINE (release)"
-    CARGO_TARGET_DIR=$BASE_TARGET cargo build --release --locked --quiet \
-        --manifest-path "$BASE_SRC/Cargo.toml"
     if ((DISTINCT_TOKENS > 0)); then
         cargo build --locked --quiet --example bench_tokens
     fi
 fi
 CURRENT_BIN=$ROOT/target/release/lynk
-BASE_BIN=$BASE_TARGET/release/lynk
+BASE_BIN=${BASELINE_BIN:-$BASE_TARGET/release/lynk}
+[[ -z ${BASELINE_BIN:-} ]] || BASELINE=$(basename "$BASELINE_BIN")
 [[ -x $CURRENT_BIN && -x $BASE_BIN ]] || die "missing builds; run without SKIP_BUILD"
 BENCH_TOKENS=""
 for candidate in "$ROOT/target/release/examples/bench_tokens" "$ROOT/target/debug/examples/bench_tokens"; do

@@ -66,12 +66,15 @@ impl Verifier {
         requested: RequestedOrganization,
         now: DateTime<Utc>,
     ) -> Result<Result<Principal, AuthFailure>, Error> {
-        let local = match (&self.inline, &self.held) {
-            (Some(inline), _) => Local::Inline(inline),
-            (None, Some(held)) => Local::Held(held),
-            (None, None) => Local::None,
-        };
-        authenticate(local, &self.db, presented, requested, now).await
+        authenticate(
+            self.inline.as_deref(),
+            self.held.as_deref(),
+            &self.db,
+            presented,
+            requested,
+            now,
+        )
+        .await
     }
 
     /// The verifier's own PostgreSQL connections open now.
@@ -80,17 +83,11 @@ impl Verifier {
     }
 }
 
-/// Where the query runs before the pool is asked.
-#[derive(Clone, Copy)]
-enum Local<'a> {
-    Inline(&'a InlineReader),
-    Held(&'a HeldConnections),
-    None,
-}
-
-/// [`Verifier::authenticate`], off the pool when `local` can run.
+/// [`Verifier::authenticate`]: inline when `inline` is given and can run,
+/// else on `held` connections when given and they can, else on the pool.
 async fn authenticate(
-    local: Local<'_>,
+    inline: Option<&InlineReader>,
+    held: Option<&HeldConnections>,
     db: &DatabaseConnection,
     presented: PresentedCredential<'_>,
     requested: RequestedOrganization,
@@ -104,19 +101,33 @@ async fn authenticate(
         RequestedOrganization::Id(id) => Some(id),
         RequestedOrganization::Default | RequestedOrganization::Invalid => None,
     };
-    let local = match local {
-        Local::Inline(inline) => inline.verify(&digest.0, requested_id),
-        Local::Held(held) => Box::pin(held.verify(&digest.0, requested_id)).await,
-        Local::None => Err(Unavailable),
-    };
-    let row = match local {
-        Ok(row) => row,
-        Err(Unavailable) => query_pool(db, &digest.0, requested_id).await?,
+    let row = match inline.map(|inline| inline.verify(&digest.0, requested_id)) {
+        Some(Ok(row)) => row,
+        Some(Err(Unavailable)) | None => {
+            query_held_or_pool(held, db, &digest.0, requested_id).await?
+        }
     };
     let Some(row) = row else {
         return Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Unknown)));
     };
     Ok(resolve_principal(row, requested, now))
+}
+
+/// On `held` connections when given and they can run the query, else on
+/// the pool. The held path's future is boxed: it would make every
+/// backend's verification future larger.
+async fn query_held_or_pool(
+    held: Option<&HeldConnections>,
+    db: &DatabaseConnection,
+    digest: &[u8],
+    requested: Option<Uuid>,
+) -> Result<Option<CredentialRow>, Error> {
+    if let Some(held) = held
+        && let Ok(row) = Box::pin(held.verify(digest, requested)).await
+    {
+        return Ok(row);
+    }
+    query_pool(db, digest, requested).await
 }
 
 async fn query_pool(
@@ -154,7 +165,7 @@ pub mod testing {
         requested: RequestedOrganization,
         now: DateTime<Utc>,
     ) -> Result<Result<Principal, AuthFailure>, Error> {
-        authenticate(Local::None, db, presented, requested, now).await
+        authenticate(None, None, db, presented, requested, now).await
     }
 
     /// How many verification statements ran on the verifier's own
