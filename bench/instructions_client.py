@@ -5,6 +5,10 @@ exactly these requests, so the count, not the time, is what matters. Every
 answer must be a 200 without "errors", or the run fails.
 
     python3 bench/instructions_client.py PORT TOKEN QUERY REQUESTS CONNECTIONS
+
+TOKEN may be @FILE, a file of tokens one a line: connection i sends tokens
+i, i + CONNECTIONS, i + 2 × CONNECTIONS … (from the start again after
+the last), so REQUESTS equal to the number of tokens sends each once.
 """
 
 import http.client
@@ -17,15 +21,20 @@ def main() -> None:
     port, token, query = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     requests, connections = int(sys.argv[4]), int(sys.argv[5])
     body = json.dumps({"query": query}).encode()
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "Content-Type": "application/json",
-    }
+    if token.startswith("@"):
+        with open(token[1:]) as f:
+            tokens = [line.strip() for line in f if line.strip()]
+    else:
+        tokens = [token]
     failures = []
 
-    def worker(count: int) -> None:
+    def worker(index: int, count: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-        for _ in range(count):
+        for n in range(count):
+            headers = {
+                "Authorization": f"Bearer {tokens[(index + n * connections) % len(tokens)]}",
+                "Content-Type": "application/json",
+            }
             conn.request("POST", "/lynkapi", body, headers)
             answer = conn.getresponse()
             text = answer.read()
@@ -36,7 +45,7 @@ def main() -> None:
 
     share, extra = divmod(requests, connections)
     threads = [
-        threading.Thread(target=worker, args=(share + (1 if i < extra else 0),))
+        threading.Thread(target=worker, args=(i, share + (1 if i < extra else 0)))
         for i in range(connections)
     ]
     for t in threads:

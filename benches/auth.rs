@@ -132,7 +132,7 @@ fn verification_benches(c: &mut Criterion) {
     for size in sizes() {
         let (db, tokens) = runtime.block_on(seeded_database(size));
         // The server's path: the query inline on a SQLite file.
-        let verifier = Verifier::new(db.clone());
+        let verifier = Verifier::new(db.clone(), 0);
         let inline_before = testing::inline_statements();
         // Every known token must verify, or the benchmark would time a 401.
         for token in &tokens {

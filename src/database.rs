@@ -20,6 +20,8 @@ pub(crate) const SQLITE_MMAP_BYTES: i64 = 1 << 30;
 /// acknowledged write survives a crash), foreign keys, a busy timeout and
 /// memory-mapped reads.
 pub async fn connect(args: &DatabaseArgs) -> Result<DatabaseConnection, DbErr> {
+    let pool_connections =
+        args.db_max_connections - verification_connections(args.db_max_connections);
     let mut options = ConnectOptions::new(args.database_url.clone());
     options
         .max_connections(args.db_max_connections)
@@ -50,9 +52,12 @@ pub async fn connect(args: &DatabaseArgs) -> Result<DatabaseConnection, DbErr> {
         // request's one query, doubling the round trips on its critical
         // path. It is kept for connections that sat idle long enough for a
         // restart or a firewall to have cut them (sqlx also pings every
-        // connection as it comes back to the pool, off the request's path).
-        .map_sqlx_postgres_pool_opts(|opts| {
-            opts.test_before_acquire(false)
+        // connection as it comes back to the pool, which is why
+        // verification runs on connections of its own, taken out of the
+        // pool's share here).
+        .map_sqlx_postgres_pool_opts(move |opts| {
+            opts.max_connections(pool_connections)
+                .test_before_acquire(false)
                 .before_acquire(|connection, meta| {
                     Box::pin(async move {
                         if meta.idle_for >= PING_WHEN_IDLE_FOR {
@@ -85,6 +90,14 @@ fn explain_connect_error(err: DbErr, args: &DatabaseArgs) -> DbErr {
         }
         _ => err,
     }
+}
+
+/// How many of `--db-max-connections` the verifier keeps as PostgreSQL
+/// connections of its own (`auth::verify`), which the pool goes without: a
+/// quarter, none below 4. Verification holds one only for its query, so a
+/// few serve many requests at once; when all are busy, it takes the pool.
+pub fn verification_connections(max_connections: u32) -> u32 {
+    max_connections / 4
 }
 
 /// A PostgreSQL connection idle at least this long is pinged before it is

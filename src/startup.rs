@@ -83,7 +83,10 @@ impl Application {
             .await
             .map_err(Error::internal)?;
         let limits = &config.limits;
-        let verifier = Verifier::new(db.clone());
+        let verifier = Verifier::new(
+            db.clone(),
+            database::verification_connections(config.database.db_max_connections),
+        );
         let last_used = Arc::new(LastUsedRecorder::default());
         let oidc_keys = IssuerKeys::new(OidcSettings {
             allow_http_issuers: config.oidc_allow_http_issuers,

@@ -4,8 +4,8 @@
 //! ([`last_used_is_stale`]) puts the use in a bounded buffer, keyed by
 //! token, and goes on: recording never waits for the database and never
 //! fails a request. One task per instance writes the buffer at most every
-//! [`FLUSH_INTERVAL`], as one statement whatever the number of tokens
-//! ([`statement`]), and once more on shutdown. The write is conditional
+//! [`FLUSH_INTERVAL`], as one statement (on SQLite one per 256 tokens, in
+//! one transaction; [`statement`]), and once more on shutdown. The write is conditional
 //! (stored `last_used_at` older than a minute, or none), so instances
 //! sharing a database never write a token twice in a minute. When the
 //! buffer is full a use is dropped and counted: this is best-effort
@@ -25,7 +25,7 @@ use std::{
 };
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
 use uuid::Uuid;
 
 use super::Principal;
@@ -119,7 +119,10 @@ impl Buffer {
         if self.pending.len() >= self.capacity {
             return false;
         }
-        let addresses = with_address(stored, &client.to_string());
+        let addresses = match stored {
+            None => client.to_string(),
+            Some(stored) => with_address(Some(stored), &client.to_string()),
+        };
         self.pending.insert(
             token_id,
             Pending {
@@ -147,6 +150,20 @@ impl Buffer {
             })
             .collect()
     }
+}
+
+/// Runs `statements`, in one transaction when there are several.
+async fn write(db: &DatabaseConnection, mut statements: Vec<Statement>) -> Result<(), DbErr> {
+    if statements.len() == 1
+        && let Some(statement) = statements.pop()
+    {
+        return db.execute_raw(statement).await.map(drop);
+    }
+    let txn = crate::database::begin_write(db).await?;
+    for statement in statements {
+        txn.execute_raw(statement).await?;
+    }
+    txn.commit().await
 }
 
 /// Records token uses from the request path and writes them behind it.
@@ -200,16 +217,18 @@ impl LastUsedRecorder {
         self.lock().len()
     }
 
-    /// Writes what the buffer holds, in one statement; a failure is
-    /// logged (the uses are lost, like dropped ones).
+    /// Writes what the buffer holds, in one statement (on SQLite, one per
+    /// 256 tokens, in one transaction); a failure is logged (the uses are
+    /// lost, like dropped ones).
     pub async fn flush(&self, db: &DatabaseConnection) {
         let uses = self.lock().take();
-        if uses.is_empty() {
+        let tokens = uses.len();
+        if tokens == 0 {
             return;
         }
-        let statement = statement::update(db.get_database_backend(), &uses);
-        if let Err(err) = db.execute_raw(statement).await {
-            tracing::warn!(tokens = uses.len(), error = %err, "could not record token uses");
+        let statements = statement::update(db.get_database_backend(), uses);
+        if let Err(err) = write(db, statements).await {
+            tracing::warn!(tokens, error = %err, "could not record token uses");
         }
     }
 

@@ -6,9 +6,10 @@
 //! its columns and the one decoder of its row are in [`row`]. The rules
 //! that decide on the row are in [`super::principal::resolve_principal`].
 //! On a SQLite file the query runs inline on the request's thread
-//! ([`sqlite`]), falling back to the pool when it cannot run; on
-//! everything else it runs on the pool.
+//! ([`sqlite`]); on PostgreSQL, on connections the verifier keeps
+//! ([`postgres`]); either falls back to the pool when it cannot run.
 
+mod postgres;
 mod row;
 mod sqlite;
 
@@ -24,10 +25,11 @@ use super::{
     token_format::{self, SecretKind},
 };
 use crate::error::Error;
+use postgres::HeldConnections;
 use row::{VERIFY_SQL_POSTGRES, VERIFY_SQL_SQLITE};
 use sqlite::InlineReader;
 
-/// The inline reader could not run the query without waiting (or it
+/// The inline reader or the held connections could not run the query without waiting (or it
 /// failed): ask the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Unavailable;
@@ -39,14 +41,19 @@ pub struct Verifier {
     db: DatabaseConnection,
     /// On a SQLite file, the query runs inline ([`sqlite`]).
     inline: Option<Arc<InlineReader>>,
+    /// On PostgreSQL, on connections of its own ([`postgres`]).
+    held: Option<Arc<HeldConnections>>,
 }
 
 impl Verifier {
-    /// Verifies through `db`: inline where `db` is a SQLite file, on the
-    /// pool otherwise.
-    pub fn new(db: DatabaseConnection) -> Verifier {
+    /// Verifies through `db`: inline where `db` is a SQLite file, on up
+    /// to `held_connections` connections of its own where it is PostgreSQL
+    /// (the share [`crate::database::verification_connections`] took out
+    /// of the pool), on the pool otherwise.
+    pub fn new(db: DatabaseConnection, held_connections: u32) -> Verifier {
         Verifier {
             inline: InlineReader::for_pool(&db).map(Arc::new),
+            held: HeldConnections::for_pool(&db, held_connections).map(Arc::new),
             db,
         }
     }
@@ -59,13 +66,28 @@ impl Verifier {
         requested: RequestedOrganization,
         now: DateTime<Utc>,
     ) -> Result<Result<Principal, AuthFailure>, Error> {
-        authenticate(self.inline.as_deref(), &self.db, presented, requested, now).await
+        authenticate(
+            self.inline.as_deref(),
+            self.held.as_deref(),
+            &self.db,
+            presented,
+            requested,
+            now,
+        )
+        .await
+    }
+
+    /// The verifier's own PostgreSQL connections open now.
+    pub fn held_connections(&self) -> usize {
+        self.held.as_ref().map_or(0, |held| held.open())
     }
 }
 
-/// [`Verifier::authenticate`], inline when `inline` is given and can run.
+/// [`Verifier::authenticate`]: inline when `inline` is given and can run,
+/// else on `held` connections when given and they can, else on the pool.
 async fn authenticate(
     inline: Option<&InlineReader>,
+    held: Option<&HeldConnections>,
     db: &DatabaseConnection,
     presented: PresentedCredential<'_>,
     requested: RequestedOrganization,
@@ -81,12 +103,31 @@ async fn authenticate(
     };
     let row = match inline.map(|inline| inline.verify(&digest.0, requested_id)) {
         Some(Ok(row)) => row,
-        Some(Err(Unavailable)) | None => query_pool(db, &digest.0, requested_id).await?,
+        Some(Err(Unavailable)) | None => {
+            query_held_or_pool(held, db, &digest.0, requested_id).await?
+        }
     };
     let Some(row) = row else {
         return Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Unknown)));
     };
     Ok(resolve_principal(row, requested, now))
+}
+
+/// On `held` connections when given and they can run the query, else on
+/// the pool. The held path's future is boxed: it would make every
+/// backend's verification future larger.
+async fn query_held_or_pool(
+    held: Option<&HeldConnections>,
+    db: &DatabaseConnection,
+    digest: &[u8],
+    requested: Option<Uuid>,
+) -> Result<Option<CredentialRow>, Error> {
+    if let Some(held) = held
+        && let Ok(row) = Box::pin(held.verify(digest, requested)).await
+    {
+        return Ok(row);
+    }
+    query_pool(db, digest, requested).await
 }
 
 async fn query_pool(
@@ -124,7 +165,13 @@ pub mod testing {
         requested: RequestedOrganization,
         now: DateTime<Utc>,
     ) -> Result<Result<Principal, AuthFailure>, Error> {
-        authenticate(None, db, presented, requested, now).await
+        authenticate(None, None, db, presented, requested, now).await
+    }
+
+    /// How many verification statements ran on the verifier's own
+    /// PostgreSQL connections (off the pool) on the calling thread so far.
+    pub fn held_statements() -> u64 {
+        super::postgres::statements_on_this_thread()
     }
 
     /// How many verification statements ran inline (on a SQLite file,
