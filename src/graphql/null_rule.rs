@@ -158,7 +158,7 @@ fn null_in_place(data: &mut Value, path: &[PathSegment]) -> Option<usize> {
             },
         }
     }
-    Some(path.len().checked_sub(1)?)
+    path.len().checked_sub(1)
 }
 
 /// The value at `path`, if it is still there.
