@@ -61,11 +61,16 @@ pub fn with_middleware(routes: Router, request_timeout: Duration) -> Router {
     )
 }
 
+/// The target of the request line: `RUST_LOG=info,lynk::request=warn`
+/// turns the line off and keeps the rest.
+pub const REQUEST_LOG_TARGET: &str = "lynk::request";
+
 /// The request's line: its status and how long it took, as integers
 /// (tower-http's `DefaultOnResponse` formats the duration with its unit
 /// through `fmt` for every request).
 fn log_response<B>(response: &Response<B>, latency: Duration, _span: &tracing::Span) {
     tracing::info!(
+        target: REQUEST_LOG_TARGET,
         status = response.status().as_u16(),
         latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
         "finished processing request"

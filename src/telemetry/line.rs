@@ -5,7 +5,7 @@
 //! credential (BENCHMARKS.md). The line reads as the default one does:
 //!
 //! ```text
-//! 2026-12-07T17:58:01.123456Z  INFO request{method=POST path=/lynkapi request_id=…}: lynk::middleware: finished processing request status=200 latency_us=412
+//! 2026-12-07T17:58:01.123456Z  INFO request{method=POST path=/lynkapi request_id=…}: lynk::request: finished processing request status=200 latency_us=412
 //! ```
 
 use std::{
