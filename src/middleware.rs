@@ -24,7 +24,7 @@ use std::{future::Future, panic::AssertUnwindSafe, task::Poll, time::Duration};
 use axum::{
     Router,
     extract::{Request, State},
-    http::{HeaderName, HeaderValue, StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
@@ -35,12 +35,12 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::telemetry::REQUEST_ID_HEADER;
+use crate::telemetry::REQUEST_ID;
 
 /// Wraps `routes` in lynk's middleware. A request that takes longer than
 /// `request_timeout` is answered `408`.
 pub fn with_middleware(routes: Router, request_timeout: Duration) -> Router {
-    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let request_id = REQUEST_ID;
     // One `Router::layer` call for the whole stack: each call boxes every
     // route's service once more, and each box is cloned for every request.
     routes.layer(
@@ -99,7 +99,7 @@ impl MakeRequestId for RandomRequestId {
 async fn around_request(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     let timing = crate::metrics::HttpTiming::start(&request);
     let deadline = tokio::time::Instant::now() + limit;
-    let request_id = request.headers().get(REQUEST_ID_HEADER).cloned();
+    let request_id = request.headers().get(REQUEST_ID).cloned();
     let response = within_deadline(deadline, contain_panics(request_id, next.run(request))).await;
     timing.finish(&response);
     response
@@ -159,6 +159,8 @@ async fn contain_panics(
 #[cfg(test)]
 mod tests {
     use axum::{body::Body, routing::get};
+
+    use crate::telemetry::REQUEST_ID_HEADER;
     use tower::ServiceExt;
 
     use super::*;

@@ -14,6 +14,11 @@ use tracing_subscriber::{EnvFilter, fmt};
 /// from the caller).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// [`REQUEST_ID_HEADER`] as a header name, for lookups on the request
+/// path: a `&str` key is parsed and validated on every lookup.
+pub const REQUEST_ID: axum::http::HeaderName =
+    axum::http::HeaderName::from_static(REQUEST_ID_HEADER);
+
 mod line;
 
 /// Installs the global subscriber. Call once, from `main`, and keep what
@@ -72,7 +77,7 @@ pub fn init() -> WorkerGuard {
 pub fn request_span<B>(request: &Request<B>) -> Span {
     let request_id = request
         .headers()
-        .get(REQUEST_ID_HEADER)
+        .get(REQUEST_ID)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
     tracing::info_span!(

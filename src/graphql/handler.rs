@@ -33,7 +33,7 @@ use crate::{
     config::{ANONYMOUS_BODY_LIMIT, MAX_QUERY_BYTES},
     error::{Error, ErrorsBody, Escalation, REQUEST, RequestScope},
     state::AppState,
-    telemetry::REQUEST_ID_HEADER,
+    telemetry::REQUEST_ID,
 };
 
 /// What the handler needs besides the request. Shared behind an `Arc`:
@@ -76,7 +76,7 @@ async fn serve(
     }
     let request_id = parts
         .headers
-        .get(REQUEST_ID_HEADER)
+        .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
 

@@ -61,8 +61,8 @@ pub async fn receive_request(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("multipart/")
+                .get(..10)
+                .is_some_and(|start| start.eq_ignore_ascii_case("multipart/"))
         });
     let body = match anonymous_limit {
         Some(limit) => {
@@ -188,17 +188,13 @@ pub fn is_supported_media_type(headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    matches!(
-        essence.as_str(),
-        "application/json"
-            | "application/graphql-response+json"
-            | "application/graphql"
-            | "multipart/form-data"
-    )
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    [
+        "application/json",
+        "application/graphql-response+json",
+        "application/graphql",
+        "multipart/form-data",
+    ]
+    .iter()
+    .any(|supported| essence.eq_ignore_ascii_case(supported))
 }
