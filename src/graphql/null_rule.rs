@@ -22,13 +22,13 @@ use async_graphql::{
     parser::{
         parse_schema,
         types::{
-            BaseType, ExecutableDocument, OperationType, Selection, SelectionSet, Type, TypeKind,
+            BaseType, ExecutableDocument, OperationType, SelectionSet, Type, TypeKind,
             TypeSystemDefinition,
         },
     },
 };
 
-use super::response_order::operation;
+use super::response_order::{Keys, operation};
 
 /// The type of every field of the schema's object and interface types,
 /// read once from its SDL.
@@ -191,17 +191,14 @@ fn nullability<'d>(
     for segment in path {
         match segment {
             PathSegment::Field(key) => {
-                let mut fields = Vec::new();
-                for set in &sets {
-                    fields_named(document, set, key, &mut fields, &mut Vec::new());
-                }
-                current = fields
-                    .first()
+                let keys = Keys::of(document, &sets);
+                let selected = keys.get(key);
+                current = selected
+                    .and_then(|selected| selected.fields.first())
                     .and_then(|field| types.field(parent.as_deref()?, field.name.node.as_str()));
-                sets = fields
-                    .iter()
-                    .map(|field| &field.selection_set.node)
-                    .collect();
+                sets = selected
+                    .map(|selected| selected.sets.clone())
+                    .unwrap_or_default();
             }
             PathSegment::Index(_) => {
                 current = current.and_then(|ty| match &ty.base {
@@ -221,51 +218,6 @@ fn named(ty: &Type) -> &str {
     match &ty.base {
         BaseType::Named(name) => name.as_str(),
         BaseType::List(item) => named(item),
-    }
-}
-
-/// The fields of `set` whose response key is `key`, through fragments
-/// (each expanded once).
-fn fields_named<'d>(
-    document: &'d ExecutableDocument,
-    set: &'d SelectionSet,
-    key: &str,
-    found: &mut Vec<&'d async_graphql::parser::types::Field>,
-    expanded: &mut Vec<&'d Name>,
-) {
-    for item in &set.items {
-        match &item.node {
-            Selection::Field(field) => {
-                if field.node.response_key().node.as_str() == key {
-                    found.push(&field.node);
-                }
-            }
-            Selection::FragmentSpread(spread) => {
-                let name = &spread.node.fragment_name.node;
-                if expanded.contains(&name) {
-                    continue;
-                }
-                expanded.push(name);
-                if let Some(fragment) = document.fragments.get(name) {
-                    fields_named(
-                        document,
-                        &fragment.node.selection_set.node,
-                        key,
-                        found,
-                        expanded,
-                    );
-                }
-            }
-            Selection::InlineFragment(fragment) => {
-                fields_named(
-                    document,
-                    &fragment.node.selection_set.node,
-                    key,
-                    found,
-                    expanded,
-                );
-            }
-        }
     }
 }
 

@@ -16,7 +16,7 @@ use std::cell::OnceCell;
 use async_graphql::{
     Name, Value,
     parser::types::{
-        DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
+        DocumentOperations, ExecutableDocument, Field, OperationDefinition, Selection, SelectionSet,
     },
 };
 
@@ -50,19 +50,23 @@ pub(super) fn operation<'d>(
 /// The response keys of some selection sets in order of first appearance,
 /// each with the selection sets of the fields behind it (the same key may
 /// be selected more than once, directly or through fragments) and their
-/// own keys, worked out when first needed.
-struct Keys<'d> {
+/// own keys, worked out when first needed. [`super::null_rule`] reads the
+/// fields behind a key through it too.
+pub(super) struct Keys<'d> {
     keys: Vec<Key<'d>>,
 }
 
-struct Key<'d> {
+pub(super) struct Key<'d> {
     name: &'d Name,
-    sets: Vec<&'d SelectionSet>,
+    /// The fields selected under this response key, in document order.
+    pub(super) fields: Vec<&'d Field>,
+    /// Their selection sets, those that are not empty.
+    pub(super) sets: Vec<&'d SelectionSet>,
     children: OnceCell<Keys<'d>>,
 }
 
 impl<'d> Keys<'d> {
-    fn of(document: &'d ExecutableDocument, sets: &[&'d SelectionSet]) -> Keys<'d> {
+    pub(super) fn of(document: &'d ExecutableDocument, sets: &[&'d SelectionSet]) -> Keys<'d> {
         let mut keys = Keys { keys: Vec::new() };
         let mut expanded = Vec::new();
         for set in sets {
@@ -73,6 +77,11 @@ impl<'d> Keys<'d> {
 
     fn rank(&self, name: &Name) -> Option<usize> {
         self.keys.iter().position(|key| key.name == name)
+    }
+
+    /// The key `name`, if the selection sets select it.
+    pub(super) fn get(&self, name: &str) -> Option<&Key<'d>> {
+        self.keys.iter().find(|key| key.name.as_str() == name)
     }
 
     fn collect(
@@ -91,12 +100,14 @@ impl<'d> Keys<'d> {
                         None => {
                             self.keys.push(Key {
                                 name,
+                                fields: Vec::new(),
                                 sets: Vec::new(),
                                 children: OnceCell::new(),
                             });
                             self.keys.len() - 1
                         }
                     };
+                    self.keys[index].fields.push(&field.node);
                     if !children.items.is_empty() {
                         self.keys[index].sets.push(children);
                     }

@@ -13,6 +13,8 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use chrono::{DateTime, Datelike};
+
 use tracing::{
     Event, Level, Subscriber,
     field::{Field, Visit},
@@ -127,24 +129,24 @@ impl Visit for PlainVisitor<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.result.is_err() {
-            return;
-        }
-        self.result = self.separate().and_then(|()| {
-            self.writer.write_str(field.name())?;
-            self.writer.write_char('=')?;
-            self.writer.write_str(itoa::Buffer::new().format(value))
-        });
+        self.record_integer(field, itoa::Buffer::new().format(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
+        self.record_integer(field, itoa::Buffer::new().format(value));
+    }
+}
+
+impl PlainVisitor<'_> {
+    /// `name=digits`, without `fmt`.
+    fn record_integer(&mut self, field: &Field, digits: &str) {
         if self.result.is_err() {
             return;
         }
         self.result = self.separate().and_then(|()| {
             self.writer.write_str(field.name())?;
             self.writer.write_char('=')?;
-            self.writer.write_str(itoa::Buffer::new().format(value))
+            self.writer.write_str(digits)
         });
     }
 }
@@ -161,13 +163,20 @@ impl Timestamp {
 }
 
 fn timestamp(seconds: u64, micros: u32) -> Timestamp {
-    let days = seconds / 86_400;
     let of_day = seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
+    // chrono's calendar arithmetic, without its formatting.
+    let date = i64::try_from(seconds)
+        .ok()
+        .and_then(|seconds| DateTime::from_timestamp(seconds, 0))
+        .map(|at| at.date_naive())
+        .unwrap_or_default();
     let mut text = *b"0000-00-00T00:00:00.000000Z ";
-    put(&mut text[0..4], u64::from(year));
-    put(&mut text[5..7], u64::from(month));
-    put(&mut text[8..10], u64::from(day));
+    put(
+        &mut text[0..4],
+        u64::try_from(date.year()).unwrap_or_default(),
+    );
+    put(&mut text[5..7], u64::from(date.month()));
+    put(&mut text[8..10], u64::from(date.day()));
     put(&mut text[11..13], of_day / 3600);
     put(&mut text[14..16], of_day % 3600 / 60);
     put(&mut text[17..19], of_day % 60);
@@ -183,29 +192,9 @@ fn put(digits: &mut [u8], mut value: u64) {
     }
 }
 
-/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`, for days on or after the epoch).
-fn civil_from_days(days: u64) -> (u32, u32, u32) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year as u32, month as u32, day as u32)
-}
-
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, SecondsFormat};
+    use chrono::SecondsFormat;
 
     use super::*;
 
