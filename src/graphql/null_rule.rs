@@ -193,9 +193,9 @@ fn nullability<'d>(
             PathSegment::Field(key) => {
                 let keys = Keys::of(document, &sets);
                 let selected = keys.get(key);
-                current = selected
-                    .and_then(|selected| selected.fields.first())
-                    .and_then(|field| types.field(parent.as_deref()?, field.name.node.as_str()));
+                current = selected.and_then(|selected| {
+                    types.field(parent.as_deref()?, selected.field.name.node.as_str())
+                });
                 sets = selected
                     .map(|selected| selected.sets.clone())
                     .unwrap_or_default();

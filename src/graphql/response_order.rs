@@ -58,8 +58,9 @@ pub(super) struct Keys<'d> {
 
 pub(super) struct Key<'d> {
     name: &'d Name,
-    /// The fields selected under this response key, in document order.
-    pub(super) fields: Vec<&'d Field>,
+    /// The first field selected under this response key (fields that
+    /// share a key share a name, or validation refuses the document).
+    pub(super) field: &'d Field,
     /// Their selection sets, those that are not empty.
     pub(super) sets: Vec<&'d SelectionSet>,
     children: OnceCell<Keys<'d>>,
@@ -100,14 +101,13 @@ impl<'d> Keys<'d> {
                         None => {
                             self.keys.push(Key {
                                 name,
-                                fields: Vec::new(),
+                                field: &field.node,
                                 sets: Vec::new(),
                                 children: OnceCell::new(),
                             });
                             self.keys.len() - 1
                         }
                     };
-                    self.keys[index].fields.push(&field.node);
                     if !children.items.is_empty() {
                         self.keys[index].sets.push(children);
                     }
