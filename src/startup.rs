@@ -337,9 +337,9 @@ pub fn router(state: AppState, config: &ServeArgs, scanning_keys: Option<KeyFile
             routes::API,
             get(graphql::handler::graphql).post(graphql::handler::graphql),
         )
-        .layer(RequestBodyLimitLayer::new(crate::config::body_limit(
-            state.max_sbom_bytes,
-        )))
+        .layer(RequestBodyLimitLayer::new(
+            crate::graphql::request_body::body_limit(state.max_sbom_bytes),
+        ))
         .with_state(Arc::new(GraphqlState {
             guard: Guard::new(
                 state.verifier.clone(),

@@ -69,6 +69,18 @@ pub enum Caller {
     Anonymous(Anonymous),
 }
 
+/// What a checked caller may run, once its operation is known.
+#[derive(Debug)]
+pub enum Admission {
+    /// A verified credential: anything its permissions allow.
+    Principal(Principal),
+    /// No valid credential, on a public operation: it runs anonymously.
+    Public,
+    /// No valid credential, on anything else: refuse it
+    /// ([`Anonymous::refuse`]).
+    Refused(Anonymous),
+}
+
 /// A caller without a valid credential, and why.
 #[derive(Debug, Clone, Copy)]
 pub struct Anonymous {
@@ -141,6 +153,21 @@ impl Guard {
 }
 
 impl Authenticated {
+    /// Whether no credential verified.
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self.caller, Caller::Anonymous(_))
+    }
+
+    /// The decision about this caller for an operation that is `public`
+    /// (`login`, `acceptInvitation`, `exchangeOidcToken`) or not.
+    pub fn admit(self, public: bool) -> Admission {
+        match self.caller {
+            Caller::Principal(principal) => Admission::Principal(principal),
+            Caller::Anonymous(_) if public => Admission::Public,
+            Caller::Anonymous(anonymous) => Admission::Refused(anonymous),
+        }
+    }
+
     /// The verified principal, if any.
     pub fn principal(&self) -> Option<&Principal> {
         match &self.caller {

@@ -3,7 +3,6 @@
 //! permission checks. Token verification lives here and nowhere else.
 
 pub mod credential;
-pub mod credential_kind;
 pub mod guard;
 pub mod last_used;
 pub mod oidc;
@@ -17,6 +16,6 @@ pub mod token_access;
 pub mod token_format;
 pub mod verify;
 
-pub use credential_kind::CredentialKind;
+pub use crate::entity::credential_kind::{self, CredentialKind};
 pub use permission::{BuiltInRole, Permission, PermissionSet};
 pub use principal::{AuthFailure, Principal, UnauthorizedReason};

@@ -3,6 +3,7 @@
 //! published by accident.
 
 pub mod audit_event;
+pub mod credential_kind;
 pub mod invitation;
 pub mod membership;
 pub mod oidc_jti;

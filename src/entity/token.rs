@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-use crate::auth::CredentialKind;
+use super::credential_kind::CredentialKind;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "token")]

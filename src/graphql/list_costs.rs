@@ -34,6 +34,10 @@ fn plain_lists() -> HashMap<&'static str, u64> {
             "Query.permissions",
             crate::auth::Permission::ALL.len() as u64,
         ),
+        (
+            "Query.webhookEvents",
+            <crate::webhook::event::EventType as sea_orm::Iterable>::iter().len() as u64,
+        ),
         ("Organization.invitations", MAX_PENDING_INVITATIONS),
         ("Organization.roles", MAX_ROLES),
         ("Organization.webhooks", MAX_WEBHOOKS),

@@ -22,7 +22,6 @@ use super::{
 };
 use crate::{
     auth::{CredentialKind, Permission, principal::OrganizationSnapshot},
-    config::MAX_NAME_LEN,
     entity::{audit_event, invitation, membership, organization, project, role, token},
     error::Error,
     service::{
@@ -30,7 +29,9 @@ use crate::{
         member::MAX_ORGANIZATIONS_PER_USER,
         organization::{self as org_service, OrganizationChanges},
         role::MAX_ROLES,
+        scoped::list_reachable,
         token::not_revoked_at,
+        validate::MAX_NAME_LEN,
         webhook::MAX_WEBHOOKS,
     },
 };
@@ -102,8 +103,7 @@ impl Organization {
     ) -> Result<Option<Connection<String, Member>>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
-        let select =
-            membership::Entity::find().filter(membership::Column::OrganizationId.eq(self.uuid));
+        let select = list_reachable::<membership::Entity>(&*ctx.viewer()?);
         let rows = page
             .apply(select, membership::Column::Id)
             .all(ctx.db()?)
@@ -145,8 +145,7 @@ impl Organization {
     ) -> Result<Option<Connection<String, AuditEvent>>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
-        let mut select =
-            audit_event::Entity::find().filter(audit_event::Column::OrganizationId.eq(self.uuid));
+        let mut select = list_reachable::<audit_event::Entity>(&*ctx.viewer()?);
         if let Some(action) = action {
             select = select.filter(audit_event::Column::Action.eq(action));
         }
@@ -175,13 +174,9 @@ impl Organization {
     ) -> Result<Option<Connection<String, Project>>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
-        let mut select =
-            project::Entity::find().filter(project::Column::OrganizationId.eq(self.uuid));
         let viewer = ctx.viewer()?;
         // A token restricted to projects sees only those.
-        if let Some(ids) = viewer.projects.ids() {
-            select = select.filter(project::Column::Id.is_in(ids.iter().copied()));
-        }
+        let select = list_reachable::<project::Entity>(&viewer);
         let rows = page
             .apply(select, project::Column::Id)
             .all(ctx.db()?)
@@ -201,8 +196,7 @@ impl Organization {
     )]
     async fn roles(&self, ctx: &Context<'_>) -> Result<Option<Vec<Role>>, Error> {
         self.ensure_acting_in(ctx)?;
-        let roles = role::Entity::find()
-            .filter(role::Column::OrganizationId.eq(self.uuid))
+        let roles = list_reachable::<role::Entity>(&*ctx.viewer()?)
             .order_by_asc(role::Column::Id)
             .all(ctx.db()?)
             .await?;
@@ -229,8 +223,7 @@ impl Organization {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
         let name_filter = name_contains.as_deref().map(name_condition).transpose()?;
-        let mut select = token::Entity::find()
-            .filter(token::Column::OrganizationId.eq(self.uuid))
+        let mut select = list_reachable::<token::Entity>(&*ctx.viewer()?)
             .filter(token::Column::Kind.ne(CredentialKind::Session));
         if let Some(kind) = kind {
             select = select.filter(token::Column::Kind.eq(CredentialKind::from(kind)));

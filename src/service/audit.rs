@@ -2,18 +2,12 @@
 //! record.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EnumIter, Set};
 use uuid::Uuid;
 
 use crate::{auth::Principal, entity::audit_event, error::Error};
 
-/// Who did it, and from where.
-#[derive(Clone, Debug, Default)]
-pub struct Actor {
-    pub user_id: Option<Uuid>,
-    pub token_id: Option<Uuid>,
-    pub ip: Option<String>,
-}
+pub use crate::entity::audit_event::Actor;
 
 impl Actor {
     /// The actor behind an authenticated request.
@@ -28,8 +22,9 @@ impl Actor {
 
 /// Everything lynk records. The stored `action` strings are part of the
 /// API (`auditEvents(action:)` filters on them): a variant's string never
-/// changes once released.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// changes once released. This enum is the catalog: `Query.auditActions`
+/// lists it (the console's audit filter reads it from there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter)]
 pub enum AuditAction {
     OrganizationCreated,
     OrganizationUpdated,
@@ -66,40 +61,6 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    /// Every action, for tests and documentation.
-    pub const ALL: [AuditAction; 30] = [
-        AuditAction::OrganizationCreated,
-        AuditAction::OrganizationUpdated,
-        AuditAction::LoginSucceeded,
-        AuditAction::LoginFailed,
-        AuditAction::PasswordChanged,
-        AuditAction::PasswordReset,
-        AuditAction::TokenCreated,
-        AuditAction::TokenRevoked,
-        AuditAction::TokenRotated,
-        AuditAction::TokenExchanged,
-        AuditAction::TokenLeaked,
-        AuditAction::RoleCreated,
-        AuditAction::RoleUpdated,
-        AuditAction::RoleDeleted,
-        AuditAction::MemberInvited,
-        AuditAction::InvitationRevoked,
-        AuditAction::MemberJoined,
-        AuditAction::MemberRoleChanged,
-        AuditAction::MemberRemoved,
-        AuditAction::ProjectCreated,
-        AuditAction::ProjectUpdated,
-        AuditAction::ProjectDeleted,
-        AuditAction::SbomUploaded,
-        AuditAction::SbomDeleted,
-        AuditAction::TrustedPublisherCreated,
-        AuditAction::TrustedPublisherDeleted,
-        AuditAction::WebhookCreated,
-        AuditAction::WebhookUpdated,
-        AuditAction::WebhookDeleted,
-        AuditAction::WebhookParked,
-    ];
-
     /// The stored `action`, e.g. `token.revoked`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -245,15 +206,16 @@ async fn insert(
 
 #[cfg(test)]
 mod tests {
+    use sea_orm::Iterable;
     use std::collections::HashSet;
 
     use super::*;
 
     #[test]
     fn action_strings_are_unique_and_dotted() {
-        let strings: HashSet<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
-        assert_eq!(strings.len(), AuditAction::ALL.len());
-        for action in AuditAction::ALL {
+        let strings: HashSet<&str> = AuditAction::iter().map(|a| a.as_str()).collect();
+        assert_eq!(strings.len(), AuditAction::iter().len());
+        for action in AuditAction::iter() {
             let (domain, verb) = action.as_str().split_once('.').expect("domain.verb");
             assert!(!domain.is_empty() && !verb.is_empty(), "{action:?}");
         }

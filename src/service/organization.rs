@@ -68,7 +68,7 @@ pub async fn create_in(
             organization_id: Set(organization.id),
             name: Set(built_in.name().to_owned()),
             description: Set(built_in.description().to_owned()),
-            permissions: Set(built_in.permissions().to_storage()),
+            permissions: Set(built_in.storage()),
             built_in: Set(true),
             created_at: Set(now),
         }

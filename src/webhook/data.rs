@@ -4,10 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::{
-    entity::{role, sbom, token, user},
-    service::audit::Actor,
-};
+use crate::entity::{audit_event::Actor, role, sbom, token, user};
 
 fn time(at: Option<DateTime<Utc>>) -> Value {
     at.map_or(Value::Null, |at| {
