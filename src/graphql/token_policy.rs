@@ -73,7 +73,7 @@ pub struct TokenPolicyChange {
     pub policy: TokenPolicy,
     /// The tokens it revoked at once (already unused longer than a new or
     /// lowered `revokeUnusedAfterDays`), oldest first.
-    #[graphql(complexity = "list_complexity(100, child_complexity)")]
+    #[graphql(complexity = "list_complexity(MAX_BULK_TOKENS, child_complexity)")]
     pub revoked_tokens: Vec<Token>,
 }
 
@@ -119,7 +119,7 @@ impl TokenFilterInput {
 pub struct RevokeTokensPayload {
     pub count: i32,
     /// Oldest first.
-    #[graphql(complexity = "list_complexity(100, child_complexity)")]
+    #[graphql(complexity = "list_complexity(MAX_BULK_TOKENS, child_complexity)")]
     pub tokens: Vec<Token>,
 }
 
@@ -165,7 +165,7 @@ impl TokenPolicyMutation {
     }
 
     /// Revokes every token of the organization the filter chooses
-    /// (`tokens:write`), in one transaction, at most 1000 at once. A token
+    /// (`tokens:write`), in one transaction, at most 500 at once. A token
     /// you could not revoke alone with `revokeToken` is neither revoked
     /// nor counted. By default a dry run: pass `dryRun: false` to revoke.
     async fn revoke_tokens(

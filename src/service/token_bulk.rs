@@ -28,8 +28,10 @@ use crate::{
     webhook::event::EventType,
 };
 
-/// Most tokens one call revokes: the answer lists each of them.
-pub const MAX_BULK_TOKENS: usize = 1000;
+/// Most tokens one call (or one policy change) revokes: the answer lists
+/// each of them, and a list costs its cap times its selection (so that
+/// a selection of up to 9 fields fits the default complexity limit).
+pub const MAX_BULK_TOKENS: usize = 500;
 
 /// The tokens `filter` chooses that `principal` may revoke, oldest first.
 pub async fn revocable(

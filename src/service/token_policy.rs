@@ -27,6 +27,7 @@ use crate::{
         caller::Caller,
         policy::{self, MAX_POLICY_DAYS},
         token::{RetireIf, not_revoked_at, retire},
+        token_bulk::MAX_BULK_TOKENS,
         token_event,
     },
     webhook::event::EventType,
@@ -261,6 +262,14 @@ pub async fn update(
         Some(days) => unused_tokens(&txn, organization_id, days, now).await?,
         None => Vec::new(),
     };
+    if unused.len() > MAX_BULK_TOKENS {
+        return Err(Error::bad_input(format!(
+            "this change would revoke {} tokens unused that long at once; one change revokes at \
+             most {MAX_BULK_TOKENS}: revoke some first with revokeTokens (lastUsedBefore, \
+             neverUsed), or set a longer revokeUnusedAfterDays and lower it in steps",
+            unused.len()
+        )));
+    }
     if dry_run {
         // Dropped without a commit: nothing was written.
         return Ok(PolicyChange {
