@@ -309,3 +309,48 @@ async fn each_criterion_narrows_the_choice() {
         );
     }
 }
+
+#[tokio::test]
+async fn concurrent_bulk_revocations_revoke_each_token_once() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().to_owned();
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(service(&app, &format!("race {n}"), "viewer", &[]).await.0);
+    }
+    let filter = json!({"nameContains": "race"});
+    let (one, two) = tokio::join!(
+        revoke(&app, &admin, filter.clone(), Some(false)),
+        revoke(&app, &admin, filter.clone(), Some(false)),
+    );
+    let counted = |answer: &Answer| {
+        answer.body["data"]["revokeTokens"]["count"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{}", answer.text))
+    };
+    // Together they revoked every token, each once, and said so.
+    assert_eq!(
+        counted(&one) + counted(&two),
+        6,
+        "{} / {}",
+        one.text,
+        two.text
+    );
+    let mut all = ids_of(&one);
+    all.extend(ids_of(&two));
+    all.sort();
+    assert_eq!(all, sorted(&ids));
+    let audit = app
+        .gql(
+            Some(&admin),
+            r#"{ organization { auditEvents(action: "token.revoked") { edges { node { targetId } } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        audit.body["data"]["organization"]["auditEvents"]["edges"]
+            .as_array()
+            .map(Vec::len),
+        Some(6)
+    );
+}

@@ -652,3 +652,70 @@ async fn deliveries(app: &TestApp, event: &str) -> Vec<Value> {
         .map(|d| serde_json::from_str(&d.payload).unwrap())
         .collect()
 }
+
+#[tokio::test]
+async fn a_change_revoking_more_than_500_at_once_is_refused_and_says_what_to_do() {
+    let app = spawn_app().await;
+    let mut first = None;
+    for n in 0..501 {
+        let (id, _) = issue(&app, CredentialKind::Service, &format!("old {n}")).await;
+        first.get_or_insert(id);
+    }
+    token::Entity::update_many()
+        .col_expr(
+            token::Column::CreatedAt,
+            Expr::value(Utc::now() - Duration::days(100)),
+        )
+        .filter(token::Column::Name.starts_with("old "))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    for dry_run in [true, false] {
+        let answer = update(
+            &app,
+            app.admin_token(),
+            json!({"revokeUnusedAfterDays": 30}),
+            dry_run,
+        )
+        .await;
+        assert_eq!(
+            answer.error_code(),
+            Some("BAD_USER_INPUT"),
+            "{}",
+            answer.text
+        );
+        assert!(
+            answer.body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("this change would revoke 501 tokens unused that long at once; one change revokes at most 500")
+        );
+    }
+    assert_eq!(revoked_at(&app, first.unwrap()).await, None);
+    // Revoking some first in bulk makes room.
+    let answer = app
+        .gql(
+            Some(app.admin_token()),
+            "mutation { revokeTokens(filter: {nameContains: \"old 1\"}, dryRun: false) { count } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        answer.body["data"]["revokeTokens"]["count"]
+            .as_u64()
+            .unwrap()
+            > 1
+    );
+    let answer = update(
+        &app,
+        app.admin_token(),
+        json!({"revokeUnusedAfterDays": 30}),
+        false,
+    )
+    .await;
+    assert!(
+        answer.body["data"]["updateTokenPolicy"]["revokedTokens"].is_array(),
+        "{}",
+        answer.text
+    );
+}
