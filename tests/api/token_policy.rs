@@ -307,7 +307,7 @@ async fn lifetimes_bind_tokens_created_afterwards_only() {
         .to_owned();
 
     update(
-        &app,
+        app,
         admin,
         json!({"requireServiceTokenExpiry": true}),
         false,
@@ -331,7 +331,7 @@ async fn lifetimes_bind_tokens_created_afterwards_only() {
     );
 
     update(
-        &app,
+        app,
         admin,
         json!({"maxServiceTokenLifetimeDays": 30}),
         false,
@@ -351,7 +351,7 @@ async fn lifetimes_bind_tokens_created_afterwards_only() {
     assert!(ok.body["data"]["createServiceToken"]["token"]["expiresAt"].is_string());
     // Lifting the requirement keeps the limit, which needs an expiry too.
     update(
-        &app,
+        app,
         admin,
         json!({"requireServiceTokenExpiry": false}),
         false,
@@ -365,7 +365,7 @@ async fn lifetimes_bind_tokens_created_afterwards_only() {
     );
 
     // Personal tokens: maxTokenLifetimeDays, set through the policy.
-    update(&app, admin, json!({"maxTokenLifetimeDays": 10}), false).await;
+    update(app, admin, json!({"maxTokenLifetimeDays": 10}), false).await;
     let session = app.admin_session().await;
     let personal = app
         .gql(
@@ -383,7 +383,7 @@ async fn lifetimes_bind_tokens_created_afterwards_only() {
     );
 
     // Never retroactive: the token made before keeps working, unexpiring.
-    assert!(works(&app, &before_secret).await);
+    assert!(works(app, &before_secret).await);
     let answer = app
         .gql(
             Some(&before_secret),
