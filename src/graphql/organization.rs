@@ -2,11 +2,10 @@
 
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, connection::Connection};
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr},
-};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
+
+pub use crate::service::token_filter::name_condition;
 
 use super::{
     audit::AuditEvent,
@@ -18,6 +17,7 @@ use super::{
     role::Role,
     scalar::Timestamp,
     token::{Token, TokenKind, TokenStatus},
+    token_policy::{self, TokenPolicy},
     webhook::{Webhook, webhooks_of},
 };
 use crate::{
@@ -31,7 +31,6 @@ use crate::{
         role::MAX_ROLES,
         scoped::list_reachable,
         token::not_revoked_at,
-        validate::MAX_NAME_LEN,
         webhook::MAX_WEBHOOKS,
     },
 };
@@ -249,6 +248,13 @@ impl Organization {
         )?))
     }
 
+    /// The organization's token policy: what every member creating a
+    /// token is held to.
+    async fn token_policy(&self, ctx: &Context<'_>) -> Result<TokenPolicy, Error> {
+        self.ensure_acting_in(ctx)?;
+        token_policy::policy_of(ctx, self.uuid).await
+    }
+
     /// The organization's webhooks, oldest first (needs `webhooks:read`).
     #[graphql(
         guard = "PermissionGuard(Permission::WebhooksRead)",
@@ -273,35 +279,6 @@ pub fn status_condition(status: TokenStatus, now: DateTime<Utc>) -> Condition {
                 .add(token::Column::ExpiresAt.gt(now)),
         ),
     }
-}
-
-/// The SQL condition for `nameContains`: the token's name contains `text`,
-/// compared in lower case, with `%`, `_` and `\\` in `text` taken
-/// literally. (SQLite's `lower` folds only ASCII letters, so there other
-/// letters match in their own case.)
-pub fn name_condition(text: &str) -> Result<Condition, Error> {
-    if text.chars().count() > MAX_NAME_LEN {
-        return Err(Error::BadUserInput(format!(
-            "nameContains is longer than a token name can be: at most {MAX_NAME_LEN} characters"
-        )));
-    }
-    let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
-    Ok(Condition::all().add(
-        Expr::expr(Func::lower(Expr::col((token::Entity, token::Column::Name))))
-            .like(LikeExpr::new(pattern).escape('\\')),
-    ))
-}
-
-/// `text` with the `LIKE` wildcards and the escape character escaped.
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }
 
 /// `organization`, `organizations`.
@@ -378,24 +355,5 @@ impl OrganizationMutation {
         Ok(org_service::update(ctx.db()?, &caller, changes)
             .await?
             .into())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_wildcards_are_taken_literally() {
-        assert_eq!(escape_like("ci_deploy 100%"), r"ci\_deploy 100\%");
-        assert_eq!(escape_like(r"a\b"), r"a\\b");
-        assert_eq!(escape_like("plain"), "plain");
-    }
-
-    #[test]
-    fn name_filters_are_bounded() {
-        assert!(name_condition(&"x".repeat(MAX_NAME_LEN)).is_ok());
-        let error = name_condition(&"x".repeat(MAX_NAME_LEN + 1)).unwrap_err();
-        assert!(matches!(error, Error::BadUserInput(m) if m.contains("at most 100")));
     }
 }

@@ -28,6 +28,8 @@ impl Actor {
 pub enum AuditAction {
     OrganizationCreated,
     OrganizationUpdated,
+    /// `updateTokenPolicy`; `detail` holds the policy before and after.
+    TokenPolicyUpdated,
     LoginSucceeded,
     LoginFailed,
     PasswordChanged,
@@ -66,6 +68,7 @@ impl AuditAction {
         match self {
             AuditAction::OrganizationCreated => "organization.created",
             AuditAction::OrganizationUpdated => "organization.updated",
+            AuditAction::TokenPolicyUpdated => "organization.token_policy_updated",
             AuditAction::LoginSucceeded => "login.succeeded",
             AuditAction::LoginFailed => "login.failed",
             AuditAction::PasswordChanged => "password.changed",
@@ -100,7 +103,9 @@ impl AuditAction {
     /// The kind of object the action's target id names (`targetType`).
     pub const fn target_type(self) -> &'static str {
         match self {
-            AuditAction::OrganizationCreated | AuditAction::OrganizationUpdated => "organization",
+            AuditAction::OrganizationCreated
+            | AuditAction::OrganizationUpdated
+            | AuditAction::TokenPolicyUpdated => "organization",
             AuditAction::LoginSucceeded
             | AuditAction::LoginFailed
             | AuditAction::PasswordChanged

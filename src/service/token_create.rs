@@ -19,7 +19,7 @@ use crate::{
         policy,
         scoped::{find_in_organization, find_reachable},
         token::{self as token_service, NewToken},
-        token_event, validate,
+        token_event, token_policy, validate,
     },
     webhook::event::EventType,
 };
@@ -131,13 +131,16 @@ pub async fn create_service(
     let principal = caller.principal;
     let name = validate::name("name", &new.name)?;
     let now = Utc::now();
-    policy::check_service_expiry(new.expires_at, now)?;
     let organization_id = principal.organization_id();
     let projects = project_scope(db, principal, new.project_ids).await?;
     // Under the organization's lock, as deleteRole counts a role's tokens;
     // the role is read under it, so a role deleted meanwhile is
     // `NOT_FOUND`, never a broken reference.
     let txn = database::begin_organization_write(db, organization_id).await?;
+    // The policy as it stands under the lock (docs/DESIGN.md §9).
+    token_policy::of_organization(&txn, organization_id)
+        .await?
+        .check_service_expiry(new.expires_at, now)?;
     let role = find_in_organization::<role::Entity>(&txn, organization_id, new.role_id).await?;
     policy::check_grant(
         PermissionSet::from_storage(&role.permissions),

@@ -18,7 +18,7 @@ use crate::{
         policy,
         token::{self as token_service, NewToken, RetireIf, Status, status},
         token_create::CreatedToken,
-        token_event,
+        token_event, token_policy,
     },
     webhook::event::EventType,
 };
@@ -95,7 +95,9 @@ pub async fn rotate(
             Some(at)
         }
         Some(at) => {
-            policy::check_service_expiry(Some(at), now)?;
+            token_policy::of_organization(&txn, principal.organization_id())
+                .await?
+                .check_service_expiry(Some(at), now)?;
             Some(at)
         }
     };

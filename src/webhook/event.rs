@@ -22,6 +22,7 @@ pub enum EventType {
     TokenExpiring,
     TokenExpired,
     TokenLeaked,
+    TokenInactive,
     MemberAdded,
     MemberRemoved,
     MemberRoleChanged,
@@ -38,6 +39,7 @@ impl EventType {
             EventType::TokenExpiring => "token.expiring",
             EventType::TokenExpired => "token.expired",
             EventType::TokenLeaked => "token.leaked",
+            EventType::TokenInactive => "token.inactive",
             EventType::MemberAdded => "member.added",
             EventType::MemberRemoved => "member.removed",
             EventType::MemberRoleChanged => "member.role_changed",
@@ -55,7 +57,8 @@ impl EventType {
             | EventType::TokenRotated
             | EventType::TokenExpiring
             | EventType::TokenExpired
-            | EventType::TokenLeaked => Permission::TokensRead,
+            | EventType::TokenLeaked
+            | EventType::TokenInactive => Permission::TokensRead,
             EventType::MemberAdded | EventType::MemberRemoved | EventType::MemberRoleChanged => {
                 Permission::MembersRead
             }
