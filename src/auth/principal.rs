@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
+    allowed_cidrs::AllowedCidrs,
+    child::{self, CHILD_REASON, CHILD_WITHHELD, ParentRow},
     credential::RequestedOrganization,
     credential_kind::CredentialKind,
     permission::{PROJECT_LEVEL, Permission, PermissionSet, TOKEN_MANAGEMENT},
@@ -46,6 +48,13 @@ pub struct Principal {
     pub last_used_at: Option<DateTime<Utc>>,
     /// The addresses it was last used from, newest first, as stored.
     pub last_used_ips: Option<String>,
+    /// For a child token (`attenuateToken`), the token it was minted from.
+    pub parent_id: Option<Uuid>,
+    /// In a rotation's grace period: it authenticates but manages no token.
+    pub in_grace: bool,
+    /// The client addresses it may be used from; `None` = any (checked by
+    /// the guard, which knows the client's address).
+    pub allowed_cidrs: Option<AllowedCidrs>,
 }
 
 impl Principal {
@@ -65,10 +74,17 @@ impl Principal {
         self.organization.id
     }
 
-    /// The user signed in with the session in use; `None` for a token.
+    /// The user signed in with the session in use; `None` for a token,
+    /// and for a child of a session, which is a narrowed credential, not
+    /// a sign-in.
     pub fn session_user(&self) -> Option<Uuid> {
         self.user_id
-            .filter(|_| self.kind == CredentialKind::Session)
+            .filter(|_| self.kind == CredentialKind::Session && self.parent_id.is_none())
+    }
+
+    /// Whether the credential in use is a child token.
+    pub fn is_child(&self) -> bool {
+        self.parent_id.is_some()
     }
 
     /// The user signed in with the session in use, for operations a token
@@ -140,6 +156,8 @@ pub enum UnauthorizedReason {
     Revoked,
     /// The owner is no longer a member of the token's organization.
     NotMember,
+    /// The client's address lies outside the credential's `allowedCidrs`.
+    AddressNotAllowed,
 }
 
 impl UnauthorizedReason {
@@ -153,6 +171,7 @@ impl UnauthorizedReason {
             UnauthorizedReason::Expired => "expired",
             UnauthorizedReason::Revoked => "revoked",
             UnauthorizedReason::NotMember => "not_member",
+            UnauthorizedReason::AddressNotAllowed => "address_not_allowed",
         }
     }
 }
@@ -185,6 +204,10 @@ pub struct CredentialRow {
     pub organization: Option<OrganizationSnapshot>,
     pub project_ids: Option<String>,
     pub last_used_ips: Option<String>,
+    /// For a child token, its parent's row.
+    pub parent: Option<ParentRow>,
+    /// The stored `allowedCidrs` (a JSON array); `None` = any address.
+    pub allowed_cidrs: Option<String>,
 }
 
 /// Decides whether a stored credential may act, and as whom. Pure: the
@@ -202,6 +225,14 @@ pub fn resolve_principal(
     if row.expires_at.is_some_and(|at| at <= now) {
         return Err(AuthFailure::Unauthorized(Expired));
     }
+    // A child works only while its parent does (docs/DESIGN.md §9).
+    if let Some(reason) = row
+        .parent
+        .as_ref()
+        .and_then(|parent| child::parent_refusal(parent, now))
+    {
+        return Err(AuthFailure::Unauthorized(reason));
+    }
     let kind = row.kind;
     // Where a credential may act: a personal or service token in its own
     // organization only; a session (pinned at login) in any it is a member
@@ -209,7 +240,8 @@ pub fn resolve_principal(
     let (may_switch_organization, needs_membership) = match kind {
         CredentialKind::Personal => (false, true),
         CredentialKind::Service => (false, false),
-        CredentialKind::Session => (true, true),
+        // A child of a session stays in the organization it was minted in.
+        CredentialKind::Session => (row.parent.is_none(), true),
     };
     match (requested, row.token_organization_id) {
         (RequestedOrganization::Invalid, _) => return Err(AuthFailure::Forbidden),
@@ -234,15 +266,39 @@ pub fn resolve_principal(
         return Err(AuthFailure::Unauthorized(NotMember));
     };
     let role_permissions = PermissionSet::from_storage(&stored);
-    let granted = match &row.scopes {
-        Some(scopes) => role_permissions.intersection(PermissionSet::from_storage(scopes)),
-        None => role_permissions,
+    let own_scopes = row.scopes.as_deref().map(PermissionSet::from_storage);
+    let own_projects = ProjectScope::from_storage(row.project_ids.as_deref());
+    let (granted, projects) = match &row.parent {
+        None => (
+            own_scopes.map_or(role_permissions, |s| role_permissions.intersection(s)),
+            own_projects,
+        ),
+        Some(parent) => (
+            child::granted(
+                role_permissions,
+                parent.scopes.as_deref().map(PermissionSet::from_storage),
+                own_scopes,
+            ),
+            child::projects(
+                &ProjectScope::from_storage(parent.project_ids.as_deref()),
+                &own_projects,
+            ),
+        ),
     };
-    let projects = ProjectScope::from_storage(row.project_ids.as_deref());
     // Past the checks above, a revocation still set lies ahead: the
-    // secret is in a rotation's grace period.
-    let in_grace = row.revoked_at.is_some();
-    let (permissions, withheld) = effective_permissions(granted, &projects, in_grace);
+    // secret (or a child's parent) is in a rotation's grace period.
+    let in_grace = row.revoked_at.is_some()
+        || row
+            .parent
+            .as_ref()
+            .is_some_and(|parent| parent.revoked_at.is_some());
+    let (permissions, mut withheld) = effective_permissions(granted, &projects, in_grace);
+    if row.parent.is_some() {
+        withheld = Withheld {
+            permissions: withheld.permissions.union(CHILD_WITHHELD),
+            reason: CHILD_REASON,
+        };
+    }
     Ok(Principal {
         kind,
         token_id: row.token_id,
@@ -254,6 +310,9 @@ pub fn resolve_principal(
         projects,
         last_used_at: row.last_used_at,
         last_used_ips: row.last_used_ips,
+        parent_id: row.parent.map(|parent| parent.id),
+        in_grace,
+        allowed_cidrs: row.allowed_cidrs.as_deref().map(AllowedCidrs::from_storage),
     })
 }
 
@@ -288,6 +347,8 @@ mod tests {
             organization: Some(org(org_id)),
             project_ids: None,
             last_used_ips: None,
+            parent: None,
+            allowed_cidrs: None,
         }
     }
 

@@ -41,6 +41,8 @@ pub enum AuditAction {
     TokenRevoked,
     TokenRotated,
     TokenExchanged,
+    /// A credential minted a child of itself (`attenuateToken`).
+    TokenAttenuated,
     /// A secret scanner reported the token leaked; lynk revoked it.
     TokenLeaked,
     RoleCreated,
@@ -67,7 +69,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for tests and documentation.
-    pub const ALL: [AuditAction; 30] = [
+    pub const ALL: [AuditAction; 31] = [
         AuditAction::OrganizationCreated,
         AuditAction::OrganizationUpdated,
         AuditAction::LoginSucceeded,
@@ -78,6 +80,7 @@ impl AuditAction {
         AuditAction::TokenRevoked,
         AuditAction::TokenRotated,
         AuditAction::TokenExchanged,
+        AuditAction::TokenAttenuated,
         AuditAction::TokenLeaked,
         AuditAction::RoleCreated,
         AuditAction::RoleUpdated,
@@ -113,6 +116,7 @@ impl AuditAction {
             AuditAction::TokenRevoked => "token.revoked",
             AuditAction::TokenRotated => "token.rotated",
             AuditAction::TokenExchanged => "token.exchanged",
+            AuditAction::TokenAttenuated => "token.attenuated",
             AuditAction::TokenLeaked => "token.leaked",
             AuditAction::RoleCreated => "role.created",
             AuditAction::RoleUpdated => "role.updated",
@@ -151,6 +155,7 @@ impl AuditAction {
             | AuditAction::TokenRevoked
             | AuditAction::TokenRotated
             | AuditAction::TokenExchanged
+            | AuditAction::TokenAttenuated
             | AuditAction::TokenLeaked => "token",
             AuditAction::RoleCreated | AuditAction::RoleUpdated | AuditAction::RoleDeleted => {
                 "role"

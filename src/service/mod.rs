@@ -27,6 +27,7 @@ pub mod sbom_document;
 pub mod scoped;
 pub mod session;
 pub mod token;
+pub mod token_attenuate;
 pub mod token_create;
 pub mod token_event;
 pub mod token_retire;

@@ -26,6 +26,7 @@ pub fn token(token: &token::Model) -> Value {
         "ownerUserId": token.owner_user_id.map(|id| id.to_string()),
         "expiresAt": time(token.expires_at),
         "revokedAt": time(token.revoked_at),
+        "parentId": token.parent_id.map(|id| id.to_string()),
     })
 }
 
@@ -91,6 +92,8 @@ mod tests {
             project_ids: None,
             last_used_ips: None,
             rotated_from_id: None,
+            parent_id: None,
+            allowed_cidrs: None,
         };
         let described = token(&model);
         assert_eq!(described["kind"], "SERVICE");
