@@ -5,6 +5,7 @@ mod audit;
 mod batching;
 mod browser;
 mod budgets;
+mod child_tokens;
 mod ci_tokens;
 mod cli;
 mod config_table;
