@@ -938,3 +938,116 @@ async fn a_childs_request_is_one_verification_statement() {
         "{pooled:#?}"
     );
 }
+
+/// The console's token list shows a child with its parent's name, offers
+/// only Revoke for it, and revoking it there refuses it at once.
+#[tokio::test]
+async fn the_console_lists_a_child_under_its_parent_and_revokes_it() {
+    let app = spawn_app().await;
+    let parent = app.admin_token().to_owned();
+    let parent_name = app
+        .gql(Some(&parent), "{ viewer { token { name } } }", Value::Null)
+        .await
+        .body["data"]["viewer"]["token"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, child, _) = attenuate_ok(
+        &app,
+        &parent,
+        json!({ "name": "agent child", "scopes": ["projects:read"], "expiresInSeconds": 3600 }),
+    )
+    .await;
+    let Some((browser, _turn)) =
+        crate::browser::start(format!("http://{}/", app.address), 1280).await
+    else {
+        return;
+    };
+    browser.sign_in("admin@acme.test", ADMIN_PASSWORD).await;
+    browser.wait_for_text("main h1", "Personal tokens").await;
+    let row = "//tr[td//span[@class='token-name' and text()='agent child']]";
+    let mut text = String::new();
+    for _ in 0..300 {
+        if let Ok(found) = browser.client.find(fantoccini::Locator::XPath(row)).await {
+            text = found.text().await.unwrap_or_default();
+            if text.contains("Active") {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        text.contains(&format!("child of {parent_name}")),
+        "{text:?}"
+    );
+    assert!(text.contains("projects:read"), "{text:?}");
+    browser.screenshot("child-token-listed").await;
+
+    browser
+        .find("button[aria-label='Actions for agent child']")
+        .await
+        .click()
+        .await
+        .expect("open the row menu");
+    let items = browser
+        .eval(
+            "return [...document.querySelectorAll('.menu:not([hidden]) button')].map((b) => b.textContent)",
+        )
+        .await;
+    assert_eq!(items, json!(["Revoke"]), "a child is never rotated");
+    browser
+        .click_text(".menu:not([hidden]) button", "Revoke")
+        .await;
+    browser.wait_for_text("dialog", "cannot be undone").await;
+    browser.click_text("dialog button", "Revoke token").await;
+    for _ in 0..300 {
+        let found = browser.client.find(fantoccini::Locator::XPath(row)).await;
+        if let Ok(found) = found
+            && found.text().await.unwrap_or_default().contains("Revoked")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!works(&app, &child).await);
+    assert!(works(&app, &parent).await);
+    browser.close().await;
+}
+
+/// At most 100 live children per credential, however many requests race
+/// for the last places through two instances.
+#[tokio::test]
+async fn a_credential_has_at_most_100_live_children_under_concurrency() {
+    use async_graphql::futures_util::future::join_all;
+
+    let a = spawn_app().await;
+    let b = a.another_instance().await;
+    let (_, parent) = a.service_token("viewer").await;
+    let attempts = (0..110).map(|i| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let parent = parent.clone();
+        async move {
+            attenuate(
+                app,
+                &parent,
+                json!({ "name": format!("child {i}"), "expiresInSeconds": 600 }),
+            )
+            .await
+        }
+    });
+    let answers = join_all(attempts).await;
+    let minted = answers
+        .iter()
+        .filter(|answer| answer.body["data"]["attenuateToken"]["secret"].is_string())
+        .count();
+    assert_eq!(minted, 100);
+    for answer in answers.iter().filter(|a| a.body["data"].is_null()) {
+        assert_error(answer, "CONFLICT", "already has 100 live children");
+    }
+    let stored = token::Entity::find()
+        .filter(token::Column::ParentId.is_not_null())
+        .all(&a.db)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 100);
+}
