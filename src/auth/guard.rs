@@ -62,6 +62,10 @@ pub struct Authenticated {
 
 /// Who is calling.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per request, moved a few times; boxing the principal would allocate on every request"
+)]
 pub enum Caller {
     /// A credential that verified.
     Principal(Principal),
