@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-/// Most networks one credential may be bound to (docs/DESIGN.md §9).
+/// Most networks one credential may be bound to (docs/DESIGN.md §8.6).
 pub const MAX_ALLOWED_CIDRS: usize = 20;
 
 /// The networks a credential may be used from.

@@ -1,4 +1,4 @@
-//! Child tokens (`attenuateToken`, docs/DESIGN.md §9): what a child may do
+//! Child tokens (`attenuateToken`, docs/DESIGN.md §8.6): what a child may do
 //! on each request, decided from its parent's row as the verification
 //! query reads it. Pure, with property tests beside it.
 //!

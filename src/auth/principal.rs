@@ -62,6 +62,8 @@ impl Principal {
     pub fn require(&self, permission: Permission) -> Result<(), Error> {
         if self.permissions.contains(permission) {
             Ok(())
+        } else if self.is_child() && CHILD_WITHHELD.contains(permission) {
+            Err(Error::Withheld(permission.name(), CHILD_REASON))
         } else if self.withheld.permissions.contains(permission) {
             Err(Error::Withheld(permission.name(), self.withheld.reason))
         } else {
@@ -225,7 +227,7 @@ pub fn resolve_principal(
     if row.expires_at.is_some_and(|at| at <= now) {
         return Err(AuthFailure::Unauthorized(Expired));
     }
-    // A child works only while its parent does (docs/DESIGN.md §9).
+    // A child works only while its parent does (docs/DESIGN.md §8.6).
     if let Some(reason) = row
         .parent
         .as_ref()
@@ -292,13 +294,7 @@ pub fn resolve_principal(
             .parent
             .as_ref()
             .is_some_and(|parent| parent.revoked_at.is_some());
-    let (permissions, mut withheld) = effective_permissions(granted, &projects, in_grace);
-    if row.parent.is_some() {
-        withheld = Withheld {
-            permissions: withheld.permissions.union(CHILD_WITHHELD),
-            reason: CHILD_REASON,
-        };
-    }
+    let (permissions, withheld) = effective_permissions(granted, &projects, in_grace);
     Ok(Principal {
         kind,
         token_id: row.token_id,
@@ -553,5 +549,83 @@ mod tests {
                 assert!(effective.intersection(withheld.permissions).is_empty());
             }
         }
+    }
+
+    fn child_of(row: CredentialRow, now: DateTime<Utc>) -> CredentialRow {
+        CredentialRow {
+            token_id: Uuid::now_v7(),
+            parent: Some(ParentRow {
+                id: row.token_id,
+                found: true,
+                scopes: row.scopes.clone(),
+                project_ids: row.project_ids.clone(),
+                expires_at: row.expires_at,
+                revoked_at: row.revoked_at,
+            }),
+            expires_at: Some(now + Duration::minutes(2)),
+            scopes: None,
+            ..row
+        }
+    }
+
+    #[test]
+    fn a_child_acts_within_its_parent_and_never_manages_tokens() {
+        let org_id = Uuid::now_v7();
+        let now = Utc::now();
+        let mut parent = personal_row(org_id);
+        parent.role_permissions = Some(PermissionSet::all().to_storage());
+        parent.scopes = Some("tokens:write projects:read members:read".into());
+        let child = resolve_principal(
+            child_of(parent.clone(), now),
+            RequestedOrganization::Default,
+            now,
+        )
+        .unwrap();
+        assert_eq!(child.permissions.names(), ["members:read", "projects:read"]);
+        assert!(child.is_child());
+        let refused = child.require(Permission::TokensWrite).unwrap_err();
+        assert!(
+            refused.message().contains("child token"),
+            "{}",
+            refused.message()
+        );
+
+        // Restricted to a project through its parent: organization-wide
+        // permissions are withheld for that reason, not the child's.
+        parent.project_ids = Some(Uuid::now_v7().to_string());
+        let child = resolve_principal(
+            child_of(parent.clone(), now),
+            RequestedOrganization::Default,
+            now,
+        )
+        .unwrap();
+        assert_eq!(child.permissions.names(), ["projects:read"]);
+        let refused = child.require(Permission::MembersRead).unwrap_err();
+        assert!(refused.message().contains("restricted to some projects"));
+
+        // A parent past its grace refuses the child.
+        let mut row = child_of(parent.clone(), now);
+        if let Some(p) = row.parent.as_mut() {
+            p.revoked_at = Some(now);
+        }
+        assert_eq!(
+            resolve_principal(row, RequestedOrganization::Default, now),
+            Err(AuthFailure::Unauthorized(UnauthorizedReason::Revoked))
+        );
+    }
+
+    #[test]
+    fn a_sessions_child_stays_in_its_organization_and_is_no_sign_in() {
+        let org_id = Uuid::now_v7();
+        let now = Utc::now();
+        let mut session = personal_row(org_id);
+        session.kind = CredentialKind::Session;
+        let child = child_of(session, now);
+        let p = resolve_principal(child.clone(), RequestedOrganization::Id(org_id), now).unwrap();
+        assert_eq!(p.session_user(), None);
+        assert_eq!(
+            resolve_principal(child, RequestedOrganization::Id(Uuid::now_v7()), now),
+            Err(AuthFailure::Forbidden)
+        );
     }
 }

@@ -156,7 +156,7 @@ pub async fn retire(
     Ok(retired)
 }
 
-/// A parent's children stop when it does (docs/DESIGN.md §9): revoked
+/// A parent's children stop when it does (docs/DESIGN.md §8.6): revoked
 /// with it, or at the end of its rotation's grace (their `revoked_at` is
 /// brought forward to `at`, never pushed back). The verification query
 /// refuses them through their parent's row whatever is stored here; this

@@ -1,5 +1,5 @@
 //! `attenuateToken`: a credential mints a narrower, shorter-lived child of
-//! itself (docs/DESIGN.md §9). The child has its parent's kind, owner,
+//! itself (docs/DESIGN.md §8.6). The child has its parent's kind, owner,
 //! organization and role, at most its parent's scopes and projects, and
 //! an expiry no later than its parent's; on each request the verification
 //! query narrows it again by its parent's current row (`auth::child`).
