@@ -1,5 +1,7 @@
 // Personal tokens (mine) and service tokens (the organization's): lists
-// with filters and pages, and each active row's Rotate and Revoke.
+// with filters and pages, and each active row's Rotate and Revoke. A child
+// token (`attenuateToken`) is listed with its parent's name, and is
+// revoked, never rotated.
 import { graphql, mutate } from './api.js';
 import {
   actionsMenu, confirmAction, errorBox, field, h, needs, openDialog, pageHeader, pager,
@@ -11,7 +13,7 @@ import { issuePersonalToken, createServiceToken } from './token_form.js';
 const PAGE_SIZE = 20;
 
 const TOKEN_FIELDS = `id name kind status hint scopes createdAt expiresAt lastUsedAt revokedAt
-  role { id name } createdBy { id email }`;
+  role { id name } createdBy { id email } parent { id name }`;
 
 const PERSONAL = `query PersonalTokens($first: Int, $after: String, $status: TokenStatus, $name: String) {
   viewer { personalTokens(first: $first, after: $after, status: $status, nameContains: $name) {
@@ -92,8 +94,10 @@ async function revoke(token, report, done) {
   done();
 }
 
-/** The actions cell of a row: only an active token rotates or is revoked. */
+/** The actions cell of a row: only an active token rotates or is revoked;
+ * a child token is never rotated. */
 function rowActions(token, { canRotate, canRevoke }, report, reload) {
+  canRotate = canRotate && !token.parent;
   if (token.status !== 'ACTIVE' || (!canRotate && !canRevoke)) return '';
   const items = [];
   if (canRotate) items.push({ label: 'Rotate', action: () => rotate(token, reload) });
@@ -133,7 +137,11 @@ async function listPage(container, { title, intro, button, query, pick, columns,
 /** Name, hint and the columns every token list has. */
 function commonColumns() {
   return {
-    name: { header: 'Name', cell: (t) => h('span', { class: 'token-name' }, t.name) },
+    name: {
+      header: 'Name',
+      cell: (t) => [h('span', { class: 'token-name' }, t.name),
+        t.parent ? h('span', { class: 'token-parent muted' }, `child of ${t.parent.name}`) : null],
+    },
     hint: { header: 'Token', cell: (t) => h('code', {}, t.hint) },
     status: { header: 'Status', cell: (t) => statusBadge(t.status) },
     lastUsed: { header: 'Last used', cell: (t) => timeCell(t.lastUsedAt, 'Never') },

@@ -25,6 +25,8 @@ mod m20261207_000020_add_token_rotated_from;
 mod m20261207_000025_add_webhook_parking;
 mod m20261207_000030_store_built_in_roles_by_name;
 mod m20261208_000160_add_organization_token_policy;
+mod m20261208_000180_add_token_parent;
+mod m20261208_000181_add_token_allowed_cidrs;
 
 /// Applies lynk's migrations in order.
 pub struct Migrator;
@@ -52,6 +54,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000025_add_webhook_parking::Migration),
             Box::new(m20261207_000030_store_built_in_roles_by_name::Migration),
             Box::new(m20261208_000160_add_organization_token_policy::Migration),
+            Box::new(m20261208_000180_add_token_parent::Migration),
+            Box::new(m20261208_000181_add_token_allowed_cidrs::Migration),
         ]
     }
 }

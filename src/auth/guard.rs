@@ -62,6 +62,10 @@ pub struct Authenticated {
 
 /// Who is calling.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per request, moved a few times; boxing the principal would allocate on every request"
+)]
 pub enum Caller {
     /// A credential that verified.
     Principal(Principal),
@@ -137,6 +141,19 @@ impl Guard {
         );
         let at = Utc::now();
         let caller = match self.verifier.authenticate(presented, requested, at).await {
+            // An address-bound credential used from elsewhere gets the same
+            // 401 as an unknown one.
+            Ok(Ok(principal))
+                if principal
+                    .allowed_cidrs
+                    .as_ref()
+                    .is_some_and(|allowed| !allowed.allows(client)) =>
+            {
+                Caller::Anonymous(Anonymous {
+                    reason: UnauthorizedReason::AddressNotAllowed,
+                    token_was_sent: true,
+                })
+            }
             Ok(Ok(principal)) => {
                 self.last_used.record(&principal, client, at);
                 Caller::Principal(principal)

@@ -349,6 +349,9 @@ mod tests {
             projects: Default::default(),
             last_used_at,
             last_used_ips: None,
+            parent_id: None,
+            in_grace: false,
+            allowed_cidrs: None,
         }
     }
 

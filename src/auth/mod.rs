@@ -2,6 +2,8 @@
 //! headers, verifying a token in one query, the resolved [`Principal`], and
 //! permission checks. Token verification lives here and nowhere else.
 
+pub mod allowed_cidrs;
+pub mod child;
 pub mod credential;
 pub mod guard;
 pub mod last_used;

@@ -110,6 +110,9 @@ mod tests {
             projects,
             last_used_at: None,
             last_used_ips: None,
+            parent_id: None,
+            in_grace: false,
+            allowed_cidrs: None,
         }
     }
 

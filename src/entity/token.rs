@@ -41,6 +41,13 @@ pub struct Model {
     /// For a rotation's successor, the token it replaced (whose grace
     /// period ends when this one is revoked).
     pub rotated_from_id: Option<Uuid>,
+    /// For a child (`attenuateToken`), the token it was minted from: it
+    /// acts with at most its parent's current power and dies with it.
+    pub parent_id: Option<Uuid>,
+    /// The client addresses it may be used from, a JSON array of CIDRs;
+    /// `None` = any address.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub allowed_cidrs: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -298,7 +298,8 @@ impl OrganizationQuery {
     #[graphql(complexity = "list_complexity(MAX_ORGANIZATIONS_PER_USER, child_complexity)")]
     async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>, Error> {
         let principal = ctx.principal()?;
-        let (CredentialKind::Session, Some(user_id)) = (principal.kind, principal.user_id) else {
+        // A child of a session is pinned to one organization, like a token.
+        let Some(user_id) = principal.session_user() else {
             count_resolved(ctx, 1)?;
             return Ok(vec![principal.organization.clone().into()]);
         };

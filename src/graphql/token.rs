@@ -2,14 +2,16 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, Object};
+use async_graphql::{Context, Enum, ID, Object, connection::Connection};
 use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{
     context::ContextExt,
-    loader::{self, MemberRole, ProjectId, RoleId},
+    loader::{self, MemberRole, ProjectId, RoleId, TokenId},
     names::Names,
+    pagination::{Page, connection_complexity},
     project::Project,
     role::{Role, parse_id},
     scalar::Timestamp,
@@ -244,6 +246,31 @@ impl Token {
 
     async fn revoked_at(&self) -> Option<Timestamp> {
         self.model.revoked_at.map(Timestamp)
+    }
+
+    /// For a child (`attenuateToken`), the token it was minted from, if
+    /// you may see it; null for any other token.
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Token>, Error> {
+        let Some(parent_id) = self.model.parent_id else {
+            return Ok(None);
+        };
+        let parent = loader::load_one(ctx, TokenId(parent_id)).await?;
+        Ok(parent.and_then(|model| Token::reached(&self.viewer, model).ok()))
+    }
+
+    /// The children minted from this token, oldest first: those you may
+    /// see (the token itself, its owner's session, or `tokens:read`).
+    #[graphql(complexity = "connection_complexity(first, child_complexity)")]
+    async fn children(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Token>, Error> {
+        let page = Page::new(first, after)?;
+        let select = token::Entity::find().filter(token::Column::ParentId.eq(self.model.id));
+        let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
+        page.connection_of_reached(ctx, rows, |t| t.id, |t| Token::reached(&self.viewer, t))
     }
 }
 

@@ -10,6 +10,7 @@ use crate::{
     auth::{Permission, Principal},
     error::Error,
     service::{
+        token_attenuate::{self, Attenuation},
         token_create::{self, NewPersonalToken, NewServiceToken},
         token_retire::{self, Rotation},
     },
@@ -63,6 +64,24 @@ pub struct CreateServiceTokenInput {
     pub project_ids: Option<Vec<ID>>,
 }
 
+/// `attenuateToken`'s input: what the child may do, within the
+/// credential in use.
+#[derive(InputObject)]
+pub struct AttenuateTokenInput {
+    pub name: String,
+    /// The child's permissions, a subset of yours and never `tokens:write`;
+    /// omit for all of yours but `tokens:write`.
+    pub scopes: Option<Vec<String>>,
+    /// Restrict the child to these projects, among yours; omit for yours.
+    pub project_ids: Option<Vec<ID>>,
+    /// How long the child lives, in seconds: at least 1, and it expires
+    /// no later than the credential in use.
+    pub expires_in_seconds: i32,
+    /// The client networks (IPv4/IPv6 CIDR, at most 20) the child may be
+    /// used from; omit for any address.
+    pub allowed_cidrs: Option<Vec<String>>,
+}
+
 /// Parses `projectIds`; a malformed id cannot exist, so it is `NOT_FOUND`.
 fn parse_project_ids(ids: Option<Vec<ID>>) -> Result<Option<Vec<Uuid>>, Error> {
     ids.map(|ids| ids.iter().map(|id| parse_id(id, "project")).collect())
@@ -107,6 +126,30 @@ impl TokenMutation {
             project_ids: parse_project_ids(input.project_ids)?,
         };
         let created = token_create::create_service(ctx.db()?, &caller, new).await?;
+        CreatedToken::new(created, &ctx.viewer()?)
+    }
+
+    /// Mints a child of the credential in use (a session, personal,
+    /// service or exchanged token): same kind and prefix, at most your
+    /// permissions (never `tokens:write`) and projects, expiring no later
+    /// than yours. On every request it acts with your credential's current
+    /// permissions ∩ its scopes and your current projects ∩ its own, and
+    /// it stops when yours does (revoked, expired, past a rotation's grace,
+    /// or its owner gone). A child cannot attenuate, and manages no token.
+    async fn attenuate_token(
+        &self,
+        ctx: &Context<'_>,
+        input: AttenuateTokenInput,
+    ) -> Result<CreatedToken, Error> {
+        let caller = ctx.caller()?;
+        let attenuation = Attenuation {
+            name: input.name,
+            scopes: input.scopes,
+            project_ids: parse_project_ids(input.project_ids)?,
+            expires_in_seconds: input.expires_in_seconds,
+            allowed_cidrs: input.allowed_cidrs,
+        };
+        let created = token_attenuate::attenuate(ctx.db()?, &caller, attenuation).await?;
         CreatedToken::new(created, &ctx.viewer()?)
     }
 

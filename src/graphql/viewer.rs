@@ -109,9 +109,7 @@ impl Viewer {
         let mut select = list_reachable::<token::Entity>(&self.0)
             .filter(token::Column::OwnerUserId.eq(user_id))
             .filter(token::Column::Kind.eq(CredentialKind::Personal));
-        if self.0.kind != CredentialKind::Session
-            && !self.0.permissions.contains(Permission::TokensRead)
-        {
+        if self.0.session_user().is_none() && !self.0.permissions.contains(Permission::TokensRead) {
             // A token acts only on itself (docs/DESIGN.md §3.4).
             select = select.filter(token::Column::Id.eq(self.0.token_id));
         }

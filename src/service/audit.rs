@@ -38,6 +38,8 @@ pub enum AuditAction {
     TokenRevoked,
     TokenRotated,
     TokenExchanged,
+    /// A credential minted a child of itself (`attenuateToken`).
+    TokenAttenuated,
     /// A secret scanner reported the token leaked; lynk revoked it.
     TokenLeaked,
     RoleCreated,
@@ -77,6 +79,7 @@ impl AuditAction {
             AuditAction::TokenRevoked => "token.revoked",
             AuditAction::TokenRotated => "token.rotated",
             AuditAction::TokenExchanged => "token.exchanged",
+            AuditAction::TokenAttenuated => "token.attenuated",
             AuditAction::TokenLeaked => "token.leaked",
             AuditAction::RoleCreated => "role.created",
             AuditAction::RoleUpdated => "role.updated",
@@ -117,6 +120,7 @@ impl AuditAction {
             | AuditAction::TokenRevoked
             | AuditAction::TokenRotated
             | AuditAction::TokenExchanged
+            | AuditAction::TokenAttenuated
             | AuditAction::TokenLeaked => "token",
             AuditAction::RoleCreated | AuditAction::RoleUpdated | AuditAction::RoleDeleted => {
                 "role"

@@ -28,6 +28,7 @@ pub mod scoped;
 pub mod session;
 pub mod token;
 pub mod token_bulk;
+pub mod token_attenuate;
 pub mod token_create;
 pub mod token_event;
 pub mod token_filter;

@@ -51,6 +51,29 @@ pub async fn issue_replacing(
     rotated_from: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<(token::Model, Secret), Error> {
+    insert(conn, new, rotated_from, None, None, now).await
+}
+
+/// [`issue`], for a child (`attenuateToken`): it names its parent, and
+/// may be bound to client addresses (`allowed_cidrs`, stored form).
+pub async fn issue_child(
+    conn: &impl ConnectionTrait,
+    new: NewToken,
+    parent_id: Uuid,
+    allowed_cidrs: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(token::Model, Secret), Error> {
+    insert(conn, new, None, Some(parent_id), allowed_cidrs, now).await
+}
+
+async fn insert(
+    conn: &impl ConnectionTrait,
+    new: NewToken,
+    rotated_from: Option<Uuid>,
+    parent_id: Option<Uuid>,
+    allowed_cidrs: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(token::Model, Secret), Error> {
     let generated = token_format::generate(new.kind);
     let model = token::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -70,6 +93,8 @@ pub async fn issue_replacing(
         project_ids: Set(new.projects.to_storage()),
         last_used_ips: Set(None),
         rotated_from_id: Set(rotated_from),
+        parent_id: Set(parent_id),
+        allowed_cidrs: Set(allowed_cidrs),
     }
     .insert(conn)
     .await?;
@@ -122,10 +147,36 @@ pub async fn retire(
         .exec(conn)
         .await?;
     let retired = result.rows_affected == 1;
+    if retired {
+        retire_children(conn, token_id, at).await?;
+    }
     if retired && condition == RetireIf::NotRevoked {
         end_predecessors_grace(conn, token_id, now).await?;
     }
     Ok(retired)
+}
+
+/// A parent's children stop when it does (docs/DESIGN.md §8.7): revoked
+/// with it, or at the end of its rotation's grace (their `revoked_at` is
+/// brought forward to `at`, never pushed back). The verification query
+/// refuses them through their parent's row whatever is stored here; this
+/// keeps their `status` and `revokedAt` true to it.
+async fn retire_children(
+    conn: &impl ConnectionTrait,
+    parent_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    token::Entity::update_many()
+        .col_expr(token::Column::RevokedAt, Expr::value(at))
+        .filter(token::Column::ParentId.eq(parent_id))
+        .filter(
+            Condition::any()
+                .add(token::Column::RevokedAt.is_null())
+                .add(token::Column::RevokedAt.gt(at)),
+        )
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 /// The longest chain of rotations followed when a successor is revoked.
@@ -157,6 +208,7 @@ async fn end_predecessors_grace(
         if ended.rows_affected == 0 {
             return Ok(());
         }
+        retire_children(conn, predecessor, now).await?;
         current = predecessor;
     }
     Ok(())
@@ -221,6 +273,7 @@ pub fn facts(token: &token::Model) -> Result<TokenFacts, Error> {
         owner_user_id: token.owner_user_id,
         carried: None,
         projects: ProjectScope::from_storage(token.project_ids.as_deref()),
+        parent_id: token.parent_id,
     })
 }
 

@@ -170,7 +170,7 @@ pub async fn create_service(
 /// The projects a new token reaches: the ids given, each a project of the
 /// caller's organization that the caller reaches itself; omitted, every
 /// project, which only an unrestricted caller may hand out.
-async fn project_scope(
+pub(crate) async fn project_scope(
     conn: &impl ConnectionTrait,
     principal: &Principal,
     ids: Option<Vec<Uuid>>,

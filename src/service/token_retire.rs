@@ -148,6 +148,12 @@ pub async fn rotate(
 /// The kind of `old` if it may rotate: only an active token that was
 /// never rotated before.
 fn rotatable_kind(old: &token::Model, now: DateTime<Utc>) -> Result<CredentialKind, Error> {
+    if old.parent_id.is_some() {
+        return Err(Error::bad_input(
+            "a child token is never rotated; revoke it and mint a new one from its parent with \
+             attenuateToken",
+        ));
+    }
     match status(old, now) {
         Status::Active => match old.revoked_at {
             Some(ends) => Err(Error::bad_input(format!(

@@ -6,6 +6,7 @@ mod batching;
 mod browser;
 mod budgets;
 mod bulk_revocation;
+mod child_tokens;
 mod ci_tokens;
 mod cli;
 mod config_table;
