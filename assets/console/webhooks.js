@@ -10,7 +10,8 @@ import { timeCell } from './format.js';
 /** The events a webhook can receive (docs/DESIGN.md §8.4). */
 const EVENTS = [
   'token.created', 'token.revoked', 'token.rotated', 'token.expiring', 'token.expired',
-  'token.leaked', 'member.added', 'member.removed', 'member.role_changed', 'sbom.uploaded',
+  'token.leaked', 'token.rejected', 'member.added', 'member.removed', 'member.role_changed',
+  'sbom.uploaded',
 ];
 
 const WEBHOOKS = `query Webhooks {

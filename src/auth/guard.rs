@@ -24,11 +24,12 @@ use axum::{
 use chrono::{DateTime, Utc};
 
 use super::{
+    address_rule::{self, AddressVerdict},
     credential::{
         PresentedCredential, client_address, presented_credential, requested_organization,
     },
     credential_kind::CredentialKind,
-    last_used::LastUsedRecorder,
+    last_used::{LastUsedRecorder, RejectionReason},
     principal::{AuthFailure, Principal, UnauthorizedReason},
     rate_limit::{RateLimits, retry_after_secs},
     verify::Verifier,
@@ -124,19 +125,65 @@ impl Guard {
             self.trusted_proxy_hops,
         );
         let at = Utc::now();
-        let caller = match self.verifier.authenticate(presented, requested, at).await {
-            Ok(Ok(principal)) => {
-                self.last_used.record(&principal, client, at);
-                Caller::Principal(principal)
-            }
-            Ok(Err(AuthFailure::Unauthorized(reason))) => Caller::Anonymous(Anonymous {
-                reason,
-                token_was_sent: matches!(presented, PresentedCredential::Candidate(_)),
-            }),
-            Ok(Err(AuthFailure::Forbidden)) => return Err(AuthRejection::Forbidden),
+        let verified = match self.verifier.verify(presented, requested, at).await {
+            Ok(verified) => verified,
             Err(err) => return Err(AuthRejection::Internal(err)),
         };
+        let token_was_sent = matches!(presented, PresentedCredential::Candidate(_));
+        let caller = match verified.outcome {
+            // The address check runs on the row already read: no statement.
+            Ok(principal) => match address_rule::check(principal.addresses.as_ref(), client) {
+                AddressVerdict::Allowed => {
+                    self.last_used.record(&principal, client, at);
+                    Caller::Principal(principal)
+                }
+                AddressVerdict::Reported => {
+                    self.last_used.record_rejection(
+                        principal.token_id,
+                        RejectionReason::AddressNotAllowed,
+                        client,
+                        at,
+                    );
+                    self.last_used.record(&principal, client, at);
+                    Caller::Principal(principal)
+                }
+                AddressVerdict::Refused => {
+                    self.last_used.record_rejection(
+                        principal.token_id,
+                        RejectionReason::AddressNotAllowed,
+                        client,
+                        at,
+                    );
+                    Caller::Anonymous(Anonymous {
+                        reason: UnauthorizedReason::AddressNotAllowed,
+                        token_was_sent,
+                    })
+                }
+            },
+            Err(AuthFailure::Unauthorized(reason)) => {
+                let recorded = match reason {
+                    UnauthorizedReason::Revoked => Some(RejectionReason::Revoked),
+                    UnauthorizedReason::Expired => Some(RejectionReason::Expired),
+                    _ => None,
+                };
+                if let (Some(recorded), Some(token_id)) = (recorded, verified.refused_token) {
+                    self.last_used
+                        .record_rejection(token_id, recorded, client, at);
+                }
+                Caller::Anonymous(Anonymous {
+                    reason,
+                    token_was_sent,
+                })
+            }
+            Err(AuthFailure::Forbidden) => return Err(AuthRejection::Forbidden),
+        };
         Ok(Authenticated { client, at, caller })
+    }
+
+    /// Notes the permissions `principal`'s request was granted, once it
+    /// has run (`Token.permissionsUsed`, written behind the request).
+    pub fn record_granted(&self, principal: &Principal, at: DateTime<Utc>) {
+        self.last_used.record_granted(principal, at);
     }
 }
 

@@ -2,10 +2,12 @@
 //! headers, verifying a token in one query, the resolved [`Principal`], and
 //! permission checks. Token verification lives here and nowhere else.
 
+pub mod address_rule;
 pub mod credential;
 pub mod credential_kind;
 pub mod guard;
 pub mod last_used;
+pub mod narrowing;
 pub mod oidc;
 pub mod password;
 pub mod permission;

@@ -1,10 +1,13 @@
 //! The resolved caller of one request, and the pure rule that turns a
 //! stored credential into one.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
+    address_rule::AddressRule,
     credential::RequestedOrganization,
     credential_kind::CredentialKind,
     permission::{PROJECT_LEVEL, Permission, PermissionSet, TOKEN_MANAGEMENT},
@@ -46,12 +49,51 @@ pub struct Principal {
     pub last_used_at: Option<DateTime<Utc>>,
     /// The addresses it was last used from, newest first, as stored.
     pub last_used_ips: Option<String>,
+    /// The addresses it may be used from; `None` = anywhere.
+    pub addresses: Option<AddressRule>,
+    /// The permissions this request was granted so far
+    /// (`Token.permissionsUsed`, recorded after the request).
+    pub used: UsedPermissions,
 }
 
+/// The permissions a request was granted, noted by [`Principal::require`]
+/// as resolvers check them (they may run concurrently, hence an atomic).
+/// Bookkeeping, not part of who the caller is: every two compare equal.
+#[derive(Debug, Default)]
+pub struct UsedPermissions(AtomicU64);
+
+impl UsedPermissions {
+    fn note(&self, permission: Permission) {
+        self.0
+            .fetch_or(PermissionSet::of(&[permission]).bits(), Ordering::Relaxed);
+    }
+
+    /// What was granted so far.
+    pub fn get(&self) -> PermissionSet {
+        PermissionSet::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
+impl Clone for UsedPermissions {
+    fn clone(&self) -> UsedPermissions {
+        UsedPermissions(AtomicU64::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+impl PartialEq for UsedPermissions {
+    fn eq(&self, _: &UsedPermissions) -> bool {
+        true
+    }
+}
+
+impl Eq for UsedPermissions {}
+
 impl Principal {
-    /// Fails with `FORBIDDEN` naming `permission` unless the caller holds it.
+    /// Fails with `FORBIDDEN` naming `permission` unless the caller holds
+    /// it; a granted permission is noted as used.
     pub fn require(&self, permission: Permission) -> Result<(), Error> {
         if self.permissions.contains(permission) {
+            self.used.note(permission);
             Ok(())
         } else if self.withheld.permissions.contains(permission) {
             Err(Error::Withheld(permission.name(), self.withheld.reason))
@@ -140,6 +182,8 @@ pub enum UnauthorizedReason {
     Revoked,
     /// The owner is no longer a member of the token's organization.
     NotMember,
+    /// The token is bound to addresses the request did not come from.
+    AddressNotAllowed,
 }
 
 impl UnauthorizedReason {
@@ -153,6 +197,7 @@ impl UnauthorizedReason {
             UnauthorizedReason::Expired => "expired",
             UnauthorizedReason::Revoked => "revoked",
             UnauthorizedReason::NotMember => "not_member",
+            UnauthorizedReason::AddressNotAllowed => "address_not_allowed",
         }
     }
 }
@@ -185,6 +230,8 @@ pub struct CredentialRow {
     pub organization: Option<OrganizationSnapshot>,
     pub project_ids: Option<String>,
     pub last_used_ips: Option<String>,
+    pub allowed_cidrs: Option<String>,
+    pub address_enforcement: Option<String>,
 }
 
 /// Decides whether a stored credential may act, and as whom. Pure: the
@@ -254,6 +301,11 @@ pub fn resolve_principal(
         projects,
         last_used_at: row.last_used_at,
         last_used_ips: row.last_used_ips,
+        addresses: AddressRule::from_storage(
+            row.allowed_cidrs.as_deref(),
+            row.address_enforcement.as_deref(),
+        ),
+        used: UsedPermissions::default(),
     })
 }
 
@@ -288,6 +340,8 @@ mod tests {
             organization: Some(org(org_id)),
             project_ids: None,
             last_used_ips: None,
+            allowed_cidrs: None,
+            address_enforcement: None,
         }
     }
 

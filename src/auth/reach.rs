@@ -110,6 +110,8 @@ mod tests {
             projects,
             last_used_at: None,
             last_used_ips: None,
+            addresses: None,
+            used: Default::default(),
         }
     }
 

@@ -127,6 +127,8 @@ mod tests {
             projects: Default::default(),
             last_used_at: None,
             last_used_ips: None,
+            addresses: None,
+            used: Default::default(),
         }
     }
 

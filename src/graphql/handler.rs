@@ -186,8 +186,10 @@ async fn serve(
     let schema = state
         .schemas
         .for_request(principal.is_some(), validated, introspection);
+    let principal = principal.map(std::sync::Arc::new);
+    let granted_to = principal.clone();
     let context = RequestContext {
-        principal: principal.map(std::sync::Arc::new),
+        principal,
         client_ip: Some(client),
         request_id: request_id.clone(),
         resolved: ResolvedObjects::new(state.schemas.limits().resolved_objects),
@@ -200,6 +202,9 @@ async fn serve(
             (response, REQUEST.with(RequestScope::escalation))
         })
         .await;
+    if let Some(principal) = &granted_to {
+        state.guard.record_granted(principal, checked.at);
+    }
     if !validated {
         validation.learn(&response);
     }

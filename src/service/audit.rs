@@ -43,6 +43,10 @@ pub enum AuditAction {
     TokenExchanged,
     /// A secret scanner reported the token leaked; lynk revoked it.
     TokenLeaked,
+    /// `narrowToken`: fewer scopes or projects, the same secret.
+    TokenNarrowed,
+    /// `restrictTokenAddresses`: its `allowedCidrs` set or lifted.
+    TokenAddressesRestricted,
     RoleCreated,
     RoleUpdated,
     RoleDeleted,
@@ -67,7 +71,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for tests and documentation.
-    pub const ALL: [AuditAction; 30] = [
+    pub const ALL: [AuditAction; 32] = [
         AuditAction::OrganizationCreated,
         AuditAction::OrganizationUpdated,
         AuditAction::LoginSucceeded,
@@ -79,6 +83,8 @@ impl AuditAction {
         AuditAction::TokenRotated,
         AuditAction::TokenExchanged,
         AuditAction::TokenLeaked,
+        AuditAction::TokenNarrowed,
+        AuditAction::TokenAddressesRestricted,
         AuditAction::RoleCreated,
         AuditAction::RoleUpdated,
         AuditAction::RoleDeleted,
@@ -114,6 +120,8 @@ impl AuditAction {
             AuditAction::TokenRotated => "token.rotated",
             AuditAction::TokenExchanged => "token.exchanged",
             AuditAction::TokenLeaked => "token.leaked",
+            AuditAction::TokenNarrowed => "token.narrowed",
+            AuditAction::TokenAddressesRestricted => "token.addresses_restricted",
             AuditAction::RoleCreated => "role.created",
             AuditAction::RoleUpdated => "role.updated",
             AuditAction::RoleDeleted => "role.deleted",
@@ -151,7 +159,9 @@ impl AuditAction {
             | AuditAction::TokenRevoked
             | AuditAction::TokenRotated
             | AuditAction::TokenExchanged
-            | AuditAction::TokenLeaked => "token",
+            | AuditAction::TokenLeaked
+            | AuditAction::TokenNarrowed
+            | AuditAction::TokenAddressesRestricted => "token",
             AuditAction::RoleCreated | AuditAction::RoleUpdated | AuditAction::RoleDeleted => {
                 "role"
             }

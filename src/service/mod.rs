@@ -29,6 +29,7 @@ pub mod session;
 pub mod token;
 pub mod token_create;
 pub mod token_event;
+pub mod token_restrict;
 pub mod token_retire;
 pub mod trusted_publisher;
 pub mod validate;

@@ -91,6 +91,13 @@ mod tests {
             project_ids: None,
             last_used_ips: None,
             rotated_from_id: None,
+            allowed_cidrs: None,
+            address_enforcement: None,
+            rejected_count: 0,
+            rejected_last_at: None,
+            rejected_last_ips: None,
+            rejected_last_reason: None,
+            rejected_announced_at: None,
         };
         let described = token(&model);
         assert_eq!(described["kind"], "SERVICE");

@@ -16,6 +16,7 @@ pub enum EventType {
     TokenExpiring,
     TokenExpired,
     TokenLeaked,
+    TokenRejected,
     MemberAdded,
     MemberRemoved,
     MemberRoleChanged,
@@ -24,13 +25,14 @@ pub enum EventType {
 
 impl EventType {
     /// Every event, in the order docs/DESIGN.md §8.4 lists them.
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 11] = [
         EventType::TokenCreated,
         EventType::TokenRevoked,
         EventType::TokenRotated,
         EventType::TokenExpiring,
         EventType::TokenExpired,
         EventType::TokenLeaked,
+        EventType::TokenRejected,
         EventType::MemberAdded,
         EventType::MemberRemoved,
         EventType::MemberRoleChanged,
@@ -46,6 +48,7 @@ impl EventType {
             EventType::TokenExpiring => "token.expiring",
             EventType::TokenExpired => "token.expired",
             EventType::TokenLeaked => "token.leaked",
+            EventType::TokenRejected => "token.rejected",
             EventType::MemberAdded => "member.added",
             EventType::MemberRemoved => "member.removed",
             EventType::MemberRoleChanged => "member.role_changed",
@@ -63,7 +66,8 @@ impl EventType {
             | EventType::TokenRotated
             | EventType::TokenExpiring
             | EventType::TokenExpired
-            | EventType::TokenLeaked => Permission::TokensRead,
+            | EventType::TokenLeaked
+            | EventType::TokenRejected => Permission::TokensRead,
             EventType::MemberAdded | EventType::MemberRemoved | EventType::MemberRoleChanged => {
                 Permission::MembersRead
             }

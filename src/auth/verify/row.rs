@@ -29,7 +29,8 @@ SELECT t.id AS token_id, t.kind AS kind, t.organization_id AS token_organization
        o.id AS organization_id, o.name AS organization_name,
        o.created_at AS organization_created_at,
        o.max_token_lifetime_days AS max_token_lifetime_days,
-       t.project_ids AS project_ids, t.last_used_ips AS last_used_ips
+       t.project_ids AS project_ids, t.last_used_ips AS last_used_ips,
+       t.allowed_cidrs AS allowed_cidrs, t.address_enforcement AS address_enforcement
 FROM token t
 LEFT JOIN membership m
   ON m.user_id = t.owner_user_id
@@ -62,7 +63,7 @@ pub const VERIFY_SQL_SQLITE: &str = verify_sql!("CAST($1 AS BLOB)");
 
 /// The query's columns, in order; rows are read by position (looking a
 /// column up by name costs more than reading it).
-pub const COLUMNS: [&str; 17] = [
+pub const COLUMNS: [&str; 19] = [
     "token_id",
     "kind",
     "token_organization_id",
@@ -80,6 +81,8 @@ pub const COLUMNS: [&str; 17] = [
     "max_token_lifetime_days",
     "project_ids",
     "last_used_ips",
+    "allowed_cidrs",
+    "address_enforcement",
 ];
 
 /// Positions in [`COLUMNS`].
@@ -101,6 +104,8 @@ pub mod column {
     pub const MAX_TOKEN_LIFETIME_DAYS: usize = 14;
     pub const PROJECT_IDS: usize = 15;
     pub const LAST_USED_IPS: usize = 16;
+    pub const ALLOWED_CIDRS: usize = 17;
+    pub const ADDRESS_ENFORCEMENT: usize = 18;
 }
 
 /// One row of the verification query as a driver hands it over: each
@@ -170,6 +175,8 @@ pub fn decode<R: ColumnRead>(row: &R) -> Result<CredentialRow, R::Error> {
         organization,
         project_ids: row.text(column::PROJECT_IDS)?,
         last_used_ips: row.text(column::LAST_USED_IPS)?,
+        allowed_cidrs: row.text(column::ALLOWED_CIDRS)?,
+        address_enforcement: row.text(column::ADDRESS_ENFORCEMENT)?,
     })
 }
 
@@ -254,6 +261,8 @@ mod tests {
             (column::MAX_TOKEN_LIFETIME_DAYS, "max_token_lifetime_days"),
             (column::PROJECT_IDS, "project_ids"),
             (column::LAST_USED_IPS, "last_used_ips"),
+            (column::ALLOWED_CIDRS, "allowed_cidrs"),
+            (column::ADDRESS_ENFORCEMENT, "address_enforcement"),
         ] {
             assert_eq!(COLUMNS[position], name);
         }
