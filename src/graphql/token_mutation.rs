@@ -196,13 +196,15 @@ impl TokenMutation {
         ctx: &Context<'_>,
         id: ID,
         allowed_cidrs: Vec<String>,
-        #[graphql(default_with = "AddressEnforcement::Enforce")] mode: AddressEnforcement,
+        #[graphql(default_with = "Some(AddressEnforcement::Enforce)")] mode: Option<
+            AddressEnforcement,
+        >,
     ) -> Result<Token, Error> {
         let caller = ctx.caller()?;
         let restriction = AddressRestriction {
             token_id: parse_id(&id, "token")?,
             allowed_cidrs,
-            enforcement: mode.into(),
+            enforcement: mode.unwrap_or(AddressEnforcement::Enforce).into(),
         };
         let model = token_restrict::restrict_addresses(ctx.db()?, &caller, restriction).await?;
         Token::written(&ctx.viewer()?, model)
