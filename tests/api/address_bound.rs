@@ -324,3 +324,59 @@ async fn a_rotated_token_keeps_its_addresses() {
     assert_unauthorized(&from(&app, "127.0.0.1", None, secret).await, true);
     assert_ok(&from(&app, "127.0.0.2", None, secret).await);
 }
+
+#[tokio::test]
+async fn a_publisher_bound_to_the_runner_issues_tokens_that_work_only_from_it() {
+    use crate::trusted_publishing::{EXCHANGE, SUBJECT, SigningKey, TestIssuer, spawn_lynk, trust};
+    let key = SigningKey::ec("ec-1");
+    let issuer = TestIssuer::start(&[&key]).await;
+    let app = spawn_lynk().await;
+    let project = app.create_project("shop-api").await;
+    let role = app.role_id("uploader").await.to_string();
+    let answer = trust(
+        &app,
+        app.admin_token(),
+        json!({
+            "projectId": project,
+            "issuer": issuer.url(),
+            "audience": "lynk",
+            "subject": SUBJECT,
+            "roleId": role,
+            "bindToRunnerAddress": true,
+        }),
+    )
+    .await;
+    assert!(answer.body["errors"].is_null(), "{}", answer.text);
+    // The runner exchanges from 127.0.0.2.
+    let runner = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<IpAddr>().expect("address"))
+        .build()
+        .expect("client");
+    let answer = app
+        .send(runner.post(app.url()).json(&json!({
+            "query": EXCHANGE,
+            "variables": { "token": key.sign(&issuer.claims()), "projectId": project },
+        })))
+        .await;
+    let secret = answer.body["data"]["exchangeOidcToken"]["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("exchange failed: {}", answer.text))
+        .to_owned();
+    let id = answer.body["data"]["exchangeOidcToken"]["token"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_ok(&from(&app, "127.0.0.2", None, &secret).await);
+    assert_unauthorized(&from(&app, "127.0.0.3", None, &secret).await, true);
+    let token = app
+        .gql(
+            Some(app.admin_token()),
+            "query($id: ID!) { token(id: $id) { allowedCidrs addressEnforcement } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        token.body["data"]["token"],
+        json!({ "allowedCidrs": ["127.0.0.2/32"], "addressEnforcement": "ENFORCE" })
+    );
+}
