@@ -11,6 +11,7 @@ mod cli;
 mod config_table;
 mod console;
 mod console_pages;
+mod console_token_page;
 mod console_webhooks;
 mod durability;
 mod graphiql_storage;
