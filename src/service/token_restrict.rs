@@ -6,7 +6,10 @@
 //! one transaction around them.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, IntoActiveModel, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, Set, sea_query::Expr,
+};
 use uuid::Uuid;
 
 use crate::{
@@ -76,10 +79,36 @@ pub async fn narrow(
         asked.project_ids.as_deref(),
     )
     .map_err(Error::bad_input)?;
-    let mut active = model.into_active_model();
-    active.scopes = Set(narrowed.scopes.map(PermissionSet::to_storage));
-    active.project_ids = Set(narrowed.projects.to_storage());
-    let model = active.update(&txn).await?;
+    // Conditional: of concurrent changes (another narrowing, a rotation)
+    // only one applies to what it read; the other is a CONFLICT, never a
+    // narrowing computed from a stale, wider state.
+    let unchanged = Condition::all()
+        .add(token::Column::Id.eq(model.id))
+        .add(token::Column::RevokedAt.is_null())
+        .add(same(token::Column::Scopes, model.scopes.clone()))
+        .add(same(token::Column::ProjectIds, model.project_ids.clone()));
+    let updated = token::Entity::update_many()
+        .col_expr(
+            token::Column::Scopes,
+            Expr::value(narrowed.scopes.map(PermissionSet::to_storage)),
+        )
+        .col_expr(
+            token::Column::ProjectIds,
+            Expr::value(narrowed.projects.to_storage()),
+        )
+        .filter(unchanged)
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(Error::conflict(
+            "this token was changed by another request at the same time; nothing was changed, \
+             read it again and narrow what it has now",
+        ));
+    }
+    let model = token::Entity::find_by_id(model.id)
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("token"))?;
     caller
         .audit(&txn, AuditAction::TokenNarrowed, model.id, now)
         .await?;
@@ -111,7 +140,28 @@ pub async fn restrict_addresses(
         token_service::find_for(&txn, caller.principal, asked.token_id, TokenAction::Rotate)
             .await?;
     check_changeable(&model, "restricted", now)?;
-    let model = set_addresses(&txn, model, cidrs, asked.enforcement).await?;
+    // Conditional, like a narrowing: a rotation at the same moment either
+    // carries the new addresses to its successor or makes this a CONFLICT.
+    let updated = token::Entity::update_many()
+        .col_expr(
+            token::Column::AddressEnforcement,
+            Expr::value(cidrs.as_ref().map(|_| asked.enforcement.as_str())),
+        )
+        .col_expr(token::Column::AllowedCidrs, Expr::value(cidrs))
+        .filter(token::Column::Id.eq(model.id))
+        .filter(token::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(Error::conflict(
+            "this token was rotated or revoked by another request at the same time; nothing \
+             was changed",
+        ));
+    }
+    let model = token::Entity::find_by_id(model.id)
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("token"))?;
     caller
         .audit(&txn, AuditAction::TokenAddressesRestricted, model.id, now)
         .await?;
@@ -133,8 +183,17 @@ pub async fn set_addresses(
     Ok(active.update(conn).await?)
 }
 
+/// `column` holds `value` (`NULL` when `None`).
+fn same(column: token::Column, value: Option<String>) -> Condition {
+    match value {
+        Some(value) => Condition::all().add(column.eq(value)),
+        None => Condition::all().add(column.is_null()),
+    }
+}
+
 /// Only an active personal or service token changes (a session is a
-/// sign-in, not a credential to narrow).
+/// sign-in, not a credential to narrow), and not one already rotated (its
+/// successor carries what it had).
 fn check_changeable(
     model: &token::Model,
     what: &str,
@@ -146,6 +205,9 @@ fn check_changeable(
         )));
     }
     match status(model, now) {
+        Status::Active if model.revoked_at.is_some() => Err(Error::bad_input(format!(
+            "this token was rotated and stops working soon; its successor is the one to be {what}"
+        ))),
         Status::Active => Ok(()),
         Status::Expired | Status::Revoked => Err(Error::bad_input(format!(
             "only an active token can be {what}; this one no longer works"

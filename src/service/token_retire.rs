@@ -110,6 +110,12 @@ pub async fn rotate(
              nothing was changed",
         ));
     }
+    // Read again under the row lock the retirement took: a narrowing or an
+    // address restriction committed since the first read carries over.
+    let old = token::Entity::find_by_id(old.id)
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("token"))?;
     let (token, secret) = token_service::issue_replacing(
         &txn,
         NewToken {

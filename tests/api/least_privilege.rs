@@ -417,3 +417,76 @@ async fn a_live_token_is_never_counted_as_rejected() {
     );
     let _: Uuid = id;
 }
+
+/// Concurrent narrowings (and a rotation) of one token: each either
+/// applies to what it read or is a CONFLICT, so the token ends within
+/// every narrowing that succeeded, and a rotation's successor carries a
+/// narrowing committed before it (on PostgreSQL the requests really race).
+#[tokio::test]
+async fn concurrent_narrowings_never_undo_each_other() {
+    let app = spawn_app().await;
+    let session = app.admin_session().await;
+    let all = [
+        "members:read",
+        "roles:read",
+        "projects:read",
+        "sboms:read",
+        "sboms:write",
+        "audit:read",
+    ];
+    let (id, _) = app
+        .create_personal_token(&session, Some(all.to_vec()))
+        .await;
+    // Each drops a different permission.
+    let attempts = all.iter().map(|dropped| {
+        let keep: Vec<&str> = all.iter().copied().filter(|p| p != dropped).collect();
+        let app = &app;
+        let session = session.clone();
+        let id = id.clone();
+        async move {
+            let answer = app
+                .gql(Some(&session), NARROW, json!({ "id": id, "scopes": keep }))
+                .await;
+            (keep, answer)
+        }
+    });
+    let rotation = app.gql(
+        Some(&session),
+        "mutation($id: ID!) { rotateToken(id: $id, gracePeriodSeconds: 60) { token { id scopes } } }",
+        json!({ "id": id }),
+    );
+    let (results, rotated) = tokio::join!(futures_util::future::join_all(attempts), rotation);
+    let mut succeeded = Vec::new();
+    for (keep, answer) in results {
+        match answer.error_code() {
+            None => succeeded.push(keep),
+            Some("CONFLICT" | "BAD_USER_INPUT") => {}
+            Some(other) => panic!("{other}: {}", answer.text),
+        }
+    }
+    let stored = app.gql(Some(&session), USAGE, json!({ "id": id })).await;
+    let scopes: Vec<String> = stored.body["data"]["token"]["scopes"]
+        .as_array()
+        .expect("scopes")
+        .iter()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect();
+    for keep in &succeeded {
+        for permission in &scopes {
+            assert!(
+                keep.contains(&permission.as_str()),
+                "{permission} came back after a narrowing to {keep:?}"
+            );
+        }
+    }
+    // The successor carries what the token had when it was rotated (no
+    // narrowing applies to a rotated token): never wider than it ended.
+    if let Some(successor) = rotated.body["data"]["rotateToken"]["token"]["scopes"].as_array() {
+        for permission in successor.iter().filter_map(Value::as_str) {
+            assert!(
+                scopes.iter().any(|kept| kept == permission),
+                "the successor has {permission}, which the token lost: {scopes:?}"
+            );
+        }
+    }
+}
