@@ -63,6 +63,10 @@ pub struct Authenticated {
 
 /// Who is calling.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a verified principal is the common case; boxing it would allocate on every request"
+)]
 pub enum Caller {
     /// A credential that verified.
     Principal(Principal),
