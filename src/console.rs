@@ -43,6 +43,7 @@ files! {
     "shell.js" => JAVASCRIPT,
     "tokens.js" => JAVASCRIPT,
     "token_form.js" => JAVASCRIPT,
+    "token_page.js" => JAVASCRIPT,
     "members.js" => JAVASCRIPT,
     "roles.js" => JAVASCRIPT,
     "projects.js" => JAVASCRIPT,

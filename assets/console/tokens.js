@@ -9,6 +9,7 @@ import {
 } from './dom.js';
 import { dateCell, permissionList, statusBadge, timeCell } from './format.js';
 import { issuePersonalToken, createServiceToken } from './token_form.js';
+import * as tokenPage from './token_page.js';
 
 const PAGE_SIZE = 20;
 
@@ -134,12 +135,13 @@ async function listPage(container, { title, intro, button, query, pick, columns,
   return pages;
 }
 
-/** Name, hint and the columns every token list has. */
-function commonColumns() {
+/** Name, hint and the columns every token list has; a name links to its page. */
+function commonColumns(path) {
   return {
     name: {
       header: 'Name',
-      cell: (t) => [h('span', { class: 'token-name' }, t.name),
+      cell: (t) => [h('a', { href: `#/${path}/${encodeURIComponent(t.id)}` },
+        h('span', { class: 'token-name' }, t.name)),
         t.parent ? h('span', { class: 'token-parent muted' }, `child of ${t.parent.name}`) : null],
     },
     hint: { header: 'Token', cell: (t) => h('code', {}, t.hint) },
@@ -152,11 +154,12 @@ function commonColumns() {
 
 /** `#/tokens`: the signed-in user's personal tokens. */
 export const personal = {
-  async render(container, ctx) {
+  async render(container, ctx, [id] = []) {
+    if (id) return tokenPage.render(container, id, { href: '#/tokens', label: 'Personal tokens' });
     let pages;
     const reload = () => pages.first();
     const report = h('div', { class: 'report' });
-    const c = commonColumns();
+    const c = commonColumns('tokens');
     const issue = h('button', { type: 'button', class: 'primary', id: 'issue-token' }, '+ Issue token');
     issue.addEventListener('click', () => issuePersonalToken(ctx, reload));
     pages = await listPage(container, {
@@ -177,11 +180,12 @@ export const personal = {
 
 /** `#/service-tokens`: the organization's service tokens. */
 export const service = {
-  async render(container, ctx) {
+  async render(container, ctx, [id] = []) {
+    if (id) return tokenPage.render(container, id, { href: '#/service-tokens', label: 'Service tokens' });
     let pages;
     const reload = () => pages.first();
     const report = h('div', { class: 'report' });
-    const c = commonColumns();
+    const c = commonColumns('service-tokens');
     const writable = ctx.can('tokens:write');
     const create = writable
       ? h('button', { type: 'button', class: 'primary', id: 'create-service-token' }, '+ Create service token')

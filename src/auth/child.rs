@@ -29,6 +29,10 @@ pub struct ParentRow {
     pub project_ids: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The parent's address rule: a child is used only from where its
+    /// parent may be.
+    pub allowed_cidrs: Option<String>,
+    pub address_enforcement: Option<String>,
 }
 
 /// What a child never holds, whatever its parent holds.
@@ -124,6 +128,8 @@ mod tests {
             project_ids: None,
             expires_at: Some(now + Duration::hours(1)),
             revoked_at: None,
+            allowed_cidrs: None,
+            address_enforcement: None,
         }
     }
 

@@ -24,11 +24,12 @@ use axum::{
 use chrono::{DateTime, Utc};
 
 use super::{
+    address_rule::{self, AddressVerdict},
     credential::{
         PresentedCredential, client_address, presented_credential, requested_organization,
     },
     credential_kind::CredentialKind,
-    last_used::LastUsedRecorder,
+    last_used::{LastUsedRecorder, RejectionReason},
     principal::{AuthFailure, Principal, UnauthorizedReason},
     rate_limit::{RateLimits, retry_after_secs},
     verify::Verifier,
@@ -64,7 +65,7 @@ pub struct Authenticated {
 #[derive(Debug)]
 #[expect(
     clippy::large_enum_variant,
-    reason = "one per request, moved a few times; boxing the principal would allocate on every request"
+    reason = "a verified principal is the common case; boxing it would allocate on every request"
 )]
 pub enum Caller {
     /// A credential that verified.
@@ -140,32 +141,68 @@ impl Guard {
             self.trusted_proxy_hops,
         );
         let at = Utc::now();
-        let caller = match self.verifier.authenticate(presented, requested, at).await {
-            // An address-bound credential used from elsewhere gets the same
-            // 401 as an unknown one.
-            Ok(Ok(principal))
-                if principal
-                    .allowed_cidrs
-                    .as_ref()
-                    .is_some_and(|allowed| !allowed.allows(client)) =>
-            {
-                Caller::Anonymous(Anonymous {
-                    reason: UnauthorizedReason::AddressNotAllowed,
-                    token_was_sent: true,
-                })
-            }
-            Ok(Ok(principal)) => {
-                self.last_used.record(&principal, client, at);
-                Caller::Principal(principal)
-            }
-            Ok(Err(AuthFailure::Unauthorized(reason))) => Caller::Anonymous(Anonymous {
-                reason,
-                token_was_sent: matches!(presented, PresentedCredential::Candidate(_)),
-            }),
-            Ok(Err(AuthFailure::Forbidden)) => return Err(AuthRejection::Forbidden),
+        let verified = match self.verifier.verify(presented, requested, at).await {
+            Ok(verified) => verified,
             Err(err) => return Err(AuthRejection::Internal(err)),
         };
+        let token_was_sent = matches!(presented, PresentedCredential::Candidate(_));
+        let caller = match verified.outcome {
+            // The address check runs on the row already read: no statement.
+            // A child is held to its parent's rule as well as its own.
+            Ok(principal) => match address_rule::check(principal.addresses.as_ref(), client).and(
+                address_rule::check(principal.parent_addresses.as_ref(), client),
+            ) {
+                AddressVerdict::Allowed => {
+                    self.last_used.record(&principal, client, at);
+                    Caller::Principal(principal)
+                }
+                AddressVerdict::Reported => {
+                    self.last_used.record_rejection(
+                        principal.token_id,
+                        RejectionReason::AddressNotAllowed,
+                        client,
+                        at,
+                    );
+                    self.last_used.record(&principal, client, at);
+                    Caller::Principal(principal)
+                }
+                AddressVerdict::Refused => {
+                    self.last_used.record_rejection(
+                        principal.token_id,
+                        RejectionReason::AddressNotAllowed,
+                        client,
+                        at,
+                    );
+                    Caller::Anonymous(Anonymous {
+                        reason: UnauthorizedReason::AddressNotAllowed,
+                        token_was_sent,
+                    })
+                }
+            },
+            Err(AuthFailure::Unauthorized(reason)) => {
+                let recorded = match reason {
+                    UnauthorizedReason::Revoked => Some(RejectionReason::Revoked),
+                    UnauthorizedReason::Expired => Some(RejectionReason::Expired),
+                    _ => None,
+                };
+                if let (Some(recorded), Some(token_id)) = (recorded, verified.refused_token) {
+                    self.last_used
+                        .record_rejection(token_id, recorded, client, at);
+                }
+                Caller::Anonymous(Anonymous {
+                    reason,
+                    token_was_sent,
+                })
+            }
+            Err(AuthFailure::Forbidden) => return Err(AuthRejection::Forbidden),
+        };
         Ok(Authenticated { client, at, caller })
+    }
+
+    /// Notes the permissions `principal`'s request was granted, once it
+    /// has run (`Token.permissionsUsed`, written behind the request).
+    pub fn record_granted(&self, principal: &Principal, at: DateTime<Utc>) {
+        self.last_used.record_granted(principal, at);
     }
 }
 

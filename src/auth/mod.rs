@@ -2,11 +2,12 @@
 //! headers, verifying a token in one query, the resolved [`Principal`], and
 //! permission checks. Token verification lives here and nowhere else.
 
-pub mod allowed_cidrs;
+pub mod address_rule;
 pub mod child;
 pub mod credential;
 pub mod guard;
 pub mod last_used;
+pub mod narrowing;
 pub mod oidc;
 pub mod password;
 pub mod permission;

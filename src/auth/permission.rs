@@ -180,6 +180,16 @@ impl PermissionSet {
         PermissionSet(bits)
     }
 
+    /// The bits, one per catalog entry (for a set kept in an atomic).
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The set of `bits`; bits past the catalog are dropped.
+    pub const fn from_bits(bits: u64) -> PermissionSet {
+        PermissionSet(bits & PermissionSet::all().0)
+    }
+
     /// Parses wire names; the first unknown name is the error. Duplicates
     /// are harmless.
     pub fn parse<S: AsRef<str>>(

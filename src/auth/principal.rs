@@ -1,11 +1,13 @@
 //! The resolved caller of one request, and the pure rule that turns a
 //! stored credential into one.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    allowed_cidrs::AllowedCidrs,
+    address_rule::AddressRule,
     child::{self, CHILD_REASON, CHILD_WITHHELD, ParentRow},
     credential::RequestedOrganization,
     credential_kind::CredentialKind,
@@ -52,15 +54,53 @@ pub struct Principal {
     pub parent_id: Option<Uuid>,
     /// In a rotation's grace period: it authenticates but manages no token.
     pub in_grace: bool,
-    /// The client addresses it may be used from; `None` = any (checked by
-    /// the guard, which knows the client's address).
-    pub allowed_cidrs: Option<AllowedCidrs>,
+    /// The addresses it may be used from; `None` = anywhere.
+    pub addresses: Option<AddressRule>,
+    /// For a child, its parent's rule, which holds for the child too.
+    pub parent_addresses: Option<AddressRule>,
+    /// The permissions this request was granted so far
+    /// (`Token.permissionsUsed`, recorded after the request).
+    pub used: UsedPermissions,
 }
 
+/// The permissions a request was granted, noted by [`Principal::require`]
+/// as resolvers check them (they may run concurrently, hence an atomic).
+/// Bookkeeping, not part of who the caller is: every two compare equal.
+#[derive(Debug, Default)]
+pub struct UsedPermissions(AtomicU64);
+
+impl UsedPermissions {
+    fn note(&self, permission: Permission) {
+        self.0
+            .fetch_or(PermissionSet::of(&[permission]).bits(), Ordering::Relaxed);
+    }
+
+    /// What was granted so far.
+    pub fn get(&self) -> PermissionSet {
+        PermissionSet::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
+impl Clone for UsedPermissions {
+    fn clone(&self) -> UsedPermissions {
+        UsedPermissions(AtomicU64::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+impl PartialEq for UsedPermissions {
+    fn eq(&self, _: &UsedPermissions) -> bool {
+        true
+    }
+}
+
+impl Eq for UsedPermissions {}
+
 impl Principal {
-    /// Fails with `FORBIDDEN` naming `permission` unless the caller holds it.
+    /// Fails with `FORBIDDEN` naming `permission` unless the caller holds
+    /// it; a granted permission is noted as used.
     pub fn require(&self, permission: Permission) -> Result<(), Error> {
         if self.permissions.contains(permission) {
+            self.used.note(permission);
             Ok(())
         } else if self.is_child() && CHILD_WITHHELD.contains(permission) {
             Err(Error::Withheld(permission.name(), CHILD_REASON))
@@ -158,7 +198,7 @@ pub enum UnauthorizedReason {
     Revoked,
     /// The owner is no longer a member of the token's organization.
     NotMember,
-    /// The client's address lies outside the credential's `allowedCidrs`.
+    /// The token is bound to addresses the request did not come from.
     AddressNotAllowed,
 }
 
@@ -208,8 +248,9 @@ pub struct CredentialRow {
     pub last_used_ips: Option<String>,
     /// For a child token, its parent's row.
     pub parent: Option<ParentRow>,
-    /// The stored `allowedCidrs` (a JSON array); `None` = any address.
+    /// The stored `allowedCidrs` (space-separated); `None` = any address.
     pub allowed_cidrs: Option<String>,
+    pub address_enforcement: Option<String>,
 }
 
 /// Decides whether a stored credential may act, and as whom. Pure: the
@@ -306,9 +347,19 @@ pub fn resolve_principal(
         projects,
         last_used_at: row.last_used_at,
         last_used_ips: row.last_used_ips,
-        parent_id: row.parent.map(|parent| parent.id),
+        parent_id: row.parent.as_ref().map(|parent| parent.id),
         in_grace,
-        allowed_cidrs: row.allowed_cidrs.as_deref().map(AllowedCidrs::from_storage),
+        addresses: AddressRule::from_storage(
+            row.allowed_cidrs.as_deref(),
+            row.address_enforcement.as_deref(),
+        ),
+        parent_addresses: row.parent.as_ref().and_then(|parent| {
+            AddressRule::from_storage(
+                parent.allowed_cidrs.as_deref(),
+                parent.address_enforcement.as_deref(),
+            )
+        }),
+        used: UsedPermissions::default(),
     })
 }
 
@@ -345,6 +396,7 @@ mod tests {
             last_used_ips: None,
             parent: None,
             allowed_cidrs: None,
+            address_enforcement: None,
         }
     }
 
@@ -561,6 +613,8 @@ mod tests {
                 project_ids: row.project_ids.clone(),
                 expires_at: row.expires_at,
                 revoked_at: row.revoked_at,
+                allowed_cidrs: row.allowed_cidrs.clone(),
+                address_enforcement: row.address_enforcement.clone(),
             }),
             expires_at: Some(now + Duration::minutes(2)),
             scopes: None,

@@ -145,7 +145,9 @@ mod tests {
             last_used_ips: None,
             parent_id: None,
             in_grace: false,
-            allowed_cidrs: None,
+            addresses: None,
+            parent_addresses: None,
+            used: Default::default(),
         }
     }
 

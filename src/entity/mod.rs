@@ -13,6 +13,7 @@ pub mod role;
 pub mod sbom;
 pub mod token;
 pub mod token_notice;
+pub mod token_permission_use;
 pub mod trusted_publisher;
 pub mod user;
 pub mod webhook;

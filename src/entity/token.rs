@@ -44,10 +44,21 @@ pub struct Model {
     /// For a child (`attenuateToken`), the token it was minted from: it
     /// acts with at most its parent's current power and dies with it.
     pub parent_id: Option<Uuid>,
-    /// The client addresses it may be used from, a JSON array of CIDRs;
-    /// `None` = any address.
+    /// Space-separated CIDRs the token may be used from; `None` = anywhere.
     #[sea_orm(column_type = "Text", nullable)]
     pub allowed_cidrs: Option<String>,
+    /// `enforce` or `report_only`, with `allowed_cidrs`.
+    pub address_enforcement: Option<String>,
+    /// Uses of the secret refused (revoked, expired, from elsewhere).
+    pub rejected_count: i64,
+    pub rejected_last_at: Option<DateTimeUtc>,
+    /// Space-separated addresses of the latest refused uses, newest first.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub rejected_last_ips: Option<String>,
+    /// `revoked`, `expired` or `address_not_allowed`.
+    pub rejected_last_reason: Option<String>,
+    /// When `token.rejected` was last announced (at most once an hour).
+    pub rejected_announced_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -22,6 +22,8 @@ pub struct Model {
     pub role_id: Uuid,
     pub created_by_user_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
+    /// Exchanged tokens work only from the address that exchanged them.
+    pub bind_to_runner_address: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -23,6 +23,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
+use chrono::{DateTime, Utc};
 
 use super::{
     Schemas, aliases,
@@ -108,6 +109,8 @@ struct Admitted {
     request: async_graphql::Request,
     principal: Option<Principal>,
     client: IpAddr,
+    /// When the credential was checked.
+    at: DateTime<Utc>,
     operation_name: Option<String>,
     introspection: bool,
     validation: Validation,
@@ -191,6 +194,7 @@ async fn admit(
         mut request,
     } = prepared;
     let client = checked.client;
+    let at = checked.at;
     let operation_name = request.operation_name.clone();
     let missing_query = request.query.trim().is_empty();
     let may_hold_nul = request.query.contains('\0') || request.query.contains("\\u");
@@ -257,6 +261,7 @@ async fn admit(
         request,
         principal,
         client,
+        at,
         operation_name,
         introspection: info.is_some_and(|i| i.introspection),
         validation,
@@ -271,6 +276,7 @@ async fn execute(state: &GraphqlState, admitted: Admitted, request_id: String) -
         request,
         principal,
         client,
+        at,
         operation_name,
         introspection,
         validation,
@@ -280,8 +286,10 @@ async fn execute(state: &GraphqlState, admitted: Admitted, request_id: String) -
         state
             .schemas
             .for_request(principal.is_some(), validation.is_proven(), introspection);
+    let principal = principal.map(Arc::new);
+    let granted_to = principal.clone();
     let context = RequestContext {
-        principal: principal.map(Arc::new),
+        principal,
         client_ip: Some(client),
         resolved: ResolvedObjects::new(state.schemas.limits().resolved_objects),
     };
@@ -292,6 +300,9 @@ async fn execute(state: &GraphqlState, admitted: Admitted, request_id: String) -
             (response, REQUEST.with(RequestScope::escalation))
         })
         .await;
+    if let Some(principal) = &granted_to {
+        state.guard.record_granted(principal, at);
+    }
     if !validation.is_proven() {
         validation.learn(&response);
     }

@@ -42,6 +42,9 @@ pub struct CreateTrustedPublisherInput {
     /// The role exchanged tokens carry; its permissions must be a subset
     /// of yours.
     pub role_id: ID,
+    /// When true, a token it exchanges works only from the address that
+    /// exchanged it (as `--trusted-proxy-hops` defines the address).
+    pub bind_to_runner_address: Option<bool>,
 }
 
 /// `createTrustedPublisher`, `deleteTrustedPublisher`, `exchangeOidcToken`.
@@ -64,6 +67,7 @@ impl TrustedPublisherMutation {
             audience: input.audience,
             subject: input.subject,
             role_id: parse_id(&input.role_id, "role")?,
+            bind_to_runner_address: input.bind_to_runner_address.unwrap_or(false),
         };
         let model = publisher_service::create(ctx.app()?, &caller, new).await?;
         TrustedPublisher::written(&ctx.viewer()?, model)

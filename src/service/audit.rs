@@ -42,6 +42,10 @@ pub enum AuditAction {
     TokenAttenuated,
     /// A secret scanner reported the token leaked; lynk revoked it.
     TokenLeaked,
+    /// `narrowToken`: fewer scopes or projects, the same secret.
+    TokenNarrowed,
+    /// `restrictTokenAddresses`: its `allowedCidrs` set or lifted.
+    TokenAddressesRestricted,
     RoleCreated,
     RoleUpdated,
     RoleDeleted,
@@ -81,6 +85,8 @@ impl AuditAction {
             AuditAction::TokenExchanged => "token.exchanged",
             AuditAction::TokenAttenuated => "token.attenuated",
             AuditAction::TokenLeaked => "token.leaked",
+            AuditAction::TokenNarrowed => "token.narrowed",
+            AuditAction::TokenAddressesRestricted => "token.addresses_restricted",
             AuditAction::RoleCreated => "role.created",
             AuditAction::RoleUpdated => "role.updated",
             AuditAction::RoleDeleted => "role.deleted",
@@ -121,7 +127,9 @@ impl AuditAction {
             | AuditAction::TokenRotated
             | AuditAction::TokenExchanged
             | AuditAction::TokenAttenuated
-            | AuditAction::TokenLeaked => "token",
+            | AuditAction::TokenLeaked
+            | AuditAction::TokenNarrowed
+            | AuditAction::TokenAddressesRestricted => "token",
             AuditAction::RoleCreated | AuditAction::RoleUpdated | AuditAction::RoleDeleted => {
                 "role"
             }

@@ -10,12 +10,13 @@ use uuid::Uuid;
 
 use crate::{
     auth::{
-        CredentialKind, PermissionSet, Principal,
+        CredentialKind, Permission, PermissionSet, Principal,
+        last_used::permission_use::PERMISSION_USE_WINDOW,
         project_scope::ProjectScope,
         token_access::{TokenAction, TokenFacts, check_token_action},
         token_format::{self, Secret},
     },
-    entity::{role, token},
+    entity::{membership, role, token, token_permission_use},
     error::Error,
 };
 
@@ -95,6 +96,9 @@ async fn insert(
         rotated_from_id: Set(rotated_from),
         parent_id: Set(parent_id),
         allowed_cidrs: Set(allowed_cidrs),
+        // Enforced when set, nothing refused yet (the columns' defaults);
+        // `restrict_addresses` changes a token's rule.
+        ..Default::default()
     }
     .insert(conn)
     .await?;
@@ -308,6 +312,66 @@ pub async fn find_for(
         .ok_or(Error::NotFound("token"))?;
     check_token_action(principal, &facts_for(conn, &token, action).await?, action)?;
     Ok(token)
+}
+
+/// The permissions `model`'s role grants: a service token's own role, a
+/// personal token's owner's current role in its organization (none if the
+/// owner left).
+pub async fn role_permissions(
+    conn: &impl ConnectionTrait,
+    model: &token::Model,
+) -> Result<PermissionSet, Error> {
+    let role_id = match (model.role_id, model.owner_user_id, model.organization_id) {
+        (Some(role_id), _, _) => Some(role_id),
+        (None, Some(user_id), Some(organization_id)) => membership::Entity::find()
+            .filter(membership::Column::UserId.eq(user_id))
+            .filter(membership::Column::OrganizationId.eq(organization_id))
+            .one(conn)
+            .await?
+            .map(|membership| membership.role_id),
+        _ => None,
+    };
+    let Some(role_id) = role_id else {
+        return Ok(PermissionSet::EMPTY);
+    };
+    Ok(role::Entity::find_by_id(role_id)
+        .one(conn)
+        .await?
+        .map_or(PermissionSet::EMPTY, |role| {
+            PermissionSet::from_storage(&role.permissions)
+        }))
+}
+
+/// What `model` may do now: its role narrowed by its scopes, less what a
+/// project restriction withholds.
+pub async fn effective_permissions(
+    conn: &impl ConnectionTrait,
+    model: &token::Model,
+) -> Result<PermissionSet, Error> {
+    let role = role_permissions(conn, model).await?;
+    Ok(crate::auth::narrowing::effective(
+        role,
+        model.scopes.as_deref().map(PermissionSet::from_storage),
+        &ProjectScope::from_storage(model.project_ids.as_deref()),
+    ))
+}
+
+/// The permissions `token_id`'s requests were granted within the last
+/// [`PERMISSION_USE_WINDOW`] before `now`.
+pub async fn permissions_used(
+    conn: &impl ConnectionTrait,
+    token_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<PermissionSet, Error> {
+    let rows = token_permission_use::Entity::find()
+        .filter(token_permission_use::Column::TokenId.eq(token_id))
+        .filter(token_permission_use::Column::LastUsedAt.gte(now - PERMISSION_USE_WINDOW))
+        .all(conn)
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| Permission::from_name(&row.permission))
+        .fold(PermissionSet::EMPTY, PermissionSet::with))
 }
 
 #[cfg(test)]

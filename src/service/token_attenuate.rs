@@ -11,7 +11,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
-    auth::{PermissionSet, Principal, allowed_cidrs::AllowedCidrs, child::CHILD_WITHHELD},
+    auth::{PermissionSet, Principal, address_rule, child::CHILD_WITHHELD},
     database,
     entity::token,
     error::Error,
@@ -56,10 +56,16 @@ pub async fn attenuate(
     let name = validate::name("name", &attenuation.name)?;
     let now = Utc::now();
     let scopes = child_scopes(attenuation.scopes, principal.permissions)?;
-    let allowed_cidrs = attenuation
-        .allowed_cidrs
-        .map(|given| AllowedCidrs::parse(&given).map_err(Error::bad_input))
-        .transpose()?;
+    let allowed_cidrs = match attenuation.allowed_cidrs {
+        None => None,
+        Some(given) if given.is_empty() => {
+            return Err(Error::bad_input(
+                "allowedCidrs is empty: give 1 to 20 networks, or leave it out to allow any \
+                 address its parent may be used from",
+            ));
+        }
+        Some(given) => address_rule::validate_cidrs(&given).map_err(Error::bad_input)?,
+    };
     let projects = match attenuation.project_ids {
         None => principal.projects.clone(),
         ids => project_scope(db, principal, ids).await?,
@@ -95,7 +101,7 @@ pub async fn attenuate(
             expires_at: Some(expires_at),
         },
         parent.id,
-        allowed_cidrs.as_ref().map(AllowedCidrs::to_storage),
+        allowed_cidrs,
         now,
     )
     .await?;

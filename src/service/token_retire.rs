@@ -8,7 +8,10 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 
 use crate::{
-    auth::{CredentialKind, PermissionSet, project_scope::ProjectScope, token_access::TokenAction},
+    auth::{
+        CredentialKind, PermissionSet, address_rule::AddressEnforcement,
+        project_scope::ProjectScope, token_access::TokenAction,
+    },
     database,
     entity::token,
     error::Error,
@@ -18,7 +21,7 @@ use crate::{
         policy,
         token::{self as token_service, NewToken, RetireIf, Status, status},
         token_create::CreatedToken,
-        token_event, token_policy,
+        token_event, token_policy, token_restrict,
     },
     webhook::event::EventType,
 };
@@ -109,6 +112,12 @@ pub async fn rotate(
              nothing was changed",
         ));
     }
+    // Read again under the row lock the retirement took: a narrowing or an
+    // address restriction committed since the first read carries over.
+    let old = token::Entity::find_by_id(old.id)
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("token"))?;
     let (token, secret) = token_service::issue_replacing(
         &txn,
         NewToken {
@@ -126,6 +135,14 @@ pub async fn rotate(
         now,
     )
     .await?;
+    // The successor works from the same addresses.
+    let token = match old.allowed_cidrs.clone() {
+        Some(cidrs) => {
+            let enforcement = AddressEnforcement::from_storage(old.address_enforcement.as_deref());
+            token_restrict::set_addresses(&txn, token, Some(cidrs), enforcement).await?
+        }
+        None => token,
+    };
     caller
         .audit(&txn, AuditAction::TokenRotated, old.id, now)
         .await?;

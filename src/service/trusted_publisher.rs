@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::{
     auth::{
         CredentialKind, PermissionSet,
+        address_rule::{self, AddressEnforcement},
         oidc::{self, Claims, ExchangeFailure, PublisherRule},
         project_scope::ProjectScope,
     },
@@ -28,7 +29,7 @@ use crate::{
         scoped::{find_in_organization, find_reachable},
         token::{self as token_service, NewToken},
         token_create::CreatedToken,
-        token_event,
+        token_event, token_restrict,
     },
     state::AppState,
     webhook::event::EventType,
@@ -48,6 +49,8 @@ pub struct NewPublisher {
     pub audience: String,
     pub subject: String,
     pub role_id: Uuid,
+    /// Exchanged tokens work only from the exchanging address.
+    pub bind_to_runner_address: bool,
 }
 
 /// `createTrustedPublisher`: trusts a CI identity to exchange its OIDC
@@ -96,6 +99,7 @@ pub async fn create(
         role_id: Set(role.id),
         created_by_user_id: Set(principal.user_id),
         created_at: Set(now),
+        bind_to_runner_address: Set(new.bind_to_runner_address),
     }
     .insert(&txn)
     .await
@@ -309,6 +313,23 @@ async fn issue(
         now,
     )
     .await?;
+    // Bound to the runner: the token works only from where it was exchanged.
+    let runner = actor
+        .ip
+        .as_deref()
+        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok());
+    let model = match runner {
+        Some(runner) if publisher.bind_to_runner_address => {
+            token_restrict::set_addresses(
+                &txn,
+                model,
+                Some(address_rule::single_address(runner)),
+                AddressEnforcement::Enforce,
+            )
+            .await?
+        }
+        _ => model,
+    };
     audit::record_with_detail(
         &txn,
         AuditRecord::new(

@@ -96,6 +96,12 @@ mod tests {
             rotated_from_id: None,
             parent_id: None,
             allowed_cidrs: None,
+            address_enforcement: None,
+            rejected_count: 0,
+            rejected_last_at: None,
+            rejected_last_ips: None,
+            rejected_last_reason: None,
+            rejected_announced_at: None,
         };
         let described = token(&model);
         assert_eq!(described["kind"], "SERVICE");

@@ -23,6 +23,7 @@ pub enum EventType {
     TokenExpired,
     TokenLeaked,
     TokenInactive,
+    TokenRejected,
     MemberAdded,
     MemberRemoved,
     MemberRoleChanged,
@@ -40,6 +41,7 @@ impl EventType {
             EventType::TokenExpired => "token.expired",
             EventType::TokenLeaked => "token.leaked",
             EventType::TokenInactive => "token.inactive",
+            EventType::TokenRejected => "token.rejected",
             EventType::MemberAdded => "member.added",
             EventType::MemberRemoved => "member.removed",
             EventType::MemberRoleChanged => "member.role_changed",
@@ -58,7 +60,8 @@ impl EventType {
             | EventType::TokenExpiring
             | EventType::TokenExpired
             | EventType::TokenLeaked
-            | EventType::TokenInactive => Permission::TokensRead,
+            | EventType::TokenInactive
+            | EventType::TokenRejected => Permission::TokensRead,
             EventType::MemberAdded | EventType::MemberRemoved | EventType::MemberRoleChanged => {
                 Permission::MembersRead
             }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on port 0, spoken to over HTTP.
 //! One binary (modules per domain) keeps link time down.
 
+mod address_bound;
 mod audit;
 mod batching;
 mod browser;
@@ -13,6 +14,7 @@ mod config_table;
 mod console;
 mod console_pages;
 mod console_policy;
+mod console_token_page;
 mod console_webhooks;
 mod durability;
 mod graphiql_storage;
@@ -21,6 +23,7 @@ mod hardening;
 mod helpers;
 mod instances;
 mod last_used;
+mod least_privilege;
 mod limits;
 mod matrix;
 mod members;

@@ -68,6 +68,8 @@ pub const CASES: &[Case] = &[
     Case { field: "Mutation.rotateToken", query: "mutation($id: ID!) { rotateToken(id: $id) { secret } }", expect: [U, A, A, A, A] },
     // Any credential mints a child; an expiry of 0 is refused, so nothing is minted.
     Case { field: "Mutation.attenuateToken", query: r#"mutation { attenuateToken(input: {name: "x", expiresInSeconds: 0}) { secret } }"#, expect: [U, A, A, A, A] },
+    Case { field: "Mutation.narrowToken", query: "mutation($id: ID!) { narrowToken(id: $id, scopes: []) { id } }", expect: [U, A, A, A, A] },
+    Case { field: "Mutation.restrictTokenAddresses", query: "mutation($id: ID!) { restrictTokenAddresses(id: $id, allowedCidrs: []) { id } }", expect: [U, A, A, A, A] },
     Case { field: "Mutation.createRole", query: r#"mutation { createRole(input: {name: "", permissions: []}) { id } }"#, expect: [U, A, F, F, F] },
     Case { field: "Mutation.updateRole", query: "mutation($id: ID!) { updateRole(id: $id, input: {}) { id } }", expect: [U, A, F, F, F] },
     Case { field: "Mutation.deleteRole", query: "mutation($id: ID!) { deleteRole(id: $id) }", expect: [U, A, F, F, F] },

@@ -38,7 +38,10 @@ SELECT t.id AS token_id, t.kind AS kind, t.organization_id AS token_organization
        t.project_ids AS project_ids, t.last_used_ips AS last_used_ips,
        t.parent_id AS parent_id, p.id AS parent_row_id, p.scopes AS parent_scopes,
        p.project_ids AS parent_project_ids, p.expires_at AS parent_expires_at,
-       p.revoked_at AS parent_revoked_at, t.allowed_cidrs AS allowed_cidrs
+       p.revoked_at AS parent_revoked_at, t.allowed_cidrs AS allowed_cidrs,
+       t.address_enforcement AS address_enforcement,
+       p.allowed_cidrs AS parent_allowed_cidrs,
+       p.address_enforcement AS parent_address_enforcement
 FROM token t
 LEFT JOIN token p
   ON p.id = t.parent_id
@@ -73,7 +76,7 @@ pub const VERIFY_SQL_SQLITE: &str = verify_sql!("CAST($1 AS BLOB)");
 
 /// The query's columns, in order; rows are read by position (looking a
 /// column up by name costs more than reading it).
-pub const COLUMNS: [&str; 24] = [
+pub const COLUMNS: [&str; 27] = [
     "token_id",
     "kind",
     "token_organization_id",
@@ -98,6 +101,9 @@ pub const COLUMNS: [&str; 24] = [
     "parent_expires_at",
     "parent_revoked_at",
     "allowed_cidrs",
+    "address_enforcement",
+    "parent_allowed_cidrs",
+    "parent_address_enforcement",
 ];
 
 /// Positions in [`COLUMNS`].
@@ -126,6 +132,9 @@ pub mod column {
     pub const PARENT_EXPIRES_AT: usize = 21;
     pub const PARENT_REVOKED_AT: usize = 22;
     pub const ALLOWED_CIDRS: usize = 23;
+    pub const ADDRESS_ENFORCEMENT: usize = 24;
+    pub const PARENT_ALLOWED_CIDRS: usize = 25;
+    pub const PARENT_ADDRESS_ENFORCEMENT: usize = 26;
 }
 
 /// One row of the verification query as a driver hands it over: each
@@ -204,9 +213,12 @@ pub fn decode<R: ColumnRead>(row: &R) -> Result<CredentialRow, R::Error> {
                 project_ids: row.text(column::PARENT_PROJECT_IDS)?,
                 expires_at: row.timestamp(column::PARENT_EXPIRES_AT)?,
                 revoked_at: row.timestamp(column::PARENT_REVOKED_AT)?,
+                allowed_cidrs: row.text(column::PARENT_ALLOWED_CIDRS)?,
+                address_enforcement: row.text(column::PARENT_ADDRESS_ENFORCEMENT)?,
             }),
         },
         allowed_cidrs: row.text(column::ALLOWED_CIDRS)?,
+        address_enforcement: row.text(column::ADDRESS_ENFORCEMENT)?,
     })
 }
 
@@ -298,6 +310,12 @@ mod tests {
             (column::PARENT_EXPIRES_AT, "parent_expires_at"),
             (column::PARENT_REVOKED_AT, "parent_revoked_at"),
             (column::ALLOWED_CIDRS, "allowed_cidrs"),
+            (column::ADDRESS_ENFORCEMENT, "address_enforcement"),
+            (column::PARENT_ALLOWED_CIDRS, "parent_allowed_cidrs"),
+            (
+                column::PARENT_ADDRESS_ENFORCEMENT,
+                "parent_address_enforcement",
+            ),
         ] {
             assert_eq!(COLUMNS[position], name);
         }
