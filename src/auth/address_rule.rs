@@ -125,14 +125,24 @@ pub fn validate_cidrs<S: AsRef<str>>(cidrs: &[S]) -> Result<Option<String>, Stri
     let mut networks: Vec<IpNet> = Vec::with_capacity(cidrs.len());
     for cidr in cidrs {
         let cidr = cidr.as_ref().trim();
+        let shown: String = cidr.chars().take(64).collect();
         let network = parse_cidr(cidr).ok_or_else(|| {
-            let shown: String = cidr.chars().take(64).collect();
             format!(
                 "allowedCidrs entry `{shown}` is not an IPv4 or IPv6 network; give an address \
                  with its prefix length, such as 203.0.113.0/24 or 2001:db8::/32, or a single \
                  address"
             )
         })?;
+        // `10.0.0.1/8` is a typo for one address or for `10.0.0.0/8`:
+        // which, only its writer knows, so it is refused, not widened.
+        if network != network.trunc() {
+            return Err(format!(
+                "allowedCidrs entry `{shown}` has bits set past its prefix length; did you mean \
+                 {} (the network) or {} (that one address)?",
+                network.trunc(),
+                IpNet::from(network.addr()),
+            ));
+        }
         if !networks.contains(&network) {
             networks.push(network);
         }
@@ -150,7 +160,7 @@ pub fn validate_cidrs<S: AsRef<str>>(cidrs: &[S]) -> Result<Option<String>, Stri
 /// are cleared (`10.1.2.3/8` is `10.0.0.0/8`).
 fn parse_cidr(cidr: &str) -> Option<IpNet> {
     if cidr.contains('/') {
-        cidr.parse::<IpNet>().ok().map(|network| network.trunc())
+        cidr.parse::<IpNet>().ok()
     } else {
         cidr.parse::<IpAddr>()
             .ok()
@@ -172,6 +182,17 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_network_with_host_bits_is_refused_not_widened() {
+        let error = validate_cidrs(&["10.0.0.1/8"]).unwrap_err();
+        assert!(error.contains("did you mean 10.0.0.0/8"), "{error}");
+        assert!(error.contains("10.0.0.1/32"), "{error}");
+        assert_eq!(
+            validate_cidrs(&["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]).unwrap(),
+            Some("10.0.0.0/8 2001:db8::/32 192.0.2.7/32".to_owned())
+        );
     }
 
     #[test]
