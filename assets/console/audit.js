@@ -17,7 +17,8 @@ const ACTIONS = [
   ['Members', ['member.invited', 'member.invitation_revoked', 'member.joined', 'member.role_changed', 'member.removed']],
   ['Roles', ['role.created', 'role.updated', 'role.deleted']],
   ['Projects and SBOMs', ['project.created', 'project.updated', 'project.deleted', 'sbom.uploaded', 'sbom.deleted']],
-  ['Trusted publishers', ['trusted_publisher.created', 'trusted_publisher.deleted']],
+  ['Trusted publishers', ['trusted_publisher.created', 'trusted_publisher.updated', 'trusted_publisher.deleted',
+    'trusted_publisher.pinned', 'token.exchange_refused']],
   ['Sign-in and accounts', ['login.succeeded', 'login.failed', 'password.changed', 'user.password_reset']],
   ['Organization', ['organization.created', 'organization.updated']],
 ];

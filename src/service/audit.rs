@@ -57,7 +57,13 @@ pub enum AuditAction {
     SbomUploaded,
     SbomDeleted,
     TrustedPublisherCreated,
+    TrustedPublisherUpdated,
     TrustedPublisherDeleted,
+    /// A publisher's first exchange pinned the token's immutable ids.
+    TrustedPublisherPinned,
+    /// An exchange refused for a publisher's pinned ids (target: the
+    /// publisher).
+    TokenExchangeRefused,
     WebhookCreated,
     WebhookUpdated,
     WebhookDeleted,
@@ -67,7 +73,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for tests and documentation.
-    pub const ALL: [AuditAction; 30] = [
+    pub const ALL: [AuditAction; 33] = [
         AuditAction::OrganizationCreated,
         AuditAction::OrganizationUpdated,
         AuditAction::LoginSucceeded,
@@ -93,7 +99,10 @@ impl AuditAction {
         AuditAction::SbomUploaded,
         AuditAction::SbomDeleted,
         AuditAction::TrustedPublisherCreated,
+        AuditAction::TrustedPublisherUpdated,
         AuditAction::TrustedPublisherDeleted,
+        AuditAction::TrustedPublisherPinned,
+        AuditAction::TokenExchangeRefused,
         AuditAction::WebhookCreated,
         AuditAction::WebhookUpdated,
         AuditAction::WebhookDeleted,
@@ -128,7 +137,10 @@ impl AuditAction {
             AuditAction::SbomUploaded => "sbom.uploaded",
             AuditAction::SbomDeleted => "sbom.deleted",
             AuditAction::TrustedPublisherCreated => "trusted_publisher.created",
+            AuditAction::TrustedPublisherUpdated => "trusted_publisher.updated",
             AuditAction::TrustedPublisherDeleted => "trusted_publisher.deleted",
+            AuditAction::TrustedPublisherPinned => "trusted_publisher.pinned",
+            AuditAction::TokenExchangeRefused => "token.exchange_refused",
             AuditAction::WebhookCreated => "webhook.created",
             AuditAction::WebhookUpdated => "webhook.updated",
             AuditAction::WebhookDeleted => "webhook.deleted",
@@ -160,9 +172,11 @@ impl AuditAction {
             | AuditAction::ProjectUpdated
             | AuditAction::ProjectDeleted => "project",
             AuditAction::SbomUploaded | AuditAction::SbomDeleted => "sbom",
-            AuditAction::TrustedPublisherCreated | AuditAction::TrustedPublisherDeleted => {
-                "trusted_publisher"
-            }
+            AuditAction::TrustedPublisherCreated
+            | AuditAction::TrustedPublisherUpdated
+            | AuditAction::TrustedPublisherDeleted
+            | AuditAction::TrustedPublisherPinned
+            | AuditAction::TokenExchangeRefused => "trusted_publisher",
             AuditAction::WebhookCreated
             | AuditAction::WebhookUpdated
             | AuditAction::WebhookDeleted
