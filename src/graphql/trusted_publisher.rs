@@ -121,6 +121,7 @@ impl TrustedPublisherQuery {
     /// keys, every publisher of your organization with the token's issuer
     /// and the checks the token fails against it. Creates nothing and
     /// spends nothing; `exchangeOidcToken` itself keeps its bare `401`.
+    /// Nullable as every field a caller may be refused (docs/DESIGN.md §4.1).
     #[graphql(
         complexity = "crate::graphql::limits::list_complexity(crate::service::trusted_publisher::MAX_EXPLAINED_PUBLISHERS, child_complexity)"
     )]
@@ -128,7 +129,7 @@ impl TrustedPublisherQuery {
         &self,
         ctx: &Context<'_>,
         token: String,
-    ) -> Result<Vec<PublisherMatch>, Error> {
+    ) -> Result<Option<Vec<PublisherMatch>>, Error> {
         let caller = ctx.authorized(Permission::TokensWrite)?;
         let viewer = ctx.viewer()?;
         let matches = publisher_service::explain(ctx.app()?, &caller, &token).await?;
@@ -141,7 +142,8 @@ impl TrustedPublisherQuery {
                     publisher: TrustedPublisher::reached(&viewer, m.publisher)?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, Error>>()
+            .map(Some)
     }
 }
 

@@ -82,6 +82,8 @@ pub const CASES: &[Case] = &[
     Case { field: "Mutation.deleteSbom", query: "mutation($id: ID!) { deleteSbom(id: $id) }", expect: [U, A, F, F, F] },
     Case { field: "Mutation.createTrustedPublisher", query: r#"mutation($id: ID!) { createTrustedPublisher(input: {projectId: $id, issuer: "https://token.actions.githubusercontent.com", audience: "lynk", subject: "repo:acme/shop-api:*", roleId: $id}) { id } }"#, expect: [U, A, F, F, F] },
     Case { field: "Mutation.deleteTrustedPublisher", query: "mutation($id: ID!) { deleteTrustedPublisher(id: $id) }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.updateTrustedPublisher", query: "mutation($id: ID!) { updateTrustedPublisher(id: $id, input: {}) { id } }", expect: [U, A, F, F, F] },
+    Case { field: "Query.explainOidcExchange", query: r#"{ explainOidcExchange(token: "a.b.c") { matched } }"#, expect: [U, A, F, F, F] },
     Case { field: "Organization.webhooks", query: "{ organization { webhooks { id deliveries { edges { cursor } } } } }", expect: [U, A, F, F, F] },
     Case { field: "Mutation.createWebhook", query: r#"mutation { createWebhook(input: {url: "http://hooks.example.com/", events: ["token.created"]}) { secret } }"#, expect: [U, A, F, F, F] },
     Case { field: "Mutation.updateWebhook", query: "mutation($id: ID!) { updateWebhook(id: $id, input: {}) { id } }", expect: [U, A, F, F, F] },
