@@ -108,6 +108,9 @@ fn permission_benches(c: &mut Criterion) {
         }),
         project_ids: None,
         last_used_ips: None,
+        parent: None,
+        allowed_cidrs: None,
+        address_enforcement: None,
     };
     group.bench_function("resolve_principal", |b| {
         b.iter_batched(

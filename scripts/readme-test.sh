@@ -10,8 +10,9 @@
 # README uses), pastes the `export LYNK_TOKEN=… LYNK_EMAIL=… LYNK_PASSWORD=…`
 # line the first start prints, then runs every ```bash block that has
 # `<!-- readme-test -->` on the line above it, in the order of DOCS (the
-# README, then docs/ci.md) and of each file, in one bash process, so
-# variables carry from block to block as they do in a terminal.
+# README, then docs/ci.md, then docs/child-tokens.md) and of each file, in
+# one bash process, so variables carry from block to block as they do in a
+# terminal.
 #
 # A block fails the test when a command in it fails (the blocks run under
 # `set -euo pipefail`), when a variable it assigns ends up empty or `null`
@@ -27,7 +28,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$PWD
 # The files whose marked blocks run, in order: a later file continues in
 # the shell an earlier one left.
-DOCS=(README.md docs/ci.md)
+DOCS=(README.md docs/ci.md docs/child-tokens.md)
 ADDRESS=127.0.0.1:8080
 BIN=${LYNK_BIN:-${CARGO_TARGET_DIR:-target}/debug/lynk}
 

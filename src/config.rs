@@ -5,17 +5,10 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand, builder::RangedU64ValueParser};
 
-/// The embedded default database.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://lynk.db?mode=rwc";
+pub use crate::database::{DEFAULT_DATABASE_URL, DatabaseArgs};
 
 /// Largest SBOM accepted when not configured (`LYNK_MAX_SBOM_BYTES`): 10 MiB.
 pub const DEFAULT_MAX_SBOM_BYTES: usize = 10 * 1024 * 1024;
-
-/// The largest `/lynkapi` request body: an SBOM sent inline in a JSON
-/// string can double in size through escaping, plus room for the query.
-pub fn body_limit(max_sbom_bytes: usize) -> usize {
-    max_sbom_bytes.saturating_mul(2).saturating_add(1024 * 1024)
-}
 
 /// Largest body read from a caller without a valid credential: the
 /// public operations (`login`, `acceptInvitation`) are small.
@@ -29,8 +22,7 @@ pub const MAX_QUERY_BYTES: usize = 32 * 1024;
 /// its length as it resolves, and the request is stopped past this.
 pub const MAX_RESOLVED_OBJECTS: u32 = 10_000;
 
-/// Longest name (of a token, role, project, organization…), in characters.
-pub const MAX_NAME_LEN: usize = 100;
+pub use crate::service::validate::MAX_NAME_LEN;
 
 /// The largest `--max-sbom-bytes` accepted (1 GiB), so that sizes fit a
 /// GraphQL `Int` and the derived body limit fits any `usize`.
@@ -90,31 +82,6 @@ pub struct ResetPasswordArgs {
     pub email: String,
     #[command(flatten)]
     pub database: DatabaseArgs,
-}
-
-/// Where the database is.
-#[derive(Debug, Clone, Args)]
-pub struct DatabaseArgs {
-    /// Database URL: `sqlite://…` (embedded) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    pub database_url: String,
-    /// Largest number of pooled database connections.
-    #[arg(long, env = "LYNK_DB_MAX_CONNECTIONS", default_value_t = 16)]
-    pub db_max_connections: u32,
-    /// How long a request waits for a pooled connection.
-    #[arg(long, env = "LYNK_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
-    pub db_acquire_timeout: Duration,
-}
-
-impl DatabaseArgs {
-    /// Settings for a database URL, with the defaults otherwise.
-    pub fn new(database_url: impl Into<String>) -> Self {
-        DatabaseArgs {
-            database_url: database_url.into(),
-            db_max_connections: 16,
-            db_acquire_timeout: Duration::from_secs(5),
-        }
-    }
 }
 
 /// Settings of `lynk serve`.

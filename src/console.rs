@@ -43,6 +43,7 @@ files! {
     "shell.js" => JAVASCRIPT,
     "tokens.js" => JAVASCRIPT,
     "token_form.js" => JAVASCRIPT,
+    "token_page.js" => JAVASCRIPT,
     "members.js" => JAVASCRIPT,
     "roles.js" => JAVASCRIPT,
     "projects.js" => JAVASCRIPT,
@@ -50,6 +51,7 @@ files! {
     "settings.js" => JAVASCRIPT,
     "explorer.js" => JAVASCRIPT,
     "webhooks.js" => JAVASCRIPT,
+    "policy.js" => JAVASCRIPT,
 }
 
 /// The console page, under [`CONTENT_SECURITY_POLICY`].

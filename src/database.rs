@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use clap::Args;
+
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
@@ -10,7 +12,33 @@ use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
-use crate::config::DatabaseArgs;
+/// The embedded default database.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://lynk.db?mode=rwc";
+
+/// Where the database is.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://…` (embedded) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "LYNK_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// How long a request waits for a pooled connection.
+    #[arg(long, env = "LYNK_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_acquire_timeout: Duration,
+}
+
+impl DatabaseArgs {
+    /// Settings for a database URL, with the defaults otherwise.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        DatabaseArgs {
+            database_url: database_url.into(),
+            db_max_connections: 16,
+            db_acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
 
 /// How much of a SQLite database file is memory-mapped (1 GiB, a few
 /// million tokens); beyond it SQLite reads as usual.

@@ -106,8 +106,12 @@ pub enum Error {
     BadRequest(String),
     /// The query text is over the limit; the message names it.
     QueryTooLarge(String),
-    /// The body is over the limit for an SBOM document of this many bytes.
-    PayloadTooLarge { max_sbom_bytes: usize },
+    /// The body is over `body_limit`, the limit for an SBOM document of
+    /// `max_sbom_bytes`.
+    PayloadTooLarge {
+        max_sbom_bytes: usize,
+        body_limit: usize,
+    },
     /// A `POST` body that is neither JSON nor a multipart upload.
     UnsupportedMediaType,
     /// A mutation sent with `GET`.
@@ -183,10 +187,12 @@ impl Error {
             ),
             Error::Internal(_) => "Internal server error".to_owned(),
             Error::BadRequest(message) | Error::QueryTooLarge(message) => message.clone(),
-            Error::PayloadTooLarge { max_sbom_bytes } => format!(
+            Error::PayloadTooLarge {
+                max_sbom_bytes,
+                body_limit,
+            } => format!(
                 "length limit exceeded: an SBOM document may be at most {max_sbom_bytes} bytes \
-                 (the body of a request at most {} bytes)",
-                crate::config::body_limit(*max_sbom_bytes)
+                 (the body of a request at most {body_limit} bytes)"
             ),
             Error::UnsupportedMediaType => "Unsupported media type: POST a JSON body with \
                  Content-Type: application/json (or multipart/form-data for uploads)"

@@ -17,7 +17,11 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 use tokio::time::MissedTickBehavior;
 
-use crate::{error::Error, webhook::outbox::PENDING};
+use crate::{
+    error::Error,
+    service::token_inactivity::{self, Swept},
+    webhook::outbox::PENDING,
+};
 
 /// How long finished deliveries and audit rows without an organization
 /// are kept.
@@ -115,8 +119,9 @@ pub async fn prune(
 /// deletes.
 const FIRST_PRUNE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Prunes a minute after start and then every [`PRUNE_INTERVAL`] until
-/// `stop` completes.
+/// Prunes, and sweeps tokens unused longer than their organization's
+/// policy allows ([`token_inactivity`]), a minute after start and then
+/// every [`PRUNE_INTERVAL`] until `stop` completes.
 pub async fn run_until(db: DatabaseConnection, stop: impl Future<Output = ()>) {
     let first = tokio::time::Instant::now() + FIRST_PRUNE_AFTER;
     let mut every = tokio::time::interval_at(first, PRUNE_INTERVAL);
@@ -125,13 +130,22 @@ pub async fn run_until(db: DatabaseConnection, stop: impl Future<Output = ()>) {
     loop {
         tokio::select! {
             () = &mut stop => break,
-            _ = every.tick() => match prune(&db, Utc::now(), BATCH).await {
-                Ok(pruned) if pruned != Pruned::default() => {
-                    tracing::info!(?pruned, "pruned rows past retention");
+            _ = every.tick() => {
+                match prune(&db, Utc::now(), BATCH).await {
+                    Ok(pruned) if pruned != Pruned::default() => {
+                        tracing::info!(?pruned, "pruned rows past retention");
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = ?err, "pruning rows past retention failed"),
                 }
-                Ok(_) => {}
-                Err(err) => tracing::warn!(error = ?err, "pruning rows past retention failed"),
-            },
+                match token_inactivity::sweep(&db, Utc::now()).await {
+                    Ok(swept) if swept != Swept::default() => {
+                        tracing::info!(?swept, "swept tokens unused too long");
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = ?err, "sweeping unused tokens failed"),
+                }
+            }
         }
     }
 }

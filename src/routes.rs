@@ -17,6 +17,16 @@ pub const READY: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
 /// Secret scanners report leaked tokens here (with `--secret-scanning-keys`).
 pub const SECRET_SCANNING_REVOKE: &str = "/secret-scanning/revoke";
+/// Anyone hands in lynk secrets they found, to have them revoked.
+pub const PUBLIC_REVOKE: &str = "/tokens/revoke";
 
 /// Every fixed path, for labels bounded to what exists.
-pub const FIXED: &[&str] = &[CONSOLE, API, HEALTH, READY, METRICS, SECRET_SCANNING_REVOKE];
+pub const FIXED: &[&str] = &[
+    CONSOLE,
+    API,
+    HEALTH,
+    READY,
+    METRICS,
+    SECRET_SCANNING_REVOKE,
+    PUBLIC_REVOKE,
+];

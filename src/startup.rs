@@ -27,7 +27,7 @@ use crate::{
     error::Error,
     graphql::{self, QueryLimits, document_cache::DocumentCache, handler::GraphqlState},
     retention, routes,
-    secret_scanning::{self, SecretScanning, key_file::KeyFile},
+    secret_scanning::{self, PublicRevocation, SecretScanning, key_file::KeyFile},
     service::bootstrap::{self, BootstrapOutcome, BootstrapRequest},
     state::AppState,
     webhook::{
@@ -337,9 +337,9 @@ pub fn router(state: AppState, config: &ServeArgs, scanning_keys: Option<KeyFile
             routes::API,
             get(graphql::handler::graphql).post(graphql::handler::graphql),
         )
-        .layer(RequestBodyLimitLayer::new(crate::config::body_limit(
-            state.max_sbom_bytes,
-        )))
+        .layer(RequestBodyLimitLayer::new(
+            crate::graphql::request_body::body_limit(state.max_sbom_bytes),
+        ))
         .with_state(Arc::new(GraphqlState {
             guard: Guard::new(
                 state.verifier.clone(),
@@ -359,6 +359,11 @@ pub fn router(state: AppState, config: &ServeArgs, scanning_keys: Option<KeyFile
             trusted_proxy_hops: state.trusted_proxy_hops,
         })
     });
+    let public_revoke_routes = secret_scanning::public_routes(PublicRevocation {
+        db: state.db.clone(),
+        rate_limits: Arc::clone(&state.rate_limits),
+        trusted_proxy_hops: state.trusted_proxy_hops,
+    });
     let mut routes = Router::new()
         .route(routes::HEALTH, get(|| async { "ok" }))
         .route(routes::READY, get(readyz))
@@ -373,7 +378,8 @@ pub fn router(state: AppState, config: &ServeArgs, scanning_keys: Option<KeyFile
             get(console_asset),
         )
         .with_state(state)
-        .merge(graphql_routes);
+        .merge(graphql_routes)
+        .merge(public_revoke_routes);
     if let Some(scanning_routes) = scanning_routes {
         routes = routes.merge(scanning_routes);
     }

@@ -108,3 +108,18 @@ export async function mutate(query, variables) {
   if (answer.errors.length > 0) throw answer.errors[0];
   return answer.data;
 }
+
+let catalogs = null;
+
+/**
+ * The server's catalogs, read once per page load: every permission with its
+ * description, every audit action, every webhook event with the permission
+ * it needs. The console keeps no copy of them.
+ */
+export async function catalog() {
+  catalogs ??= graphql(`query Catalogs {
+    permissions { name description } auditActions webhookEvents { name permission } }`)
+    .then((answer) => answer.orThrow())
+    .catch((error) => { catalogs = null; throw error; });
+  return catalogs;
+}

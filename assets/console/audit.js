@@ -1,5 +1,5 @@
 // The audit log: newest first, filtered by action, a page at a time.
-import { graphql } from './api.js';
+import { catalog, graphql } from './api.js';
 import { code, errorBox, field, h, needs, pageHeader, pager, replace, table } from './dom.js';
 import { timeCell } from './format.js';
 
@@ -11,17 +11,24 @@ const EVENTS = `query AuditEvents($first: Int, $after: String, $action: String) 
     nodes { id action createdAt actorUser { id email } actorToken { id name } targetType targetId ip detail } } }
 }`;
 
-/** The actions lynk records (`AuditAction::as_str` in src/service/audit.rs). */
-const ACTIONS = [
-  ['Tokens', ['token.created', 'token.revoked', 'token.rotated', 'token.exchanged']],
-  ['Members', ['member.invited', 'member.invitation_revoked', 'member.joined', 'member.role_changed', 'member.removed']],
-  ['Roles', ['role.created', 'role.updated', 'role.deleted']],
-  ['Projects and SBOMs', ['project.created', 'project.updated', 'project.deleted', 'sbom.uploaded', 'sbom.deleted']],
-  ['Trusted publishers', ['trusted_publisher.created', 'trusted_publisher.updated', 'trusted_publisher.deleted',
-    'trusted_publisher.pinned', 'token.exchange_refused']],
-  ['Sign-in and accounts', ['login.succeeded', 'login.failed', 'password.changed', 'user.password_reset']],
-  ['Organization', ['organization.created', 'organization.updated']],
-];
+/** Headings for the groups of the filter, by the part of an action before its dot. */
+const GROUP_LABELS = {
+  token: 'Tokens', member: 'Members', role: 'Roles', project: 'Projects', sbom: 'SBOMs',
+  trusted_publisher: 'Trusted publishers', webhook: 'Webhooks', login: 'Sign-in',
+  password: 'Accounts', user: 'Accounts', organization: 'Organization',
+};
+
+/** The server's actions (`Query.auditActions`), grouped by what they act on, in catalog order. */
+function groupActions(actions) {
+  const groups = new Map();
+  for (const action of actions) {
+    const prefix = action.split('.')[0];
+    const label = GROUP_LABELS[prefix] ?? prefix;
+    if (!groups.has(label)) groups.set(label, []);
+    groups.get(label).push(action);
+  }
+  return [...groups];
+}
 
 /**
  * A long id, shortened, with the whole one on hover. Its end: ids are
@@ -43,9 +50,10 @@ function target(event) {
 
 /** `#/audit`. */
 export async function render(container, ctx) {
+  const { auditActions } = await catalog();
   const select = h('select', { name: 'action' },
     h('option', { value: '' }, 'Any action'),
-    ACTIONS.map(([label, actions]) => h('optgroup', { label },
+    groupActions(auditActions).map(([label, actions]) => h('optgroup', { label },
       actions.map((action) => h('option', { value: action }, action)))));
   const filter = h('form', { id: 'audit-filter', class: 'filters', role: 'search', 'aria-label': 'Filter the audit log' },
     field('Action', select));

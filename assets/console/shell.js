@@ -5,6 +5,7 @@ import { errorBox, h, replace } from './dom.js';
 import * as audit from './audit.js';
 import * as explorer from './explorer.js';
 import * as members from './members.js';
+import * as policy from './policy.js';
 import * as projects from './projects.js';
 import * as roles from './roles.js';
 import * as settings from './settings.js';
@@ -21,6 +22,8 @@ const CONTEXT = `query ConsoleContext {
 const PAGES = [
   { path: 'tokens', label: 'Personal tokens', page: tokens.personal },
   { path: 'service-tokens', label: 'Service tokens', page: tokens.service },
+  { path: 'revoke-tokens', label: 'Bulk revoke', page: policy.bulkRevoke },
+  { path: 'token-policy', label: 'Token policy', page: policy.policy },
   { path: 'members', label: 'Members', page: members },
   { path: 'roles', label: 'Roles', page: roles },
   { path: 'projects', label: 'Projects', page: projects },

@@ -1,5 +1,7 @@
 // Personal tokens (mine) and service tokens (the organization's): lists
-// with filters and pages, and each active row's Rotate and Revoke.
+// with filters and pages, and each active row's Rotate and Revoke. A child
+// token (`attenuateToken`) is listed with its parent's name, and is
+// revoked, never rotated.
 import { graphql, mutate } from './api.js';
 import {
   actionsMenu, confirmAction, errorBox, field, h, needs, openDialog, pageHeader, pager,
@@ -7,11 +9,12 @@ import {
 } from './dom.js';
 import { dateCell, permissionList, statusBadge, timeCell } from './format.js';
 import { issuePersonalToken, createServiceToken } from './token_form.js';
+import * as tokenPage from './token_page.js';
 
 const PAGE_SIZE = 20;
 
 const TOKEN_FIELDS = `id name kind status hint scopes createdAt expiresAt lastUsedAt revokedAt
-  role { id name } createdBy { id email }`;
+  role { id name } createdBy { id email } parent { id name }`;
 
 const PERSONAL = `query PersonalTokens($first: Int, $after: String, $status: TokenStatus, $name: String) {
   viewer { personalTokens(first: $first, after: $after, status: $status, nameContains: $name) {
@@ -92,8 +95,10 @@ async function revoke(token, report, done) {
   done();
 }
 
-/** The actions cell of a row: only an active token rotates or is revoked. */
+/** The actions cell of a row: only an active token rotates or is revoked;
+ * a child token is never rotated. */
 function rowActions(token, { canRotate, canRevoke }, report, reload) {
+  canRotate = canRotate && !token.parent;
   if (token.status !== 'ACTIVE' || (!canRotate && !canRevoke)) return '';
   const items = [];
   if (canRotate) items.push({ label: 'Rotate', action: () => rotate(token, reload) });
@@ -130,10 +135,15 @@ async function listPage(container, { title, intro, button, query, pick, columns,
   return pages;
 }
 
-/** Name, hint and the columns every token list has. */
-function commonColumns() {
+/** Name, hint and the columns every token list has; a name links to its page. */
+function commonColumns(path) {
   return {
-    name: { header: 'Name', cell: (t) => h('span', { class: 'token-name' }, t.name) },
+    name: {
+      header: 'Name',
+      cell: (t) => [h('a', { href: `#/${path}/${encodeURIComponent(t.id)}` },
+        h('span', { class: 'token-name' }, t.name)),
+        t.parent ? h('span', { class: 'token-parent muted' }, `child of ${t.parent.name}`) : null],
+    },
     hint: { header: 'Token', cell: (t) => h('code', {}, t.hint) },
     status: { header: 'Status', cell: (t) => statusBadge(t.status) },
     lastUsed: { header: 'Last used', cell: (t) => timeCell(t.lastUsedAt, 'Never') },
@@ -144,11 +154,12 @@ function commonColumns() {
 
 /** `#/tokens`: the signed-in user's personal tokens. */
 export const personal = {
-  async render(container, ctx) {
+  async render(container, ctx, [id] = []) {
+    if (id) return tokenPage.render(container, id, { href: '#/tokens', label: 'Personal tokens' });
     let pages;
     const reload = () => pages.first();
     const report = h('div', { class: 'report' });
-    const c = commonColumns();
+    const c = commonColumns('tokens');
     const issue = h('button', { type: 'button', class: 'primary', id: 'issue-token' }, '+ Issue token');
     issue.addEventListener('click', () => issuePersonalToken(ctx, reload));
     pages = await listPage(container, {
@@ -169,11 +180,12 @@ export const personal = {
 
 /** `#/service-tokens`: the organization's service tokens. */
 export const service = {
-  async render(container, ctx) {
+  async render(container, ctx, [id] = []) {
+    if (id) return tokenPage.render(container, id, { href: '#/service-tokens', label: 'Service tokens' });
     let pages;
     const reload = () => pages.first();
     const report = h('div', { class: 'report' });
-    const c = commonColumns();
+    const c = commonColumns('service-tokens');
     const writable = ctx.can('tokens:write');
     const create = writable
       ? h('button', { type: 'button', class: 'primary', id: 'create-service-token' }, '+ Create service token')

@@ -1,17 +1,11 @@
 // Webhooks (`webhooks:read` / `webhooks:write`): the organization's
 // endpoints, the events each receives, and every delivery with its status.
-import { graphql, mutate } from './api.js';
+import { catalog, graphql, mutate } from './api.js';
 import {
   actionsMenu, confirmAction, errorBox, field, h, needs, openDialog, pageHeader, pager,
   replace, secretPanel, table, uid,
 } from './dom.js';
 import { timeCell } from './format.js';
-
-/** The events a webhook can receive (docs/DESIGN.md §8.4). */
-const EVENTS = [
-  'token.created', 'token.revoked', 'token.rotated', 'token.expiring', 'token.expired',
-  'token.leaked', 'member.added', 'member.removed', 'member.role_changed', 'sbom.uploaded',
-];
 
 const WEBHOOKS = `query Webhooks {
   organization { webhooks { id url events active secretHint createdAt } }
@@ -31,15 +25,19 @@ function deliveryBadge(status) {
   return h('span', { class: `badge ${statusClasses[status] ?? 'neutral'}` }, statusLabels[status] ?? status);
 }
 
-/** Event checkboxes; `value()` throws when none is ticked. */
-function eventPicker(chosen) {
-  const boxes = EVENTS.map((event) => h('input', {
-    type: 'checkbox', value: event, id: uid('event'), checked: chosen.has(event),
+/**
+ * Event checkboxes for the server's events (`Query.webhookEvents`), each
+ * with the permission it needs; `value()` throws when none is ticked.
+ */
+function eventPicker(events, chosen) {
+  const boxes = events.map((event) => h('input', {
+    type: 'checkbox', value: event.name, id: uid('event'), checked: chosen.has(event.name),
   }));
   return {
     element: h('fieldset', {}, h('legend', {}, 'Events'),
-      h('div', { class: 'groups' }, boxes.map((box) =>
-        h('div', { class: 'check' }, box, h('label', { for: box.id }, h('code', {}, box.value)))))),
+      h('div', { class: 'groups' }, boxes.map((box, i) =>
+        h('div', { class: 'check' }, box, h('label', { for: box.id }, h('code', {}, box.value),
+          h('span', { class: 'muted' }, ` needs ${events[i].permission}`)))))),
     value() {
       const events = boxes.filter((box) => box.checked).map((box) => box.value);
       if (events.length === 0) throw new Error('Pick at least one event.');
@@ -49,13 +47,14 @@ function eventPicker(chosen) {
 }
 
 /** "+ New webhook" (no `hook`) or "Edit" (`hook` prefilled). */
-function webhookDialog(hook, done) {
+async function webhookDialog(hook, done) {
+  const { webhookEvents } = await catalog();
   openDialog(hook ? 'Edit webhook' : 'New webhook', (close) => {
     const url = h('input', {
       type: 'url', name: 'url', required: true, maxlength: 2048, autocomplete: 'off',
       placeholder: 'https://hooks.example.com/lynk', value: hook?.url,
     });
-    const events = eventPicker(new Set(hook?.events ?? ['token.created', 'token.revoked', 'token.leaked']));
+    const events = eventPicker(webhookEvents, new Set(hook?.events ?? ['token.created', 'token.revoked', 'token.leaked']));
     const message = h('div');
     const submit = h('button', { type: 'submit', class: 'primary' }, hook ? 'Save webhook' : 'Create webhook');
     const form = h('form', {},

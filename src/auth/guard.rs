@@ -24,11 +24,12 @@ use axum::{
 use chrono::{DateTime, Utc};
 
 use super::{
+    address_rule::{self, AddressVerdict},
     credential::{
         PresentedCredential, client_address, presented_credential, requested_organization,
     },
     credential_kind::CredentialKind,
-    last_used::LastUsedRecorder,
+    last_used::{LastUsedRecorder, RejectionReason},
     principal::{AuthFailure, Principal, UnauthorizedReason},
     rate_limit::{RateLimits, retry_after_secs},
     verify::Verifier,
@@ -62,11 +63,27 @@ pub struct Authenticated {
 
 /// Who is calling.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a verified principal is the common case; boxing it would allocate on every request"
+)]
 pub enum Caller {
     /// A credential that verified.
     Principal(Principal),
     /// No valid credential: only public operations may run.
     Anonymous(Anonymous),
+}
+
+/// What a checked caller may run, once its operation is known.
+#[derive(Debug)]
+pub enum Admission {
+    /// A verified credential: anything its permissions allow.
+    Principal(Principal),
+    /// No valid credential, on a public operation: it runs anonymously.
+    Public,
+    /// No valid credential, on anything else: refuse it
+    /// ([`Anonymous::refuse`]).
+    Refused(Anonymous),
 }
 
 /// A caller without a valid credential, and why.
@@ -124,23 +141,87 @@ impl Guard {
             self.trusted_proxy_hops,
         );
         let at = Utc::now();
-        let caller = match self.verifier.authenticate(presented, requested, at).await {
-            Ok(Ok(principal)) => {
-                self.last_used.record(&principal, client, at);
-                Caller::Principal(principal)
-            }
-            Ok(Err(AuthFailure::Unauthorized(reason))) => Caller::Anonymous(Anonymous {
-                reason,
-                token_was_sent: matches!(presented, PresentedCredential::Candidate(_)),
-            }),
-            Ok(Err(AuthFailure::Forbidden)) => return Err(AuthRejection::Forbidden),
+        let verified = match self.verifier.verify(presented, requested, at).await {
+            Ok(verified) => verified,
             Err(err) => return Err(AuthRejection::Internal(err)),
         };
+        let token_was_sent = matches!(presented, PresentedCredential::Candidate(_));
+        let caller = match verified.outcome {
+            // The address check runs on the row already read: no statement.
+            // A child is held to its parent's rule as well as its own.
+            Ok(principal) => match address_rule::check(principal.addresses.as_ref(), client).and(
+                address_rule::check(principal.parent_addresses.as_ref(), client),
+            ) {
+                AddressVerdict::Allowed => {
+                    self.last_used.record(&principal, client, at);
+                    Caller::Principal(principal)
+                }
+                AddressVerdict::Reported => {
+                    self.last_used.record_rejection(
+                        principal.token_id,
+                        RejectionReason::AddressNotAllowed,
+                        client,
+                        at,
+                    );
+                    self.last_used.record(&principal, client, at);
+                    Caller::Principal(principal)
+                }
+                AddressVerdict::Refused => {
+                    self.last_used.record_rejection(
+                        principal.token_id,
+                        RejectionReason::AddressNotAllowed,
+                        client,
+                        at,
+                    );
+                    Caller::Anonymous(Anonymous {
+                        reason: UnauthorizedReason::AddressNotAllowed,
+                        token_was_sent,
+                    })
+                }
+            },
+            Err(AuthFailure::Unauthorized(reason)) => {
+                let recorded = match reason {
+                    UnauthorizedReason::Revoked => Some(RejectionReason::Revoked),
+                    UnauthorizedReason::Expired => Some(RejectionReason::Expired),
+                    _ => None,
+                };
+                if let (Some(recorded), Some(token_id)) = (recorded, verified.refused_token) {
+                    self.last_used
+                        .record_rejection(token_id, recorded, client, at);
+                }
+                Caller::Anonymous(Anonymous {
+                    reason,
+                    token_was_sent,
+                })
+            }
+            Err(AuthFailure::Forbidden) => return Err(AuthRejection::Forbidden),
+        };
         Ok(Authenticated { client, at, caller })
+    }
+
+    /// Notes the permissions `principal`'s request was granted, once it
+    /// has run (`Token.permissionsUsed`, written behind the request).
+    pub fn record_granted(&self, principal: &Principal, at: DateTime<Utc>) {
+        self.last_used.record_granted(principal, at);
     }
 }
 
 impl Authenticated {
+    /// Whether no credential verified.
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self.caller, Caller::Anonymous(_))
+    }
+
+    /// The decision about this caller for an operation that is `public`
+    /// (`login`, `acceptInvitation`, `exchangeOidcToken`) or not.
+    pub fn admit(self, public: bool) -> Admission {
+        match self.caller {
+            Caller::Principal(principal) => Admission::Principal(principal),
+            Caller::Anonymous(_) if public => Admission::Public,
+            Caller::Anonymous(anonymous) => Admission::Refused(anonymous),
+        }
+    }
+
     /// The verified principal, if any.
     pub fn principal(&self) -> Option<&Principal> {
         match &self.caller {

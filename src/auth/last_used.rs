@@ -1,4 +1,7 @@
-//! `lastUsedAt` and `lastUsedIps`, written behind the request, in batches.
+//! `lastUsedAt` and `lastUsedIps`, written behind the request, in batches;
+//! with them the permissions requests were granted ([`permission_use`],
+//! `Token.permissionsUsed`) and refused uses of a token ([`rejection`],
+//! `Token.rejectedUses`).
 //!
 //! A request whose token was last recorded a minute ago or more
 //! ([`last_used_is_stale`]) puts the use in a bounded buffer, keyed by
@@ -12,6 +15,8 @@
 //! metadata, and a burst of first uses must not grow memory or the
 //! database's write queue without bound.
 
+pub mod permission_use;
+pub mod rejection;
 mod statement;
 
 use std::{
@@ -29,6 +34,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
 use uuid::Uuid;
 
 use super::Principal;
+use permission_use::GrantBuffer;
+use rejection::RejectionBuffer;
+pub use rejection::RejectionReason;
 
 /// How often `lastUsedAt` is written per token, at most.
 pub const LAST_USED_RESOLUTION: Duration = Duration::seconds(60);
@@ -171,6 +179,8 @@ async fn write(db: &DatabaseConnection, mut statements: Vec<Statement>) -> Resul
 #[derive(Debug)]
 pub struct LastUsedRecorder {
     buffer: Mutex<Buffer>,
+    granted: Mutex<GrantBuffer>,
+    rejected: Mutex<RejectionBuffer>,
     dropped: AtomicU64,
 }
 
@@ -185,7 +195,37 @@ impl LastUsedRecorder {
     pub fn new(capacity: usize) -> LastUsedRecorder {
         LastUsedRecorder {
             buffer: Mutex::new(Buffer::new(capacity)),
+            granted: Mutex::new(GrantBuffer::new(capacity)),
+            rejected: Mutex::new(RejectionBuffer::new(capacity)),
             dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Notes the permissions `principal`'s request was granted (after it
+    /// ran). Never waits for the database.
+    pub fn record_granted(&self, principal: &Principal, now: DateTime<Utc>) {
+        let granted = principal.used.get();
+        if granted.is_empty() {
+            return;
+        }
+        let kept = lock(&self.granted).record(principal.token_id, granted, now);
+        if !kept {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes a refused use of `token_id` from `client`. Never waits for
+    /// the database.
+    pub fn record_rejection(
+        &self,
+        token_id: Uuid,
+        reason: RejectionReason,
+        client: IpAddr,
+        now: DateTime<Utc>,
+    ) {
+        let kept = lock(&self.rejected).record(token_id, reason, client, now);
+        if !kept {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -212,9 +252,9 @@ impl LastUsedRecorder {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Tokens waiting to be written.
+    /// Tokens waiting to be written (uses, grants and refusals).
     pub fn pending(&self) -> usize {
-        self.lock().len()
+        self.lock().len() + lock(&self.granted).len() + lock(&self.rejected).len()
     }
 
     /// Writes what the buffer holds, in one statement (on SQLite, one per
@@ -223,12 +263,26 @@ impl LastUsedRecorder {
     pub async fn flush(&self, db: &DatabaseConnection) {
         let uses = self.lock().take();
         let tokens = uses.len();
-        if tokens == 0 {
-            return;
+        if tokens > 0 {
+            let statements = statement::update(db.get_database_backend(), uses);
+            if let Err(err) = write(db, statements).await {
+                tracing::warn!(tokens, error = %err, "could not record token uses");
+            }
         }
-        let statements = statement::update(db.get_database_backend(), uses);
-        if let Err(err) = write(db, statements).await {
-            tracing::warn!(tokens, error = %err, "could not record token uses");
+        let granted = lock(&self.granted).take();
+        if !granted.is_empty() {
+            let statements = permission_use::upsert(db.get_database_backend(), &granted);
+            if let Err(err) = write(db, statements).await {
+                tracing::warn!(tokens = granted.len(), error = %err, "could not record granted permissions");
+                lock(&self.granted).forget(&granted);
+            }
+        }
+        let rejected = lock(&self.rejected).take();
+        if !rejected.is_empty() {
+            let tokens = rejected.len();
+            if let Err(err) = rejection::write(db, rejected).await {
+                tracing::warn!(tokens, error = %err, "could not record refused token uses");
+            }
         }
     }
 
@@ -253,8 +307,12 @@ impl LastUsedRecorder {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
-        self.buffer.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.buffer)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -349,6 +407,11 @@ mod tests {
             projects: Default::default(),
             last_used_at,
             last_used_ips: None,
+            parent_id: None,
+            in_grace: false,
+            addresses: None,
+            parent_addresses: None,
+            used: Default::default(),
         }
     }
 

@@ -2,10 +2,12 @@
 //! headers, verifying a token in one query, the resolved [`Principal`], and
 //! permission checks. Token verification lives here and nowhere else.
 
+pub mod address_rule;
+pub mod child;
 pub mod credential;
-pub mod credential_kind;
 pub mod guard;
 pub mod last_used;
+pub mod narrowing;
 pub mod oidc;
 pub mod password;
 pub mod permission;
@@ -17,6 +19,6 @@ pub mod token_access;
 pub mod token_format;
 pub mod verify;
 
-pub use credential_kind::CredentialKind;
+pub use crate::entity::credential_kind::{self, CredentialKind};
 pub use permission::{BuiltInRole, Permission, PermissionSet};
 pub use principal::{AuthFailure, Principal, UnauthorizedReason};

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::{config::MAX_NAME_LEN, error::Error, webhook::address};
+use crate::{error::Error, service::validate::MAX_NAME_LEN, webhook::address};
 
 /// Signature algorithms accepted: GitHub Actions and GitLab CI sign with
 /// RS256; ES256 for issuers with elliptic-curve keys.

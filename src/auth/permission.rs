@@ -180,6 +180,16 @@ impl PermissionSet {
         PermissionSet(bits)
     }
 
+    /// The bits, one per catalog entry (for a set kept in an atomic).
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The set of `bits`; bits past the catalog are dropped.
+    pub const fn from_bits(bits: u64) -> PermissionSet {
+        PermissionSet(bits & PermissionSet::all().0)
+    }
+
     /// Parses wire names; the first unknown name is the error. Duplicates
     /// are harmless.
     pub fn parse<S: AsRef<str>>(
@@ -198,12 +208,20 @@ impl PermissionSet {
     }
 
     /// Decodes the space-separated storage form. Unknown names (from a
-    /// newer or older catalog) are dropped rather than granted.
+    /// newer or older catalog) are dropped rather than granted. A built-in
+    /// role is stored as its name after `@` ([`BuiltInRole::storage`]) and
+    /// decodes to this build's [`BuiltInRole::permissions`], so a new
+    /// permission given to a built-in role needs no migration.
     pub fn from_storage(stored: &str) -> PermissionSet {
         stored
             .split_ascii_whitespace()
-            .filter_map(Permission::from_name)
-            .fold(PermissionSet::EMPTY, PermissionSet::with)
+            .fold(PermissionSet::EMPTY, |set, name| {
+                match name.strip_prefix('@') {
+                    Some(role) => BuiltInRole::from_name(role)
+                        .map_or(set, |role| set.union(role.permissions())),
+                    None => Permission::from_name(name).map_or(set, |p| set.with(p)),
+                }
+            })
     }
 
     /// The space-separated storage form, in catalog order.
@@ -329,6 +347,19 @@ impl BuiltInRole {
         }
     }
 
+    /// The built-in role named `name`.
+    pub fn from_name(name: &str) -> Option<BuiltInRole> {
+        BuiltInRole::ALL
+            .into_iter()
+            .find(|role| role.name() == name)
+    }
+
+    /// The stored form of the role's permissions, `@<name>`: decoded by
+    /// [`PermissionSet::from_storage`] to what this build grants the role.
+    pub fn storage(self) -> String {
+        format!("@{}", self.name())
+    }
+
     /// A one-line description shown with the role.
     pub const fn description(self) -> &'static str {
         match self {
@@ -440,6 +471,26 @@ mod tests {
         }
         assert_eq!(seen, PermissionSet::all());
         assert_eq!(seen.names().len(), Permission::ALL.len());
+    }
+
+    #[test]
+    fn a_built_in_role_is_stored_by_name_and_decodes_to_this_builds_permissions() {
+        for role in BuiltInRole::ALL {
+            assert_eq!(role.storage(), format!("@{}", role.name()));
+            assert_eq!(BuiltInRole::from_name(role.name()), Some(role));
+            assert_eq!(
+                PermissionSet::from_storage(&role.storage()),
+                role.permissions()
+            );
+        }
+        // An admin stored before a permission existed holds it now.
+        assert_eq!(PermissionSet::from_storage("@admin"), PermissionSet::all());
+        // A name this build does not know grants nothing.
+        assert_eq!(PermissionSet::from_storage("@owner"), PermissionSet::EMPTY);
+        assert_eq!(
+            PermissionSet::from_storage("@nobody sboms:read"),
+            PermissionSet::of(&[Permission::SbomsRead])
+        );
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! The resolved caller of one request, and the pure rule that turns a
 //! stored credential into one.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
+    address_rule::AddressRule,
+    child::{self, CHILD_REASON, CHILD_WITHHELD, ParentRow},
     credential::RequestedOrganization,
     credential_kind::CredentialKind,
     permission::{PROJECT_LEVEL, Permission, PermissionSet, TOKEN_MANAGEMENT},
@@ -46,13 +50,60 @@ pub struct Principal {
     pub last_used_at: Option<DateTime<Utc>>,
     /// The addresses it was last used from, newest first, as stored.
     pub last_used_ips: Option<String>,
+    /// For a child token (`attenuateToken`), the token it was minted from.
+    pub parent_id: Option<Uuid>,
+    /// In a rotation's grace period: it authenticates but manages no token.
+    pub in_grace: bool,
+    /// The addresses it may be used from; `None` = anywhere.
+    pub addresses: Option<AddressRule>,
+    /// For a child, its parent's rule, which holds for the child too.
+    pub parent_addresses: Option<AddressRule>,
+    /// The permissions this request was granted so far
+    /// (`Token.permissionsUsed`, recorded after the request).
+    pub used: UsedPermissions,
 }
 
+/// The permissions a request was granted, noted by [`Principal::require`]
+/// as resolvers check them (they may run concurrently, hence an atomic).
+/// Bookkeeping, not part of who the caller is: every two compare equal.
+#[derive(Debug, Default)]
+pub struct UsedPermissions(AtomicU64);
+
+impl UsedPermissions {
+    fn note(&self, permission: Permission) {
+        self.0
+            .fetch_or(PermissionSet::of(&[permission]).bits(), Ordering::Relaxed);
+    }
+
+    /// What was granted so far.
+    pub fn get(&self) -> PermissionSet {
+        PermissionSet::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
+impl Clone for UsedPermissions {
+    fn clone(&self) -> UsedPermissions {
+        UsedPermissions(AtomicU64::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+impl PartialEq for UsedPermissions {
+    fn eq(&self, _: &UsedPermissions) -> bool {
+        true
+    }
+}
+
+impl Eq for UsedPermissions {}
+
 impl Principal {
-    /// Fails with `FORBIDDEN` naming `permission` unless the caller holds it.
+    /// Fails with `FORBIDDEN` naming `permission` unless the caller holds
+    /// it; a granted permission is noted as used.
     pub fn require(&self, permission: Permission) -> Result<(), Error> {
         if self.permissions.contains(permission) {
+            self.used.note(permission);
             Ok(())
+        } else if self.is_child() && CHILD_WITHHELD.contains(permission) {
+            Err(Error::Withheld(permission.name(), CHILD_REASON))
         } else if self.withheld.permissions.contains(permission) {
             Err(Error::Withheld(permission.name(), self.withheld.reason))
         } else {
@@ -65,10 +116,17 @@ impl Principal {
         self.organization.id
     }
 
-    /// The user signed in with the session in use; `None` for a token.
+    /// The user signed in with the session in use; `None` for a token,
+    /// and for a child of a session, which is a narrowed credential, not
+    /// a sign-in.
     pub fn session_user(&self) -> Option<Uuid> {
         self.user_id
-            .filter(|_| self.kind == CredentialKind::Session)
+            .filter(|_| self.kind == CredentialKind::Session && self.parent_id.is_none())
+    }
+
+    /// Whether the credential in use is a child token.
+    pub fn is_child(&self) -> bool {
+        self.parent_id.is_some()
     }
 
     /// The user signed in with the session in use, for operations a token
@@ -140,6 +198,8 @@ pub enum UnauthorizedReason {
     Revoked,
     /// The owner is no longer a member of the token's organization.
     NotMember,
+    /// The token is bound to addresses the request did not come from.
+    AddressNotAllowed,
 }
 
 impl UnauthorizedReason {
@@ -153,6 +213,7 @@ impl UnauthorizedReason {
             UnauthorizedReason::Expired => "expired",
             UnauthorizedReason::Revoked => "revoked",
             UnauthorizedReason::NotMember => "not_member",
+            UnauthorizedReason::AddressNotAllowed => "address_not_allowed",
         }
     }
 }
@@ -185,6 +246,11 @@ pub struct CredentialRow {
     pub organization: Option<OrganizationSnapshot>,
     pub project_ids: Option<String>,
     pub last_used_ips: Option<String>,
+    /// For a child token, its parent's row.
+    pub parent: Option<ParentRow>,
+    /// The stored `allowedCidrs` (space-separated); `None` = any address.
+    pub allowed_cidrs: Option<String>,
+    pub address_enforcement: Option<String>,
 }
 
 /// Decides whether a stored credential may act, and as whom. Pure: the
@@ -202,6 +268,14 @@ pub fn resolve_principal(
     if row.expires_at.is_some_and(|at| at <= now) {
         return Err(AuthFailure::Unauthorized(Expired));
     }
+    // A child works only while its parent does (docs/DESIGN.md §8.7).
+    if let Some(reason) = row
+        .parent
+        .as_ref()
+        .and_then(|parent| child::parent_refusal(parent, now))
+    {
+        return Err(AuthFailure::Unauthorized(reason));
+    }
     let kind = row.kind;
     // Where a credential may act: a personal or service token in its own
     // organization only; a session (pinned at login) in any it is a member
@@ -209,7 +283,8 @@ pub fn resolve_principal(
     let (may_switch_organization, needs_membership) = match kind {
         CredentialKind::Personal => (false, true),
         CredentialKind::Service => (false, false),
-        CredentialKind::Session => (true, true),
+        // A child of a session stays in the organization it was minted in.
+        CredentialKind::Session => (row.parent.is_none(), true),
     };
     match (requested, row.token_organization_id) {
         (RequestedOrganization::Invalid, _) => return Err(AuthFailure::Forbidden),
@@ -234,14 +309,32 @@ pub fn resolve_principal(
         return Err(AuthFailure::Unauthorized(NotMember));
     };
     let role_permissions = PermissionSet::from_storage(&stored);
-    let granted = match &row.scopes {
-        Some(scopes) => role_permissions.intersection(PermissionSet::from_storage(scopes)),
-        None => role_permissions,
+    let own_scopes = row.scopes.as_deref().map(PermissionSet::from_storage);
+    let own_projects = ProjectScope::from_storage(row.project_ids.as_deref());
+    let (granted, projects) = match &row.parent {
+        None => (
+            own_scopes.map_or(role_permissions, |s| role_permissions.intersection(s)),
+            own_projects,
+        ),
+        Some(parent) => (
+            child::granted(
+                role_permissions,
+                parent.scopes.as_deref().map(PermissionSet::from_storage),
+                own_scopes,
+            ),
+            child::projects(
+                &ProjectScope::from_storage(parent.project_ids.as_deref()),
+                &own_projects,
+            ),
+        ),
     };
-    let projects = ProjectScope::from_storage(row.project_ids.as_deref());
     // Past the checks above, a revocation still set lies ahead: the
-    // secret is in a rotation's grace period.
-    let in_grace = row.revoked_at.is_some();
+    // secret (or a child's parent) is in a rotation's grace period.
+    let in_grace = row.revoked_at.is_some()
+        || row
+            .parent
+            .as_ref()
+            .is_some_and(|parent| parent.revoked_at.is_some());
     let (permissions, withheld) = effective_permissions(granted, &projects, in_grace);
     Ok(Principal {
         kind,
@@ -254,6 +347,19 @@ pub fn resolve_principal(
         projects,
         last_used_at: row.last_used_at,
         last_used_ips: row.last_used_ips,
+        parent_id: row.parent.as_ref().map(|parent| parent.id),
+        in_grace,
+        addresses: AddressRule::from_storage(
+            row.allowed_cidrs.as_deref(),
+            row.address_enforcement.as_deref(),
+        ),
+        parent_addresses: row.parent.as_ref().and_then(|parent| {
+            AddressRule::from_storage(
+                parent.allowed_cidrs.as_deref(),
+                parent.address_enforcement.as_deref(),
+            )
+        }),
+        used: UsedPermissions::default(),
     })
 }
 
@@ -288,6 +394,9 @@ mod tests {
             organization: Some(org(org_id)),
             project_ids: None,
             last_used_ips: None,
+            parent: None,
+            allowed_cidrs: None,
+            address_enforcement: None,
         }
     }
 
@@ -492,5 +601,85 @@ mod tests {
                 assert!(effective.intersection(withheld.permissions).is_empty());
             }
         }
+    }
+
+    fn child_of(row: CredentialRow, now: DateTime<Utc>) -> CredentialRow {
+        CredentialRow {
+            token_id: Uuid::now_v7(),
+            parent: Some(ParentRow {
+                id: row.token_id,
+                found: true,
+                scopes: row.scopes.clone(),
+                project_ids: row.project_ids.clone(),
+                expires_at: row.expires_at,
+                revoked_at: row.revoked_at,
+                allowed_cidrs: row.allowed_cidrs.clone(),
+                address_enforcement: row.address_enforcement.clone(),
+            }),
+            expires_at: Some(now + Duration::minutes(2)),
+            scopes: None,
+            ..row
+        }
+    }
+
+    #[test]
+    fn a_child_acts_within_its_parent_and_never_manages_tokens() {
+        let org_id = Uuid::now_v7();
+        let now = Utc::now();
+        let mut parent = personal_row(org_id);
+        parent.role_permissions = Some(PermissionSet::all().to_storage());
+        parent.scopes = Some("tokens:write projects:read members:read".into());
+        let child = resolve_principal(
+            child_of(parent.clone(), now),
+            RequestedOrganization::Default,
+            now,
+        )
+        .unwrap();
+        assert_eq!(child.permissions.names(), ["members:read", "projects:read"]);
+        assert!(child.is_child());
+        let refused = child.require(Permission::TokensWrite).unwrap_err();
+        assert!(
+            refused.message().contains("child token"),
+            "{}",
+            refused.message()
+        );
+
+        // Restricted to a project through its parent: organization-wide
+        // permissions are withheld for that reason, not the child's.
+        parent.project_ids = Some(Uuid::now_v7().to_string());
+        let child = resolve_principal(
+            child_of(parent.clone(), now),
+            RequestedOrganization::Default,
+            now,
+        )
+        .unwrap();
+        assert_eq!(child.permissions.names(), ["projects:read"]);
+        let refused = child.require(Permission::MembersRead).unwrap_err();
+        assert!(refused.message().contains("restricted to some projects"));
+
+        // A parent past its grace refuses the child.
+        let mut row = child_of(parent.clone(), now);
+        if let Some(p) = row.parent.as_mut() {
+            p.revoked_at = Some(now);
+        }
+        assert_eq!(
+            resolve_principal(row, RequestedOrganization::Default, now),
+            Err(AuthFailure::Unauthorized(UnauthorizedReason::Revoked))
+        );
+    }
+
+    #[test]
+    fn a_sessions_child_stays_in_its_organization_and_is_no_sign_in() {
+        let org_id = Uuid::now_v7();
+        let now = Utc::now();
+        let mut session = personal_row(org_id);
+        session.kind = CredentialKind::Session;
+        let child = child_of(session, now);
+        let p = resolve_principal(child.clone(), RequestedOrganization::Id(org_id), now).unwrap();
+        assert_eq!(p.session_user(), None);
+        assert_eq!(
+            resolve_principal(child, RequestedOrganization::Id(Uuid::now_v7()), now),
+            Err(AuthFailure::Forbidden)
+        );
     }
 }

@@ -110,6 +110,11 @@ mod tests {
             projects,
             last_used_at: None,
             last_used_ips: None,
+            parent_id: None,
+            in_grace: false,
+            addresses: None,
+            parent_addresses: None,
+            used: Default::default(),
         }
     }
 

@@ -45,6 +45,8 @@ pub struct TokenFacts {
     pub carried: Option<PermissionSet>,
     /// The projects it reaches.
     pub projects: ProjectScope,
+    /// For a child token, the token it was minted from.
+    pub parent_id: Option<Uuid>,
 }
 
 /// Whether `principal` may do `action` on the token. A token it may not
@@ -55,10 +57,24 @@ pub fn check_token_action(
     action: TokenAction,
 ) -> Result<(), Error> {
     use CredentialKind::{Personal, Service, Session};
-    let itself = token.id == principal.token_id;
-    let owners_session = principal.kind == Session
-        && principal.user_id.is_some()
-        && token.owner_user_id == principal.user_id;
+    if principal.is_child() && action != TokenAction::Read {
+        // What it cannot see does not exist for it; what it can, it may
+        // not manage.
+        check_token_action(principal, token, TokenAction::Read)?;
+        return Err(Error::Forbidden(
+            "a child token manages no token (not even itself); its parent, or a session or \
+             tokens:write, may revoke it"
+                .into(),
+        ));
+    }
+    // A parent sees and revokes its own children (rotating one is refused
+    // where rotation is decided).
+    let itself = token.id == principal.token_id
+        || (token.parent_id == Some(principal.token_id)
+            && action != TokenAction::Rotate
+            && !principal.in_grace);
+    let owners_session =
+        principal.session_user().is_some() && token.owner_user_id == principal.user_id;
     let in_organization = token.organization_id == Some(principal.organization_id());
     match (token.kind, action) {
         (Session, _) if !(itself || owners_session) => Err(Error::NotFound("token")),
@@ -127,6 +143,11 @@ mod tests {
             projects: Default::default(),
             last_used_at: None,
             last_used_ips: None,
+            parent_id: None,
+            in_grace: false,
+            addresses: None,
+            parent_addresses: None,
+            used: Default::default(),
         }
     }
 
@@ -138,6 +159,7 @@ mod tests {
             owner_user_id: owner,
             carried: Some(carried),
             projects: ProjectScope::All,
+            parent_id: None,
         }
     }
 
@@ -358,5 +380,64 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_child_manages_no_token_and_its_parent_revokes_it() {
+        let admin = BuiltInRole::Admin.permissions();
+        let mut child = caller(CredentialKind::Service, None, admin);
+        child.parent_id = Some(Uuid::from_u128(101));
+        let mut itself = token(CredentialKind::Service, None, admin);
+        itself.id = child.token_id;
+        let other = token(CredentialKind::Service, None, admin);
+        let foreign = TokenFacts {
+            organization_id: Some(OTHER_ORG),
+            ..token(CredentialKind::Service, None, admin)
+        };
+        assert_eq!(
+            code(check_token_action(&child, &itself, TokenAction::Read)),
+            "OK"
+        );
+        for action in [TokenAction::Revoke, TokenAction::Rotate] {
+            assert_eq!(
+                code(check_token_action(&child, &itself, action)),
+                "FORBIDDEN"
+            );
+            assert_eq!(
+                code(check_token_action(&child, &other, action)),
+                "FORBIDDEN"
+            );
+            // Another organization's token does not exist for it.
+            assert_eq!(
+                code(check_token_action(&child, &foreign, action)),
+                "NOT_FOUND"
+            );
+        }
+
+        let parent = caller(CredentialKind::Service, None, PermissionSet::EMPTY);
+        let mine = TokenFacts {
+            parent_id: Some(parent.token_id),
+            ..token(CredentialKind::Service, None, admin)
+        };
+        for (action, expected) in [
+            (TokenAction::Read, "OK"),
+            (TokenAction::Revoke, "OK"),
+            (TokenAction::Rotate, "FORBIDDEN"),
+        ] {
+            assert_eq!(
+                code(check_token_action(&parent, &mine, action)),
+                expected,
+                "{action:?}"
+            );
+        }
+        // A parent in its rotation's grace manages no token.
+        let retiring = Principal {
+            in_grace: true,
+            ..parent
+        };
+        assert_eq!(
+            code(check_token_action(&retiring, &mine, TokenAction::Revoke)),
+            "FORBIDDEN"
+        );
     }
 }

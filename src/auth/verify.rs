@@ -34,6 +34,16 @@ use sqlite::InlineReader;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Unavailable;
 
+/// What verification found: the outcome, and the stored token behind a
+/// secret that was refused (revoked or expired), whose use is recorded
+/// (`Token.rejectedUses`).
+#[derive(Debug)]
+pub struct Verification {
+    pub outcome: Result<Principal, AuthFailure>,
+    /// The token whose row was read, when the outcome is a refusal.
+    pub refused_token: Option<Uuid>,
+}
+
 /// Resolves credentials to principals: the one query of an authenticated
 /// request. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -66,6 +76,17 @@ impl Verifier {
         requested: RequestedOrganization,
         now: DateTime<Utc>,
     ) -> Result<Result<Principal, AuthFailure>, Error> {
+        Ok(self.verify(presented, requested, now).await?.outcome)
+    }
+
+    /// [`Verifier::authenticate`], also naming the token of a refused
+    /// secret.
+    pub async fn verify(
+        &self,
+        presented: PresentedCredential<'_>,
+        requested: RequestedOrganization,
+        now: DateTime<Utc>,
+    ) -> Result<Verification, Error> {
         authenticate(
             self.inline.as_deref(),
             self.held.as_deref(),
@@ -92,10 +113,14 @@ async fn authenticate(
     presented: PresentedCredential<'_>,
     requested: RequestedOrganization,
     now: DateTime<Utc>,
-) -> Result<Result<Principal, AuthFailure>, Error> {
+) -> Result<Verification, Error> {
+    let refused = |failure| Verification {
+        outcome: Err(failure),
+        refused_token: None,
+    };
     let digest = match stored_digest(presented) {
         Ok(digest) => digest,
-        Err(failure) => return Ok(Err(failure)),
+        Err(failure) => return Ok(refused(failure)),
     };
     let requested_id = match requested {
         RequestedOrganization::Id(id) => Some(id),
@@ -108,9 +133,16 @@ async fn authenticate(
         }
     };
     let Some(row) = row else {
-        return Ok(Err(AuthFailure::Unauthorized(UnauthorizedReason::Unknown)));
+        return Ok(refused(AuthFailure::Unauthorized(
+            UnauthorizedReason::Unknown,
+        )));
     };
-    Ok(resolve_principal(row, requested, now))
+    let token_id = row.token_id;
+    let outcome = resolve_principal(row, requested, now);
+    Ok(Verification {
+        refused_token: outcome.is_err().then_some(token_id),
+        outcome,
+    })
 }
 
 /// On `held` connections when given and they can run the query, else on
@@ -165,7 +197,9 @@ pub mod testing {
         requested: RequestedOrganization,
         now: DateTime<Utc>,
     ) -> Result<Result<Principal, AuthFailure>, Error> {
-        authenticate(None, None, db, presented, requested, now).await
+        Ok(authenticate(None, None, db, presented, requested, now)
+            .await?
+            .outcome)
     }
 
     /// How many verification statements ran on the verifier's own

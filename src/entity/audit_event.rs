@@ -25,3 +25,12 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Who did it, and from where: the `actor_*` columns of an event (and the
+/// actor a webhook event names).
+#[derive(Clone, Debug, Default)]
+pub struct Actor {
+    pub user_id: Option<Uuid>,
+    pub token_id: Option<Uuid>,
+    pub ip: Option<String>,
+}

@@ -3,6 +3,7 @@
 //! published by accident.
 
 pub mod audit_event;
+pub mod credential_kind;
 pub mod invitation;
 pub mod membership;
 pub mod oidc_jti;
@@ -12,6 +13,7 @@ pub mod role;
 pub mod sbom;
 pub mod token;
 pub mod token_notice;
+pub mod token_permission_use;
 pub mod trusted_publisher;
 pub mod user;
 pub mod webhook;

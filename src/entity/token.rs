@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-use crate::auth::CredentialKind;
+use super::credential_kind::CredentialKind;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "token")]
@@ -41,6 +41,24 @@ pub struct Model {
     /// For a rotation's successor, the token it replaced (whose grace
     /// period ends when this one is revoked).
     pub rotated_from_id: Option<Uuid>,
+    /// For a child (`attenuateToken`), the token it was minted from: it
+    /// acts with at most its parent's current power and dies with it.
+    pub parent_id: Option<Uuid>,
+    /// Space-separated CIDRs the token may be used from; `None` = anywhere.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub allowed_cidrs: Option<String>,
+    /// `enforce` or `report_only`, with `allowed_cidrs`.
+    pub address_enforcement: Option<String>,
+    /// Uses of the secret refused (revoked, expired, from elsewhere).
+    pub rejected_count: i64,
+    pub rejected_last_at: Option<DateTimeUtc>,
+    /// Space-separated addresses of the latest refused uses, newest first.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub rejected_last_ips: Option<String>,
+    /// `revoked`, `expired` or `address_not_allowed`.
+    pub rejected_last_reason: Option<String>,
+    /// When `token.rejected` was last announced (at most once an hour).
+    pub rejected_announced_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -34,6 +34,8 @@ pub struct Model {
     pub pinned_claims: Option<String>,
     /// When it last exchanged a token (written by the exchange only).
     pub last_exchanged_at: Option<DateTimeUtc>,
+    /// Exchanged tokens work only from the address that exchanged them.
+    pub bind_to_runner_address: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,7 +10,7 @@ pub struct Model {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub url: String,
-    /// Space-separated event names, in `EventType::ALL` order.
+    /// Space-separated event names, in `EventType` order.
     pub events: String,
     pub active: bool,
     /// The signing secret sealed with the server's key (`webhook::seal`).

@@ -21,7 +21,6 @@ pub struct RequestContext {
     /// Shared, because every object handed out carries who sees it.
     pub principal: Option<Arc<Principal>>,
     pub client_ip: Option<IpAddr>,
-    pub request_id: String,
     /// The objects resolved so far, against the request's limit.
     pub resolved: ResolvedObjects,
 }

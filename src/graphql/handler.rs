@@ -8,33 +8,43 @@
 //! executed request comes from the typed errors met during execution
 //! ([`RequestScope`]), never from reading the finished response.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
-use async_graphql::{ServerError, parser::types::OperationType};
+use async_graphql::{
+    ServerError,
+    parser::types::{ExecutableDocument, OperationType},
+};
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
+use chrono::{DateTime, Utc};
 
 use super::{
     Schemas, aliases,
     context::RequestContext,
-    document_cache::DocumentCache,
+    document_cache::{DocumentCache, Validation},
     limits::ResolvedObjects,
     loader::{self, RequestLoader},
     null_rule, operation,
-    request_body::{Rejected, is_supported_media_type, receive_request},
+    request_body::{Rejected, is_supported_media_type, receive_request, too_large},
     response_order,
 };
 use crate::{
-    auth::guard::{AuthRejection, Caller, Guard},
+    auth::{
+        Principal,
+        guard::{Admission, AuthRejection, Authenticated, Guard},
+    },
     config::{ANONYMOUS_BODY_LIMIT, MAX_QUERY_BYTES},
     error::{Error, ErrorsBody, Escalation, REQUEST, RequestScope},
     state::AppState,
-    telemetry::REQUEST_ID,
 };
+use tower_http::request_id::RequestId;
 
 /// What the handler needs besides the request. Shared behind an `Arc`:
 /// axum clones the state for every request.
@@ -60,6 +70,8 @@ pub async fn graphql(
     response
 }
 
+/// The request's four steps; each either hands the next what it needs or
+/// answers the request itself.
 async fn serve(
     state: &GraphqlState,
     parts: Parts,
@@ -67,60 +79,122 @@ async fn serve(
     peer: SocketAddr,
     media_type: MediaType,
 ) -> Response {
+    let prepared = match prepare(state, &parts, body, peer).await {
+        Ok(prepared) => prepared,
+        Err(answer) => return answer,
+    };
+    let admitted = match admit(state, &parts.method, prepared, media_type).await {
+        Ok(admitted) => admitted,
+        Err(answer) => return answer,
+    };
+    let request_id = parts
+        .extensions
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let executed = Box::pin(execute(state, admitted, request_id)).await;
+    respond(state, media_type, executed)
+}
+
+/// A request whose credential was checked and whose body was read.
+struct Prepared {
+    checked: Authenticated,
+    request: async_graphql::Request,
+}
+
+/// A request allowed to execute, with its principal (`None` for a public
+/// operation) and what the response's ordering needs of its document.
+struct Admitted {
+    request: async_graphql::Request,
+    principal: Option<Principal>,
+    client: IpAddr,
+    /// When the credential was checked.
+    at: DateTime<Utc>,
+    operation_name: Option<String>,
+    introspection: bool,
+    validation: Validation,
+    /// The document, when the cache does not hold it: execution takes the
+    /// request's own.
+    owned_document: Option<ExecutableDocument>,
+}
+
+/// An executed request.
+struct Executed {
+    response: async_graphql::Response,
+    escalation: Option<Escalation>,
+    operation_name: Option<String>,
+    validation: Validation,
+    owned_document: Option<ExecutableDocument>,
+}
+
+/// GraphiQL, the media type, the credential (from the head alone, before
+/// the body is read: a caller without a valid one gets a small body limit),
+/// the body, and the query's size.
+async fn prepare(
+    state: &GraphqlState,
+    parts: &Parts,
+    body: Body,
+    peer: SocketAddr,
+) -> Result<Prepared, Response> {
     let method = &parts.method;
     if method == Method::GET && super::graphiql::is_wanted(&parts.headers, parts.uri.query()) {
-        return super::graphiql::page();
+        return Err(super::graphiql::page());
     }
     if method == Method::POST && !is_supported_media_type(&parts.headers) {
-        return Error::UnsupportedMediaType.into_response();
+        return Err(Error::UnsupportedMediaType.into_response());
     }
-    let request_id = parts
-        .headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
-
-    // The credential is decided from the head, before the body is read: a
-    // caller without a valid one gets a small body limit, and its document
-    // is parsed only to see whether it is a public operation.
-    let checked = match state.guard.authenticate(&parts, peer).await {
+    let checked = match state.guard.authenticate(parts, peer).await {
         Ok(checked) => checked,
         Err(rejection) => {
             crate::metrics::record_authentication(rejection.labels());
-            return REQUEST.sync_scope(RequestScope::new(request_id), || rejection.into_response());
+            return Err(rejection.into_response());
         }
     };
-    let client = checked.client;
-    let anonymous = match &checked.caller {
-        Caller::Principal(_) => None,
-        Caller::Anonymous(anonymous) => Some(*anonymous),
+    let body_limit = checked.is_anonymous().then_some(ANONYMOUS_BODY_LIMIT);
+    let request = match receive_request(parts, body, state.app.max_sbom_bytes, body_limit).await {
+        Ok(request) => request,
+        Err(Rejected::AnonymousTooLarge) => {
+            crate::metrics::record_authentication(checked.labels(false));
+            let client = checked.client;
+            return Err(match checked.admit(false) {
+                Admission::Refused(anonymous) => {
+                    anonymous.refuse(&state.guard, client).await.into_response()
+                }
+                Admission::Principal(_) | Admission::Public => {
+                    too_large(state.app.max_sbom_bytes).into_response()
+                }
+            });
+        }
+        Err(Rejected::Error(err)) => return Err(err.into_response()),
     };
-    let body_limit = anonymous.is_some().then_some(ANONYMOUS_BODY_LIMIT);
-    let mut request =
-        match receive_request(&parts, body, state.app.max_sbom_bytes, body_limit).await {
-            Ok(request) => request,
-            Err(Rejected::AnonymousTooLarge) => {
-                crate::metrics::record_authentication(checked.labels(false));
-                return match anonymous {
-                    Some(anonymous) => anonymous.refuse(&state.guard, client).await.into_response(),
-                    None => Error::PayloadTooLarge {
-                        max_sbom_bytes: state.app.max_sbom_bytes,
-                    }
-                    .into_response(),
-                };
-            }
-            Err(Rejected::Error(err)) => return err.into_response(),
-        };
     if request.query.len() > MAX_QUERY_BYTES {
-        return Error::QueryTooLarge(format!(
+        return Err(Error::QueryTooLarge(format!(
             "the query text is {} bytes; at most {MAX_QUERY_BYTES} are accepted. Send large \
              values (SBOM documents) in variables or as a multipart upload",
             request.query.len()
         ))
-        .into_response();
+        .into_response());
     }
+    Ok(Prepared { checked, request })
+}
 
-    // Parsed once here (or taken from the cache); execution reuses the parse.
+/// The document (parsed once, or taken from the cache), the caller's
+/// admission to its operation ([`Authenticated::admit`]: an anonymous
+/// caller runs only public operations), and the checks that need the
+/// document: aliases, the method, NUL characters.
+async fn admit(
+    state: &GraphqlState,
+    method: &Method,
+    prepared: Prepared,
+    media_type: MediaType,
+) -> Result<Admitted, Response> {
+    let Prepared {
+        checked,
+        mut request,
+    } = prepared;
+    let client = checked.client;
+    let at = checked.at;
     let operation_name = request.operation_name.clone();
     let missing_query = request.query.trim().is_empty();
     let may_hold_nul = request.query.contains('\0') || request.query.contains("\\u");
@@ -134,36 +208,39 @@ async fn serve(
     };
     let public = info.is_some_and(|i| i.public);
     crate::metrics::record_authentication(checked.labels(public));
-    let principal = match (checked.caller, anonymous) {
-        (Caller::Principal(principal), _) => Some(principal),
-        (Caller::Anonymous(_), Some(anonymous)) if !public => {
-            return anonymous.refuse(&state.guard, client).await.into_response();
+    let principal = match checked.admit(public) {
+        Admission::Principal(principal) => Some(principal),
+        Admission::Public => None,
+        Admission::Refused(anonymous) => {
+            return Err(anonymous.refuse(&state.guard, client).await.into_response());
         }
-        (Caller::Anonymous(_), _) => None,
     };
     crate::metrics::record_graphql_operation(info.map(|i| i.operation_type));
     let (document, validation) = match parsed {
         Ok(parsed) => parsed,
         Err(err) => {
-            return request_errors(media_type, vec![err], "GRAPHQL_PARSE_FAILED", missing_query);
+            return Err(request_errors(
+                media_type,
+                vec![err],
+                "GRAPHQL_PARSE_FAILED",
+                missing_query,
+            ));
         }
     };
     // A proven document passed this check before it was first executed.
     if !validation.is_proven()
         && let Err(refusal) = aliases::check(document)
     {
-        return request_errors(
+        return Err(request_errors(
             media_type,
             vec![ServerError::new(refusal, None)],
             "GRAPHQL_VALIDATION_FAILED",
             false,
-        );
+        ));
     }
-    // The document, for ordering the response: execution takes the
-    // request's own, so one that is not cached is kept here.
     let owned_document = validation.document().is_none().then(|| document.clone());
     if method == Method::GET && info.is_some_and(|i| i.operation_type != OperationType::Query) {
-        return Error::MethodNotAllowed.into_response();
+        return Err(Error::MethodNotAllowed.into_response());
     }
     if let Some(principal) = &principal {
         tracing::debug!(
@@ -174,35 +251,88 @@ async fn serve(
         );
     }
     if nul_in_literals || operation::has_nul_in_variables(&request.variables) {
-        return Error::bad_input(
+        return Err(Error::bad_input(
             "a string argument contains a NUL character (U+0000), which lynk does not accept \
              anywhere; remove it",
         )
-        .into_response();
+        .into_response());
     }
+    Ok(Admitted {
+        request,
+        principal,
+        client,
+        at,
+        operation_name,
+        introspection: info.is_some_and(|i| i.introspection),
+        validation,
+        owned_document,
+    })
+}
 
-    let validated = validation.is_proven();
-    let introspection = info.is_some_and(|i| i.introspection);
-    let schema = state
-        .schemas
-        .for_request(principal.is_some(), validated, introspection);
+/// Runs the operation in the request's scope (where typed errors ask for
+/// a request-level status) and its loader's batch window.
+async fn execute(state: &GraphqlState, admitted: Admitted, request_id: String) -> Executed {
+    let Admitted {
+        request,
+        principal,
+        client,
+        at,
+        operation_name,
+        introspection,
+        validation,
+        owned_document,
+    } = admitted;
+    let schema =
+        state
+            .schemas
+            .for_request(principal.is_some(), validation.is_proven(), introspection);
+    let principal = principal.map(Arc::new);
+    let granted_to = principal.clone();
     let context = RequestContext {
-        principal: principal.map(std::sync::Arc::new),
+        principal,
         client_ip: Some(client),
-        request_id: request_id.clone(),
         resolved: ResolvedObjects::new(state.schemas.limits().resolved_objects),
     };
-    let (mut response, escalation) = REQUEST
+    let (response, escalation) = REQUEST
         .scope(RequestScope::new(request_id), async {
-            // The request's row loader, its batches held for the window.
             let request = request.data(context).data(RequestLoader::default());
             let response = Box::pin(loader::in_window(schema.execute(request))).await;
             (response, REQUEST.with(RequestScope::escalation))
         })
         .await;
-    if !validated {
+    if let Some(principal) = &granted_to {
+        state.guard.record_granted(principal, at);
+    }
+    if !validation.is_proven() {
         validation.learn(&response);
     }
+    Executed {
+        response,
+        escalation,
+        operation_name,
+        validation,
+        owned_document,
+    }
+}
+
+/// The answer: a request-level status an error asked for, a request error,
+/// or the response with GraphQL's rule for failed fields applied and its
+/// keys in the operation's order.
+fn respond(state: &GraphqlState, media_type: MediaType, executed: Executed) -> Response {
+    let Executed {
+        mut response,
+        escalation,
+        operation_name,
+        validation,
+        owned_document,
+    } = executed;
+    let retry_after = |status: StatusCode, retry_after_secs: u64| {
+        let mut answer = graphql_response(status, &response);
+        answer
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        answer
+    };
     match escalation {
         Some(Escalation::Unauthorized) => {
             return AuthRejection::Unauthorized {
@@ -211,18 +341,10 @@ async fn serve(
             .into_response();
         }
         Some(Escalation::RateLimited { retry_after_secs }) => {
-            let mut answer = graphql_response(StatusCode::TOO_MANY_REQUESTS, &response);
-            answer
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            return answer;
+            return retry_after(StatusCode::TOO_MANY_REQUESTS, retry_after_secs);
         }
         Some(Escalation::Overloaded { retry_after_secs }) => {
-            let mut answer = graphql_response(StatusCode::SERVICE_UNAVAILABLE, &response);
-            answer
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            return answer;
+            return retry_after(StatusCode::SERVICE_UNAVAILABLE, retry_after_secs);
         }
         None => {}
     }

@@ -21,8 +21,8 @@ use async_graphql::{
 use super::{LynkSchema, QueryLimits, builder, pagination::DEFAULT_PAGE_SIZE};
 use crate::service::{
     invitation::MAX_PENDING_INVITATIONS, member::MAX_ORGANIZATIONS_PER_USER, role::MAX_ROLES,
-    token_create::MAX_TOKEN_PROJECTS, trusted_publisher::MAX_PUBLISHERS_PER_PROJECT,
-    webhook::MAX_WEBHOOKS,
+    token_bulk::MAX_BULK_TOKENS, token_create::MAX_TOKEN_PROJECTS,
+    trusted_publisher::MAX_PUBLISHERS_PER_PROJECT, webhook::MAX_WEBHOOKS,
 };
 
 /// Each plain list of objects, with the cap enforced where its rows are
@@ -33,6 +33,10 @@ fn plain_lists() -> HashMap<&'static str, u64> {
         (
             "Query.permissions",
             crate::auth::Permission::ALL.len() as u64,
+        ),
+        (
+            "Query.webhookEvents",
+            <crate::webhook::event::EventType as sea_orm::Iterable>::iter().len() as u64,
         ),
         ("Organization.invitations", MAX_PENDING_INVITATIONS),
         ("Organization.roles", MAX_ROLES),
@@ -51,6 +55,8 @@ fn plain_lists() -> HashMap<&'static str, u64> {
             "TrustedPublisher.pinnedClaims",
             crate::auth::oidc::conditions::PINNABLE_CLAIMS.len() as u64,
         ),
+        ("TokenPolicyChange.revokedTokens", MAX_BULK_TOKENS as u64),
+        ("RevokeTokensPayload.tokens", MAX_BULK_TOKENS as u64),
     ])
 }
 
@@ -124,14 +130,27 @@ fn unwrap(ty: &Type) -> (&str, bool) {
     }
 }
 
-/// A literal for a required argument of a scalar type; `None` for what
-/// a walk cannot make up (input objects, enums).
+/// Input objects whose every field is optional: `{ }` is one of them.
+static EMPTY_INPUTS: std::sync::OnceLock<std::collections::HashSet<String>> =
+    std::sync::OnceLock::new();
+
+/// A literal for a required argument of a scalar type, or of an input
+/// object whose fields are all optional; `None` for what a walk cannot
+/// make up (other input objects, enums).
 fn literal(ty: &Type) -> Option<&'static str> {
     match unwrap(ty) {
         (_, true) => Some("[]"),
         ("ID" | "String", false) => Some("\"0\""),
         ("Int", false) => Some("1"),
         ("Boolean", false) => Some("true"),
+        // With a space: the walk's paths use `{}` as their hole.
+        (name, false)
+            if EMPTY_INPUTS
+                .get()
+                .is_some_and(|inputs| inputs.contains(name)) =>
+        {
+            Some("{ }")
+        }
         _ => None,
     }
 }
@@ -154,15 +173,27 @@ fn call(field: &FieldDefinition) -> Option<String> {
     })
 }
 
-/// A scalar field of `object` without required arguments.
-fn leaf<'a>(objects: &'a HashMap<String, Vec<FieldDefinition>>, object: &str) -> &'a str {
+/// A selection of one scalar of `object`: a scalar field without required
+/// arguments, or else one inside its first object field that is not a
+/// list (a mutation's payload may hold no scalar of its own).
+fn leaf(objects: &HashMap<String, Vec<FieldDefinition>>, object: &str) -> String {
+    let plain =
+        |field: &&FieldDefinition| field.arguments.iter().all(|arg| arg.node.ty.node.nullable);
+    if let Some(field) = objects[object]
+        .iter()
+        .filter(plain)
+        .find(|field| !objects.contains_key(unwrap(&field.ty.node).0))
+    {
+        return field.name.node.to_string();
+    }
     objects[object]
         .iter()
-        .find(|field| {
-            !objects.contains_key(unwrap(&field.ty.node).0)
-                && field.arguments.iter().all(|arg| arg.node.ty.node.nullable)
+        .filter(plain)
+        .find(|field| !unwrap(&field.ty.node).1)
+        .map(|field| {
+            let inner = leaf(objects, unwrap(&field.ty.node).0);
+            format!("{} {{ {inner} }}", field.name.node)
         })
-        .map(|field| field.name.node.as_str())
         .unwrap_or_else(|| panic!("{object} has no scalar field"))
 }
 
@@ -171,16 +202,27 @@ async fn every_list_of_objects_costs_its_maximum_length_times_its_children() {
     let sdl = super::sdl();
     let document = parse_schema(&sdl).expect("the SDL parses");
     let mut objects: HashMap<String, Vec<FieldDefinition>> = HashMap::new();
+    let mut empty_inputs = std::collections::HashSet::new();
     for definition in document.definitions {
-        if let TypeSystemDefinition::Type(ty) = definition
-            && let TypeKind::Object(object) = ty.node.kind
-        {
-            objects.insert(
-                ty.node.name.node.to_string(),
-                object.fields.into_iter().map(|f| f.node).collect(),
-            );
+        let TypeSystemDefinition::Type(ty) = definition else {
+            continue;
+        };
+        match ty.node.kind {
+            TypeKind::Object(object) => {
+                objects.insert(
+                    ty.node.name.node.to_string(),
+                    object.fields.into_iter().map(|f| f.node).collect(),
+                );
+            }
+            TypeKind::InputObject(input)
+                if input.fields.iter().all(|f| f.node.ty.node.nullable) =>
+            {
+                empty_inputs.insert(ty.node.name.node.to_string());
+            }
+            _ => {}
         }
     }
+    EMPTY_INPUTS.get_or_init(|| empty_inputs);
 
     // The shortest selection reaching each object type, `{}` where its
     // fields go.
@@ -230,7 +272,13 @@ async fn every_list_of_objects_costs_its_maximum_length_times_its_children() {
                 if matches!(name.as_str(), "Query" | "Mutation") {
                     1
                 } else {
-                    costs.multiplier(path, leaf(&objects, name)).await
+                    {
+                        // A nested leaf (`policy { maxTokenLifetimeDays }`)
+                        // counts each of its fields.
+                        let selection = leaf(&objects, name);
+                        let fields = selection.matches('{').count() + 1;
+                        costs.multiplier(path, &selection).await / fields
+                    }
                 }
             };
             if target.ends_with("Connection") && objects.contains_key(target) {
@@ -244,7 +292,7 @@ async fn every_list_of_objects_costs_its_maximum_length_times_its_children() {
                 )
                 .0;
                 let multiplier = costs
-                    .multiplier(&inside("nodes { {} }"), leaf(&objects, node))
+                    .multiplier(&inside("nodes { {} }"), &leaf(&objects, node))
                     .await
                     / parent().await;
                 assert_eq!(
@@ -254,7 +302,7 @@ async fn every_list_of_objects_costs_its_maximum_length_times_its_children() {
                 checked += 1;
             } else if is_list && objects.contains_key(target) && !is_connection {
                 let multiplier = costs
-                    .multiplier(&inside("{}"), leaf(&objects, target))
+                    .multiplier(&inside("{}"), &leaf(&objects, target))
                     .await
                     / parent().await;
                 let cap = expected.remove(key.as_str()).unwrap_or_else(|| {

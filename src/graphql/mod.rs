@@ -27,6 +27,7 @@ pub mod scalar;
 mod session;
 pub(crate) mod token;
 mod token_mutation;
+mod token_policy;
 pub mod trusted_publisher;
 pub(crate) mod user;
 mod viewer;
@@ -59,6 +60,7 @@ pub struct MutationRoot(
     session::SessionMutation,
     organization::OrganizationMutation,
     token_mutation::TokenMutation,
+    token_policy::TokenPolicyMutation,
     role::RoleMutation,
     member::MemberMutation,
     project::ProjectMutation,

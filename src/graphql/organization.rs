@@ -2,11 +2,10 @@
 
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, connection::Connection};
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr},
-};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
+
+pub use crate::service::token_filter::name_condition;
 
 use super::{
     audit::AuditEvent,
@@ -18,11 +17,11 @@ use super::{
     role::Role,
     scalar::Timestamp,
     token::{Token, TokenKind, TokenStatus},
+    token_policy::{self, TokenPolicy},
     webhook::{Webhook, webhooks_of},
 };
 use crate::{
     auth::{CredentialKind, Permission, principal::OrganizationSnapshot},
-    config::MAX_NAME_LEN,
     entity::{audit_event, invitation, membership, organization, project, role, token},
     error::Error,
     service::{
@@ -30,6 +29,7 @@ use crate::{
         member::MAX_ORGANIZATIONS_PER_USER,
         organization::{self as org_service, OrganizationChanges},
         role::MAX_ROLES,
+        scoped::list_reachable,
         token::not_revoked_at,
         webhook::MAX_WEBHOOKS,
     },
@@ -102,8 +102,7 @@ impl Organization {
     ) -> Result<Option<Connection<String, Member>>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
-        let select =
-            membership::Entity::find().filter(membership::Column::OrganizationId.eq(self.uuid));
+        let select = list_reachable::<membership::Entity>(&*ctx.viewer()?);
         let rows = page
             .apply(select, membership::Column::Id)
             .all(ctx.db()?)
@@ -145,8 +144,7 @@ impl Organization {
     ) -> Result<Option<Connection<String, AuditEvent>>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
-        let mut select =
-            audit_event::Entity::find().filter(audit_event::Column::OrganizationId.eq(self.uuid));
+        let mut select = list_reachable::<audit_event::Entity>(&*ctx.viewer()?);
         if let Some(action) = action {
             select = select.filter(audit_event::Column::Action.eq(action));
         }
@@ -175,13 +173,9 @@ impl Organization {
     ) -> Result<Option<Connection<String, Project>>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
-        let mut select =
-            project::Entity::find().filter(project::Column::OrganizationId.eq(self.uuid));
         let viewer = ctx.viewer()?;
         // A token restricted to projects sees only those.
-        if let Some(ids) = viewer.projects.ids() {
-            select = select.filter(project::Column::Id.is_in(ids.iter().copied()));
-        }
+        let select = list_reachable::<project::Entity>(&viewer);
         let rows = page
             .apply(select, project::Column::Id)
             .all(ctx.db()?)
@@ -201,8 +195,7 @@ impl Organization {
     )]
     async fn roles(&self, ctx: &Context<'_>) -> Result<Option<Vec<Role>>, Error> {
         self.ensure_acting_in(ctx)?;
-        let roles = role::Entity::find()
-            .filter(role::Column::OrganizationId.eq(self.uuid))
+        let roles = list_reachable::<role::Entity>(&*ctx.viewer()?)
             .order_by_asc(role::Column::Id)
             .all(ctx.db()?)
             .await?;
@@ -229,8 +222,7 @@ impl Organization {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
         let name_filter = name_contains.as_deref().map(name_condition).transpose()?;
-        let mut select = token::Entity::find()
-            .filter(token::Column::OrganizationId.eq(self.uuid))
+        let mut select = list_reachable::<token::Entity>(&*ctx.viewer()?)
             .filter(token::Column::Kind.ne(CredentialKind::Session));
         if let Some(kind) = kind {
             select = select.filter(token::Column::Kind.eq(CredentialKind::from(kind)));
@@ -254,6 +246,13 @@ impl Organization {
             |t| t.id,
             |t| Token::reached(&viewer, t),
         )?))
+    }
+
+    /// The organization's token policy: what every member creating a
+    /// token is held to.
+    async fn token_policy(&self, ctx: &Context<'_>) -> Result<TokenPolicy, Error> {
+        self.ensure_acting_in(ctx)?;
+        token_policy::policy_of(ctx, self.uuid).await
     }
 
     /// The organization's webhooks, oldest first (needs `webhooks:read`).
@@ -282,35 +281,6 @@ pub fn status_condition(status: TokenStatus, now: DateTime<Utc>) -> Condition {
     }
 }
 
-/// The SQL condition for `nameContains`: the token's name contains `text`,
-/// compared in lower case, with `%`, `_` and `\\` in `text` taken
-/// literally. (SQLite's `lower` folds only ASCII letters, so there other
-/// letters match in their own case.)
-pub fn name_condition(text: &str) -> Result<Condition, Error> {
-    if text.chars().count() > MAX_NAME_LEN {
-        return Err(Error::BadUserInput(format!(
-            "nameContains is longer than a token name can be: at most {MAX_NAME_LEN} characters"
-        )));
-    }
-    let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
-    Ok(Condition::all().add(
-        Expr::expr(Func::lower(Expr::col((token::Entity, token::Column::Name))))
-            .like(LikeExpr::new(pattern).escape('\\')),
-    ))
-}
-
-/// `text` with the `LIKE` wildcards and the escape character escaped.
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
 /// `organization`, `organizations`.
 #[derive(Default)]
 pub struct OrganizationQuery;
@@ -328,7 +298,8 @@ impl OrganizationQuery {
     #[graphql(complexity = "list_complexity(MAX_ORGANIZATIONS_PER_USER, child_complexity)")]
     async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>, Error> {
         let principal = ctx.principal()?;
-        let (CredentialKind::Session, Some(user_id)) = (principal.kind, principal.user_id) else {
+        // A child of a session is pinned to one organization, like a token.
+        let Some(user_id) = principal.session_user() else {
             count_resolved(ctx, 1)?;
             return Ok(vec![principal.organization.clone().into()]);
         };
@@ -385,24 +356,5 @@ impl OrganizationMutation {
         Ok(org_service::update(ctx.db()?, &caller, changes)
             .await?
             .into())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_wildcards_are_taken_literally() {
-        assert_eq!(escape_like("ci_deploy 100%"), r"ci\_deploy 100\%");
-        assert_eq!(escape_like(r"a\b"), r"a\\b");
-        assert_eq!(escape_like("plain"), "plain");
-    }
-
-    #[test]
-    fn name_filters_are_bounded() {
-        assert!(name_condition(&"x".repeat(MAX_NAME_LEN)).is_ok());
-        let error = name_condition(&"x".repeat(MAX_NAME_LEN + 1)).unwrap_err();
-        assert!(matches!(error, Error::BadUserInput(m) if m.contains("at most 100")));
     }
 }

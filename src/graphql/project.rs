@@ -12,7 +12,7 @@ pub mod sbom;
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, InputObject, Object, connection::Connection};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, QueryFilter};
 
 use self::{
     publisher::{TrustedPublisher, trusted_publishers_of},
@@ -30,7 +30,7 @@ use crate::{
     error::Error,
     service::{
         project::{self as project_service, ProjectChanges},
-        scoped::find_reachable,
+        scoped::{find_reachable, list_reachable},
     },
 };
 
@@ -105,9 +105,8 @@ impl Project {
     ) -> Result<Option<Connection<String, Sbom>>, Error> {
         self.viewer.require(Permission::SbomsRead)?;
         let page = Page::new(first, after)?;
-        let select = sbom_entity::Entity::find()
-            .filter(sbom_entity::Column::ProjectId.eq(self.model.id))
-            .filter(sbom_entity::Column::OrganizationId.eq(self.model.organization_id));
+        let select = list_reachable::<sbom_entity::Entity>(&self.viewer)
+            .filter(sbom_entity::Column::ProjectId.eq(self.model.id));
         let rows = page
             .apply_newest_first(without_documents(select), sbom_entity::Column::Id)
             .all(ctx.db()?)

@@ -84,9 +84,9 @@ pub async fn receive_request(
         None if !multipart => {
             return match axum::body::to_bytes(body, usize::MAX).await {
                 Ok(bytes) => parse_json(&bytes),
-                Err(err) if is_length_limit(&err) => Err(Rejected::Error(Error::PayloadTooLarge {
-                    max_sbom_bytes: max_file_bytes,
-                })),
+                Err(err) if is_length_limit(&err) => {
+                    Err(Rejected::Error(too_large(max_file_bytes)))
+                }
                 Err(err) => Err(Rejected::Error(not_a_graphql_request(
                     &ParseRequestError::Io(std::io::Error::other(err)),
                 ))),
@@ -118,13 +118,9 @@ pub async fn receive_request(
     // Boxed, as the GET path above: the JSON path's future stays small.
     match Box::pin(receive_body(content_type, body, options)).await {
         Ok(request) => Ok(request),
-        Err(ParseRequestError::PayloadTooLarge) => Err(Rejected::Error(Error::PayloadTooLarge {
-            max_sbom_bytes: max_file_bytes,
-        })),
+        Err(ParseRequestError::PayloadTooLarge) => Err(Rejected::Error(too_large(max_file_bytes))),
         Err(_) if over_limit.load(Ordering::Relaxed) => {
-            Err(Rejected::Error(Error::PayloadTooLarge {
-                max_sbom_bytes: max_file_bytes,
-            }))
+            Err(Rejected::Error(too_large(max_file_bytes)))
         }
         Err(err) => Err(Rejected::Error(not_a_graphql_request(&err))),
     }
@@ -134,6 +130,20 @@ pub async fn receive_request(
 /// async-graphql's `BatchRequest`, an untagged enum that serde buffers
 /// whole before trying each variant; a batch (a JSON array) is refused as
 /// async-graphql refuses it.
+/// The largest `/lynkapi` request body: an SBOM sent inline in a JSON
+/// string can double in size through escaping, plus room for the query.
+pub fn body_limit(max_sbom_bytes: usize) -> usize {
+    max_sbom_bytes.saturating_mul(2).saturating_add(1024 * 1024)
+}
+
+/// The refusal of a body over [`body_limit`].
+pub fn too_large(max_sbom_bytes: usize) -> Error {
+    Error::PayloadTooLarge {
+        max_sbom_bytes,
+        body_limit: body_limit(max_sbom_bytes),
+    }
+}
+
 fn parse_json(bytes: &[u8]) -> Result<async_graphql::Request, Rejected> {
     use async_graphql::ParseRequestError;
 

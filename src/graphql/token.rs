@@ -2,14 +2,16 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, Object};
+use async_graphql::{Context, Enum, ID, Object, SimpleObject, connection::Connection};
 use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{
     context::ContextExt,
-    loader::{self, MemberRole, ProjectId, RoleId},
+    loader::{self, MemberRole, ProjectId, RoleId, TokenId},
     names::Names,
+    pagination::{Page, connection_complexity},
     project::Project,
     role::{Role, parse_id},
     scalar::Timestamp,
@@ -17,12 +19,15 @@ use super::{
 };
 use crate::{
     auth::{
-        CredentialKind, Permission, PermissionSet, Principal, project_scope::ProjectScope, reach,
-        token_access::TokenAction,
+        CredentialKind, Permission, PermissionSet, Principal, address_rule, last_used,
+        project_scope::ProjectScope, reach, token_access::TokenAction,
     },
     entity::{project, token},
     error::Error,
-    service::token::{self as token_service, Status},
+    service::{
+        scoped::list_reachable,
+        token::{self as token_service, Status},
+    },
 };
 
 /// What a token is.
@@ -51,6 +56,64 @@ impl From<TokenKind> for CredentialKind {
             TokenKind::Session => CredentialKind::Session,
         }
     }
+}
+
+/// What happens to a use from outside a token's `allowedCidrs`.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressEnforcement {
+    /// Refused with the usual 401, and recorded in `rejectedUses`.
+    Enforce,
+    /// Let through, and recorded in `rejectedUses`.
+    ReportOnly,
+}
+
+impl From<AddressEnforcement> for address_rule::AddressEnforcement {
+    fn from(mode: AddressEnforcement) -> Self {
+        match mode {
+            AddressEnforcement::Enforce => address_rule::AddressEnforcement::Enforce,
+            AddressEnforcement::ReportOnly => address_rule::AddressEnforcement::ReportOnly,
+        }
+    }
+}
+
+impl From<address_rule::AddressEnforcement> for AddressEnforcement {
+    fn from(mode: address_rule::AddressEnforcement) -> Self {
+        match mode {
+            address_rule::AddressEnforcement::Enforce => AddressEnforcement::Enforce,
+            address_rule::AddressEnforcement::ReportOnly => AddressEnforcement::ReportOnly,
+        }
+    }
+}
+
+/// Why a use of a token was refused.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectionReason {
+    Revoked,
+    Expired,
+    /// From outside its `allowedCidrs` (refused, or let through in `REPORT_ONLY`).
+    AddressNotAllowed,
+}
+
+impl From<last_used::RejectionReason> for RejectionReason {
+    fn from(reason: last_used::RejectionReason) -> Self {
+        match reason {
+            last_used::RejectionReason::Revoked => RejectionReason::Revoked,
+            last_used::RejectionReason::Expired => RejectionReason::Expired,
+            last_used::RejectionReason::AddressNotAllowed => RejectionReason::AddressNotAllowed,
+        }
+    }
+}
+
+/// Uses of a token that were refused (a revoked or expired secret
+/// presented again) or came from outside its `allowedCidrs`, recorded
+/// behind the request.
+#[derive(SimpleObject)]
+pub struct RejectedUses {
+    pub count: i64,
+    pub last_at: Option<Timestamp>,
+    /// The addresses of the latest ones, newest first, at most 5.
+    pub last_ips: Vec<String>,
+    pub last_reason: Option<RejectionReason>,
 }
 
 /// Whether a token still works.
@@ -244,6 +307,98 @@ impl Token {
 
     async fn revoked_at(&self) -> Option<Timestamp> {
         self.model.revoked_at.map(Timestamp)
+    }
+
+    /// For a child (`attenuateToken`), the token it was minted from, if
+    /// you may see it; null for any other token.
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Token>, Error> {
+        let Some(parent_id) = self.model.parent_id else {
+            return Ok(None);
+        };
+        let parent = loader::load_one(ctx, TokenId(parent_id)).await?;
+        Ok(parent.and_then(|model| Token::reached(&self.viewer, model).ok()))
+    }
+
+    /// The children minted from this token, oldest first: those you may
+    /// see (the token itself, its owner's session, or `tokens:read`).
+    #[graphql(complexity = "connection_complexity(first, child_complexity)")]
+    async fn children(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Token>, Error> {
+        let page = Page::new(first, after)?;
+        let select = list_reachable::<token::Entity>(&self.viewer)
+            .filter(token::Column::ParentId.eq(self.model.id));
+        let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
+        page.connection_of_reached(ctx, rows, |t| t.id, |t| Token::reached(&self.viewer, t))
+    }
+
+    /// The networks it may be used from; empty = anywhere.
+    async fn allowed_cidrs(&self) -> Vec<&str> {
+        self.model
+            .allowed_cidrs
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect()
+    }
+
+    /// What happens to a use from outside `allowedCidrs`; null when it
+    /// has none.
+    async fn address_enforcement(&self) -> Option<AddressEnforcement> {
+        self.model.allowed_cidrs.as_ref().map(|_| {
+            address_rule::AddressEnforcement::from_storage(
+                self.model.address_enforcement.as_deref(),
+            )
+            .into()
+        })
+    }
+
+    /// The permissions its requests were granted in the last 90 days,
+    /// in catalog order (recorded within a minute of a request).
+    async fn permissions_used(&self, ctx: &Context<'_>) -> Result<Names, Error> {
+        Ok(Names(self.used(ctx).await?.names()))
+    }
+
+    /// Its effective permissions (its role narrowed by its scopes, as now)
+    /// that no request was granted in the last 90 days: what
+    /// `narrowToken` could take away.
+    async fn unused_permissions(&self, ctx: &Context<'_>) -> Result<Names, Error> {
+        let used = self.used(ctx).await?;
+        let effective = token_service::effective_permissions(ctx.db()?, &self.model).await?;
+        Ok(Names(effective.without(used).names()))
+    }
+
+    /// Uses of it refused (revoked, expired) or from outside its
+    /// `allowedCidrs`, recorded within a second or so of the request.
+    async fn rejected_uses(&self) -> RejectedUses {
+        RejectedUses {
+            count: self.model.rejected_count,
+            last_at: self.model.rejected_last_at.map(Timestamp),
+            last_ips: self
+                .model
+                .rejected_last_ips
+                .as_deref()
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            last_reason: self
+                .model
+                .rejected_last_reason
+                .as_deref()
+                .and_then(last_used::RejectionReason::from_storage)
+                .map(Into::into),
+        }
+    }
+}
+
+impl Token {
+    /// The permissions it was granted in the last 90 days.
+    async fn used(&self, ctx: &Context<'_>) -> Result<PermissionSet, Error> {
+        token_service::permissions_used(ctx.db()?, self.model.id, Utc::now()).await
     }
 }
 

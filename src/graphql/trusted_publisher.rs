@@ -70,6 +70,9 @@ pub struct CreateTrustedPublisherInput {
     /// The role exchanged tokens carry; its permissions must be a subset
     /// of yours.
     pub role_id: ID,
+    /// When true, a token it exchanges works only from the address that
+    /// exchanged it (as `--trusted-proxy-hops` defines the address).
+    pub bind_to_runner_address: Option<bool>,
     /// Every one must hold (at most 10).
     pub conditions: Option<Vec<ClaimConditionInput>>,
     /// How long an exchanged token lives: 60 to 21600 seconds, 900 when
@@ -170,6 +173,7 @@ impl TrustedPublisherMutation {
             conditions: condition_inputs(input.conditions).unwrap_or_default(),
             token_lifetime_seconds: input.token_lifetime_seconds,
             pin_ids: input.pin_ids,
+            bind_to_runner_address: input.bind_to_runner_address.unwrap_or(false),
         };
         let model = publisher_service::create(ctx.app()?, &caller, new).await?;
         TrustedPublisher::written(&ctx.viewer()?, model)

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Object, connection::Connection};
 use chrono::Utc;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, QueryFilter};
 
 use super::{
     context::ContextExt,
@@ -20,6 +20,7 @@ use crate::{
     auth::{CredentialKind, Permission, Principal},
     entity::token,
     error::Error,
+    service::scoped::list_reachable,
 };
 
 /// What kind of credential the caller presented.
@@ -97,7 +98,6 @@ impl Viewer {
     ) -> Result<Connection<String, Token>, Error> {
         let page = Page::new(first, after)?;
         let name_filter = name_contains.as_deref().map(name_condition).transpose()?;
-        let org = self.0.organization_id();
         let Some(user_id) = self.0.user_id else {
             return page.connection_of_reached(
                 ctx,
@@ -106,13 +106,10 @@ impl Viewer {
                 |t| Token::reached(&self.0, t),
             );
         };
-        let mut select = token::Entity::find()
+        let mut select = list_reachable::<token::Entity>(&self.0)
             .filter(token::Column::OwnerUserId.eq(user_id))
-            .filter(token::Column::OrganizationId.eq(org))
             .filter(token::Column::Kind.eq(CredentialKind::Personal));
-        if self.0.kind != CredentialKind::Session
-            && !self.0.permissions.contains(Permission::TokensRead)
-        {
+        if self.0.session_user().is_none() && !self.0.permissions.contains(Permission::TokensRead) {
             // A token acts only on itself (docs/DESIGN.md §3.4).
             select = select.filter(token::Column::Id.eq(self.0.token_id));
         }

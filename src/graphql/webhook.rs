@@ -4,7 +4,7 @@
 //! decides.
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, connection::Connection};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{
@@ -19,7 +19,10 @@ use crate::{
     auth::Permission,
     entity::{webhook, webhook_delivery},
     error::Error,
-    service::webhook::{self as webhook_service, NewWebhook, WebhookChanges},
+    service::{
+        scoped::list_reachable,
+        webhook::{self as webhook_service, NewWebhook, WebhookChanges},
+    },
     webhook::{event, outbox},
 };
 
@@ -89,10 +92,10 @@ impl Webhook {
         after: Option<String>,
     ) -> Result<Connection<String, WebhookDelivery>, Error> {
         let page = Page::new(first, after)?;
-        let readable = event::readable_names(ctx.principal()?.permissions);
-        let select = webhook_delivery::Entity::find()
+        let caller = ctx.principal()?;
+        let readable = event::readable_names(caller.permissions);
+        let select = list_reachable::<webhook_delivery::Entity>(caller)
             .filter(webhook_delivery::Column::WebhookId.eq(self.0.id))
-            .filter(webhook_delivery::Column::OrganizationId.eq(self.0.organization_id))
             .filter(webhook_delivery::Column::Event.is_in(readable));
         let rows = page
             .apply_newest_first(select, webhook_delivery::Column::Id)

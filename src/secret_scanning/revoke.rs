@@ -160,9 +160,14 @@ fn digest_of(stored: &[u8]) -> Option<SecretDigest> {
     stored.try_into().ok().map(SecretDigest)
 }
 
-/// Where the secret was found, as the audit log keeps it.
+/// Where the secret was found, as the audit log keeps it (`url` null when
+/// the reporter gave none, as `POST /tokens/revoke` does not).
 fn found_at(report: &Report) -> serde_json::Value {
-    json!({"url": report.url, "source": report.source, "type": report.token_type})
+    json!({"url": url_of(report), "source": report.source, "type": report.token_type})
+}
+
+fn url_of(report: &Report) -> Option<&str> {
+    (!report.url.is_empty()).then_some(report.url.as_str())
 }
 
 /// Revokes `row` if it still works; says whether this call did.
@@ -199,7 +204,7 @@ async fn revoke_token(
             EventType::TokenLeaked,
             json!({
                 "token": webhook::data::token(&revoked),
-                "url": report.url,
+                "url": url_of(report),
                 "source": report.source,
             }),
         )
@@ -210,7 +215,7 @@ async fn revoke_token(
         organization_id = ?row.organization_id,
         kind = row.kind.as_str(),
         source = %report.source,
-        "secret scanner reported a live token; revoked"
+        "a live token was reported leaked; revoked"
     );
     Ok(true)
 }

@@ -2,18 +2,12 @@
 //! record.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EnumIter, Set};
 use uuid::Uuid;
 
 use crate::{auth::Principal, entity::audit_event, error::Error};
 
-/// Who did it, and from where.
-#[derive(Clone, Debug, Default)]
-pub struct Actor {
-    pub user_id: Option<Uuid>,
-    pub token_id: Option<Uuid>,
-    pub ip: Option<String>,
-}
+pub use crate::entity::audit_event::Actor;
 
 impl Actor {
     /// The actor behind an authenticated request.
@@ -28,11 +22,14 @@ impl Actor {
 
 /// Everything lynk records. The stored `action` strings are part of the
 /// API (`auditEvents(action:)` filters on them): a variant's string never
-/// changes once released.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// changes once released. This enum is the catalog: `Query.auditActions`
+/// lists it (the console's audit filter reads it from there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter)]
 pub enum AuditAction {
     OrganizationCreated,
     OrganizationUpdated,
+    /// `updateTokenPolicy`; `detail` holds the policy before and after.
+    TokenPolicyUpdated,
     LoginSucceeded,
     LoginFailed,
     PasswordChanged,
@@ -41,8 +38,14 @@ pub enum AuditAction {
     TokenRevoked,
     TokenRotated,
     TokenExchanged,
+    /// A credential minted a child of itself (`attenuateToken`).
+    TokenAttenuated,
     /// A secret scanner reported the token leaked; lynk revoked it.
     TokenLeaked,
+    /// `narrowToken`: fewer scopes or projects, the same secret.
+    TokenNarrowed,
+    /// `restrictTokenAddresses`: its `allowedCidrs` set or lifted.
+    TokenAddressesRestricted,
     RoleCreated,
     RoleUpdated,
     RoleDeleted,
@@ -72,48 +75,12 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    /// Every action, for tests and documentation.
-    pub const ALL: [AuditAction; 33] = [
-        AuditAction::OrganizationCreated,
-        AuditAction::OrganizationUpdated,
-        AuditAction::LoginSucceeded,
-        AuditAction::LoginFailed,
-        AuditAction::PasswordChanged,
-        AuditAction::PasswordReset,
-        AuditAction::TokenCreated,
-        AuditAction::TokenRevoked,
-        AuditAction::TokenRotated,
-        AuditAction::TokenExchanged,
-        AuditAction::TokenLeaked,
-        AuditAction::RoleCreated,
-        AuditAction::RoleUpdated,
-        AuditAction::RoleDeleted,
-        AuditAction::MemberInvited,
-        AuditAction::InvitationRevoked,
-        AuditAction::MemberJoined,
-        AuditAction::MemberRoleChanged,
-        AuditAction::MemberRemoved,
-        AuditAction::ProjectCreated,
-        AuditAction::ProjectUpdated,
-        AuditAction::ProjectDeleted,
-        AuditAction::SbomUploaded,
-        AuditAction::SbomDeleted,
-        AuditAction::TrustedPublisherCreated,
-        AuditAction::TrustedPublisherUpdated,
-        AuditAction::TrustedPublisherDeleted,
-        AuditAction::TrustedPublisherPinned,
-        AuditAction::TokenExchangeRefused,
-        AuditAction::WebhookCreated,
-        AuditAction::WebhookUpdated,
-        AuditAction::WebhookDeleted,
-        AuditAction::WebhookParked,
-    ];
-
     /// The stored `action`, e.g. `token.revoked`.
     pub const fn as_str(self) -> &'static str {
         match self {
             AuditAction::OrganizationCreated => "organization.created",
             AuditAction::OrganizationUpdated => "organization.updated",
+            AuditAction::TokenPolicyUpdated => "organization.token_policy_updated",
             AuditAction::LoginSucceeded => "login.succeeded",
             AuditAction::LoginFailed => "login.failed",
             AuditAction::PasswordChanged => "password.changed",
@@ -122,7 +89,10 @@ impl AuditAction {
             AuditAction::TokenRevoked => "token.revoked",
             AuditAction::TokenRotated => "token.rotated",
             AuditAction::TokenExchanged => "token.exchanged",
+            AuditAction::TokenAttenuated => "token.attenuated",
             AuditAction::TokenLeaked => "token.leaked",
+            AuditAction::TokenNarrowed => "token.narrowed",
+            AuditAction::TokenAddressesRestricted => "token.addresses_restricted",
             AuditAction::RoleCreated => "role.created",
             AuditAction::RoleUpdated => "role.updated",
             AuditAction::RoleDeleted => "role.deleted",
@@ -151,7 +121,9 @@ impl AuditAction {
     /// The kind of object the action's target id names (`targetType`).
     pub const fn target_type(self) -> &'static str {
         match self {
-            AuditAction::OrganizationCreated | AuditAction::OrganizationUpdated => "organization",
+            AuditAction::OrganizationCreated
+            | AuditAction::OrganizationUpdated
+            | AuditAction::TokenPolicyUpdated => "organization",
             AuditAction::LoginSucceeded
             | AuditAction::LoginFailed
             | AuditAction::PasswordChanged
@@ -163,7 +135,10 @@ impl AuditAction {
             | AuditAction::TokenRevoked
             | AuditAction::TokenRotated
             | AuditAction::TokenExchanged
-            | AuditAction::TokenLeaked => "token",
+            | AuditAction::TokenAttenuated
+            | AuditAction::TokenLeaked
+            | AuditAction::TokenNarrowed
+            | AuditAction::TokenAddressesRestricted => "token",
             AuditAction::RoleCreated | AuditAction::RoleUpdated | AuditAction::RoleDeleted => {
                 "role"
             }
@@ -259,15 +234,16 @@ async fn insert(
 
 #[cfg(test)]
 mod tests {
+    use sea_orm::Iterable;
     use std::collections::HashSet;
 
     use super::*;
 
     #[test]
     fn action_strings_are_unique_and_dotted() {
-        let strings: HashSet<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
-        assert_eq!(strings.len(), AuditAction::ALL.len());
-        for action in AuditAction::ALL {
+        let strings: HashSet<&str> = AuditAction::iter().map(|a| a.as_str()).collect();
+        assert_eq!(strings.len(), AuditAction::iter().len());
+        for action in AuditAction::iter() {
             let (domain, verb) = action.as_str().split_once('.').expect("domain.verb");
             assert!(!domain.is_empty() && !verb.is_empty(), "{action:?}");
         }

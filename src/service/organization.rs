@@ -54,6 +54,9 @@ pub async fn create_in(
         name: Set(name),
         max_token_lifetime_days: Set(DEFAULT_MAX_TOKEN_LIFETIME_DAYS),
         created_at: Set(now),
+        max_service_token_lifetime_days: Set(None),
+        require_service_token_expiry: Set(false),
+        revoke_unused_after_days: Set(None),
     }
     .insert(conn)
     .await?;
@@ -68,7 +71,7 @@ pub async fn create_in(
             organization_id: Set(organization.id),
             name: Set(built_in.name().to_owned()),
             description: Set(built_in.description().to_owned()),
-            permissions: Set(built_in.permissions().to_storage()),
+            permissions: Set(built_in.storage()),
             built_in: Set(true),
             created_at: Set(now),
         }

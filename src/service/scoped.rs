@@ -1,14 +1,18 @@
 //! Tenancy in one place: loading a row by id within the caller's
-//! organization. An id from another organization, or of a project a
-//! restricted token does not reach, answers `NOT_FOUND` exactly as an
-//! unknown id does, so existence never leaks (docs/DESIGN.md §3.6).
+//! organization, and listing the rows a caller may list. An id from
+//! another organization, or of a project a restricted token does not
+//! reach, answers `NOT_FOUND` exactly as an unknown id does, so existence
+//! never leaks (docs/DESIGN.md §3.6); a list holds neither.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PrimaryKeyTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PrimaryKeyTrait, QueryFilter, Select};
 use uuid::Uuid;
 
 use crate::{
     auth::Principal,
-    entity::{invitation, project, role, sbom, trusted_publisher, webhook},
+    entity::{
+        audit_event, invitation, membership, project, role, sbom, token, trusted_publisher,
+        webhook, webhook_delivery,
+    },
     error::Error,
 };
 
@@ -18,6 +22,8 @@ pub trait OrganizationScoped: EntityTrait {
     const NAME: &'static str;
     /// The column naming the row's organization.
     const ORGANIZATION: Self::Column;
+    /// The column naming the row's project, when it is project data.
+    const PROJECT: Option<Self::Column> = None;
 
     /// The project a row belongs to, when it is project data: a token
     /// restricted to other projects does not see it.
@@ -39,6 +45,7 @@ impl OrganizationScoped for invitation::Entity {
 impl OrganizationScoped for project::Entity {
     const NAME: &'static str = "project";
     const ORGANIZATION: project::Column = project::Column::OrganizationId;
+    const PROJECT: Option<project::Column> = Some(project::Column::Id);
 
     fn project_of(model: &project::Model) -> Option<Uuid> {
         Some(model.id)
@@ -48,6 +55,7 @@ impl OrganizationScoped for project::Entity {
 impl OrganizationScoped for sbom::Entity {
     const NAME: &'static str = "sbom";
     const ORGANIZATION: sbom::Column = sbom::Column::OrganizationId;
+    const PROJECT: Option<sbom::Column> = Some(sbom::Column::ProjectId);
 
     fn project_of(model: &sbom::Model) -> Option<Uuid> {
         Some(model.project_id)
@@ -57,6 +65,7 @@ impl OrganizationScoped for sbom::Entity {
 impl OrganizationScoped for trusted_publisher::Entity {
     const NAME: &'static str = "trusted publisher";
     const ORGANIZATION: trusted_publisher::Column = trusted_publisher::Column::OrganizationId;
+    const PROJECT: Option<trusted_publisher::Column> = Some(trusted_publisher::Column::ProjectId);
 
     fn project_of(model: &trusted_publisher::Model) -> Option<Uuid> {
         Some(model.project_id)
@@ -66,6 +75,39 @@ impl OrganizationScoped for trusted_publisher::Entity {
 impl OrganizationScoped for webhook::Entity {
     const NAME: &'static str = "webhook";
     const ORGANIZATION: webhook::Column = webhook::Column::OrganizationId;
+}
+
+impl OrganizationScoped for webhook_delivery::Entity {
+    const NAME: &'static str = "webhook delivery";
+    const ORGANIZATION: webhook_delivery::Column = webhook_delivery::Column::OrganizationId;
+}
+
+impl OrganizationScoped for membership::Entity {
+    const NAME: &'static str = "member";
+    const ORGANIZATION: membership::Column = membership::Column::OrganizationId;
+}
+
+impl OrganizationScoped for audit_event::Entity {
+    const NAME: &'static str = "audit event";
+    const ORGANIZATION: audit_event::Column = audit_event::Column::OrganizationId;
+}
+
+impl OrganizationScoped for token::Entity {
+    const NAME: &'static str = "token";
+    const ORGANIZATION: token::Column = token::Column::OrganizationId;
+}
+
+/// The rows of `E` the caller may list: of the organization it acts in
+/// and, of project data, only those of the projects it reaches. Taken
+/// from the caller, never from the path that led to the list, so no list
+/// can be read across tenants. Every list read starts here, then adds its
+/// own filters.
+pub fn list_reachable<E: OrganizationScoped>(caller: &Principal) -> Select<E> {
+    let select = E::find().filter(E::ORGANIZATION.eq(caller.organization_id()));
+    match (E::PROJECT, caller.projects.ids()) {
+        (Some(column), Some(ids)) => select.filter(column.is_in(ids.iter().copied())),
+        _ => select,
+    }
 }
 
 /// Loads the row `id` of `organization_id`; any other is `NOT_FOUND`.

@@ -10,12 +10,13 @@ use uuid::Uuid;
 
 use crate::{
     auth::{
-        CredentialKind, PermissionSet, Principal,
+        CredentialKind, Permission, PermissionSet, Principal,
+        last_used::permission_use::PERMISSION_USE_WINDOW,
         project_scope::ProjectScope,
         token_access::{TokenAction, TokenFacts, check_token_action},
         token_format::{self, Secret},
     },
-    entity::{role, token},
+    entity::{membership, role, token, token_permission_use},
     error::Error,
 };
 
@@ -51,6 +52,29 @@ pub async fn issue_replacing(
     rotated_from: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<(token::Model, Secret), Error> {
+    insert(conn, new, rotated_from, None, None, now).await
+}
+
+/// [`issue`], for a child (`attenuateToken`): it names its parent, and
+/// may be bound to client addresses (`allowed_cidrs`, stored form).
+pub async fn issue_child(
+    conn: &impl ConnectionTrait,
+    new: NewToken,
+    parent_id: Uuid,
+    allowed_cidrs: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(token::Model, Secret), Error> {
+    insert(conn, new, None, Some(parent_id), allowed_cidrs, now).await
+}
+
+async fn insert(
+    conn: &impl ConnectionTrait,
+    new: NewToken,
+    rotated_from: Option<Uuid>,
+    parent_id: Option<Uuid>,
+    allowed_cidrs: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(token::Model, Secret), Error> {
     let generated = token_format::generate(new.kind);
     let model = token::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -70,6 +94,11 @@ pub async fn issue_replacing(
         project_ids: Set(new.projects.to_storage()),
         last_used_ips: Set(None),
         rotated_from_id: Set(rotated_from),
+        parent_id: Set(parent_id),
+        allowed_cidrs: Set(allowed_cidrs),
+        // Enforced when set, nothing refused yet (the columns' defaults);
+        // `restrict_addresses` changes a token's rule.
+        ..Default::default()
     }
     .insert(conn)
     .await?;
@@ -122,10 +151,36 @@ pub async fn retire(
         .exec(conn)
         .await?;
     let retired = result.rows_affected == 1;
+    if retired {
+        retire_children(conn, token_id, at).await?;
+    }
     if retired && condition == RetireIf::NotRevoked {
         end_predecessors_grace(conn, token_id, now).await?;
     }
     Ok(retired)
+}
+
+/// A parent's children stop when it does (docs/DESIGN.md §8.7): revoked
+/// with it, or at the end of its rotation's grace (their `revoked_at` is
+/// brought forward to `at`, never pushed back). The verification query
+/// refuses them through their parent's row whatever is stored here; this
+/// keeps their `status` and `revokedAt` true to it.
+async fn retire_children(
+    conn: &impl ConnectionTrait,
+    parent_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    token::Entity::update_many()
+        .col_expr(token::Column::RevokedAt, Expr::value(at))
+        .filter(token::Column::ParentId.eq(parent_id))
+        .filter(
+            Condition::any()
+                .add(token::Column::RevokedAt.is_null())
+                .add(token::Column::RevokedAt.gt(at)),
+        )
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 /// The longest chain of rotations followed when a successor is revoked.
@@ -157,6 +212,7 @@ async fn end_predecessors_grace(
         if ended.rows_affected == 0 {
             return Ok(());
         }
+        retire_children(conn, predecessor, now).await?;
         current = predecessor;
     }
     Ok(())
@@ -221,6 +277,7 @@ pub fn facts(token: &token::Model) -> Result<TokenFacts, Error> {
         owner_user_id: token.owner_user_id,
         carried: None,
         projects: ProjectScope::from_storage(token.project_ids.as_deref()),
+        parent_id: token.parent_id,
     })
 }
 
@@ -255,6 +312,66 @@ pub async fn find_for(
         .ok_or(Error::NotFound("token"))?;
     check_token_action(principal, &facts_for(conn, &token, action).await?, action)?;
     Ok(token)
+}
+
+/// The permissions `model`'s role grants: a service token's own role, a
+/// personal token's owner's current role in its organization (none if the
+/// owner left).
+pub async fn role_permissions(
+    conn: &impl ConnectionTrait,
+    model: &token::Model,
+) -> Result<PermissionSet, Error> {
+    let role_id = match (model.role_id, model.owner_user_id, model.organization_id) {
+        (Some(role_id), _, _) => Some(role_id),
+        (None, Some(user_id), Some(organization_id)) => membership::Entity::find()
+            .filter(membership::Column::UserId.eq(user_id))
+            .filter(membership::Column::OrganizationId.eq(organization_id))
+            .one(conn)
+            .await?
+            .map(|membership| membership.role_id),
+        _ => None,
+    };
+    let Some(role_id) = role_id else {
+        return Ok(PermissionSet::EMPTY);
+    };
+    Ok(role::Entity::find_by_id(role_id)
+        .one(conn)
+        .await?
+        .map_or(PermissionSet::EMPTY, |role| {
+            PermissionSet::from_storage(&role.permissions)
+        }))
+}
+
+/// What `model` may do now: its role narrowed by its scopes, less what a
+/// project restriction withholds.
+pub async fn effective_permissions(
+    conn: &impl ConnectionTrait,
+    model: &token::Model,
+) -> Result<PermissionSet, Error> {
+    let role = role_permissions(conn, model).await?;
+    Ok(crate::auth::narrowing::effective(
+        role,
+        model.scopes.as_deref().map(PermissionSet::from_storage),
+        &ProjectScope::from_storage(model.project_ids.as_deref()),
+    ))
+}
+
+/// The permissions `token_id`'s requests were granted within the last
+/// [`PERMISSION_USE_WINDOW`] before `now`.
+pub async fn permissions_used(
+    conn: &impl ConnectionTrait,
+    token_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<PermissionSet, Error> {
+    let rows = token_permission_use::Entity::find()
+        .filter(token_permission_use::Column::TokenId.eq(token_id))
+        .filter(token_permission_use::Column::LastUsedAt.gte(now - PERMISSION_USE_WINDOW))
+        .all(conn)
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| Permission::from_name(&row.permission))
+        .fold(PermissionSet::EMPTY, PermissionSet::with))
 }
 
 #[cfg(test)]

@@ -8,7 +8,10 @@ use uuid::Uuid;
 
 use crate::{
     auth::{
-        CredentialKind, PermissionSet, Principal, project_scope::ProjectScope, token_format::Secret,
+        CredentialKind, PermissionSet, Principal,
+        address_rule::{self, AddressEnforcement},
+        project_scope::ProjectScope,
+        token_format::Secret,
     },
     database,
     entity::{project, role, token},
@@ -19,7 +22,7 @@ use crate::{
         policy,
         scoped::{find_in_organization, find_reachable},
         token::{self as token_service, NewToken},
-        token_event, validate,
+        token_event, token_policy, token_restrict, validate,
     },
     webhook::event::EventType,
 };
@@ -41,6 +44,8 @@ pub struct NewPersonalToken {
     pub scopes: Option<Vec<String>>,
     /// Restricts the token to these projects; `None` for every project.
     pub project_ids: Option<Vec<Uuid>>,
+    /// Binds the token to these networks; `None` (or empty) for anywhere.
+    pub allowed_cidrs: Option<Vec<String>>,
 }
 
 /// What `createServiceToken` is given.
@@ -50,6 +55,31 @@ pub struct NewServiceToken {
     pub expires_at: Option<DateTime<Utc>>,
     /// Restricts the token to these projects; `None` for every project.
     pub project_ids: Option<Vec<Uuid>>,
+    /// Binds the token to these networks; `None` (or empty) for anywhere.
+    pub allowed_cidrs: Option<Vec<String>>,
+}
+
+/// `allowedCidrs` as given, checked, in storage form.
+fn allowed_cidrs(given: Option<&[String]>) -> Result<Option<String>, Error> {
+    given
+        .map(address_rule::validate_cidrs)
+        .transpose()
+        .map(Option::flatten)
+        .map_err(Error::bad_input)
+}
+
+/// Binds a token just created to `cidrs`, when given (enforced).
+async fn bind(
+    conn: &impl ConnectionTrait,
+    mut created: CreatedToken,
+    cidrs: Option<String>,
+) -> Result<CreatedToken, Error> {
+    if cidrs.is_some() {
+        created.token =
+            token_restrict::set_addresses(conn, created.token, cidrs, AddressEnforcement::Enforce)
+                .await?;
+    }
+    Ok(created)
 }
 
 /// Inside the caller's transaction: issues `new`, records `token.created`
@@ -98,6 +128,7 @@ pub async fn create_personal(
     if let Some(scopes) = scopes {
         policy::check_grant(scopes, principal.permissions)?;
     }
+    let cidrs = allowed_cidrs(new.allowed_cidrs.as_deref())?;
     let projects = project_scope(db, principal, new.project_ids).await?;
     let txn = database::begin_write(db).await?;
     let created = issue_recorded(
@@ -117,6 +148,7 @@ pub async fn create_personal(
         now,
     )
     .await?;
+    let created = bind(&txn, created, cidrs).await?;
     txn.commit().await?;
     Ok(created)
 }
@@ -131,13 +163,17 @@ pub async fn create_service(
     let principal = caller.principal;
     let name = validate::name("name", &new.name)?;
     let now = Utc::now();
-    policy::check_service_expiry(new.expires_at, now)?;
+    let cidrs = allowed_cidrs(new.allowed_cidrs.as_deref())?;
     let organization_id = principal.organization_id();
     let projects = project_scope(db, principal, new.project_ids).await?;
     // Under the organization's lock, as deleteRole counts a role's tokens;
     // the role is read under it, so a role deleted meanwhile is
     // `NOT_FOUND`, never a broken reference.
     let txn = database::begin_organization_write(db, organization_id).await?;
+    // The policy as it stands under the lock (docs/DESIGN.md §9).
+    token_policy::of_organization(&txn, organization_id)
+        .await?
+        .check_service_expiry(new.expires_at, now)?;
     let role = find_in_organization::<role::Entity>(&txn, organization_id, new.role_id).await?;
     policy::check_grant(
         PermissionSet::from_storage(&role.permissions),
@@ -160,6 +196,7 @@ pub async fn create_service(
         now,
     )
     .await?;
+    let created = bind(&txn, created, cidrs).await?;
     txn.commit().await?;
     Ok(created)
 }
@@ -167,7 +204,7 @@ pub async fn create_service(
 /// The projects a new token reaches: the ids given, each a project of the
 /// caller's organization that the caller reaches itself; omitted, every
 /// project, which only an unrestricted caller may hand out.
-async fn project_scope(
+pub(crate) async fn project_scope(
     conn: &impl ConnectionTrait,
     principal: &Principal,
     ids: Option<Vec<Uuid>>,
@@ -193,7 +230,7 @@ async fn project_scope(
 }
 
 /// A restriction names 1 to [`MAX_TOKEN_PROJECTS`] projects.
-fn check_project_count(count: usize) -> Result<(), Error> {
+pub fn check_project_count(count: usize) -> Result<(), Error> {
     if count == 0 || count > MAX_TOKEN_PROJECTS {
         return Err(Error::bad_input(format!(
             "projectIds must name between 1 and {MAX_TOKEN_PROJECTS} projects (got {count}); \

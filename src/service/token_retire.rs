@@ -8,7 +8,10 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 
 use crate::{
-    auth::{CredentialKind, PermissionSet, project_scope::ProjectScope, token_access::TokenAction},
+    auth::{
+        CredentialKind, PermissionSet, address_rule::AddressEnforcement,
+        project_scope::ProjectScope, token_access::TokenAction,
+    },
     database,
     entity::token,
     error::Error,
@@ -18,7 +21,7 @@ use crate::{
         policy,
         token::{self as token_service, NewToken, RetireIf, Status, status},
         token_create::CreatedToken,
-        token_event,
+        token_event, token_policy, token_restrict,
     },
     webhook::event::EventType,
 };
@@ -95,7 +98,9 @@ pub async fn rotate(
             Some(at)
         }
         Some(at) => {
-            policy::check_service_expiry(Some(at), now)?;
+            token_policy::of_organization(&txn, principal.organization_id())
+                .await?
+                .check_service_expiry(Some(at), now)?;
             Some(at)
         }
     };
@@ -107,6 +112,12 @@ pub async fn rotate(
              nothing was changed",
         ));
     }
+    // Read again under the row lock the retirement took: a narrowing or an
+    // address restriction committed since the first read carries over.
+    let old = token::Entity::find_by_id(old.id)
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("token"))?;
     let (token, secret) = token_service::issue_replacing(
         &txn,
         NewToken {
@@ -124,6 +135,14 @@ pub async fn rotate(
         now,
     )
     .await?;
+    // The successor works from the same addresses.
+    let token = match old.allowed_cidrs.clone() {
+        Some(cidrs) => {
+            let enforcement = AddressEnforcement::from_storage(old.address_enforcement.as_deref());
+            token_restrict::set_addresses(&txn, token, Some(cidrs), enforcement).await?
+        }
+        None => token,
+    };
     caller
         .audit(&txn, AuditAction::TokenRotated, old.id, now)
         .await?;
@@ -146,6 +165,12 @@ pub async fn rotate(
 /// The kind of `old` if it may rotate: only an active token that was
 /// never rotated before.
 fn rotatable_kind(old: &token::Model, now: DateTime<Utc>) -> Result<CredentialKind, Error> {
+    if old.parent_id.is_some() {
+        return Err(Error::bad_input(
+            "a child token is never rotated; revoke it and mint a new one from its parent with \
+             attenuateToken",
+        ));
+    }
     match status(old, now) {
         Status::Active => match old.revoked_at {
             Some(ends) => Err(Error::bad_input(format!(

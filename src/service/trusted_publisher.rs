@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::{
     auth::{
         CredentialKind, PermissionSet,
+        address_rule::{self, AddressEnforcement},
         oidc::{
             self, Claims, ExchangeFailure, PublisherRule,
             conditions::{
@@ -36,7 +37,7 @@ use crate::{
         scoped::{find_in_organization, find_reachable},
         token::{self as token_service, NewToken},
         token_create::CreatedToken,
-        token_event,
+        token_event, token_restrict,
     },
     state::AppState,
     webhook::event::EventType,
@@ -57,6 +58,8 @@ pub struct NewPublisher {
     pub audience: String,
     pub subject: String,
     pub role_id: Uuid,
+    /// Exchanged tokens work only from the exchanging address.
+    pub bind_to_runner_address: bool,
     pub conditions: Vec<ConditionInput>,
     pub token_lifetime_seconds: Option<i32>,
     pub pin_ids: Option<bool>,
@@ -129,6 +132,7 @@ pub async fn create(
         pin_ids: Set(new.pin_ids.unwrap_or(true)),
         pinned_claims: Set(None),
         last_exchanged_at: Set(None),
+        bind_to_runner_address: Set(new.bind_to_runner_address),
     }
     .insert(&txn)
     .await
@@ -626,6 +630,23 @@ async fn issue(
         )
         .await?;
     }
+    // Bound to the runner: the token works only from where it was exchanged.
+    let runner = actor
+        .ip
+        .as_deref()
+        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok());
+    let model = match runner {
+        Some(runner) if publisher.bind_to_runner_address => {
+            token_restrict::set_addresses(
+                &txn,
+                model,
+                Some(address_rule::single_address(runner)),
+                AddressEnforcement::Enforce,
+            )
+            .await?
+        }
+        _ => model,
+    };
     audit::record_with_detail(
         &txn,
         AuditRecord::new(

@@ -4,7 +4,8 @@
 use crate::error::Error;
 
 /// Longest name (organization, token, role) accepted.
-pub use crate::config::MAX_NAME_LEN;
+/// Longest name (of a token, role, project, organization…), in characters.
+pub const MAX_NAME_LEN: usize = 100;
 
 /// Trims a display name and checks it is 1–100 characters.
 pub fn name(field: &str, value: &str) -> Result<String, Error> {

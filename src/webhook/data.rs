@@ -4,10 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::{
-    entity::{role, sbom, token, user},
-    service::audit::Actor,
-};
+use crate::entity::{audit_event::Actor, role, sbom, token, user};
 
 fn time(at: Option<DateTime<Utc>>) -> Value {
     at.map_or(Value::Null, |at| {
@@ -16,9 +13,10 @@ fn time(at: Option<DateTime<Utc>>) -> Value {
 }
 
 /// A token as events describe it: `id`, `name`, `kind` (`PERSONAL`,
-/// `SERVICE`), `hint`, `ownerUserId`, `expiresAt`, `revokedAt`.
+/// `SERVICE`), `hint`, `ownerUserId`, `expiresAt`, `revokedAt`, and for a
+/// child token `parentId`.
 pub fn token(token: &token::Model) -> Value {
-    json!({
+    let mut described = json!({
         "id": token.id.to_string(),
         "name": token.name,
         "kind": token.kind.as_str().to_ascii_uppercase(),
@@ -26,7 +24,12 @@ pub fn token(token: &token::Model) -> Value {
         "ownerUserId": token.owner_user_id.map(|id| id.to_string()),
         "expiresAt": time(token.expires_at),
         "revokedAt": time(token.revoked_at),
-    })
+    });
+    // A child token (`attenuateToken`) names its parent.
+    if let Some(parent_id) = token.parent_id {
+        described["parentId"] = parent_id.to_string().into();
+    }
+    described
 }
 
 /// Who caused an event: `userId` and `tokenId` (either may be null: a
@@ -91,6 +94,14 @@ mod tests {
             project_ids: None,
             last_used_ips: None,
             rotated_from_id: None,
+            parent_id: None,
+            allowed_cidrs: None,
+            address_enforcement: None,
+            rejected_count: 0,
+            rejected_last_at: None,
+            rejected_last_ips: None,
+            rejected_last_reason: None,
+            rejected_announced_at: None,
         };
         let described = token(&model);
         assert_eq!(described["kind"], "SERVICE");

@@ -331,3 +331,103 @@ async fn acknowledged_tokens_survive_kill_9_of(
         "a restart on a non-empty database bootstrapped again:\n{printed}"
     );
 }
+
+/// Token usage (`lastUsedAt`, `permissionsUsed`, `rejectedUses`) is
+/// written behind the request, in a batch every second: a `kill -9` loses
+/// at most the uses of the batch not yet written (docs/usage.md). Uses
+/// made well before the kill (three intervals here, a margin for a loaded
+/// machine) survive it.
+#[tokio::test]
+async fn usage_recorded_before_the_last_batch_survives_kill_9() {
+    let database = TestDatabase::new().await;
+    let mut first = Server::start(&database.url);
+    let admin_token = first.bootstrap_token();
+    let url = first.url();
+    let client = reqwest::Client::new();
+    let (status, body) = post(
+        &client,
+        &url,
+        &admin_token,
+        "{ viewer { token { id } } organization { roles { id name } } }",
+        Value::Null,
+    )
+    .await
+    .expect("roles");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let admin_token_id = body["data"]["viewer"]["token"]["id"]
+        .as_str()
+        .expect("token id")
+        .to_owned();
+    let role_id = body["data"]["organization"]["roles"][0]["id"]
+        .as_str()
+        .expect("a role")
+        .to_owned();
+    let (_, created) = post(
+        &client,
+        &url,
+        &admin_token,
+        CREATE_SERVICE_TOKEN,
+        json!({ "input": { "name": "ci", "roleId": role_id } }),
+    )
+    .await
+    .expect("create");
+    let secret = created["data"]["createServiceToken"]["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("create failed: {created}"))
+        .to_owned();
+    let service_id = created["data"]["createServiceToken"]["token"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (status, _) = post(
+        &client,
+        &url,
+        &admin_token,
+        "mutation($id: ID!) { revokeToken(id: $id) { id } }",
+        json!({ "id": service_id }),
+    )
+    .await
+    .expect("revoke");
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = post(
+        &client,
+        &url,
+        &secret,
+        "{ organization { id } }",
+        Value::Null,
+    )
+    .await
+    .expect("a dead secret");
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    first.kill_9();
+
+    let second = Server::start(&database.url);
+    let (status, body) = post(
+        &client,
+        &second.url(),
+        &admin_token,
+        "query($admin: ID!, $service: ID!) {
+           admin: token(id: $admin) { lastUsedAt permissionsUsed }
+           service: token(id: $service) { rejectedUses { count lastReason } }
+         }",
+        json!({ "admin": admin_token_id, "service": service_id }),
+    )
+    .await
+    .expect("usage after the restart");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["data"]["admin"]["lastUsedAt"].is_string(), "{body}");
+    let used: Vec<&str> = body["data"]["admin"]["permissionsUsed"]
+        .as_array()
+        .map(|names| names.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        used.contains(&"roles:read") && used.contains(&"tokens:write"),
+        "{body}"
+    );
+    assert_eq!(
+        body["data"]["service"]["rejectedUses"],
+        json!({ "count": 1, "lastReason": "REVOKED" }),
+        "{body}"
+    );
+}

@@ -192,7 +192,7 @@ async fn failed_logins_are_rate_limited_per_account() {
 #[tokio::test]
 async fn an_oversized_body_is_413() {
     let app = spawn_app_with(|c| c.max_sbom_bytes = 1024).await;
-    let padding = "x".repeat(lynk::config::body_limit(1024) + 1);
+    let padding = "x".repeat(lynk::graphql::request_body::body_limit(1024) + 1);
     let answer = app
         .send(
             app.client

@@ -1,16 +1,21 @@
 //! End-to-end tests: the real server on port 0, spoken to over HTTP.
 //! One binary (modules per domain) keeps link time down.
 
+mod address_bound;
 mod audit;
 mod batching;
 mod browser;
 mod budgets;
+mod bulk_revocation;
+mod child_tokens;
 mod ci_tokens;
 mod cli;
 mod config_table;
 mod console;
 mod console_pages;
 mod console_publishers;
+mod console_policy;
+mod console_token_page;
 mod console_webhooks;
 mod durability;
 mod graphiql_storage;
@@ -19,6 +24,7 @@ mod hardening;
 mod helpers;
 mod instances;
 mod last_used;
+mod least_privilege;
 mod limits;
 mod matrix;
 mod members;
@@ -30,6 +36,7 @@ mod outage;
 mod performance;
 mod projects;
 mod publisher_pins;
+mod public_revocation;
 mod retention;
 mod role_race;
 mod roles;
@@ -38,6 +45,7 @@ mod secret_scanning;
 mod secrets;
 mod security;
 mod sessions;
+mod token_policy;
 mod tokens;
 mod trusted_publishing;
 mod verification;

@@ -323,3 +323,133 @@ async fn on_postgres_an_authenticated_request_is_one_network_round_trip() {
         "every verification ran on the verifier's own connections"
     );
 }
+
+/// A token bound to addresses (`REPORT_ONLY`, used from outside them) and
+/// granted permissions still costs its request the one verification
+/// statement: the address check runs in memory on that row, and the use,
+/// the refused address and the granted permissions are written behind the
+/// request, in the recorder's batch (docs/DESIGN.md §8.8).
+#[tokio::test]
+async fn an_address_bound_token_is_still_one_statement_and_usage_is_batched() {
+    use lynk::{
+        auth::{CredentialKind, address_rule::AddressEnforcement, project_scope::ProjectScope},
+        entity::token,
+        service::{
+            token::{NewToken, issue},
+            token_restrict::set_addresses,
+        },
+    };
+    use sea_orm::EntityTrait;
+
+    let database = TestDatabase::new().await;
+    let mut db = database::connect(&DatabaseArgs::new(database.url.clone()))
+        .await
+        .expect("connect");
+    let log = StatementLog::default();
+    let sink = log.clone();
+    db.set_metric_callback(move |info| sink.push(&info.statement.sql));
+    let mut config = ServeArgs::new(
+        "127.0.0.1:0".parse().expect("address"),
+        DatabaseArgs::new(database.url.clone()),
+    );
+    config.bootstrap_password = Some(ADMIN_PASSWORD.into());
+    let app = Application::build_with_connection(config, db)
+        .await
+        .expect("build app");
+    let inline_reads = u64::from(
+        database.sqlite_path.is_some()
+            || app.db().get_database_backend() == sea_orm::DbBackend::Postgres,
+    );
+    let outcome = app.bootstrapped().expect("bootstrapped");
+    let (model, secret) = issue(
+        app.db(),
+        NewToken {
+            kind: CredentialKind::Personal,
+            organization_id: Some(outcome.organization.id),
+            name: "bound".into(),
+            scopes: None,
+            role_id: None,
+            owner_user_id: Some(outcome.user.id),
+            created_by_user_id: Some(outcome.user.id),
+            projects: ProjectScope::All,
+            expires_at: Some(chrono::Utc::now() + chrono::Duration::days(1)),
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("issue");
+    let token_id = model.id;
+    set_addresses(
+        app.db(),
+        model,
+        Some("10.0.0.0/8".into()),
+        AddressEnforcement::ReportOnly,
+    )
+    .await
+    .expect("bind");
+    let url = format!("http://{}/lynkapi", app.local_addr());
+    let last_used = app.last_used().clone();
+    let db = app.db().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    log.take();
+
+    let inline_before = local_statements();
+    let answer: Value = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(secret.expose())
+        .json(&json!({ "query": "query { organization { id name roles { id } } }" }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(
+        answer["data"]["organization"]["roles"].is_array(),
+        "{answer}"
+    );
+    let inline = local_statements() - inline_before;
+    assert_eq!(inline, inline_reads);
+    // Wait (bounded) for the batch behind the request.
+    for _ in 0..500 {
+        if last_used.pending() == 0 {
+            let stored = token::Entity::find_by_id(token_id)
+                .one(&db)
+                .await
+                .expect("read")
+                .expect("token");
+            if stored.rejected_count == 1 && stored.last_used_at.is_some() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let statements = log.take();
+    // The roles field's own query, the one verification read (inline or
+    // in the log), and no other read of the token by its digest: the rest
+    // is the batch.
+    let verification = statements
+        .iter()
+        .filter(|s| is_verification_query(s))
+        .count() as u64
+        + inline;
+    assert_eq!(verification, 1, "{statements:#?}");
+    assert!(
+        statements
+            .iter()
+            .filter(|s| !is_verification_query(s))
+            .all(|s| !s.contains("\"digest\" =") && !s.contains("digest =")),
+        "{statements:#?}"
+    );
+    assert_eq!(
+        statements.iter().filter(|s| is_last_used_write(s)).count(),
+        1,
+        "{statements:#?}"
+    );
+    assert!(
+        statements
+            .iter()
+            .any(|s| s.starts_with("INSERT INTO token_permission_use")),
+        "{statements:#?}"
+    );
+}

@@ -221,3 +221,89 @@ async fn a_role_change_applies_to_the_next_request() {
         json!(["projects:read", "sboms:write"])
     );
 }
+
+/// The built-in roles are stored by name (`@admin`) and answer with this
+/// build's lists; `@…` is no way for a custom role to borrow one.
+#[tokio::test]
+async fn built_in_roles_answer_from_the_catalog_and_cannot_be_borrowed() {
+    let app = spawn_app().await;
+    let token = app.admin_token();
+    let answer = app
+        .gql(
+            Some(token),
+            "{ organization { roles { name permissions builtIn } } permissions { name } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let every: Vec<Value> = answer.body["data"]["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].clone())
+        .collect();
+    let roles = answer.body["data"]["organization"]["roles"]
+        .as_array()
+        .unwrap();
+    let admin = roles.iter().find(|r| r["name"] == "admin").unwrap();
+    assert_eq!(admin["permissions"], Value::Array(every));
+    let uploader = roles.iter().find(|r| r["name"] == "uploader").unwrap();
+    assert_eq!(
+        uploader["permissions"],
+        json!(["projects:read", "sboms:read", "sboms:write"])
+    );
+
+    let answer = app
+        .gql(
+            Some(token),
+            CREATE,
+            json!({"input": {"name": "borrower", "permissions": ["@admin"]}}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.error_code(), Some("BAD_USER_INPUT"));
+    assert!(
+        answer.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("@admin"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.body["data"], Value::Null);
+}
+
+/// The catalogs clients read instead of copying: every audit action and
+/// every webhook event with the permission it needs.
+#[tokio::test]
+async fn the_catalogs_list_every_audit_action_and_webhook_event() {
+    let app = spawn_app().await;
+    let answer = app
+        .gql(
+            Some(app.admin_token()),
+            "{ auditActions webhookEvents { name permission } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body.get("errors"), None, "{}", answer.body);
+    let actions = answer.body["data"]["auditActions"].as_array().unwrap();
+    for action in [
+        "token.created",
+        "token.leaked",
+        "webhook.created",
+        "webhook.parked",
+    ] {
+        assert!(
+            actions.contains(&json!(action)),
+            "{action} missing: {actions:?}"
+        );
+    }
+    let events = answer.body["data"]["webhookEvents"].as_array().unwrap();
+    assert_eq!(
+        events[0],
+        json!({"name": "token.created", "permission": "tokens:read"})
+    );
+    assert!(events.contains(&json!({"name": "sbom.uploaded", "permission": "sboms:read"})));
+    assert!(events.contains(&json!({"name": "member.added", "permission": "members:read"})));
+}

@@ -569,7 +569,8 @@ async fn private_urls_only_when_the_server_allows_them() {
 async fn unknown_events_are_refused_with_the_valid_ones() {
     let app = spawn_with_webhooks().await;
     let valid = "token.created, token.revoked, token.rotated, token.expiring, token.expired, \
-                 token.leaked, member.added, member.removed, member.role_changed, sbom.uploaded";
+                 token.leaked, token.inactive, token.rejected, member.added, member.removed, \
+                 member.role_changed, sbom.uploaded";
     let answer = create(
         &app,
         app.admin_token(),

@@ -7,12 +7,18 @@ use uuid::Uuid;
 
 use crate::auth::{
     CredentialKind,
+    child::ParentRow,
     principal::{CredentialRow, OrganizationSnapshot},
 };
 
 // The organization acted in: a personal or service token's own; for a
 // session, the requested one, else the one it was pinned to at login (a
 // session from before pinning has none: the user's oldest membership).
+// A child (`attenuateToken`) of a session stays in the organization its
+// parent acted in when it was minted (its own `organization_id`); its
+// parent's row is joined by primary key, so a child is refused once its
+// parent is (`auth::child`). The child copies its parent's kind, owner,
+// organization and role at minting, none of which a token ever changes.
 // The role: a service token's own, else the member's. The `CASE`s name
 // stored kinds (`CredentialKind::as_str`, held by a test below).
 // `$N` placeholders work on both SQLite and PostgreSQL; only the digest
@@ -29,11 +35,19 @@ SELECT t.id AS token_id, t.kind AS kind, t.organization_id AS token_organization
        o.id AS organization_id, o.name AS organization_name,
        o.created_at AS organization_created_at,
        o.max_token_lifetime_days AS max_token_lifetime_days,
-       t.project_ids AS project_ids, t.last_used_ips AS last_used_ips
+       t.project_ids AS project_ids, t.last_used_ips AS last_used_ips,
+       t.parent_id AS parent_id, p.id AS parent_row_id, p.scopes AS parent_scopes,
+       p.project_ids AS parent_project_ids, p.expires_at AS parent_expires_at,
+       p.revoked_at AS parent_revoked_at, t.allowed_cidrs AS allowed_cidrs,
+       t.address_enforcement AS address_enforcement,
+       p.allowed_cidrs AS parent_allowed_cidrs,
+       p.address_enforcement AS parent_address_enforcement
 FROM token t
+LEFT JOIN token p
+  ON p.id = t.parent_id
 LEFT JOIN membership m
   ON m.user_id = t.owner_user_id
- AND m.organization_id = CASE WHEN t.kind = 'session' THEN COALESCE(
+ AND m.organization_id = CASE WHEN t.kind = 'session' AND t.parent_id IS NULL THEN COALESCE(
        $2,
        t.organization_id,
        (SELECT m2.organization_id FROM membership m2
@@ -62,7 +76,7 @@ pub const VERIFY_SQL_SQLITE: &str = verify_sql!("CAST($1 AS BLOB)");
 
 /// The query's columns, in order; rows are read by position (looking a
 /// column up by name costs more than reading it).
-pub const COLUMNS: [&str; 17] = [
+pub const COLUMNS: [&str; 27] = [
     "token_id",
     "kind",
     "token_organization_id",
@@ -80,6 +94,16 @@ pub const COLUMNS: [&str; 17] = [
     "max_token_lifetime_days",
     "project_ids",
     "last_used_ips",
+    "parent_id",
+    "parent_row_id",
+    "parent_scopes",
+    "parent_project_ids",
+    "parent_expires_at",
+    "parent_revoked_at",
+    "allowed_cidrs",
+    "address_enforcement",
+    "parent_allowed_cidrs",
+    "parent_address_enforcement",
 ];
 
 /// Positions in [`COLUMNS`].
@@ -101,6 +125,16 @@ pub mod column {
     pub const MAX_TOKEN_LIFETIME_DAYS: usize = 14;
     pub const PROJECT_IDS: usize = 15;
     pub const LAST_USED_IPS: usize = 16;
+    pub const PARENT_ID: usize = 17;
+    pub const PARENT_ROW_ID: usize = 18;
+    pub const PARENT_SCOPES: usize = 19;
+    pub const PARENT_PROJECT_IDS: usize = 20;
+    pub const PARENT_EXPIRES_AT: usize = 21;
+    pub const PARENT_REVOKED_AT: usize = 22;
+    pub const ALLOWED_CIDRS: usize = 23;
+    pub const ADDRESS_ENFORCEMENT: usize = 24;
+    pub const PARENT_ALLOWED_CIDRS: usize = 25;
+    pub const PARENT_ADDRESS_ENFORCEMENT: usize = 26;
 }
 
 /// One row of the verification query as a driver hands it over: each
@@ -170,6 +204,21 @@ pub fn decode<R: ColumnRead>(row: &R) -> Result<CredentialRow, R::Error> {
         organization,
         project_ids: row.text(column::PROJECT_IDS)?,
         last_used_ips: row.text(column::LAST_USED_IPS)?,
+        parent: match row.uuid(column::PARENT_ID)? {
+            None => None,
+            Some(id) => Some(ParentRow {
+                id,
+                found: row.uuid(column::PARENT_ROW_ID)?.is_some(),
+                scopes: row.text(column::PARENT_SCOPES)?,
+                project_ids: row.text(column::PARENT_PROJECT_IDS)?,
+                expires_at: row.timestamp(column::PARENT_EXPIRES_AT)?,
+                revoked_at: row.timestamp(column::PARENT_REVOKED_AT)?,
+                allowed_cidrs: row.text(column::PARENT_ALLOWED_CIDRS)?,
+                address_enforcement: row.text(column::PARENT_ADDRESS_ENFORCEMENT)?,
+            }),
+        },
+        allowed_cidrs: row.text(column::ALLOWED_CIDRS)?,
+        address_enforcement: row.text(column::ADDRESS_ENFORCEMENT)?,
     })
 }
 
@@ -254,6 +303,19 @@ mod tests {
             (column::MAX_TOKEN_LIFETIME_DAYS, "max_token_lifetime_days"),
             (column::PROJECT_IDS, "project_ids"),
             (column::LAST_USED_IPS, "last_used_ips"),
+            (column::PARENT_ID, "parent_id"),
+            (column::PARENT_ROW_ID, "parent_row_id"),
+            (column::PARENT_SCOPES, "parent_scopes"),
+            (column::PARENT_PROJECT_IDS, "parent_project_ids"),
+            (column::PARENT_EXPIRES_AT, "parent_expires_at"),
+            (column::PARENT_REVOKED_AT, "parent_revoked_at"),
+            (column::ALLOWED_CIDRS, "allowed_cidrs"),
+            (column::ADDRESS_ENFORCEMENT, "address_enforcement"),
+            (column::PARENT_ALLOWED_CIDRS, "parent_allowed_cidrs"),
+            (
+                column::PARENT_ADDRESS_ENFORCEMENT,
+                "parent_address_enforcement",
+            ),
         ] {
             assert_eq!(COLUMNS[position], name);
         }

@@ -1,10 +1,10 @@
 //! What a stored credential is: one type for the secret's prefix
-//! ([`super::token_format`]), the `token.kind` column, the
-//! [`super::Principal`] and the verification query's row.
+//! ([`crate::auth::token_format`]), the `token.kind` column, the
+//! [`crate::auth::Principal`] and the verification query's row.
 //!
 //! Every decision on a kind is an exhaustive `match`, so adding a kind is
 //! an edit the compiler walks through. The verification SQL
-//! ([`super::verify`]) branches on the stored strings too; a unit test
+//! ([`crate::auth::verify`]) branches on the stored strings too; a unit test
 //! there keeps it naming the values below.
 
 use sea_orm::{Iterable, entity::prelude::*};
