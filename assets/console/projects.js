@@ -1,8 +1,9 @@
 // Projects: the list (`#/projects`) and one project (`#/projects/<id>`)
-// with its SBOMs (upload, download, delete) and trusted publishers.
+// with its SBOMs (upload, download, delete) and trusted publishers (add,
+// edit with their claim conditions, delete; pins and last use shown).
 import { graphql, mutate } from './api.js';
 import {
-  confirmAction, errorBox, field, h, needs, pageHeader, pager, replace, table,
+  actionsMenu, confirmAction, errorBox, field, h, needs, openDialog, pageHeader, pager, replace, table,
 } from './dom.js';
 import { bytes, dateCell, timeCell } from './format.js';
 
@@ -16,7 +17,11 @@ const PROJECTS = `query Projects($first: Int, $after: String) {
 const PROJECT = `query Project($id: ID!) {
   project(id: $id) {
     id name description createdAt
-    trustedPublishers { id issuer audience subject role { id name } createdAt }
+    trustedPublishers {
+      id issuer audience subject role { id name } createdAt
+      conditions { claim equals prefix oneOf } pinIds pinnedClaims { claim value }
+      tokenLifetimeSeconds lastExchangedAt
+    }
   }
 }`;
 
@@ -249,31 +254,189 @@ function sbomSection(ctx, project) {
   return { element: section, load: () => pages.first() };
 }
 
+/** The kinds of claim condition, as the API names them. */
+const CONDITION_KINDS = [['equals', 'equals'], ['prefix', 'starts with'], ['oneOf', 'is one of']];
+
+/** A condition as one line of text, e.g. `environment equals production`. */
+function conditionText(c) {
+  if (c.equals != null) return `${c.claim} equals ${c.equals}`;
+  if (c.prefix != null) return `${c.claim} starts with ${c.prefix}`;
+  return `${c.claim} is one of ${(c.oneOf ?? []).join(', ')}`;
+}
+
+/** A lifetime in seconds as minutes or hours. */
+function lifetimeText(seconds) {
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
+
+/** One editable condition row: claim, kind, value(s), remove. */
+function conditionRow(condition, onRemove) {
+  const kind = condition?.prefix != null ? 'prefix' : condition?.oneOf != null ? 'oneOf' : 'equals';
+  const claim = h('input', {
+    type: 'text', name: 'condition-claim', 'aria-label': 'Claim', maxlength: 64, autocomplete: 'off',
+    placeholder: 'job_workflow_ref', value: condition?.claim ?? '',
+  });
+  const select = h('select', { name: 'condition-kind', 'aria-label': 'Test' },
+    CONDITION_KINDS.map(([value, label]) => h('option', { value, selected: value === kind }, label)));
+  const value = h('input', {
+    type: 'text', name: 'condition-value', 'aria-label': 'Value', maxlength: 2000, autocomplete: 'off',
+    value: condition ? (condition.equals ?? condition.prefix ?? (condition.oneOf ?? []).join(', ')) : '',
+  });
+  const row = h('div', { class: 'condition-row' }, claim, select, value,
+    h('button', { type: 'button', 'aria-label': 'Remove condition', onclick: () => { row.remove(); onRemove?.(); } }, 'Remove'));
+  row.read = () => {
+    const name = claim.value.trim();
+    if (!name) return null;
+    const text = value.value.trim();
+    if (select.value === 'oneOf') return { claim: name, oneOf: text.split(',').map((v) => v.trim()).filter(Boolean) };
+    return { claim: name, [select.value]: text };
+  };
+  return row;
+}
+
+/** "+ Add trusted publisher" (no `publisher`) or "Edit" (prefilled). */
+async function publisherDialog(project, publisher, done) {
+  const roleAnswer = await graphql('query Roles { organization { roles { id name } } }');
+  const roles = roleAnswer.data?.organization?.roles;
+  openDialog(publisher ? 'Edit trusted publisher' : 'Add trusted publisher', (close) => {
+    const issuer = h('input', {
+      type: 'url', name: 'issuer', required: true, maxlength: 255, autocomplete: 'off',
+      placeholder: 'https://token.actions.githubusercontent.com', value: publisher?.issuer,
+    });
+    const audience = h('input', {
+      type: 'text', name: 'audience', required: true, maxlength: 255, autocomplete: 'off',
+      value: publisher?.audience ?? 'lynk',
+    });
+    const subject = h('input', {
+      type: 'text', name: 'subject', required: true, maxlength: 255, autocomplete: 'off',
+      placeholder: 'repo:OWNER/REPO:ref:refs/heads/main', value: publisher?.subject,
+    });
+    const role = roles
+      ? h('select', { name: 'role', required: true },
+        roles.map((r) => h('option', { value: r.id, selected: publisher ? r.id === publisher.role.id : r.name === 'uploader' }, r.name)))
+      : null;
+    const lifetime = h('input', {
+      type: 'number', name: 'lifetime', min: 60, max: 21600, step: 1, required: true,
+      value: String(publisher?.tokenLifetimeSeconds ?? 900),
+    });
+    const pinIds = h('input', { type: 'checkbox', name: 'pin-ids', checked: publisher ? publisher.pinIds : true });
+    const clearPins = publisher?.pinnedClaims.length
+      ? h('input', { type: 'checkbox', name: 'clear-pins' })
+      : null;
+    const rows = h('div', { class: 'conditions' }, (publisher?.conditions ?? []).map((c) => conditionRow(c)));
+    const addCondition = h('button', { type: 'button', id: 'add-condition', onclick: () => rows.append(conditionRow(null)) }, '+ Add condition');
+    const message = h('div');
+    const submit = h('button', { type: 'submit', class: 'primary' }, publisher ? 'Save publisher' : 'Add publisher');
+    const form = h('form', { id: 'publisher-form' },
+      field('Issuer', issuer, 'https://token.actions.githubusercontent.com for GitHub Actions, https://gitlab.com for GitLab.com; compared exactly.'),
+      field('Audience', audience, 'What the CI job asks its token to be for.'),
+      field('Subject', subject, 'The token’s sub exactly, or ending in :* after the repository (repo:OWNER/REPO:*).'),
+      role ? field('Role', role, 'What exchanged tokens may do; within your own permissions.')
+        : needs('roles:read', 'choose the role'),
+      h('fieldset', {}, h('legend', {}, 'Claim conditions'),
+        h('p', { class: 'hint' }, 'Every condition must hold; a token without the claim fails it. E.g. job_workflow_ref starts with OWNER/workflows/.github/workflows/release.yml@ for a reusable workflow. Values of “is one of” are separated by commas.'),
+        rows, addCondition),
+      field('Token lifetime (seconds)', lifetime, '60 to 21600 (6 hours); 900 is 15 minutes.'),
+      h('div', { class: 'field' }, h('label', {}, pinIds, ' Pin the repository’s and owner’s ids on first use'),
+        h('span', { class: 'hint' }, 'A re-created or renamed repository with the same name then cannot use this publisher. A new issuer or subject clears the pins.')),
+      clearPins ? h('div', { class: 'field' }, h('label', {}, clearPins, ' Forget the pinned ids (the next exchange pins afresh)')) : null,
+      message,
+      h('div', { class: 'actions' }, h('button', { type: 'button', onclick: close }, 'Cancel'), submit));
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      submit.disabled = true;
+      replace(message);
+      const input = {
+        issuer: issuer.value.trim(),
+        audience: audience.value.trim(),
+        subject: subject.value.trim(),
+        conditions: [...rows.children].map((row) => row.read()).filter(Boolean),
+        tokenLifetimeSeconds: Number.parseInt(lifetime.value, 10),
+        pinIds: pinIds.checked,
+      };
+      if (role) input.roleId = role.value;
+      try {
+        if (publisher) {
+          if (clearPins?.checked) input.clearPins = true;
+          await mutate(`mutation UpdateTrustedPublisher($id: ID!, $input: UpdateTrustedPublisherInput!) {
+            updateTrustedPublisher(id: $id, input: $input) { id } }`, { id: publisher.id, input });
+        } else {
+          await mutate(`mutation CreateTrustedPublisher($input: CreateTrustedPublisherInput!) {
+            createTrustedPublisher(input: $input) { id } }`, { input: { ...input, projectId: project.id } });
+        }
+        close();
+        done();
+      } catch (error) {
+        replace(message, errorBox(error.message));
+        submit.disabled = false;
+      }
+    });
+    return form;
+  });
+}
+
+async function removePublisher(publisher, report, done) {
+  const confirmed = await confirmAction('Delete this trusted publisher?',
+    `${publisher.subject} can no longer exchange its token for this project. Tokens it already received expire on their own.`,
+    'Delete publisher');
+  if (!confirmed) return;
+  try {
+    await mutate('mutation DeleteTrustedPublisher($id: ID!) { deleteTrustedPublisher(id: $id) }', { id: publisher.id });
+    replace(report);
+  } catch (error) {
+    replace(report, errorBox(error.message));
+  }
+  done();
+}
+
 /**
- * The trusted publishers, read-only (they need `tokens:read`), and the
- * project id a CI job names when it exchanges its token: the exchange is
- * matched only against this project's publishers.
+ * The trusted publishers (they need `tokens:read`; adding, editing and
+ * deleting `tokens:write`), and the project id a CI job names when it
+ * exchanges its token: the exchange is matched only against this
+ * project's publishers.
  */
-function publisherSection(answer) {
+function publisherSection(ctx, answer, reload) {
   const project = answer.data?.project;
   const publishers = project?.trustedPublishers;
+  const writable = ctx.can('tokens:write') && publishers;
+  const report = h('div');
   let body;
   if (!publishers) {
     body = refusal(answer.errorAt('project', 'trustedPublishers'),
       'see the project’s trusted publishers', 'The trusted publishers could not be loaded.');
   } else {
-    body = table('Trusted publishers', ['Issuer', 'Audience', 'Subject', 'Role', 'Created'],
+    const headers = ['Issuer', 'Audience', 'Subject', 'Conditions', 'Role', 'Token lifetime', 'Pinned ids', 'Last exchange'];
+    if (writable) headers.push('Actions');
+    body = table('Trusted publishers', headers,
       publishers.map((p) => [h('code', {}, p.issuer), h('code', {}, p.audience), h('code', {}, p.subject),
-        p.role.name, timeCell(p.createdAt)]),
+        p.conditions.length
+          ? h('ul', { class: 'conditions-list' }, p.conditions.map((c) => h('li', {}, h('code', {}, conditionText(c)))))
+          : h('span', { class: 'muted' }, 'None'),
+        p.role.name,
+        lifetimeText(p.tokenLifetimeSeconds),
+        p.pinnedClaims.length
+          ? h('ul', { class: 'pins' }, p.pinnedClaims.map((c) => h('li', {}, h('code', {}, `${c.claim} ${c.value}`))))
+          : h('span', { class: 'muted' }, p.pinIds ? 'Not yet (first exchange pins)' : 'Not pinned'),
+        p.lastExchangedAt ? timeCell(p.lastExchangedAt) : h('span', { class: 'muted' }, 'Never'),
+        writable && actionsMenu(`Actions for ${p.subject}`, [
+          { label: 'Edit', action: () => publisherDialog(project, p, reload) },
+          { label: 'Delete', danger: true, action: () => removePublisher(p, report, reload) },
+        ]),
+      ].filter((cell) => cell !== false)),
       'No trusted publishers: CI jobs of this project upload with a service token.');
   }
+  const add = writable
+    ? h('button', { type: 'button', class: 'primary', id: 'new-publisher', onclick: () => publisherDialog(project, null, reload) }, '+ Add trusted publisher')
+    : null;
   return h('section', { 'aria-labelledby': 'publishers-heading' },
     h('h2', { id: 'publishers-heading' }, 'Trusted publishers'),
-    h('p', { class: 'hint' }, 'CI identities (GitHub Actions, GitLab CI) that may exchange their OIDC token for a 15-minute token of this project.'),
+    h('p', { class: 'hint' }, 'CI identities (GitHub Actions, GitLab CI) that may exchange their OIDC token for a short-lived token of this project.'),
     h('p', { class: 'hint', id: 'exchange-project-id' }, 'A CI job names this project in the exchange: ',
       h('code', {}, `exchangeOidcToken(token: $token, projectId: "${project?.id ?? ''}")`),
       ' (the ', h('code', {}, 'LYNK_PROJECT_ID'), ' of the README’s CI recipes).'),
-    body);
+    add, report, body);
 }
 
 async function renderProject(container, ctx, id) {
@@ -311,6 +474,6 @@ async function renderProject(container, ctx, id) {
     report,
     ctx.can('projects:write') ? editForm(project, () => renderProject(container, ctx, id)) : null,
     sboms.element,
-    publisherSection(answer));
+    publisherSection(ctx, answer, () => renderProject(container, ctx, id)));
   await sboms.load();
 }

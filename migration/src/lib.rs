@@ -24,6 +24,7 @@ mod m20261207_000015_create_oidc_jti;
 mod m20261207_000020_add_token_rotated_from;
 mod m20261207_000025_add_webhook_parking;
 mod m20261207_000030_store_built_in_roles_by_name;
+mod m20261208_000100_add_trusted_publisher_second_generation;
 mod m20261208_000140_add_token_usage_and_addresses;
 mod m20261208_000160_add_organization_token_policy;
 mod m20261208_000180_add_token_parent;
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_add_token_rotated_from::Migration),
             Box::new(m20261207_000025_add_webhook_parking::Migration),
             Box::new(m20261207_000030_store_built_in_roles_by_name::Migration),
+            Box::new(m20261208_000100_add_trusted_publisher_second_generation::Migration),
             Box::new(m20261208_000140_add_token_usage_and_addresses::Migration),
             Box::new(m20261208_000160_add_organization_token_policy::Migration),
             Box::new(m20261208_000180_add_token_parent::Migration),

@@ -10,9 +10,11 @@
 //! public `https` addresses; the signature, with the issuer's key of that
 //! id; then, on the verified claims, `exp`/`nbf`/`iat` within a minute of
 //! leeway, a validity of at most [`MAX_VALIDITY_SECS`], a `jti`, and
-//! `iss`, `aud` and `sub` against each publisher, oldest first. The first
-//! that matches wins; its `jti` is then spent (`service::trusted_publisher`).
+//! `iss`, `aud` and `sub` against each publisher, oldest first, with its
+//! claim conditions and pinned ids ([`conditions`]). The first that
+//! matches wins; its `jti` is then spent (`service::trusted_publisher`).
 
+pub mod conditions;
 pub mod jwks;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
@@ -93,6 +95,9 @@ pub enum ExchangeFailure {
     NoMatchingPublisher,
     /// Its `jti` was exchanged already.
     Replayed,
+    /// It satisfies a publisher but for the ids that publisher pinned
+    /// (a renamed or re-created repository, project or owner).
+    PinMismatch,
 }
 
 impl ExchangeFailure {
@@ -115,6 +120,7 @@ impl ExchangeFailure {
             ExchangeFailure::NoTokenId => "no_token_id",
             ExchangeFailure::NoMatchingPublisher => "no_matching_publisher",
             ExchangeFailure::Replayed => "replayed",
+            ExchangeFailure::PinMismatch => "pinned_ids_differ",
         }
     }
 }

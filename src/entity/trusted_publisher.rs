@@ -22,6 +22,18 @@ pub struct Model {
     pub role_id: Uuid,
     pub created_by_user_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
+    /// JSON `[{"claim", "equals" | "prefix" | "oneOf"}]`, every one of
+    /// which a token must satisfy (see `auth::oidc::conditions`).
+    pub conditions: String,
+    /// How long an exchanged token lives, 60 to 21600.
+    pub token_lifetime_seconds: i32,
+    /// Whether the first exchange pins the token's immutable ids.
+    pub pin_ids: bool,
+    /// JSON `[{"claim", "value"}]`: the ids pinned by the first exchange
+    /// of a token carrying any; null before.
+    pub pinned_claims: Option<String>,
+    /// When it last exchanged a token (written by the exchange only).
+    pub last_exchanged_at: Option<DateTimeUtc>,
     /// Exchanged tokens work only from the address that exchanged them.
     pub bind_to_runner_address: bool,
 }

@@ -43,6 +43,18 @@ fn plain_lists() -> HashMap<&'static str, u64> {
         ("Organization.webhooks", MAX_WEBHOOKS),
         ("Project.trustedPublishers", MAX_PUBLISHERS_PER_PROJECT),
         ("Token.projects", MAX_TOKEN_PROJECTS as u64),
+        (
+            "Query.explainOidcExchange",
+            crate::service::trusted_publisher::MAX_EXPLAINED_PUBLISHERS,
+        ),
+        (
+            "TrustedPublisher.conditions",
+            crate::auth::oidc::conditions::MAX_CONDITIONS as u64,
+        ),
+        (
+            "TrustedPublisher.pinnedClaims",
+            crate::auth::oidc::conditions::PINNABLE_CLAIMS.len() as u64,
+        ),
         ("TokenPolicyChange.revokedTokens", MAX_BULK_TOKENS as u64),
         ("RevokeTokensPayload.tokens", MAX_BULK_TOKENS as u64),
     ])

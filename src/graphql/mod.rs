@@ -50,6 +50,7 @@ pub struct QueryRoot(
     permission::PermissionQuery,
     project::ProjectQuery,
     sbom::SbomQuery,
+    trusted_publisher::TrustedPublisherQuery,
 );
 
 /// Every mutation, merged from the domain modules.

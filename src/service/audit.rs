@@ -60,7 +60,13 @@ pub enum AuditAction {
     SbomUploaded,
     SbomDeleted,
     TrustedPublisherCreated,
+    TrustedPublisherUpdated,
     TrustedPublisherDeleted,
+    /// A publisher's first exchange pinned the token's immutable ids.
+    TrustedPublisherPinned,
+    /// An exchange refused for a publisher's pinned ids (target: the
+    /// publisher).
+    TokenExchangeRefused,
     WebhookCreated,
     WebhookUpdated,
     WebhookDeleted,
@@ -101,7 +107,10 @@ impl AuditAction {
             AuditAction::SbomUploaded => "sbom.uploaded",
             AuditAction::SbomDeleted => "sbom.deleted",
             AuditAction::TrustedPublisherCreated => "trusted_publisher.created",
+            AuditAction::TrustedPublisherUpdated => "trusted_publisher.updated",
             AuditAction::TrustedPublisherDeleted => "trusted_publisher.deleted",
+            AuditAction::TrustedPublisherPinned => "trusted_publisher.pinned",
+            AuditAction::TokenExchangeRefused => "token.exchange_refused",
             AuditAction::WebhookCreated => "webhook.created",
             AuditAction::WebhookUpdated => "webhook.updated",
             AuditAction::WebhookDeleted => "webhook.deleted",
@@ -138,9 +147,11 @@ impl AuditAction {
             | AuditAction::ProjectUpdated
             | AuditAction::ProjectDeleted => "project",
             AuditAction::SbomUploaded | AuditAction::SbomDeleted => "sbom",
-            AuditAction::TrustedPublisherCreated | AuditAction::TrustedPublisherDeleted => {
-                "trusted_publisher"
-            }
+            AuditAction::TrustedPublisherCreated
+            | AuditAction::TrustedPublisherUpdated
+            | AuditAction::TrustedPublisherDeleted
+            | AuditAction::TrustedPublisherPinned
+            | AuditAction::TokenExchangeRefused => "trusted_publisher",
             AuditAction::WebhookCreated
             | AuditAction::WebhookUpdated
             | AuditAction::WebhookDeleted

@@ -88,6 +88,8 @@ pub const CASES: &[Case] = &[
     Case { field: "Mutation.deleteSbom", query: "mutation($id: ID!) { deleteSbom(id: $id) }", expect: [U, A, F, F, F] },
     Case { field: "Mutation.createTrustedPublisher", query: r#"mutation($id: ID!) { createTrustedPublisher(input: {projectId: $id, issuer: "https://token.actions.githubusercontent.com", audience: "lynk", subject: "repo:acme/shop-api:*", roleId: $id}) { id } }"#, expect: [U, A, F, F, F] },
     Case { field: "Mutation.deleteTrustedPublisher", query: "mutation($id: ID!) { deleteTrustedPublisher(id: $id) }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.updateTrustedPublisher", query: "mutation($id: ID!) { updateTrustedPublisher(id: $id, input: {}) { id } }", expect: [U, A, F, F, F] },
+    Case { field: "Query.explainOidcExchange", query: r#"{ explainOidcExchange(token: "a.b.c") { matched } }"#, expect: [U, A, F, F, F] },
     Case { field: "Organization.tokenPolicy", query: "{ organization { tokenPolicy { maxTokenLifetimeDays maxServiceTokenLifetimeDays requireServiceTokenExpiry revokeUnusedAfterDays } } }", expect: [U, A, A, A, A] },
     Case { field: "Mutation.updateTokenPolicy", query: "mutation { updateTokenPolicy(input: {maxTokenLifetimeDays: 0}, dryRun: true) { policy { maxTokenLifetimeDays } } }", expect: [U, A, F, F, F] },
     Case { field: "Mutation.revokeTokens", query: r#"mutation { revokeTokens(filter: {nameContains: "no such token"}) { count } }"#, expect: [U, A, F, F, F] },

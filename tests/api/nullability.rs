@@ -19,6 +19,7 @@ const GUARDED: &[&str] = &[
     "Query.role",
     "Query.project",
     "Query.sbom",
+    "Query.explainOidcExchange",
     "Organization.members",
     "Organization.invitations",
     "Organization.roles",

@@ -232,7 +232,7 @@ async fn a_stored_catch_all_subject_matches_nothing_but_itself() {
         role_id: Set(app.role_id("uploader").await),
         created_by_user_id: Set(None),
         created_at: Set(Utc::now()),
-        bind_to_runner_address: Set(false),
+        ..Default::default()
     }
     .insert(&app.db)
     .await
@@ -569,7 +569,7 @@ async fn a_private_issuer_is_never_contacted() {
             role_id: Set(app.role_id("uploader").await),
             created_by_user_id: Set(None),
             created_at: Set(Utc::now()),
-            bind_to_runner_address: Set(false),
+            ..Default::default()
         }
         .insert(&app.db)
         .await

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, Object, SimpleObject};
 
 use super::Project;
 use crate::{
+    auth::oidc::conditions::{self as claim_rules, Test},
     auth::{Permission, Principal, reach},
     entity::trusted_publisher,
     error::Error,
@@ -18,9 +19,44 @@ use crate::{
     },
 };
 
+/// A condition a token's claim must meet: exactly one of `equals`,
+/// `prefix` and `oneOf` is set. A token without the claim fails it.
+#[derive(SimpleObject)]
+pub struct ClaimCondition {
+    pub claim: String,
+    pub equals: Option<String>,
+    pub prefix: Option<String>,
+    pub one_of: Option<Vec<String>>,
+}
+
+impl From<claim_rules::ClaimCondition> for ClaimCondition {
+    fn from(condition: claim_rules::ClaimCondition) -> Self {
+        let mut out = ClaimCondition {
+            claim: condition.claim,
+            equals: None,
+            prefix: None,
+            one_of: None,
+        };
+        match condition.test {
+            Test::Equals(value) => out.equals = Some(value),
+            Test::Prefix(value) => out.prefix = Some(value),
+            Test::OneOf(values) => out.one_of = Some(values),
+        }
+        out
+    }
+}
+
+/// A claim and its value: an immutable id a publisher pinned.
+#[derive(SimpleObject)]
+pub struct ClaimValue {
+    pub claim: String,
+    pub value: String,
+}
+
 /// A CI identity a project trusts: a job whose OIDC identity token comes
-/// from `issuer`, names `audience` and has a matching `subject` may
-/// exchange it for a 15-minute service token of `project` with `role`.
+/// from `issuer`, names `audience`, has a matching `subject`, meets every
+/// condition and carries the pinned ids may exchange it for a service
+/// token of `project` with `role`, living `tokenLifetimeSeconds`.
 ///
 /// Built only through a reach check, carrying the caller who sees it.
 pub struct TrustedPublisher {
@@ -111,6 +147,50 @@ impl TrustedPublisher {
 
     async fn created_at(&self) -> Timestamp {
         self.model.created_at.into()
+    }
+
+    /// What the token's other claims must be; every one must hold.
+    #[graphql(
+        complexity = "crate::graphql::limits::list_complexity(crate::auth::oidc::conditions::MAX_CONDITIONS, child_complexity)"
+    )]
+    async fn conditions(&self) -> Vec<ClaimCondition> {
+        claim_rules::conditions_from_storage(&self.model.conditions)
+            .into_iter()
+            .map(ClaimCondition::from)
+            .collect()
+    }
+
+    /// Whether the first exchange pins the immutable ids the token
+    /// carries (`repository_id`, `repository_owner_id`, `project_id`,
+    /// `namespace_id`).
+    async fn pin_ids(&self) -> bool {
+        self.model.pin_ids
+    }
+
+    /// The ids pinned by the first exchange; a later token must carry
+    /// the same values. Empty before the first exchange.
+    #[graphql(
+        complexity = "crate::graphql::limits::list_complexity(crate::auth::oidc::conditions::PINNABLE_CLAIMS.len(), child_complexity)"
+    )]
+    async fn pinned_claims(&self) -> Vec<ClaimValue> {
+        claim_rules::pins_from_storage(self.model.pinned_claims.as_deref())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|pin| ClaimValue {
+                claim: pin.claim,
+                value: pin.value,
+            })
+            .collect()
+    }
+
+    /// How long an exchanged token lives, in seconds (60 to 21600).
+    async fn token_lifetime_seconds(&self) -> i32 {
+        self.model.token_lifetime_seconds
+    }
+
+    /// When it last exchanged a token.
+    async fn last_exchanged_at(&self) -> Option<Timestamp> {
+        self.model.last_exchanged_at.map(Into::into)
     }
 
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>, Error> {
