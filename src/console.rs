@@ -50,6 +50,7 @@ files! {
     "settings.js" => JAVASCRIPT,
     "explorer.js" => JAVASCRIPT,
     "webhooks.js" => JAVASCRIPT,
+    "accept.js" => JAVASCRIPT,
 }
 
 /// The console page, under [`CONTENT_SECURITY_POLICY`].

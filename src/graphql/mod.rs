@@ -49,6 +49,7 @@ pub struct QueryRoot(
     permission::PermissionQuery,
     project::ProjectQuery,
     sbom::SbomQuery,
+    member::MemberQuery,
 );
 
 /// Every mutation, merged from the domain modules.

@@ -17,6 +17,7 @@ mod graphql_http;
 mod hardening;
 mod helpers;
 mod instances;
+mod invitation_links;
 mod last_used;
 mod limits;
 mod matrix;

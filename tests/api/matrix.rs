@@ -49,6 +49,7 @@ pub const CASES: &[Case] = &[
     Case { field: "Query.organizations", query: "{ organizations { id } }", expect: [U, A, A, A, A] },
     Case { field: "Query.token", query: "query($id: ID!) { token(id: $id) { id } }", expect: [U, A, A, A, A] },
     Case { field: "Query.role", query: "query($id: ID!) { role(id: $id) { id } }", expect: [U, A, A, F, F] },
+    Case { field: "Query.invitationPreview", query: r#"{ invitationPreview(code: "nope") { email } }"#, expect: [A, A, A, A, A] },
     Case { field: "Query.permissions", query: "{ permissions { name } }", expect: [U, A, A, A, A] },
     Case { field: "Organization.members", query: "{ organization { members { edges { cursor } } } }", expect: [U, A, A, F, F] },
     Case { field: "Organization.invitations", query: "{ organization { invitations { id } } }", expect: [U, A, A, F, F] },
