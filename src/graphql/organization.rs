@@ -13,7 +13,7 @@ use super::{
     context::{ContextExt, PermissionGuard},
     limits::{count_resolved, list_complexity},
     member::{Invitation, Member},
-    pagination::{Page, connection_complexity},
+    pagination::{ListOrder, Page, connection_complexity},
     project::Project,
     role::Role,
     scalar::Timestamp,
@@ -225,6 +225,8 @@ impl Organization {
         status: Option<TokenStatus>,
         #[graphql(desc = "Only tokens whose name contains this text, in any case.")]
         name_contains: Option<String>,
+        #[graphql(desc = "By creation: `OLDEST_FIRST` (the default) or `NEWEST_FIRST`.")]
+        order: Option<ListOrder>,
     ) -> Result<Option<Connection<String, Token>>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
@@ -247,7 +249,10 @@ impl Organization {
             // reach check below leaves out the rest.
             select = select.filter(token::Column::ProjectIds.is_not_null());
         }
-        let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
+        let rows = page
+            .apply_in(order.unwrap_or_default(), select, token::Column::Id)
+            .all(ctx.db()?)
+            .await?;
         Ok(Some(page.connection_of_reached(
             ctx,
             rows,
