@@ -23,6 +23,7 @@ mod m20261202_000014_create_webhook;
 mod m20261207_000015_create_oidc_jti;
 mod m20261207_000020_add_token_rotated_from;
 mod m20261207_000025_add_webhook_parking;
+mod m20261208_000200_add_webhook_delivery_last_error;
 
 /// Applies lynk's migrations in order.
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000015_create_oidc_jti::Migration),
             Box::new(m20261207_000020_add_token_rotated_from::Migration),
             Box::new(m20261207_000025_add_webhook_parking::Migration),
+            Box::new(m20261208_000200_add_webhook_delivery_last_error::Migration),
         ]
     }
 }
