@@ -2,6 +2,7 @@
 //! One binary (modules per domain) keeps link time down.
 
 mod audit;
+mod audit_targets;
 mod batching;
 mod browser;
 mod budgets;
@@ -10,7 +11,9 @@ mod cli;
 mod config_table;
 mod console;
 mod console_pages;
+mod console_tokens;
 mod console_webhooks;
+mod deploy_files;
 mod durability;
 mod graphiql_storage;
 mod graphql_http;
