@@ -87,10 +87,21 @@ async fn targets_are_named_for_whoever_may_see_them() {
         "{seen:?}"
     );
 
-    // Another credential holding audit:read sees the same names.
+    // A credential with audit:read but not tokens:read sees the same
+    // names, but for tokens: those it could not read as `token(id)`.
     let _ = shop;
     let auditor = crate::webhooks::token_with(&app, &["audit:read"]).await;
-    assert_eq!(targets(&app, &auditor).await[..seen.len()], seen[..]);
+    let expected: Vec<(String, Value)> = seen
+        .iter()
+        .map(|(action, name)| {
+            let hidden = action.starts_with("token.");
+            (
+                action.clone(),
+                if hidden { Value::Null } else { name.clone() },
+            )
+        })
+        .collect();
+    assert_eq!(targets(&app, &auditor).await[..seen.len()], expected[..]);
 }
 
 #[tokio::test]
