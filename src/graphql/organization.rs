@@ -216,6 +216,10 @@ impl Organization {
         guard = "PermissionGuard(Permission::TokensRead)",
         complexity = "connection_complexity(first, child_complexity)"
     )]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one parameter per argument of the GraphQL field"
+    )]
     async fn tokens(
         &self,
         ctx: &Context<'_>,
