@@ -90,6 +90,12 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "LYNK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// The address people reach lynk at, as a browser would open it
+    /// (`https://lynk.example.com`; a path prefix too, if a proxy adds
+    /// one): invitation links start with it. Defaults to `http://` and
+    /// the listen address.
+    #[arg(long, env = "LYNK_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Lifetime of a session from `login`, e.g. `12h`, `30m`.
@@ -218,6 +224,7 @@ impl ServeArgs {
     pub fn new(listen: SocketAddr, database: DatabaseArgs) -> Self {
         ServeArgs {
             listen,
+            public_url: None,
             database,
             session_ttl: Duration::from_secs(12 * 3600),
             max_sbom_bytes: DEFAULT_MAX_SBOM_BYTES,
@@ -234,6 +241,21 @@ impl ServeArgs {
             limits: LimitArgs::default(),
         }
     }
+}
+
+/// A public URL: absolute `http` or `https`, without a query or a
+/// fragment, kept without its trailing slash so links append to it.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(
+            "must be an http or https URL with a host, e.g. https://lynk.example.com".into(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err("must have no query, fragment or user name: links are built on it".into());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 /// A webhook lease: a duration of at least 2 seconds.

@@ -51,6 +51,7 @@ files! {
     "settings.js" => JAVASCRIPT,
     "explorer.js" => JAVASCRIPT,
     "webhooks.js" => JAVASCRIPT,
+    "accept.js" => JAVASCRIPT,
     "policy.js" => JAVASCRIPT,
 }
 

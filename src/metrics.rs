@@ -49,6 +49,11 @@ pub const DB_POOL_IDLE_CONNECTIONS: &str = "lynk_db_pool_idle_connections";
 pub const DB_POOL_MAX_CONNECTIONS: &str = "lynk_db_pool_max_connections";
 /// Token uses not written to `lastUsedAt` because the buffer was full.
 pub const LAST_USED_DROPPED: &str = "lynk_last_used_dropped_total";
+/// Counter: webhook delivery attempts, by what they left the delivery as
+/// (counted by the sender, which names it).
+pub use crate::webhook::sender::WEBHOOK_ATTEMPTS;
+/// Gauge: webhook deliveries waiting to be sent (sampled at scrape).
+pub const WEBHOOK_PENDING: &str = "lynk_webhook_deliveries_pending";
 
 /// Latency buckets in seconds: from a cached-path query (a few ms) to an
 /// argon2 login on a busy machine.
@@ -115,6 +120,15 @@ fn describe() {
         "Largest size of the database pool."
     );
     describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "Webhook delivery attempts, by outcome (success, failure) and the status they left \
+         the delivery in (delivered, retrying, failed)."
+    );
+    describe_gauge!(
+        WEBHOOK_PENDING,
+        "Webhook deliveries of this database waiting for their first or next attempt."
+    );
+    describe_counter!(
         LAST_USED_DROPPED,
         "Token uses not recorded in lastUsedAt because the buffer of uses waiting to be \
          written was full."
@@ -141,6 +155,7 @@ fn spawn_upkeep(handle: PrometheusHandle) {
 /// recorder, and renders every metric in the Prometheus text format.
 pub async fn scrape(State(state): State<AppState>) -> Response {
     sample_pool(&state.db);
+    sample_pending_deliveries(&state.db).await;
     // The recorder counts its own drops (auth does not record metrics).
     counter!(LAST_USED_DROPPED).absolute(state.last_used.dropped());
     let body = install().render();
@@ -150,6 +165,21 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     response
+}
+
+/// Sets [`WEBHOOK_PENDING`] from the database: one indexed count per
+/// scrape (`ix_webhook_delivery_due`). While the database is unreachable
+/// the gauge keeps its last value.
+async fn sample_pending_deliveries(db: &sea_orm::DatabaseConnection) {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let counted = crate::entity::webhook_delivery::Entity::find()
+        .filter(crate::entity::webhook_delivery::Column::Status.eq(crate::webhook::outbox::PENDING))
+        .count(db)
+        .await;
+    match counted {
+        Ok(pending) => gauge!(WEBHOOK_PENDING).set(pending as f64),
+        Err(err) => tracing::debug!(error = %err, "counting pending webhook deliveries failed"),
+    }
 }
 
 /// Sets the pool gauges from the sqlx pool behind the connection.

@@ -102,6 +102,9 @@ impl Application {
             db: db.clone(),
             verifier: verifier.clone(),
             last_used: Arc::clone(&last_used),
+            public_url: config.public_url.clone().unwrap_or_else(|| {
+                format!("http://{}", listener.local_addr().unwrap_or(config.listen))
+            }),
             session_ttl: config.session_ttl,
             max_sbom_bytes: config.max_sbom_bytes,
             trusted_proxy_hops: limits.trusted_proxy_hops,

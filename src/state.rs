@@ -20,6 +20,9 @@ pub struct AppState {
     pub verifier: Verifier,
     /// Token uses waiting to be written to `lastUsedAt`.
     pub last_used: Arc<LastUsedRecorder>,
+    /// The address people reach lynk at, without a trailing slash
+    /// (`--public-url`, or `http://` and the bound address).
+    pub public_url: String,
     /// Lifetime of sessions issued by `login`.
     pub session_ttl: Duration,
     /// Largest SBOM document accepted, in bytes (`--max-sbom-bytes`).

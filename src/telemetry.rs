@@ -21,6 +21,13 @@ pub const REQUEST_ID: axum::http::HeaderName =
 
 mod line;
 
+/// The filter without `RUST_LOG`: `info`, but the migration runner's
+/// step-by-step lines (a dozen at every start) only as warnings, as lynk
+/// itself says when migrations were applied; and PostgreSQL's notices
+/// (`relation "seaql_migrations" already exists, skipping` at every
+/// start) only from `WARNING` up.
+pub const DEFAULT_FILTER: &str = "info,sea_orm_migration=warn,sqlx::postgres::notice=warn";
+
 /// Installs the global subscriber. Call once, from `main`, and keep what
 /// it returns until the end: dropping it writes out the lines still
 /// queued.
@@ -32,11 +39,8 @@ mod line;
 /// [`line::Line`], a plain-text format that costs a fraction of the
 /// default one; at a terminal, the default with colours.
 pub fn init() -> WorkerGuard {
-    // Without RUST_LOG: `info`, but the migration runner's step-by-step
-    // lines (a dozen at every start) only as warnings; lynk itself says
-    // when migrations were applied.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sea_orm_migration=warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let json = std::env::var("LYNK_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)

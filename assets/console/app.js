@@ -2,6 +2,7 @@
 // (navigation, organization switcher, pages) when there is.
 import { graphql, session } from './api.js';
 import { errorBox, field, h, replace } from './dom.js';
+import { codeIn, showAccept } from './accept.js';
 import { startShell } from './shell.js';
 
 const root = document.getElementById('app');
@@ -58,8 +59,21 @@ function showSignIn(notice) {
 
 window.addEventListener('lynk:signed-out', (event) => showSignIn(event.detail));
 
-if (session.get()) {
-  startShell(root, showSignIn);
-} else {
-  showSignIn();
+/** The console: an invitation link's page, the shell, or sign-in. */
+function start() {
+  const inviteCode = codeIn(location.hash);
+  if (inviteCode) {
+    showAccept(root, inviteCode, () => startShell(root, showSignIn));
+  } else if (session.get()) {
+    startShell(root, showSignIn);
+  } else {
+    showSignIn();
+  }
 }
+
+// An invitation link opened in a tab that already shows the console.
+window.addEventListener('hashchange', () => {
+  if (codeIn(location.hash)) start();
+});
+
+start();

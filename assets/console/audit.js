@@ -8,7 +8,7 @@ const PAGE_SIZE = 50;
 const EVENTS = `query AuditEvents($first: Int, $after: String, $action: String) {
   organization { auditEvents(first: $first, after: $after, action: $action) {
     pageInfo { hasNextPage endCursor }
-    nodes { id action createdAt actorUser { id email } actorToken { id name } targetType targetId ip detail } } }
+    nodes { id action createdAt actorUser { id email } actorToken { id name } targetType targetId targetName ip detail } } }
 }`;
 
 /** Headings for the groups of the filter, by the part of an action before its dot. */
@@ -42,10 +42,20 @@ function actor(event) {
   return h('span', { class: 'muted' }, '—');
 }
 
-function target(event) {
+/**
+ * The target by name (`targetName`, or the organization's own), its id on
+ * hover; the shortened id only when it has no name you may see (deleted,
+ * hidden from you, or nameless: an SBOM, an invitation, a webhook).
+ */
+function target(event, organization) {
   if (!event.targetType && !event.targetId) return h('span', { class: 'muted' }, '—');
-  return h('span', { class: 'audit-target' }, event.targetType ?? '', event.targetType && event.targetId ? ' ' : '',
-    event.targetId ? shortId(event.targetId) : '');
+  const name = event.targetName
+    ?? (event.targetType === 'organization' && event.targetId === organization.id ? organization.name : null);
+  const label = event.targetType ? `${event.targetType.replace('_', ' ')} ` : '';
+  if (name) {
+    return h('span', { class: 'audit-target' }, label, h('strong', { class: 'target-name', title: event.targetId }, name));
+  }
+  return h('span', { class: 'audit-target' }, label, event.targetId ? shortId(event.targetId) : '');
 }
 
 /** `#/audit`. */
@@ -78,7 +88,7 @@ export async function render(container, ctx) {
       timeCell(event.createdAt),
       code(event.action),
       actor(event),
-      target(event),
+      target(event, ctx.organization),
       event.ip ? h('code', {}, event.ip) : h('span', { class: 'muted' }, '—'),
       event.detail ? h('code', { class: 'audit-detail' }, event.detail) : '',
     ]);

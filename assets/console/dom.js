@@ -95,7 +95,10 @@ export function confirmAction(title, message, actionLabel) {
 
 /**
  * A row's "…" actions menu: a disclosure button that shows a list of
- * buttons. Escape or a click elsewhere closes it.
+ * buttons. Escape, a click elsewhere, scrolling or resizing closes it. The
+ * list is placed in the viewport (`position: fixed`) beside its button, so
+ * a table's scrolling box cannot clip it, and it opens upwards when there
+ * is no room below.
  */
 export function actionsMenu(label, items) {
   const menuId = uid('menu');
@@ -104,9 +107,17 @@ export function actionsMenu(label, items) {
     'aria-expanded': 'false', 'aria-controls': menuId, 'aria-label': label,
   }, '…');
   const list = h('div', { class: 'menu', id: menuId, hidden: true });
+  const place = () => {
+    const button = toggle.getBoundingClientRect();
+    const gap = 4;
+    const below = button.bottom + gap + list.offsetHeight <= window.innerHeight;
+    list.style.top = `${below ? button.bottom + gap : Math.max(gap, button.top - gap - list.offsetHeight)}px`;
+    list.style.left = `${Math.max(gap, Math.min(button.right - list.offsetWidth, window.innerWidth - list.offsetWidth - gap))}px`;
+  };
   const setOpen = (open) => {
     list.hidden = !open;
     toggle.setAttribute('aria-expanded', String(open));
+    if (open) place();
   };
   for (const item of items) {
     list.append(h('button', {
@@ -126,12 +137,20 @@ export function actionsMenu(label, items) {
   return wrap;
 }
 
-// One listener for every menu: a click outside an open menu closes it.
+// One listener for every menu: a click outside an open menu closes it, and
+// so does scrolling or resizing (the list would be left behind its button).
 document.addEventListener('click', (event) => {
   for (const wrap of document.querySelectorAll('.menu-wrap')) {
     if (!wrap.contains(event.target)) wrap.closeMenu?.();
   }
 });
+const closeAllMenus = () => {
+  for (const wrap of document.querySelectorAll('.menu-wrap')) wrap.closeMenu?.();
+};
+window.addEventListener('resize', closeAllMenus);
+document.addEventListener('scroll', (event) => {
+  if (!(event.target instanceof Element && event.target.closest('.menu'))) closeAllMenus();
+}, true);
 
 /**
  * Shows a secret once, with a copy button and the warning that it will not
@@ -156,14 +175,20 @@ export function secretPanel(label, secret) {
     h('div', { class: 'secret-row' }, value, copy, status));
 }
 
-/** A table with a caption, headers and rows (arrays of cells). */
+/**
+ * A table with a caption, headers and rows (arrays of cells). On a narrow
+ * screen each row is stacked as a card, every cell labelled with its
+ * column's header (`data-label`), instead of a table scrolled sideways.
+ */
 export function table(caption, headers, rows, empty) {
   if (rows.length === 0) return h('p', { class: 'empty' }, empty);
+  const labels = headers.map((header) => (header instanceof Node ? header.textContent : String(header)));
   return h('div', { class: 'table-wrap' },
-    h('table', {},
+    h('table', { class: 'stacking' },
       h('caption', { class: 'visually-hidden' }, caption),
       h('thead', {}, h('tr', {}, headers.map((header) => h('th', { scope: 'col' }, header)))),
-      h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((cell) => h('td', {}, cell)))))));
+      h('tbody', {}, rows.map((cells) => h('tr', {},
+        cells.map((cell, index) => h('td', { 'data-label': labels[index] }, cell)))))));
 }
 
 /** A page's heading (focusable, so navigation can move focus to it) and actions. */

@@ -163,15 +163,14 @@ function inviteForm(roles, done) {
     replace(message);
     try {
       const data = await mutate(`mutation Invite($input: InviteMemberInput!) {
-        inviteMember(input: $input) { code invitation { id email role { name } expiresAt } } }`,
+        inviteMember(input: $input) { url invitation { id email role { name } expiresAt } } }`,
       { input: { email: email.value.trim(), roleId: select.value } });
-      const { code: inviteCode, invitation } = data.inviteMember;
+      const { url, invitation } = data.inviteMember;
       replace(result,
         h('p', {}, 'Invited ', h('strong', {}, invitation.email), ' as ', h('strong', {}, invitation.role.name),
-          '. The code works once, until ', dateCell(invitation.expiresAt), '.'),
-        secretPanel('the invitation code', inviteCode),
-        h('p', { class: 'hint' }, 'Hand it to the invitee. They accept it with the ', code('acceptInvitation'),
-          ' mutation: someone without an account sends the code with a name and a password; someone who already has an account signs in first and sends the code with that session.'));
+          '. The link works once, until ', dateCell(invitation.expiresAt), '.'),
+        secretPanel('the invitation link', url),
+        h('p', { class: 'hint' }, 'Send it to the invitee. It opens a page that shows this organization and the role; someone new picks a name and a password, someone with an account signs in and joins. (Scripts send the code in the link to the ', code('acceptInvitation'), ' mutation.)'));
       form.reset();
       select.dispatchEvent(new Event('change'));
       done();

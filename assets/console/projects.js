@@ -435,7 +435,7 @@ function publisherSection(ctx, answer, reload) {
     h('p', { class: 'hint' }, 'CI identities (GitHub Actions, GitLab CI) that may exchange their OIDC token for a short-lived token of this project.'),
     h('p', { class: 'hint', id: 'exchange-project-id' }, 'A CI job names this project in the exchange: ',
       h('code', {}, `exchangeOidcToken(token: $token, projectId: "${project?.id ?? ''}")`),
-      ' (the ', h('code', {}, 'LYNK_PROJECT_ID'), ' of the README’s CI recipes).'),
+      ' (the ', h('code', {}, 'LYNK_PROJECT_ID'), ' of the CI recipes in ', h('code', {}, 'docs/ci.md'), ' in lynk’s repository).'),
     add, report, body);
 }
 

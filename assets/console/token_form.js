@@ -34,13 +34,14 @@ function expirationPicker(maxDays) {
   radios.append(h('div', { class: 'radio indent' }, custom));
   if (maxDays === null) addOption('none', 'No expiry (until revoked)');
   options[0].checked = true;
+  const when = h('p', { class: 'expires-on', role: 'status' });
   const fieldset = h('fieldset', {},
     h('legend', {}, 'Expiration'),
     h('p', { class: 'hint' }, maxDays !== null
       ? `Shorter is safer: pick the shortest time that covers the job, and rotate later. Your organization allows at most ${maxDays} days.`
       : 'Shorter is safer: pick the shortest time that covers the job, and rotate later.'),
-    radios);
-  return {
+    radios, when);
+  const picker = {
     element: fieldset,
     value() {
       const chosen = options.find((option) => option.checked)?.value;
@@ -56,7 +57,29 @@ function expirationPicker(maxDays) {
       return new Date(Date.now() + days * DAY - margin).toISOString();
     },
   };
+  // Says the date the token will expire, as the choice changes.
+  const say = () => {
+    let at;
+    try {
+      at = picker.value();
+    } catch {
+      when.textContent = 'Pick a date.';
+      return;
+    }
+    when.textContent = at === null
+      ? 'This token never expires: it works until it is revoked.'
+      : `This token will expire on ${expiryDate.format(new Date(at))}.`;
+  };
+  fieldset.addEventListener('change', say);
+  custom.addEventListener('input', say);
+  say();
+  return picker;
 }
+
+const expiryDate = new Intl.DateTimeFormat(undefined, {
+  weekday: 'long', year: 'numeric', month: 'long', day: 'numeric', hour: '2-digit', minute: '2-digit',
+  timeZoneName: 'short',
+});
 
 /** Abilities as checkboxes grouped by resource, with presets. */
 function abilitiesPicker(catalog, mine) {
@@ -77,7 +100,8 @@ function abilitiesPicker(catalog, mine) {
         box.addEventListener('change', () => { wholeRole = false; describe(); });
         boxes.set(permission.name, box);
         return h('div', { class: 'check' }, box,
-          h('label', { for: box.id, title: permission.description }, h('code', {}, permission.name)));
+          h('label', { for: box.id }, h('code', {}, permission.name),
+            h('span', { class: 'ability-description' }, permission.description)));
       })));
   const setChecked = (predicate) => { for (const [name, box] of boxes) box.checked = predicate(name); };
   const preset = (label, apply) => {
@@ -103,6 +127,51 @@ function abilitiesPicker(catalog, mine) {
       return scopes;
     },
   };
+}
+
+/** The organization's projects, for the restriction picker (first 100). */
+const PROJECTS = 'organization { projects(first: 100) { nodes { id name } } }';
+
+/**
+ * "Every project" or "Only these projects": `projects` is the list the
+ * caller reaches, or null when it may not list them (then the token is not
+ * restricted). `value()` is null (every project) or the chosen ids.
+ */
+function projectPicker(projects) {
+  const name = uid('projects');
+  const every = h('input', { type: 'radio', name, value: 'all', id: uid('projects-all'), checked: true });
+  const some = h('input', { type: 'radio', name, value: 'some', id: uid('projects-some'), disabled: !projects?.length });
+  const boxes = (projects ?? []).map((project) => {
+    const box = h('input', { type: 'checkbox', value: project.id, id: uid('project'), disabled: true });
+    return { box, row: h('div', { class: 'check' }, box, h('label', { for: box.id }, project.name)) };
+  });
+  const sync = () => { for (const { box } of boxes) box.disabled = !some.checked; };
+  every.addEventListener('change', sync);
+  some.addEventListener('change', sync);
+  const note = projects === null
+    ? h('p', { class: 'hint' }, 'You cannot list projects (', h('code', {}, 'projects:read'), '), so the token reaches every project you do.')
+    : projects.length === 0 ? h('p', { class: 'hint' }, 'The organization has no projects yet.') : null;
+  return {
+    element: h('fieldset', { class: 'project-restriction' }, h('legend', {}, 'Projects'),
+      h('div', { class: 'radio' }, every, h('label', { for: every.id }, 'Every project, now and later')),
+      h('div', { class: 'radio' }, some, h('label', { for: some.id }, 'Only these projects (the others do not exist for it)')),
+      h('div', { class: 'indent project-list' }, boxes.map(({ row }) => row)),
+      note),
+    value() {
+      if (!some.checked) return null;
+      const ids = boxes.filter(({ box }) => box.checked).map(({ box }) => box.value);
+      if (ids.length === 0) throw new Error('Pick at least one project, or “Every project”.');
+      return ids;
+    },
+  };
+}
+
+/** A role's abilities, each with its one-line description. */
+function roleAbilities(permissions, catalog) {
+  if (permissions.length === 0) return h('p', { class: 'muted' }, 'This role has no permissions.');
+  const described = new Map(catalog.map((permission) => [permission.name, permission.description]));
+  return h('ul', { class: 'abilities' }, permissions.map((name) => h('li', {},
+    h('code', {}, name), ' ', h('span', { class: 'ability-description' }, described.get(name) ?? ''))));
 }
 
 /** A dialog whose form becomes the secret panel once the token exists. */
@@ -135,16 +204,20 @@ function tokenDialog(title, buildFields, submitLabel, create, done) {
 
 /** "+ Issue token": a personal token, for the signed-in user. */
 export async function issuePersonalToken(ctx, done) {
-  const answer = await graphql('query Catalog { permissions { name description } }');
+  const answer = await graphql(`query Catalog { permissions { name description } ${PROJECTS} }`);
   const catalog = answer.orThrow().permissions;
   const name = h('input', { type: 'text', name: 'name', required: true, maxlength: 100, autocomplete: 'off' });
   const abilities = abilitiesPicker(catalog, new Set(ctx.viewer.permissions));
+  const projects = projectPicker(answer.data?.organization?.projects?.nodes ?? null);
   const expiry = expirationPicker(ctx.organization.maxTokenLifetimeDays);
   tokenDialog('Issue a personal token',
-    () => h('div', {}, field('Name', name, 'What it is for, e.g. “laptop CLI” or “release script”.'), abilities.element, expiry.element),
+    () => h('div', {}, field('Name', name, 'What it is for, e.g. “laptop CLI” or “release script”.'),
+      abilities.element, projects.element, expiry.element),
     'Issue token',
     async () => {
-      const input = { name: name.value.trim(), expiresAt: expiry.value(), scopes: abilities.value() };
+      const input = {
+        name: name.value.trim(), expiresAt: expiry.value(), scopes: abilities.value(), projectIds: projects.value(),
+      };
       const data = await mutate(`mutation Issue($input: CreatePersonalTokenInput!) {
         createPersonalToken(input: $input) { secret token { id name hint } } }`, { input });
       return data.createPersonalToken;
@@ -154,7 +227,11 @@ export async function issuePersonalToken(ctx, done) {
 
 /** "+ Create service token": a role the caller may grant, and an expiry. */
 export async function createServiceToken(ctx, done) {
-  const answer = await graphql('query Roles { organization { roles { id name permissions } } }');
+  const answer = await graphql(`query Roles {
+    permissions { name description }
+    organization { roles { id name description permissions } }
+    projectList: ${PROJECTS}
+  }`);
   const roles = answer.data?.organization?.roles;
   if (!roles) {
     const error = answer.errors[0];
@@ -166,17 +243,33 @@ export async function createServiceToken(ctx, done) {
   const mine = new Set(ctx.viewer.permissions);
   const grantable = roles.filter((role) => role.permissions.every((p) => mine.has(p)));
   const name = h('input', { type: 'text', name: 'name', required: true, maxlength: 100, autocomplete: 'off' });
+  // No role is preselected: the first in the list is `admin`, the widest.
   const role = h('select', { name: 'role', required: true },
-    grantable.map((r) => h('option', { value: r.id }, `${r.name} (${r.permissions.join(', ') || 'no permissions'})`)));
+    h('option', { value: '', disabled: true, selected: true }, 'Choose a role…'),
+    grantable.map((r) => h('option', { value: r.id }, r.name)));
+  const catalog = answer.data.permissions ?? [];
+  const roleSummary = h('div', { class: 'role-abilities', 'aria-live': 'polite' },
+    h('p', { class: 'hint' }, 'Pick the narrowest role that does the job.'));
+  role.addEventListener('change', () => {
+    const chosen = grantable.find((r) => r.id === role.value);
+    replace(roleSummary, chosen.description ? h('p', { class: 'hint' }, chosen.description) : null,
+      roleAbilities(chosen.permissions, catalog));
+  });
+  const projects = projectPicker(answer.data.projectList?.projects?.nodes ?? null);
   const expiry = expirationPicker(null);
   tokenDialog('Create a service token',
     () => h('div', {},
       field('Name', name, 'What uses it, e.g. “release pipeline”.'),
       field('Role', role, 'Only roles whose permissions you hold are offered.'),
+      roleSummary,
+      projects.element,
       expiry.element),
     'Create token',
     async () => {
-      const input = { name: name.value.trim(), roleId: role.value, expiresAt: expiry.value() };
+      if (!role.value) throw new Error('Choose a role for the token.');
+      const input = {
+        name: name.value.trim(), roleId: role.value, expiresAt: expiry.value(), projectIds: projects.value(),
+      };
       const data = await mutate(`mutation CreateService($input: CreateServiceTokenInput!) {
         createServiceToken(input: $input) { secret token { id name hint } } }`, { input });
       return data.createServiceToken;

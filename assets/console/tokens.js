@@ -14,23 +14,27 @@ import * as tokenPage from './token_page.js';
 const PAGE_SIZE = 20;
 
 const TOKEN_FIELDS = `id name kind status hint scopes createdAt expiresAt lastUsedAt revokedAt
-  role { id name } createdBy { id email } parent { id name }`;
+  role { id name } createdBy { id email } parent { id name } projects { id name }`;
 
+// Newest first: the token just made is the row at the top.
 const PERSONAL = `query PersonalTokens($first: Int, $after: String, $status: TokenStatus, $name: String) {
-  viewer { personalTokens(first: $first, after: $after, status: $status, nameContains: $name) {
+  viewer { personalTokens(first: $first, after: $after, status: $status, nameContains: $name, order: NEWEST_FIRST) {
     pageInfo { hasNextPage endCursor } nodes { ${TOKEN_FIELDS} } } }
 }`;
 
 const SERVICE = `query ServiceTokens($first: Int, $after: String, $status: TokenStatus, $name: String) {
-  organization { tokens(first: $first, after: $after, kind: SERVICE, status: $status, nameContains: $name) {
+  organization { tokens(first: $first, after: $after, kind: SERVICE, status: $status, nameContains: $name, order: NEWEST_FIRST) {
     pageInfo { hasNextPage endCursor } nodes { ${TOKEN_FIELDS} } } }
 }`;
 
-/** The status and name filters above a list; `onChange` reloads it. */
+/** Still working, but rotated: its secret works until the grace ends. */
+const isReplaced = (token) => token.status === 'ACTIVE' && token.revokedAt !== null;
+
+/** The status and name filters above a list (Active first); `onChange` reloads it. */
 function filters(onChange) {
   const status = h('select', { name: 'status' },
+    h('option', { value: 'ACTIVE', selected: true }, 'Active'),
     h('option', { value: '' }, 'Any status'),
-    h('option', { value: 'ACTIVE' }, 'Active'),
     h('option', { value: 'EXPIRED' }, 'Expired'),
     h('option', { value: 'REVOKED' }, 'Revoked'));
   const name = h('input', { type: 'search', name: 'name', maxlength: 100, placeholder: 'Name contains…' });
@@ -95,13 +99,16 @@ async function revoke(token, report, done) {
   done();
 }
 
-/** The actions cell of a row: only an active token rotates or is revoked;
- * a child token is never rotated. */
+/**
+ * The actions cell of a row: only an active token rotates or is revoked;
+ * a replaced one (rotated, in its grace) can only be revoked at once; a
+ * child token is never rotated.
+ */
 function rowActions(token, { canRotate, canRevoke }, report, reload) {
   canRotate = canRotate && !token.parent;
   if (token.status !== 'ACTIVE' || (!canRotate && !canRevoke)) return '';
   const items = [];
-  if (canRotate) items.push({ label: 'Rotate', action: () => rotate(token, reload) });
+  if (canRotate && !isReplaced(token)) items.push({ label: 'Rotate', action: () => rotate(token, reload) });
   if (canRevoke) items.push({ label: 'Revoke', danger: true, action: () => revoke(token, report, reload) });
   return actionsMenu(`Actions for ${token.name}`, items);
 }
@@ -123,9 +130,13 @@ async function listPage(container, { title, intro, button, query, pick, columns,
       filter.element.hidden = Boolean(error?.requiredPermission);
       return null;
     }
-    const rows = connection.nodes.map((token) => columns.map((column) => column.cell(token)));
-    replace(body, table(title, columns.map((column) => column.header), rows,
-      status || name ? 'No token matches these filters.' : 'No tokens yet.'));
+    // A caller without `projects:read` gets no project list: say nothing
+    // rather than "All projects".
+    const projectsHidden = answer.errors.some((e) => e.path?.includes('projects'));
+    const rows = connection.nodes.map((token) => columns.map((column) => column.cell({ ...token, projectsHidden })));
+    const empty = status === 'ACTIVE' && !name ? 'No active tokens. Pick “Any status” to see the others.'
+      : status || name ? 'No token matches these filters.' : 'No tokens yet.';
+    replace(body, table(title, columns.map((column) => column.header), rows, empty));
     pages.element.hidden = false;
     return connection.pageInfo;
   });
@@ -145,7 +156,19 @@ function commonColumns(path) {
         t.parent ? h('span', { class: 'token-parent muted' }, `child of ${t.parent.name}`) : null],
     },
     hint: { header: 'Token', cell: (t) => h('code', {}, t.hint) },
-    status: { header: 'Status', cell: (t) => statusBadge(t.status) },
+    status: {
+      header: 'Status',
+      cell: (t) => (isReplaced(t)
+        ? h('span', { class: 'badge status-replaced' }, 'Replaced — works until ', dateCell(t.revokedAt))
+        : statusBadge(t.status)),
+    },
+    projects: {
+      header: 'Projects',
+      cell: (t) => (t.projectsHidden ? h('span', { class: 'muted' }, '—')
+        : t.projects === null ? h('span', { class: 'muted' }, 'All projects')
+        : t.projects.length === 0 ? h('span', { class: 'muted' }, 'None')
+          : h('ul', { class: 'chips' }, t.projects.map((p) => h('li', {}, p.name)))),
+    },
     lastUsed: { header: 'Last used', cell: (t) => timeCell(t.lastUsedAt, 'Never') },
     expires: { header: 'Expires', cell: (t) => dateCell(t.expiresAt, 'Never') },
     created: { header: 'Created', cell: (t) => timeCell(t.createdAt) },
@@ -172,7 +195,7 @@ export const personal = {
       report,
       columns: [c.name, c.hint,
         { header: 'Abilities', cell: (t) => permissionList(t.scopes, 'everything my role allows') },
-        c.status, c.lastUsed, c.expires, c.created,
+        c.projects, c.status, c.lastUsed, c.expires, c.created,
         { header: 'Actions', cell: (t) => rowActions(t, { canRotate: true, canRevoke: true }, report, reload) }],
     });
   },
@@ -193,7 +216,7 @@ export const service = {
     create?.addEventListener('click', () => createServiceToken(ctx, reload));
     const columns = [c.name, c.hint,
       { header: 'Role', cell: (t) => t.role?.name ?? '—' },
-      c.status, c.lastUsed, c.expires, c.created,
+      c.projects, c.status, c.lastUsed, c.expires, c.created,
       { header: 'Created by', cell: (t) => t.createdBy?.email ?? '—' }];
     if (writable) {
       columns.push({

@@ -15,8 +15,27 @@ const DELIVERIES = `query Deliveries($first: Int, $after: String) {
   organization { webhooks { id url events active secretHint createdAt
     deliveries(first: $first, after: $after) {
       pageInfo { hasNextPage endCursor }
-      nodes { id event status responseStatus attempts createdAt deliveredAt } } } }
+      nodes { id event status responseStatus lastError attempts nextAttemptAt createdAt deliveredAt } } } }
 }`;
+
+/** Why the last attempt did not deliver, in words; null when nothing failed. */
+function failureReason(delivery) {
+  if (delivery.status === 'DELIVERED' || delivery.attempts === 0) return null;
+  if (delivery.lastError) return delivery.lastError;
+  if (delivery.responseStatus !== null) return `the receiver answered HTTP ${delivery.responseStatus}`;
+  return null;
+}
+
+/** The status cell: the badge, why it failed, and when it runs next. */
+function deliveryState(delivery) {
+  const reason = failureReason(delivery);
+  return h('div', { class: 'delivery-state' },
+    deliveryBadge(delivery.status),
+    reason ? h('span', { class: 'delivery-reason' }, 'Last attempt: ', reason) : null,
+    delivery.nextAttemptAt
+      ? h('span', { class: 'delivery-next' }, delivery.attempts === 0 ? 'Sends ' : 'Next attempt ', timeCell(delivery.nextAttemptAt))
+      : null);
+}
 
 const statusLabels = { PENDING: 'Pending', DELIVERED: 'Delivered', FAILED: 'Failed' };
 const statusClasses = { PENDING: 'status-expired', DELIVERED: 'status-active', FAILED: 'status-revoked' };
@@ -155,13 +174,29 @@ async function renderList(container, ctx) {
   await draw();
 }
 
-/** One webhook and its deliveries. */
-async function renderDeliveries(container, id) {
-  const heading = pageHeader('Webhook deliveries');
+/** One webhook and its deliveries, with "Send test event" and each failed one's "Redeliver". */
+async function renderDeliveries(container, ctx, id) {
+  const writable = ctx.can('webhooks:write');
+  const report = h('div', { class: 'report' });
+  const act = async (query, variables, done) => {
+    replace(report);
+    try {
+      await mutate(query, variables);
+      done();
+    } catch (error) {
+      replace(report, errorBox(error.message));
+    }
+  };
+  const sendTest = writable ? h('button', { type: 'button', id: 'send-test-event' }, 'Send test event') : null;
+  sendTest?.addEventListener('click', () => act(
+    'mutation SendTest($id: ID!) { sendTestWebhookEvent(id: $id) { id } }', { id }, () => pages.first()));
+  const heading = pageHeader('Webhook deliveries', sendTest);
   const summary = h('p', { class: 'intro' });
   const body = h('div');
   const pages = pager(async (after) => {
-    const answer = await graphql(DELIVERIES, { first: 20, after });
+    // Ten a page: every webhook's page is fetched (there is no single
+    // webhook query), and the complexity limit counts them all.
+    const answer = await graphql(DELIVERIES, { first: 10, after });
     const hooks = answer.data?.organization?.webhooks;
     if (!hooks) {
       const error = answer.errors[0];
@@ -178,25 +213,32 @@ async function renderDeliveries(container, id) {
     replace(summary, h('code', {}, hook.url), ` · ${hook.active ? 'active' : 'paused'} · `, hook.events.join(', '));
     const rows = hook.deliveries.nodes.map((delivery) => [
       h('code', {}, delivery.event),
-      deliveryBadge(delivery.status),
+      deliveryState(delivery),
       delivery.responseStatus ?? '—',
       String(delivery.attempts),
       timeCell(delivery.createdAt),
       timeCell(delivery.deliveredAt),
       h('code', { title: delivery.id }, delivery.id.slice(-8)),
+      writable && delivery.status === 'FAILED'
+        ? h('button', {
+          type: 'button', class: 'redeliver', dataset: { delivery: delivery.id },
+          onclick: () => act('mutation Redeliver($id: ID!) { redeliverWebhookDelivery(id: $id) { id } }',
+            { id: delivery.id }, () => pages.first()),
+        }, 'Redeliver')
+        : '',
     ]);
-    replace(body, table('Deliveries', ['Event', 'Status', 'Response', 'Attempts', 'Created', 'Delivered', 'webhook-id'], rows,
-      'No deliveries yet.'));
+    replace(body, table('Deliveries', ['Event', 'Status', 'Response', 'Attempts', 'Created', 'Delivered', 'webhook-id', 'Actions'], rows,
+      writable ? 'No deliveries yet. “Send test event” sends one now.' : 'No deliveries yet.'));
     return hook.deliveries.pageInfo;
   });
-  replace(container, h('p', {}, h('a', { href: '#/webhooks' }, '← All webhooks')), heading, summary, body, pages.element);
+  replace(container, h('p', {}, h('a', { href: '#/webhooks' }, '← All webhooks')), heading, summary, report, body, pages.element);
   await pages.first();
 }
 
 /** `#/webhooks` and `#/webhooks/<id>`. */
 export async function render(container, ctx, rest) {
   if (rest[0]) {
-    await renderDeliveries(container, rest[0]);
+    await renderDeliveries(container, ctx, rest[0]);
   } else {
     await renderList(container, ctx);
   }

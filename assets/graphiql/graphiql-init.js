@@ -9,10 +9,24 @@
 (function () {
   'use strict';
 
-  // The value the headers editor starts with. Kept out of the request as
-  // long as it is unchanged: sending it would only earn a 401 and count as
-  // a failed authentication against the client's address.
+  // The value the headers editor starts with. Until a token replaces it,
+  // nothing is sent at all (not even the schema's introspection): a
+  // request without a credential would only earn a 401 and count as a
+  // failed authentication against the client's address.
   var PLACEHOLDER = 'Bearer <paste a token here>';
+
+  // What GraphiQL shows instead of an answer while there is no token.
+  var NO_TOKEN = {
+    errors: [
+      {
+        message:
+          'Nothing was sent: paste a token (lynk_…) in the Headers tab below, as ' +
+          '{"Authorization": "Bearer lynk_…"}, then run again; the docs and completion ' +
+          'load once there is one (or press the "Re-fetch GraphQL schema" button).',
+        extensions: { code: 'NO_TOKEN_IN_HEADERS' },
+      },
+    ],
+  };
 
   var root = document.getElementById('graphiql');
   if (!root || !window.React || !window.ReactDOM || !window.GraphiQL) {
@@ -36,11 +50,22 @@
     return kept;
   }
 
-  function fetcher(params, opts) {
-    var options = Object.assign({}, opts, {
-      headers: withoutPlaceholder(opts && opts.headers),
+  // Whether the headers carry a bearer token (any case of the name).
+  function hasToken(headers) {
+    return Object.keys(headers).some(function (name) {
+      return (
+        name.toLowerCase() === 'authorization' &&
+        /^Bearer\s+\S+$/i.test(String(headers[name]).trim())
+      );
     });
-    return post(params, options);
+  }
+
+  function fetcher(params, opts) {
+    var headers = withoutPlaceholder(opts && opts.headers);
+    if (!hasToken(headers)) {
+      return Promise.resolve(NO_TOKEN);
+    }
+    return post(params, Object.assign({}, opts, { headers: headers }));
   }
 
   // GraphiQL's storage, kept in this page's memory only: the editors'

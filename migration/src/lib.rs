@@ -28,6 +28,7 @@ mod m20261208_000100_add_trusted_publisher_second_generation;
 mod m20261208_000140_add_token_usage_and_addresses;
 mod m20261208_000160_add_organization_token_policy;
 mod m20261208_000180_add_token_parent;
+mod m20261208_000200_add_webhook_delivery_last_error;
 
 /// Applies lynk's migrations in order.
 pub struct Migrator;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000140_add_token_usage_and_addresses::Migration),
             Box::new(m20261208_000160_add_organization_token_policy::Migration),
             Box::new(m20261208_000180_add_token_parent::Migration),
+            Box::new(m20261208_000200_add_webhook_delivery_last_error::Migration),
         ]
     }
 }

@@ -23,6 +23,10 @@ pub struct Model {
     /// A sender's claim ends here; a killed sender's delivery is sent again.
     pub locked_until: Option<DateTimeUtc>,
     pub response_status: Option<i32>,
+    /// Why the last attempt failed when no HTTP answer came (a timeout, a
+    /// refused address, a connection error); never a secret.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub delivered_at: Option<DateTimeUtc>,
 }

@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, Object};
 
 use super::context::ContextExt;
 use super::{
-    loader::{self, TokenId},
+    loader::{self, ProjectId, RoleId, TokenId},
     scalar::Timestamp,
     token::Token,
     user::User,
@@ -54,6 +54,50 @@ impl AuditEvent {
 
     async fn target_id(&self) -> Option<ID> {
         self.model.target_id.map(|id| ID(id.to_string()))
+    }
+
+    /// The target's name as it is now: a token's, role's or project's
+    /// name, a user's email. Null when it is gone, when you may not see it
+    /// (a token as `token(id)` answers, a project outside your projects),
+    /// or for targets without one (the organization, an invitation, an
+    /// SBOM, a webhook, a trusted publisher). Batched, like the actors.
+    async fn target_name(&self, ctx: &Context<'_>) -> Result<Option<String>, Error> {
+        let (Some(kind), Some(id), Some(organization_id)) = (
+            self.model.target_type.as_deref(),
+            self.model.target_id,
+            self.model.organization_id,
+        ) else {
+            return Ok(None);
+        };
+        Ok(match kind {
+            "token" => {
+                let viewer = ctx.viewer()?;
+                loader::load_one(ctx, TokenId(id))
+                    .await?
+                    .and_then(|t| Token::reached(&viewer, t).ok())
+                    .map(|t| t.display_name().to_owned())
+            }
+            "user" => User::load(ctx, Some(id)).await?.map(|u| u.0.email),
+            "role" => loader::load_one(
+                ctx,
+                RoleId {
+                    organization_id,
+                    id,
+                },
+            )
+            .await?
+            .map(|r| r.name),
+            "project" if ctx.viewer()?.projects.allows(id) => loader::load_one(
+                ctx,
+                ProjectId {
+                    organization_id,
+                    id,
+                },
+            )
+            .await?
+            .map(|p| p.name),
+            _ => None,
+        })
     }
 
     /// The client address the change came from.

@@ -12,7 +12,7 @@ use super::{
     user::User,
 };
 use crate::{
-    auth::{Permission, Principal},
+    auth::{Permission, PermissionSet, Principal},
     entity::{invitation, membership},
     error::Error,
     service::{
@@ -94,6 +94,65 @@ pub struct CreatedInvitation {
     pub invitation: Invitation,
     /// `lynk_invite_…`: hand it to the invitee; valid for 7 days, once.
     pub code: String,
+    /// The link to send instead: `<public URL>/#/accept/<code>`, the
+    /// console's page for joining (`--public-url`). The code stays in the
+    /// fragment, which browsers never send, so no server or proxy logs it.
+    pub url: String,
+}
+
+/// Where a pending invitation leads, for the holder of its code.
+pub struct InvitationPreview(invitation_service::Preview);
+
+#[Object]
+impl InvitationPreview {
+    /// The email address invited: the account that joins.
+    async fn email(&self) -> &str {
+        &self.0.invitation.email
+    }
+
+    /// The organization's name.
+    async fn organization_name(&self) -> &str {
+        &self.0.organization.name
+    }
+
+    /// The name of the role the invitee gets.
+    async fn role_name(&self) -> &str {
+        &self.0.role.name
+    }
+
+    /// That role's permissions, sorted.
+    async fn permissions(&self) -> Vec<&'static str> {
+        PermissionSet::from_storage(&self.0.role.permissions)
+            .iter()
+            .map(Permission::name)
+            .collect()
+    }
+
+    /// When the code stops working.
+    async fn expires_at(&self) -> Timestamp {
+        self.0.invitation.expires_at.into()
+    }
+}
+
+/// The one public query: what an invitation code leads to.
+#[derive(Default)]
+pub struct MemberQuery;
+
+#[Object]
+impl MemberQuery {
+    /// The organization and role a pending invitation's code leads to;
+    /// public, so that the console can show them before the invitee
+    /// signs up or signs in. A malformed, unknown, expired, withdrawn or
+    /// used code is one `BAD_USER_INPUT`.
+    async fn invitation_preview(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+    ) -> Result<InvitationPreview, Error> {
+        Ok(InvitationPreview(
+            invitation_service::preview(ctx.db()?, &code).await?,
+        ))
+    }
 }
 
 /// `inviteMember`'s input.
@@ -130,9 +189,11 @@ impl MemberMutation {
         let caller = ctx.authorized(Permission::MembersWrite)?;
         let role_id = parse_id(&input.role_id, "role")?;
         let created = invitation_service::invite(ctx.db()?, &caller, &input.email, role_id).await?;
+        let code = created.code.expose().to_owned();
         Ok(CreatedInvitation {
             invitation: Invitation(created.invitation),
-            code: created.code.expose().to_owned(),
+            url: format!("{}/#/accept/{code}", ctx.app()?.public_url),
+            code,
         })
     }
 

@@ -50,6 +50,7 @@ pub struct QueryRoot(
     permission::PermissionQuery,
     project::ProjectQuery,
     sbom::SbomQuery,
+    member::MemberQuery,
     trusted_publisher::TrustedPublisherQuery,
 );
 

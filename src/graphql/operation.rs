@@ -13,6 +13,10 @@ use async_graphql::{
 /// Root fields an unauthenticated caller may use.
 pub const PUBLIC_MUTATIONS: [&str; 3] = ["login", "acceptInvitation", "exchangeOidcToken"];
 
+/// Root query fields an unauthenticated caller may use: an invitation code
+/// is its own credential.
+pub const PUBLIC_QUERIES: [&str; 1] = ["invitationPreview"];
+
 /// The parts of an operation the HTTP layer decides on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OperationInfo {
@@ -41,15 +45,24 @@ pub fn analyze(
     let items = &operation.node.selection_set.node.items;
     // Fragments at the root are allowed only when authenticated: keeping
     // the public check syntactic keeps it obviously right.
-    let public = operation.node.ty == OperationType::Mutation
-        && !items.is_empty()
+    let public_fields: &[&str] = match operation.node.ty {
+        OperationType::Mutation => &PUBLIC_MUTATIONS,
+        OperationType::Query => &PUBLIC_QUERIES,
+        OperationType::Subscription => &[],
+    };
+    let public = !items.is_empty()
         && items.iter().all(|item| match &item.node {
             Selection::Field(field) => {
                 let name = field.node.name.node.as_str();
-                PUBLIC_MUTATIONS.contains(&name) || name == "__typename"
+                public_fields.contains(&name) || name == "__typename"
             }
             _ => false,
-        });
+        })
+        // `{ __typename }` alone stays a query that needs a credential.
+        && (operation.node.ty == OperationType::Mutation
+            || items.iter().any(|item| {
+                matches!(&item.node, Selection::Field(field) if field.node.name.node != "__typename")
+            }));
     let introspection = operation.node.ty == OperationType::Query
         && !items.is_empty()
         && items.iter().all(|item| match &item.node {
@@ -186,6 +199,24 @@ mod tests {
             "mutation { ...F } fragment F on Mutation { logout }"
         ));
         assert!(!public("not graphql"));
+    }
+
+    #[test]
+    fn the_invitation_preview_is_the_one_public_query() {
+        assert!(public(r#"{ invitationPreview(code: "c") { email } }"#));
+        assert!(public(
+            r#"query { __typename p: invitationPreview(code: "c") { roleName } }"#
+        ));
+        assert!(!public(
+            r#"{ invitationPreview(code: "c") { email } organization { id } }"#
+        ));
+        assert!(!public("{ __typename }"));
+        assert!(!public(
+            r#"mutation { invitationPreview(code: "c") { email } }"#
+        ));
+        assert!(!public(
+            r#"{ ...F } fragment F on Query { invitationPreview(code: "c") { email } }"#
+        ));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::{
     context::{ContextExt, PermissionGuard},
     limits::{count_resolved, list_complexity},
     member::{Invitation, Member},
-    pagination::{Page, connection_complexity},
+    pagination::{ListOrder, Page, connection_complexity},
     project::Project,
     role::Role,
     scalar::Timestamp,
@@ -209,6 +209,10 @@ impl Organization {
         guard = "PermissionGuard(Permission::TokensRead)",
         complexity = "connection_complexity(first, child_complexity)"
     )]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one parameter per argument of the GraphQL field"
+    )]
     async fn tokens(
         &self,
         ctx: &Context<'_>,
@@ -218,6 +222,8 @@ impl Organization {
         status: Option<TokenStatus>,
         #[graphql(desc = "Only tokens whose name contains this text, in any case.")]
         name_contains: Option<String>,
+        #[graphql(desc = "By creation: `OLDEST_FIRST` (the default) or `NEWEST_FIRST`.")]
+        order: Option<ListOrder>,
     ) -> Result<Option<Connection<String, Token>>, Error> {
         self.ensure_acting_in(ctx)?;
         let page = Page::new(first, after)?;
@@ -239,7 +245,10 @@ impl Organization {
             // reach check below leaves out the rest.
             select = select.filter(token::Column::ProjectIds.is_not_null());
         }
-        let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
+        let rows = page
+            .apply_in(order.unwrap_or_default(), select, token::Column::Id)
+            .all(ctx.db()?)
+            .await?;
         Ok(Some(page.connection_of_reached(
             ctx,
             rows,

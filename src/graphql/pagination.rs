@@ -34,6 +34,16 @@ pub fn connection_complexity(first: Option<i32>, child_complexity: usize) -> usi
         .saturating_add(STATEMENT_COMPLEXITY)
 }
 
+/// The order of a list that offers one: by creation, either way.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ListOrder {
+    /// Oldest first (the default).
+    #[default]
+    OldestFirst,
+    /// Newest first, as a console lists tokens.
+    NewestFirst,
+}
+
 /// A validated page request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
@@ -86,6 +96,22 @@ impl Page {
             None => select,
         };
         select.order_by_desc(id).limit(self.first + 1)
+    }
+
+    /// [`Page::apply`] or [`Page::apply_newest_first`], as `order` asks.
+    pub fn apply_in<E: EntityTrait>(
+        &self,
+        order: ListOrder,
+        select: Select<E>,
+        id: E::Column,
+    ) -> Select<E>
+    where
+        E::Column: ColumnTrait,
+    {
+        match order {
+            ListOrder::OldestFirst => self.apply(select, id),
+            ListOrder::NewestFirst => self.apply_newest_first(select, id),
+        }
     }
 
     /// Builds the connection from the fetched rows (at most `first + 1`),

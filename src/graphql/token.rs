@@ -156,6 +156,11 @@ impl Token {
         })
     }
 
+    /// The token's name (what an audit event shows as its target).
+    pub fn display_name(&self) -> &str {
+        &self.model.name
+    }
+
     /// A token `viewer` has just created, revoked or rotated: it acted on
     /// it, so it sees it (a session is seen only by its own user).
     pub fn written(viewer: &Arc<Principal>, model: token::Model) -> Result<Token, Error> {

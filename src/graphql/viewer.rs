@@ -11,7 +11,7 @@ use super::{
     loader::{self, RoleId, TokenId},
     names::Names,
     organization::{name_condition, status_condition},
-    pagination::{Page, connection_complexity},
+    pagination::{ListOrder, Page, connection_complexity},
     role::Role,
     token::{Token, TokenStatus},
     user::User,
@@ -95,6 +95,8 @@ impl Viewer {
         status: Option<TokenStatus>,
         #[graphql(desc = "Only tokens whose name contains this text, in any case.")]
         name_contains: Option<String>,
+        #[graphql(desc = "By creation: `OLDEST_FIRST` (the default) or `NEWEST_FIRST`.")]
+        order: Option<ListOrder>,
     ) -> Result<Connection<String, Token>, Error> {
         let page = Page::new(first, after)?;
         let name_filter = name_contains.as_deref().map(name_condition).transpose()?;
@@ -119,7 +121,10 @@ impl Viewer {
         if let Some(name_filter) = name_filter {
             select = select.filter(name_filter);
         }
-        let rows = page.apply(select, token::Column::Id).all(ctx.db()?).await?;
+        let rows = page
+            .apply_in(order.unwrap_or_default(), select, token::Column::Id)
+            .all(ctx.db()?)
+            .await?;
         page.connection_of_reached(ctx, rows, |t| t.id, |t| Token::reached(&self.0, t))
     }
 }

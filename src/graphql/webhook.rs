@@ -83,7 +83,8 @@ impl Webhook {
 
     /// Events queued for this webhook, newest first; only those of events
     /// the caller may read (`token.*` needs `tokens:read`, `member.*`
-    /// `members:read`, `sbom.uploaded` `sboms:read`).
+    /// `members:read`, `sbom.uploaded` `sboms:read`), and the test events
+    /// of `sendTestWebhookEvent`.
     #[graphql(complexity = "connection_complexity(first, child_complexity)")]
     async fn deliveries(
         &self,
@@ -93,7 +94,8 @@ impl Webhook {
     ) -> Result<Connection<String, WebhookDelivery>, Error> {
         let page = Page::new(first, after)?;
         let caller = ctx.principal()?;
-        let readable = event::readable_names(caller.permissions);
+        let mut readable = event::readable_names(caller.permissions);
+        readable.push(webhook_service::TEST_EVENT);
         let select = list_reachable::<webhook_delivery::Entity>(caller)
             .filter(webhook_delivery::Column::WebhookId.eq(self.0.id))
             .filter(webhook_delivery::Column::Event.is_in(readable));
@@ -155,9 +157,24 @@ impl WebhookDelivery {
         self.0.response_status
     }
 
-    /// Attempts made so far.
+    /// Attempts made so far (since it was last queued again with
+    /// `redeliverWebhookDelivery`).
     async fn attempts(&self) -> i32 {
         self.0.attempts
+    }
+
+    /// Why the last attempt failed when no HTTP answer came: e.g. `no
+    /// answer within 10s`, a refused address, a connection error. Null
+    /// when the receiver answered (see `responseStatus`) or nothing was
+    /// tried yet.
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+
+    /// When the next attempt runs, while the delivery is `PENDING`; null
+    /// once it was delivered or failed for good.
+    async fn next_attempt_at(&self) -> Option<Timestamp> {
+        (self.0.status == outbox::PENDING).then(|| self.0.next_attempt_at.into())
     }
 
     async fn created_at(&self) -> Timestamp {
@@ -214,7 +231,8 @@ impl CreatedWebhook {
     }
 }
 
-/// `createWebhook`, `updateWebhook`, `deleteWebhook`.
+/// `createWebhook`, `updateWebhook`, `deleteWebhook`, and sending a test
+/// event or a failed delivery again.
 #[derive(Default)]
 pub struct WebhookMutation;
 
@@ -256,6 +274,35 @@ impl WebhookMutation {
         };
         let model = webhook_service::update(ctx.app()?, &caller, webhook_id, changes).await?;
         Ok(Webhook(model))
+    }
+
+    /// Queues a `webhook.test` delivery for the webhook now (needs
+    /// `webhooks:write`), whatever events it subscribes to: its body is
+    /// `{"type": "webhook.test", "timestamp", "data": {"webhook": {"id"},
+    /// "message"}}`, signed as any other. A paused webhook is a `CONFLICT`.
+    async fn send_test_webhook_event(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<WebhookDelivery, Error> {
+        let caller = ctx.authorized(Permission::WebhooksWrite)?;
+        let webhook_id = parse_id(&id, "webhook")?;
+        let delivery = webhook_service::send_test(ctx.app()?, &caller, webhook_id).await?;
+        Ok(WebhookDelivery(delivery))
+    }
+
+    /// Queues a `FAILED` delivery again, now, with a new round of attempts
+    /// and the same `webhook-id` (needs `webhooks:write`). A pending or
+    /// delivered one, or one of a paused webhook, is a `CONFLICT`.
+    async fn redeliver_webhook_delivery(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<WebhookDelivery, Error> {
+        let caller = ctx.authorized(Permission::WebhooksWrite)?;
+        let delivery_id = parse_id(&id, "webhook delivery")?;
+        let delivery = webhook_service::redeliver(ctx.app()?, &caller, delivery_id).await?;
+        Ok(WebhookDelivery(delivery))
     }
 
     /// Deletes a webhook and its deliveries (needs `webhooks:write`).

@@ -151,6 +151,57 @@ pub async fn revoke(db: &DatabaseConnection, caller: &Caller<'_>, id: Uuid) -> R
     Ok(())
 }
 
+/// What the holder of a pending invitation's code may see before
+/// accepting it (`invitationPreview`): where it leads and with which role.
+pub struct Preview {
+    pub invitation: invitation::Model,
+    pub organization: organization::Model,
+    pub role: role::Model,
+}
+
+/// The message of every code that leads nowhere: a malformed one, another
+/// kind of secret, an unknown, expired, withdrawn or used one alike.
+fn invalid_code() -> Error {
+    Error::bad_input("the invitation code is invalid, expired or already used")
+}
+
+/// The pending invitation whose code is `code`, or [`invalid_code`].
+async fn find_pending(
+    db: &DatabaseConnection,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<invitation::Model, Error> {
+    let parsed = token_format::parse(code.trim()).map_err(|_| invalid_code())?;
+    if parsed.kind != SecretKind::Invitation {
+        return Err(invalid_code());
+    }
+    invitation::Entity::find()
+        .filter(invitation::Column::CodeDigest.eq(parsed.digest.0.to_vec()))
+        .one(db)
+        .await?
+        .filter(|i| i.accepted_at.is_none() && i.revoked_at.is_none() && i.expires_at > now)
+        .ok_or_else(invalid_code)
+}
+
+/// `invitationPreview`: the organization and role a pending invitation's
+/// code leads to; public, as the code is the credential.
+pub async fn preview(db: &DatabaseConnection, code: &str) -> Result<Preview, Error> {
+    let invitation = find_pending(db, code, Utc::now()).await?;
+    let organization = organization::Entity::find_by_id(invitation.organization_id)
+        .one(db)
+        .await?
+        .ok_or_else(invalid_code)?;
+    let role =
+        find_in_organization::<role::Entity>(db, invitation.organization_id, invitation.role_id)
+            .await
+            .map_err(|_| invalid_code())?;
+    Ok(Preview {
+        invitation,
+        organization,
+        role,
+    })
+}
+
 /// What `acceptInvitation` is given.
 pub struct Acceptance {
     /// The `lynk_invite_…` code.
@@ -175,19 +226,9 @@ pub async fn accept(
     acceptance: Acceptance,
     client_ip: Option<String>,
 ) -> Result<SignedIn, Error> {
-    let invalid = || Error::bad_input("the invitation code is invalid, expired or already used");
-    let parsed = token_format::parse(acceptance.code.trim()).map_err(|_| invalid())?;
-    if parsed.kind != SecretKind::Invitation {
-        return Err(invalid());
-    }
     let db = &app.db;
     let now = Utc::now();
-    let pending = invitation::Entity::find()
-        .filter(invitation::Column::CodeDigest.eq(parsed.digest.0.to_vec()))
-        .one(db)
-        .await?
-        .filter(|i| i.accepted_at.is_none() && i.revoked_at.is_none() && i.expires_at > now)
-        .ok_or_else(invalid)?;
+    let pending = find_pending(db, &acceptance.code, now).await?;
     let existing = account::find_by_email(db, &pending.email).await?;
     let new_user = match &existing {
         Some(found) if acceptance.session_user == Some(found.id) => None,
@@ -241,7 +282,7 @@ pub async fn accept(
         .exec(&txn)
         .await?;
     if claimed.rows_affected != 1 {
-        return Err(invalid());
+        return Err(invalid_code());
     }
     let user = match (existing, new_user) {
         (Some(user), _) => user,

@@ -9,17 +9,17 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Set,
+    PaginatorTrait, QueryFilter, QueryOrder, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use crate::{
     database,
-    entity::webhook,
+    entity::{webhook, webhook_delivery},
     error::Error,
     service::{audit::AuditAction, caller::Caller, scoped::find_in_organization},
     state::AppState,
-    webhook::{address, event, seal::SealingKey, secret},
+    webhook::{address, event, outbox, seal::SealingKey, secret},
 };
 
 /// Most webhooks one organization may have: each event is queued once
@@ -221,4 +221,134 @@ pub async fn of_organization(
         .order_by_asc(webhook::Column::Id)
         .all(conn)
         .await?)
+}
+
+/// The event name of a test delivery (`sendTestWebhookEvent`): not an
+/// event anyone subscribes to, sent only when asked for.
+pub const TEST_EVENT: &str = "webhook.test";
+
+/// `sendTestWebhookEvent`: queues a `webhook.test` delivery for the
+/// webhook now, whatever events it subscribes to, so its owner can see the
+/// receiver answer (or why it does not). A paused or parked webhook is a
+/// `CONFLICT`: the sender would not send to it.
+pub async fn send_test(
+    app: &AppState,
+    caller: &Caller<'_>,
+    webhook_id: Uuid,
+) -> Result<webhook_delivery::Model, Error> {
+    let model =
+        find_in_organization::<webhook::Entity>(&app.db, caller.organization_id(), webhook_id)
+            .await?;
+    if !model.active {
+        return Err(Error::conflict(
+            "this webhook is paused, so nothing is sent to it; resume it with \
+             updateWebhook(input: {active: true}) first",
+        ));
+    }
+    let now = Utc::now();
+    let data = serde_json::json!({
+        "webhook": { "id": model.id.to_string() },
+        "message": "A test event, sent because you asked for one.",
+    });
+    let body = serde_json::json!({
+        "type": TEST_EVENT,
+        "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "data": data,
+    })
+    .to_string();
+    let delivery = webhook_delivery::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        webhook_id: Set(model.id),
+        organization_id: Set(model.organization_id),
+        event: Set(TEST_EVENT.to_owned()),
+        payload: Set(body),
+        status: Set(outbox::PENDING.to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        locked_until: Set(None),
+        response_status: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        delivered_at: Set(None),
+    }
+    .insert(&app.db)
+    .await?;
+    Ok(delivery)
+}
+
+/// `redeliverWebhookDelivery`: queues a failed delivery again, now, with a
+/// new round of attempts (`attempts` counts from 0 again; the attempts
+/// already made stay recorded). Its `webhook-id` stays the same, as for
+/// any retry. Only a `FAILED` delivery of an active webhook: a pending one
+/// is already queued and a delivered one was acknowledged (its receiver
+/// would drop a repeat of that `webhook-id`), each a `CONFLICT`. A
+/// delivery of an event the caller may not read is `NOT_FOUND`, as it is
+/// absent from `Webhook.deliveries`. Of concurrent redeliveries, one wins.
+pub async fn redeliver(
+    app: &AppState,
+    caller: &Caller<'_>,
+    delivery_id: Uuid,
+) -> Result<webhook_delivery::Model, Error> {
+    let not_found = || Error::NotFound("webhook delivery");
+    let delivery = webhook_delivery::Entity::find_by_id(delivery_id)
+        .filter(webhook_delivery::Column::OrganizationId.eq(caller.organization_id()))
+        .one(&app.db)
+        .await?
+        .ok_or_else(not_found)?;
+    let readable = event::readable_names(caller.principal.permissions);
+    if delivery.event != TEST_EVENT && !readable.contains(&delivery.event.as_str()) {
+        return Err(not_found());
+    }
+    match delivery.status.as_str() {
+        outbox::FAILED => {}
+        outbox::PENDING => {
+            return Err(Error::conflict(
+                "this delivery is still pending: its next attempt is already scheduled \
+                 (nextAttemptAt)",
+            ));
+        }
+        _ => {
+            return Err(Error::conflict(
+                "this delivery was delivered; its receiver acknowledged it, and would drop a \
+                 repeat of its webhook-id",
+            ));
+        }
+    }
+    let hook = find_in_organization::<webhook::Entity>(
+        &app.db,
+        caller.organization_id(),
+        delivery.webhook_id,
+    )
+    .await?;
+    if !hook.active {
+        return Err(Error::conflict(
+            "this webhook is paused, so nothing is sent to it; resume it with \
+             updateWebhook(input: {active: true}) first",
+        ));
+    }
+    let now = Utc::now();
+    let queued = webhook_delivery::Entity::update_many()
+        .col_expr(
+            webhook_delivery::Column::Status,
+            Expr::value(outbox::PENDING),
+        )
+        .col_expr(webhook_delivery::Column::Attempts, Expr::value(0))
+        .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(now))
+        .col_expr(
+            webhook_delivery::Column::LockedUntil,
+            Expr::value(None::<chrono::DateTime<Utc>>),
+        )
+        .filter(webhook_delivery::Column::Id.eq(delivery.id))
+        .filter(webhook_delivery::Column::Status.eq(outbox::FAILED))
+        .exec(&app.db)
+        .await?;
+    if queued.rows_affected != 1 {
+        return Err(Error::conflict(
+            "this delivery was just queued again by another request",
+        ));
+    }
+    webhook_delivery::Entity::find_by_id(delivery.id)
+        .one(&app.db)
+        .await?
+        .ok_or_else(not_found)
 }

@@ -56,6 +56,7 @@ pub async fn announce<C: ConnectionTrait>(
         next_attempt_at: Set(now),
         locked_until: Set(None),
         response_status: Set(None),
+        last_error: Set(None),
         created_at: Set(now),
         delivered_at: Set(None),
     });

@@ -269,6 +269,10 @@ impl Sender {
             .col_expr(
                 webhook_delivery::Column::ResponseStatus,
                 Expr::value(status),
+            )
+            .col_expr(
+                webhook_delivery::Column::LastError,
+                Expr::value(outcome.error.clone()),
             );
         let update = match next {
             Next::Delivered => update
@@ -291,8 +295,45 @@ impl Sender {
         txn.commit().await?;
         if updated.rows_affected == 0 {
             tracing::warn!(delivery = %delivery.id, "a webhook delivery's claim lapsed before its attempt was recorded");
+            return Ok(());
+        }
+        let succeeded = if outcome.is_success() {
+            "success"
+        } else {
+            "failure"
+        };
+        ::metrics::counter!(WEBHOOK_ATTEMPTS, "outcome" => succeeded, "status" => next_label(next))
+            .increment(1);
+        if !outcome.is_success() {
+            // The URL is left out: its query string may carry a secret.
+            tracing::warn!(
+                delivery = %delivery.id,
+                webhook = %delivery.webhook_id,
+                attempt = delivery.attempts,
+                response_status = ?outcome.status,
+                error = outcome.error.as_deref().unwrap_or(""),
+                next_attempt_at = %match next {
+                    Next::RetryAt(at) => at.to_rfc3339(),
+                    _ => "none: failed for good".to_owned(),
+                },
+                "webhook attempt failed"
+            );
         }
         Ok(())
+    }
+}
+
+/// Counter of recorded attempts, by `outcome` (success, failure) and the
+/// `status` they left the delivery in (delivered, retrying, failed);
+/// described and served by `metrics`.
+pub const WEBHOOK_ATTEMPTS: &str = "lynk_webhook_attempts_total";
+
+/// The delivery status a [`Next`] leaves (the metric's label).
+fn next_label(next: Next) -> &'static str {
+    match next {
+        Next::Delivered => "delivered",
+        Next::RetryAt(_) => "retrying",
+        Next::Failed => "failed",
     }
 }
 

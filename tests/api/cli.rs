@@ -233,3 +233,38 @@ async fn a_lost_admin_password_is_reset_from_the_command_line() {
             .contains("no user has the email address nobody@acme.test")
     );
 }
+
+#[tokio::test]
+async fn a_restart_on_postgresql_logs_no_notices_at_the_default_level() {
+    let database = TestDatabase::new().await;
+    if database.sqlite_path.is_some() {
+        eprintln!(
+            "PostgreSQL notices: nothing to check on SQLite (run with scripts/with-postgres.sh)"
+        );
+    }
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
+        let output = lynk_binary()
+            .args(["migrate", "--database-url", &database.url])
+            .env_remove("RUST_LOG")
+            .env("LYNK_LOG_FORMAT", "json")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        outputs.push(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    for stderr in &outputs {
+        assert!(!stderr.contains("already exists, skipping"), "{stderr}");
+    }
+    // The notice is still there for whoever asks for it.
+    if database.sqlite_path.is_none() {
+        let output = lynk_binary()
+            .args(["migrate", "--database-url", &database.url])
+            .env("RUST_LOG", "info,sqlx::postgres::notice=info")
+            .env("LYNK_LOG_FORMAT", "json")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("already exists, skipping"), "{stderr}");
+    }
+}

@@ -216,6 +216,33 @@ async fn a_personal_token_is_issued_copied_verified_and_revoked() {
     browser.click_text(".menu button", "Revoke").await;
     browser.wait_for_text("dialog", "cannot be undone").await;
     browser.click_text("dialog button", "Revoke token").await;
+    // The list shows active tokens unless asked for the others.
+    for _ in 0..300 {
+        let shown = browser
+            .eval("return document.querySelector('main .list').textContent")
+            .await;
+        if !shown
+            .as_str()
+            .unwrap_or("release laptop")
+            .contains("release laptop")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let shown = browser
+        .eval("return document.querySelector('main .list').textContent")
+        .await;
+    assert!(
+        !shown.as_str().unwrap().contains("release laptop"),
+        "a revoked token is left out of the Active list: {shown}"
+    );
+    browser
+        .find("main select[name=status]")
+        .await
+        .select_by_value("")
+        .await
+        .expect("any status");
     row_showing(&browser, "release laptop", &["Revoked"]).await;
     let answer = app.gql(Some(&secret), VERIFY, json!({})).await;
     assert_unauthorized(&answer, true);
@@ -243,7 +270,7 @@ async fn an_admin_creates_an_uploader_service_token() {
     browser
         .find("dialog select[name=role]")
         .await
-        .select_by_label("uploader (projects:read, sboms:read, sboms:write)")
+        .select_by_label("uploader")
         .await
         .expect("pick the uploader role");
     browser
@@ -315,6 +342,14 @@ async fn an_admin_creates_an_uploader_service_token() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(rows.matches("sbom pipeline").count(), 2, "{rows}");
+    // Newest first: the successor on top, its predecessor below it,
+    // replaced and working until the grace ends.
+    let rows = browser
+        .eval("return [...document.querySelectorAll('main tbody tr')].map(r => r.innerText)")
+        .await;
+    let rows: Vec<String> = serde_json::from_value(rows).unwrap();
+    assert!(!rows[0].contains("Replaced"), "{rows:?}");
+    assert!(rows[1].contains("Replaced — works until"), "{rows:?}");
     browser.close().await;
 }
 

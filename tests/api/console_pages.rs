@@ -184,13 +184,15 @@ async fn projects_sboms_and_invitations_work_through_their_forms() {
         .await
         .expect("pick a role");
     browser.click_text("#invite-form button", "Invite").await;
-    let code = browser
+    let link = browser
         .find("#new-secret")
         .await
         .text()
         .await
-        .expect("code");
-    assert!(code.starts_with("lynk_invite_"), "{code}");
+        .expect("link");
+    let prefix = format!("http://{}/#/accept/lynk_invite_", app.address);
+    assert!(link.starts_with(&prefix), "{link}");
+    let code = link.rsplit('/').next().unwrap();
     let accepted = app
         .gql(
             None,

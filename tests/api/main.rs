@@ -3,6 +3,7 @@
 
 mod address_bound;
 mod audit;
+mod audit_targets;
 mod batching;
 mod browser;
 mod budgets;
@@ -16,13 +17,16 @@ mod console_pages;
 mod console_publishers;
 mod console_policy;
 mod console_token_page;
+mod console_tokens;
 mod console_webhooks;
+mod deploy_files;
 mod durability;
 mod graphiql_storage;
 mod graphql_http;
 mod hardening;
 mod helpers;
 mod instances;
+mod invitation_links;
 mod last_used;
 mod least_privilege;
 mod limits;

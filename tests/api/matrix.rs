@@ -58,6 +58,7 @@ pub const CASES: &[Case] = &[
     Case { field: "Organization.tokens", query: "{ organization { tokens { edges { cursor } } } }", expect: [U, A, F, F, A] },
     Case { field: "Organization.auditEvents", query: "{ organization { auditEvents { edges { cursor } } } }", expect: [U, A, F, F, F] },
     Case { field: "Mutation.login", query: r#"mutation { login(email: "admin@acme.test", password: "correct horse battery staple") { expiresAt } }"#, expect: [A, A, A, A, A] },
+    Case { field: "Query.invitationPreview", query: r#"{ invitationPreview(code: "nope") { email } }"#, expect: [A, A, A, A, A] },
     Case { field: "Mutation.acceptInvitation", query: r#"mutation { acceptInvitation(input: {code: "nope", name: "x", password: "y"}) { expiresAt } }"#, expect: [A, A, A, A, A] },
     Case { field: "Mutation.changePassword", query: r#"mutation { changePassword(currentPassword: "x", newPassword: "short") }"#, expect: [U, A, F, F, F] },
     Case { field: "Mutation.createOrganization", query: r#"mutation { createOrganization(name: "") { id } }"#, expect: [U, A, F, F, F] },
@@ -97,6 +98,8 @@ pub const CASES: &[Case] = &[
     Case { field: "Mutation.createWebhook", query: r#"mutation { createWebhook(input: {url: "http://hooks.example.com/", events: ["token.created"]}) { secret } }"#, expect: [U, A, F, F, F] },
     Case { field: "Mutation.updateWebhook", query: "mutation($id: ID!) { updateWebhook(id: $id, input: {}) { id } }", expect: [U, A, F, F, F] },
     Case { field: "Mutation.deleteWebhook", query: "mutation($id: ID!) { deleteWebhook(id: $id) }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.sendTestWebhookEvent", query: "mutation($id: ID!) { sendTestWebhookEvent(id: $id) { id } }", expect: [U, A, F, F, F] },
+    Case { field: "Mutation.redeliverWebhookDelivery", query: "mutation($id: ID!) { redeliverWebhookDelivery(id: $id) { id } }", expect: [U, A, F, F, F] },
     // Public, but a token that does not verify is a failed
     // authentication: 401 for everyone (trusted_publishing.rs exchanges
     // real ones without any credential).

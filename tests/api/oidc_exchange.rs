@@ -676,7 +676,8 @@ async fn the_console_shows_the_project_id_to_exchange_with() {
         hint,
         format!(
             "A CI job names this project in the exchange: exchangeOidcToken(token: $token, \
-             projectId: \"{project}\") (the LYNK_PROJECT_ID of the README’s CI recipes)."
+             projectId: \"{project}\") (the LYNK_PROJECT_ID of the CI recipes in docs/ci.md in \
+             lynk’s repository)."
         )
     );
     browser.close().await;

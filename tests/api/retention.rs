@@ -34,6 +34,7 @@ async fn delivery(app: &TestApp, webhook_id: Uuid, days: i64, status: &str, atte
         next_attempt_at: Set(Utc::now() + Duration::days(1)),
         locked_until: Set(None),
         response_status: Set(None),
+        last_error: Set(None),
         created_at: Set(created_at),
         delivered_at: Set(None),
     })

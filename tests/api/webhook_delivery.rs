@@ -769,3 +769,300 @@ async fn a_killed_sender_is_replaced_after_its_lease() {
         "not before the lease ended"
     );
 }
+
+const DELIVERIES: &str = "{ organization { webhooks { id deliveries(first: 10) { nodes { id event status responseStatus lastError attempts nextAttemptAt } } } } }";
+const SEND_TEST: &str = "mutation($id: ID!) { sendTestWebhookEvent(id: $id) { id event status attempts nextAttemptAt } }";
+const REDELIVER: &str = "mutation($id: ID!) { redeliverWebhookDelivery(id: $id) { id status attempts lastError nextAttemptAt } }";
+
+/// `Webhook.deliveries` of the admin's organization, as the API lists them.
+async fn listed(app: &TestApp, token: &str) -> Vec<Value> {
+    let answer = app.gql(Some(token), DELIVERIES, Value::Null).await;
+    answer.body["data"]["organization"]["webhooks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", answer.text))
+        .iter()
+        .flat_map(|hook| hook["deliveries"]["nodes"].as_array().unwrap().clone())
+        .collect()
+}
+
+/// A delivery of `event` that failed for good, written as the sender
+/// leaves one after its last attempt.
+async fn failed_delivery(app: &TestApp, webhook_id: Uuid, event: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    webhook_delivery::Entity::insert(webhook_delivery::ActiveModel {
+        id: Set(id),
+        webhook_id: Set(webhook_id),
+        organization_id: Set(app.admin.organization.id),
+        event: Set(event.to_owned()),
+        payload: Set(format!(
+            r#"{{"type":"{event}","timestamp":"2026-12-07T00:00:00.000Z","data":{{}}}}"#
+        )),
+        status: Set(outbox::FAILED.to_owned()),
+        attempts: Set(12),
+        next_attempt_at: Set(Utc::now()),
+        locked_until: Set(None),
+        response_status: Set(None),
+        last_error: Set(Some("no answer within 10s".to_owned())),
+        created_at: Set(Utc::now()),
+        delivered_at: Set(None),
+    })
+    .exec_without_returning(&app.db)
+    .await
+    .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn a_failed_attempt_says_why_and_when_the_next_one_runs() {
+    let (key, _) = sealing_key();
+    let app = spawn_sender(&key).await;
+    // A port nobody listens on: the connection is refused.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    let (webhook_id, _) = create_webhook(&app, &key, &url, &[EventType::TokenRevoked]).await;
+    announce(&app, EventType::TokenRevoked, json!({"token": {"id": "t"}})).await;
+    let pending = eventually("the failed attempt recorded", || async {
+        deliveries(&app)
+            .await
+            .into_iter()
+            .find(|delivery| delivery.attempts == 1 && delivery.last_error.is_some())
+    })
+    .await;
+    assert_eq!(pending.status, outbox::PENDING);
+    let error = pending.last_error.clone().expect("why it failed");
+    assert!(error.contains("onnect"), "{error}");
+
+    let shown = listed(&app, app.admin_token()).await;
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(shown[0]["status"], "PENDING");
+    assert_eq!(shown[0]["lastError"], json!(error));
+    assert_eq!(shown[0]["responseStatus"], Value::Null);
+    let next: chrono::DateTime<Utc> = shown[0]["nextAttemptAt"].as_str().unwrap().parse().unwrap();
+    assert!(
+        (next - pending.next_attempt_at).num_milliseconds().abs() <= 1,
+        "{next} {}",
+        pending.next_attempt_at
+    );
+    assert!(next > Utc::now() - chrono::Duration::seconds(1), "{next}");
+
+    // Logged at warn, with the delivery and why, never the URL.
+    let logs = eventually("the warning", || async {
+        let logs = captured_logs();
+        logs.contains(&pending.id.to_string()).then_some(logs)
+    })
+    .await;
+    let line = logs
+        .lines()
+        .find(|line| {
+            line.contains(&pending.id.to_string()) && line.contains("webhook attempt failed")
+        })
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(
+        line.contains("WARN") && line.contains(&webhook_id.to_string()),
+        "{line}"
+    );
+    assert!(!line.contains(&url), "{line}");
+
+    // Metrics: the attempt by outcome, and the deliveries waiting.
+    let metrics = app
+        .send(app.client.get(format!("http://{}/metrics", app.address)))
+        .await
+        .text;
+    assert!(
+        metrics.contains(r#"lynk_webhook_attempts_total{outcome="failure",status="retrying"}"#),
+        "{metrics}"
+    );
+    let pending_gauge = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("lynk_webhook_deliveries_pending "))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    // Sampled from this test's database at the scrape (other tests share
+    // the process's recorder, so only its presence is certain here).
+    assert!(pending_gauge.parse::<f64>().is_ok(), "{pending_gauge}");
+}
+
+#[tokio::test]
+async fn a_test_event_is_sent_when_asked_for() {
+    let (key, _) = sealing_key();
+    let app = spawn_sender(&key).await;
+    let receiver = Receiver::start([]).await;
+    let (webhook_id, secret) =
+        create_webhook(&app, &key, &receiver.url(), &[EventType::TokenRevoked]).await;
+    let answer = app
+        .gql(
+            Some(app.admin_token()),
+            SEND_TEST,
+            json!({"id": webhook_id}),
+        )
+        .await;
+    let queued = &answer.body["data"]["sendTestWebhookEvent"];
+    assert_eq!(queued["event"], "webhook.test", "{}", answer.text);
+    assert_eq!(queued["status"], "PENDING");
+    assert_eq!(queued["attempts"], 0);
+    let received = receiver.wait_for(1).await;
+    assert!(signature_is_valid(&secret, &received[0]));
+    assert_eq!(
+        header(&received[0], "webhook-id"),
+        queued["id"].as_str().unwrap()
+    );
+    let body: Value = serde_json::from_str(&received[0].body).unwrap();
+    assert_eq!(body["type"], "webhook.test");
+    assert_eq!(body["data"]["webhook"]["id"], webhook_id.to_string());
+    settled(&app, outbox::DELIVERED).await;
+    // Listed for whoever reads the webhook's deliveries.
+    let reader = crate::webhooks::token_with(&app, &["webhooks:read"]).await;
+    let shown = listed(&app, &reader).await;
+    assert_eq!(shown[0]["event"], "webhook.test", "{shown:?}");
+    assert_eq!(shown[0]["nextAttemptAt"], Value::Null);
+    let metrics = app
+        .send(app.client.get(format!("http://{}/metrics", app.address)))
+        .await
+        .text;
+    assert!(
+        metrics.contains(r#"lynk_webhook_attempts_total{outcome="success",status="delivered"}"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_sent_again_with_the_same_id() {
+    let (key, _) = sealing_key();
+    let app = spawn_sender(&key).await;
+    let receiver = Receiver::start([]).await;
+    let (webhook_id, secret) =
+        create_webhook(&app, &key, &receiver.url(), &[EventType::TokenRevoked]).await;
+    let failed = failed_delivery(&app, webhook_id, "token.revoked").await;
+    assert_eq!(
+        listed(&app, app.admin_token()).await[0]["lastError"],
+        "no answer within 10s"
+    );
+    let answer = app
+        .gql(Some(app.admin_token()), REDELIVER, json!({"id": failed}))
+        .await;
+    let queued = &answer.body["data"]["redeliverWebhookDelivery"];
+    assert_eq!(queued["status"], "PENDING", "{}", answer.text);
+    assert_eq!(queued["attempts"], 0);
+    assert!(queued["nextAttemptAt"].is_string());
+    let received = receiver.wait_for(1).await;
+    assert_eq!(header(&received[0], "webhook-id"), failed.to_string());
+    assert!(signature_is_valid(&secret, &received[0]));
+    let delivered = settled(&app, outbox::DELIVERED).await;
+    assert_eq!(delivered.id, failed);
+    assert_eq!(delivered.attempts, 1);
+    assert_eq!(delivered.last_error, None);
+
+    // Delivered now: sending it again is refused, and so is a pending one.
+    let answer = app
+        .gql(Some(app.admin_token()), REDELIVER, json!({"id": failed}))
+        .await;
+    assert_eq!(answer.error_code(), Some("CONFLICT"), "{}", answer.text);
+    assert!(
+        answer.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("was delivered")
+    );
+}
+
+#[tokio::test]
+async fn only_webhooks_write_in_the_organization_sends_again() {
+    let (key, _) = sealing_key();
+    let app = spawn_sender(&key).await;
+    // Never reached: every delivery stays as the test writes it.
+    let (webhook_id, _) = create_webhook(
+        &app,
+        &key,
+        "http://127.0.0.1:9/hook",
+        &[EventType::TokenRevoked, EventType::SbomUploaded],
+    )
+    .await;
+    let token_event = failed_delivery(&app, webhook_id, "token.revoked").await;
+    let sbom_event = failed_delivery(&app, webhook_id, "sbom.uploaded").await;
+
+    // Anonymous: 401.
+    let answer = app.gql(None, REDELIVER, json!({"id": token_event})).await;
+    assert_eq!(answer.status, reqwest::StatusCode::UNAUTHORIZED);
+    // webhooks:read only: FORBIDDEN for both.
+    let reader = crate::webhooks::token_with(&app, &["webhooks:read", "tokens:read"]).await;
+    for (query, id) in [(REDELIVER, token_event), (SEND_TEST, webhook_id)] {
+        let answer = app.gql(Some(&reader), query, json!({"id": id})).await;
+        assert_eq!(answer.error_code(), Some("FORBIDDEN"), "{}", answer.text);
+        assert_eq!(
+            answer.body["errors"][0]["extensions"]["requiredPermission"],
+            "webhooks:write"
+        );
+    }
+    // webhooks:write without tokens:read: a token event is not there for it.
+    let writer =
+        crate::webhooks::token_with(&app, &["webhooks:read", "webhooks:write", "sboms:read"]).await;
+    let answer = app
+        .gql(Some(&writer), REDELIVER, json!({"id": token_event}))
+        .await;
+    assert_eq!(answer.error_code(), Some("NOT_FOUND"), "{}", answer.text);
+    let answer = app
+        .gql(Some(&writer), REDELIVER, json!({"id": sbom_event}))
+        .await;
+    assert_eq!(
+        answer.body["data"]["redeliverWebhookDelivery"]["status"], "PENDING",
+        "{}",
+        answer.text
+    );
+    // Pending now: a second redelivery is a CONFLICT.
+    let answer = app
+        .gql(Some(&writer), REDELIVER, json!({"id": sbom_event}))
+        .await;
+    assert_eq!(answer.error_code(), Some("CONFLICT"), "{}", answer.text);
+
+    // Another organization's admin: NOT_FOUND, for the delivery and the webhook.
+    let other = app.other_organization("Globex", "hank@globex.test").await;
+    for (query, id) in [(REDELIVER, token_event), (SEND_TEST, webhook_id)] {
+        let answer = app.gql(Some(&other.token), query, json!({"id": id})).await;
+        assert_eq!(answer.error_code(), Some("NOT_FOUND"), "{}", answer.text);
+    }
+    // A malformed id is no delivery either.
+    let answer = app
+        .gql(Some(app.admin_token()), REDELIVER, json!({"id": "nope"}))
+        .await;
+    assert_eq!(answer.error_code(), Some("NOT_FOUND"), "{}", answer.text);
+
+    // A paused webhook gets neither.
+    webhook::Entity::update_many()
+        .col_expr(
+            webhook::Column::Active,
+            sea_orm::sea_query::Expr::value(false),
+        )
+        .filter(webhook::Column::Id.eq(webhook_id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let answer = app
+        .gql(
+            Some(app.admin_token()),
+            SEND_TEST,
+            json!({"id": webhook_id}),
+        )
+        .await;
+    assert_eq!(answer.error_code(), Some("CONFLICT"), "{}", answer.text);
+    assert!(
+        answer.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("paused")
+    );
+    let answer = app
+        .gql(
+            Some(app.admin_token()),
+            REDELIVER,
+            json!({"id": token_event}),
+        )
+        .await;
+    assert_eq!(answer.error_code(), Some("CONFLICT"), "{}", answer.text);
+    // Nothing was queued by the refusals.
+    let stored = webhook_delivery::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(
+        stored.iter().find(|d| d.id == token_event).unwrap().status,
+        outbox::FAILED
+    );
+}
