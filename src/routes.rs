@@ -18,5 +18,16 @@ pub const METRICS: &str = "/metrics";
 /// Secret scanners report leaked tokens here (with `--secret-scanning-keys`).
 pub const SECRET_SCANNING_REVOKE: &str = "/secret-scanning/revoke";
 
+/// The public keys receipts are signed with (a JWKS).
+pub const JWKS: &str = "/.well-known/jwks.json";
+
 /// Every fixed path, for labels bounded to what exists.
-pub const FIXED: &[&str] = &[CONSOLE, API, HEALTH, READY, METRICS, SECRET_SCANNING_REVOKE];
+pub const FIXED: &[&str] = &[
+    CONSOLE,
+    API,
+    HEALTH,
+    READY,
+    METRICS,
+    SECRET_SCANNING_REVOKE,
+    JWKS,
+];

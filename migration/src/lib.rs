@@ -23,6 +23,9 @@ mod m20261202_000014_create_webhook;
 mod m20261207_000015_create_oidc_jti;
 mod m20261207_000020_add_token_rotated_from;
 mod m20261207_000025_add_webhook_parking;
+mod m20261208_000120_create_token_claims;
+mod m20261208_000121_add_upload_policy;
+mod m20261208_000122_add_sbom_receipts;
 
 /// Applies lynk's migrations in order.
 pub struct Migrator;
@@ -48,6 +51,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000015_create_oidc_jti::Migration),
             Box::new(m20261207_000020_add_token_rotated_from::Migration),
             Box::new(m20261207_000025_add_webhook_parking::Migration),
+            Box::new(m20261208_000120_create_token_claims::Migration),
+            Box::new(m20261208_000121_add_upload_policy::Migration),
+            Box::new(m20261208_000122_add_sbom_receipts::Migration),
         ]
     }
 }

@@ -163,7 +163,7 @@ fn sealing_key() -> (SealingKey, String) {
 async fn spawn_sender(key: &SealingKey) -> TestApp {
     let key = key.clone();
     spawn_app_with(|config| {
-        config.webhook_encryption_key = Some(key);
+        config.encryption_key = Some(key);
         config.allow_private_webhook_urls = true;
     })
     .await
@@ -418,7 +418,7 @@ async fn private_addresses_are_never_reached_at_delivery() {
     let (key, _) = sealing_key();
     let app = spawn_app_with({
         let key = key.clone();
-        |config| config.webhook_encryption_key = Some(key)
+        |config| config.encryption_key = Some(key)
     })
     .await;
     // Counts every connection, TLS or not: nothing may even connect.
@@ -595,7 +595,7 @@ async fn expiry_notices_go_out_once_across_scans_and_instances() {
         .another_instance_with({
             let key = key.clone();
             |config| {
-                config.webhook_encryption_key = Some(key);
+                config.encryption_key = Some(key);
                 config.allow_private_webhook_urls = true;
             }
         })
@@ -673,7 +673,7 @@ async fn two_instances_deliver_each_event_once() {
         .another_instance_with({
             let key = key.clone();
             |config| {
-                config.webhook_encryption_key = Some(key);
+                config.encryption_key = Some(key);
                 config.allow_private_webhook_urls = true;
             }
         })
@@ -749,7 +749,7 @@ async fn a_killed_sender_is_replaced_after_its_lease() {
 
     let _replacement = app
         .another_instance_with(move |config| {
-            config.webhook_encryption_key = Some(key);
+            config.encryption_key = Some(key);
             config.allow_private_webhook_urls = true;
             config.webhook_lease = Duration::from_secs(6);
         })
