@@ -58,6 +58,7 @@ async fn spawn_observed() -> Observed {
         DatabaseArgs::new(database.url.clone()),
     );
     config.bootstrap_password = Some(ADMIN_PASSWORD.into());
+    crate::helpers::postgres_needs_a_key(&mut config);
     let app = Application::build_with_connection(config, db)
         .await
         .expect("build app");

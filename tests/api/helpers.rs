@@ -191,7 +191,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
 /// makes its own `lynk.key` beside the database).
 pub const POSTGRES_TEST_KEY: &str = "dGVzdCBrZXkgZm9yIHBvc3RncmVzIHRlc3RzIDMyYis=";
 
-fn postgres_needs_a_key(config: &mut ServeArgs) {
+/// Gives a PostgreSQL server the test key unless it has one.
+pub fn postgres_needs_a_key(config: &mut ServeArgs) {
     if config.database.database_url.starts_with("postgres") && config.encryption_key.is_none() {
         config.encryption_key = Some(POSTGRES_TEST_KEY.parse().expect("a 32-byte key"));
     }

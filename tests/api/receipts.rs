@@ -155,9 +155,7 @@ async fn instances_share_one_key_made_once() {
             "127.0.0.1:0".parse().unwrap(),
             lynk::config::DatabaseArgs::new(url),
         );
-        if !config.database.database_url.starts_with("sqlite") {
-            config.encryption_key = Some(POSTGRES_TEST_KEY.parse().unwrap());
-        }
+        crate::helpers::postgres_needs_a_key(&mut config);
         lynk::startup::Application::build(config).await
     };
     let (a, b) = tokio::join!(build(database.url.clone()), build(database.url.clone()));
