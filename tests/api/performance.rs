@@ -190,7 +190,8 @@ impl SyncCounter {
     }
 
     /// Listens on a loopback port and forwards every connection to
-    /// `upstream`, counting what the client sends; returns the port.
+    /// `upstream`, counting the `Sync`s of connections that run the
+    /// verification query; returns the port.
     async fn proxy(&self, upstream: String) -> u16 {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -222,6 +223,10 @@ impl SyncCounter {
         // Before the startup message, messages have no type byte (the SSL
         // and GSS requests, then the startup message itself).
         let mut started = false;
+        // Only connections that verify credentials count: the webhook
+        // sender and the expiry notices poll on every instance, on pool
+        // connections, behind the requests.
+        let mut verifies = false;
         let mut pending = Vec::new();
         let mut chunk = [0u8; 8192];
         loop {
@@ -246,7 +251,13 @@ impl SyncCounter {
                     break;
                 }
                 if started {
-                    if pending[0] == b'S' {
+                    let message = &pending[..total];
+                    if matches!(message[0], b'P' | b'Q')
+                        && message.windows(14).any(|w| w == b"WHERE t.digest")
+                    {
+                        verifies = true;
+                    }
+                    if message[0] == b'S' && verifies {
                         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
                 } else {
