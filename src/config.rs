@@ -240,6 +240,10 @@ pub struct ServeArgs {
     /// instance.
     #[arg(long, env = "LYNK_WEBHOOK_LEASE", hide = true, default_value = "60s", value_parser = parse_lease)]
     pub webhook_lease: Duration,
+    /// Serve requests but send no webhook deliveries (other instances
+    /// send them). Used by tests of a killed sender.
+    #[arg(long, env = "LYNK_NO_WEBHOOK_SENDER", hide = true)]
+    pub no_webhook_sender: bool,
     /// GitHub's secret-scanning public keys (its key-list JSON), which sign
     /// reports to `POST /secret-scanning/revoke`. Without it the endpoint
     /// answers 404.
@@ -326,6 +330,7 @@ impl ServeArgs {
             allow_private_webhook_urls: false,
             encryption_key: None,
             webhook_lease: crate::webhook::sender::DEFAULT_LEASE,
+            no_webhook_sender: false,
             secret_scanning_keys: None,
             limits: LimitArgs::default(),
         }

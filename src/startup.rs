@@ -44,8 +44,8 @@ pub struct Application {
     db: DatabaseConnection,
     verifier: Verifier,
     last_used: Arc<LastUsedRecorder>,
-    /// The webhook sender.
-    sender: Sender,
+    /// The webhook sender; `None` with `--no-webhook-sender`.
+    sender: Option<Sender>,
     bootstrapped: Option<BootstrapOutcome>,
 }
 
@@ -138,14 +138,18 @@ impl Application {
                 password_checks: CheckQueue::new(limits.password_check_queue),
             }),
         };
-        let sender = Sender::new(
-            db.clone(),
-            SenderSettings {
-                key: encryption_key,
-                allow_private: config.allow_private_webhook_urls,
-                lease: config.webhook_lease,
-            },
-        )?;
+        let sender = (!config.no_webhook_sender)
+            .then(|| {
+                Sender::new(
+                    db.clone(),
+                    SenderSettings {
+                        key: encryption_key,
+                        allow_private: config.allow_private_webhook_urls,
+                        lease: config.webhook_lease,
+                    },
+                )
+            })
+            .transpose()?;
         Ok(Application {
             listener,
             router: router(state, &config, scanning_keys),
@@ -228,16 +232,15 @@ impl Application {
             self.db.clone(),
             until_stopped(signals_stopped.clone()),
         ));
-        let signals = vec![
-            tokio::spawn(
-                self.sender
-                    .run_until(until_stopped(signals_stopped.clone())),
-            ),
-            tokio::spawn(notices::run_until(
-                self.db.clone(),
-                until_stopped(signals_stopped),
-            )),
-        ];
+        let mut signals = vec![tokio::spawn(notices::run_until(
+            self.db.clone(),
+            until_stopped(signals_stopped.clone()),
+        ))];
+        if let Some(sender) = self.sender {
+            signals.push(tokio::spawn(
+                sender.run_until(until_stopped(signals_stopped)),
+            ));
+        }
         let serving = axum::serve(
             self.listener,
             self.router
