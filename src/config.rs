@@ -64,6 +64,61 @@ pub enum Command {
     /// Manage user accounts (`lynk user reset-password --email …`).
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the keys receipts are signed with (`lynk signing-key rotate`).
+    #[command(subcommand)]
+    SigningKey(SigningKeyCommand),
+    /// Check SBOM receipts offline (`lynk receipt verify`).
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+}
+
+/// What `lynk signing-key` can do.
+#[derive(Debug, Subcommand)]
+pub enum SigningKeyCommand {
+    /// Make a new receipt signing key and sign with it from now on; the
+    /// old key stays published in the JWKS, so its receipts stay valid.
+    /// Running servers pick the new key up at their next upload.
+    Rotate(RotateArgs),
+}
+
+/// Settings of `lynk signing-key rotate`.
+#[derive(Debug, Clone, Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The server's encryption key (as `lynk serve` takes it; with
+    /// SQLite, `lynk.key` beside the database when not given).
+    #[arg(
+        long,
+        env = "LYNK_ENCRYPTION_KEY",
+        alias = "webhook-encryption-key",
+        hide_env_values = true
+    )]
+    pub encryption_key: Option<crate::webhook::seal::SealingKey>,
+}
+
+/// What `lynk receipt` can do.
+#[derive(Debug, Subcommand)]
+pub enum ReceiptCommand {
+    /// Check a receipt and its SBOM file against the server's public keys,
+    /// with no account. Exit code 0: valid; 1: invalid (altered, another
+    /// file, an unknown key); 2: not checked (a file or the keys unreadable).
+    Verify(VerifyReceiptArgs),
+}
+
+/// Settings of `lynk receipt verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyReceiptArgs {
+    /// The receipt: a file holding `Sbom.receipt`, or the receipt itself.
+    #[arg(long)]
+    pub receipt: String,
+    /// The SBOM document, byte for byte as uploaded.
+    #[arg(long)]
+    pub sbom: std::path::PathBuf,
+    /// The key set: a JWKS file, or the server's
+    /// `https://…/.well-known/jwks.json`.
+    #[arg(long)]
+    pub jwks: String,
 }
 
 /// What `lynk user` can do.
@@ -139,17 +194,29 @@ pub struct ServeArgs {
     /// addresses (a receiver on the same machine); never in production.
     #[arg(long, env = "LYNK_ALLOW_PRIVATE_WEBHOOK_URLS")]
     pub allow_private_webhook_urls: bool,
-    /// The key webhook signing secrets are sealed with at rest: 32 random
-    /// bytes, base64 (`openssl rand -base64 32`). Without it, webhooks
-    /// cannot be created. Every instance needs the same key.
-    #[arg(long, env = "LYNK_WEBHOOK_ENCRYPTION_KEY", hide_env_values = true)]
-    pub webhook_encryption_key: Option<crate::webhook::seal::SealingKey>,
+    /// The server's encryption key: 32 random bytes, base64 (`openssl
+    /// rand -base64 32`). It seals webhook secrets and receipt signing
+    /// keys at rest; every instance needs the same one. Without it, SQLite
+    /// uses `lynk.key` beside the database file (made on first start);
+    /// PostgreSQL requires it. `--webhook-encryption-key` and
+    /// `LYNK_WEBHOOK_ENCRYPTION_KEY` are accepted as its old names.
+    #[arg(
+        long,
+        env = "LYNK_ENCRYPTION_KEY",
+        alias = "webhook-encryption-key",
+        hide_env_values = true
+    )]
+    pub encryption_key: Option<crate::webhook::seal::SealingKey>,
     /// How long a webhook delivery, once claimed by an instance, is left
     /// to it before another may send it again (at least 2s; the request
     /// waits at most half of it). Shortened only by tests of a killed
     /// instance.
     #[arg(long, env = "LYNK_WEBHOOK_LEASE", hide = true, default_value = "60s", value_parser = parse_lease)]
     pub webhook_lease: Duration,
+    /// Serve requests but send no webhook deliveries (other instances
+    /// send them). Used by tests of a killed sender.
+    #[arg(long, env = "LYNK_NO_WEBHOOK_SENDER", hide = true)]
+    pub no_webhook_sender: bool,
     /// GitHub's secret-scanning public keys (its key-list JSON), which sign
     /// reports to `POST /secret-scanning/revoke`. Without it the endpoint
     /// answers 404.
@@ -235,8 +302,9 @@ impl ServeArgs {
             oidc_allow_http_issuers: false,
             oidc_min_refresh: Duration::from_secs(60),
             allow_private_webhook_urls: false,
-            webhook_encryption_key: None,
+            encryption_key: None,
             webhook_lease: crate::webhook::sender::DEFAULT_LEASE,
+            no_webhook_sender: false,
             secret_scanning_keys: None,
             limits: LimitArgs::default(),
         }

@@ -88,6 +88,9 @@ pub enum Error {
     OrganizationForbidden,
     /// The caller may not do this, for a reason other than a missing permission.
     Forbidden(String),
+    /// The project accepts uploads only through trusted publishing
+    /// (`extensions.reason: "UPLOAD_POLICY"`, docs/DESIGN.md §9).
+    UploadPolicy,
     /// An argument is invalid; the message says what is wrong and what is valid.
     BadUserInput(String),
     /// The id does not exist in the caller's organization.
@@ -129,6 +132,7 @@ impl Error {
             Error::MissingPermission(_)
             | Error::Withheld(..)
             | Error::Forbidden(_)
+            | Error::UploadPolicy
             | Error::OrganizationForbidden => "FORBIDDEN",
             Error::BadUserInput(_) => "BAD_USER_INPUT",
             Error::NotFound(_) => "NOT_FOUND",
@@ -152,6 +156,7 @@ impl Error {
             Error::MissingPermission(_)
             | Error::Withheld(..)
             | Error::Forbidden(_)
+            | Error::UploadPolicy
             | Error::BadUserInput(_)
             | Error::NotFound(_)
             | Error::Conflict(_) => StatusCode::OK,
@@ -177,6 +182,9 @@ impl Error {
                 format!("Forbidden: this needs the `{p}` permission, which {why}")
             }
             Error::Forbidden(reason) => format!("Forbidden: {reason}"),
+            Error::UploadPolicy => "Forbidden: this project's upload policy is \
+                TRUSTED_PUBLISHING_ONLY: upload with a token from exchangeOidcToken"
+                .to_owned(),
             Error::BadUserInput(message) | Error::Conflict(message) => message.clone(),
             Error::NotFound(what) => format!("{what} not found"),
             Error::RateLimited { retry_after_secs } => {
@@ -293,6 +301,7 @@ fn graphql_error(err: &Error) -> async_graphql::Error {
         Error::RateLimited { retry_after_secs } | Error::Overloaded { retry_after_secs } => {
             extensions.set("retryAfter", *retry_after_secs);
         }
+        Error::UploadPolicy => extensions.set("reason", "UPLOAD_POLICY"),
         Error::Internal(_) => {
             if let Some(id) = request_id {
                 extensions.set("requestId", id);

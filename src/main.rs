@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
     // The queued log lines first, then the error below them.
     drop(logs);
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             // Errors carry stable codes; internal causes are shown here, on
             // the operator's terminal, never to an API client.

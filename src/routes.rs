@@ -20,6 +20,9 @@ pub const SECRET_SCANNING_REVOKE: &str = "/secret-scanning/revoke";
 /// Anyone hands in lynk secrets they found, to have them revoked.
 pub const PUBLIC_REVOKE: &str = "/tokens/revoke";
 
+/// The public keys receipts are signed with (a JWKS).
+pub const JWKS: &str = "/.well-known/jwks.json";
+
 /// Every fixed path, for labels bounded to what exists.
 pub const FIXED: &[&str] = &[
     CONSOLE,
@@ -29,4 +32,5 @@ pub const FIXED: &[&str] = &[
     METRICS,
     SECRET_SCANNING_REVOKE,
     PUBLIC_REVOKE,
+    JWKS,
 ];

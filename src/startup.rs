@@ -26,6 +26,7 @@ use crate::{
     database,
     error::Error,
     graphql::{self, QueryLimits, document_cache::DocumentCache, handler::GraphqlState},
+    receipt::{self, keys::ReceiptKeys},
     retention, routes,
     secret_scanning::{self, PublicRevocation, SecretScanning, key_file::KeyFile},
     service::bootstrap::{self, BootstrapOutcome, BootstrapRequest},
@@ -43,8 +44,7 @@ pub struct Application {
     db: DatabaseConnection,
     verifier: Verifier,
     last_used: Arc<LastUsedRecorder>,
-    /// The webhook sender; `None` without a webhook key, when no webhook
-    /// can exist or be signed.
+    /// The webhook sender; `None` with `--no-webhook-sender`.
     sender: Option<Sender>,
     bootstrapped: Option<BootstrapOutcome>,
 }
@@ -69,6 +69,13 @@ impl Application {
             .transpose()
             .map_err(Error::internal)?;
         database::migrate(&db).await?;
+        let encryption_key = crate::encryption_key::resolve(
+            config.encryption_key.clone(),
+            &config.database.database_url,
+            &db,
+        )
+        .await?;
+        receipt::keys::ensure(&db, &encryption_key).await?;
         let bootstrapped = bootstrap::bootstrap_empty_database(
             &db,
             BootstrapRequest {
@@ -109,7 +116,8 @@ impl Application {
             max_sbom_bytes: config.max_sbom_bytes,
             trusted_proxy_hops: limits.trusted_proxy_hops,
             oidc_keys: Arc::new(oidc_keys),
-            webhook_key: config.webhook_encryption_key.clone(),
+            encryption_key: encryption_key.clone(),
+            receipt_keys: Arc::new(ReceiptKeys::new(encryption_key.clone())),
             allow_private_webhook_urls: config.allow_private_webhook_urls,
             rate_limits: Arc::new(RateLimits {
                 budgets: Budgets {
@@ -133,16 +141,16 @@ impl Application {
                 password_checks: CheckQueue::new(limits.password_check_queue),
             }),
         };
-        let sender = config
-            .webhook_encryption_key
-            .clone()
-            .map(|key| {
-                let settings = SenderSettings {
-                    key,
-                    allow_private: config.allow_private_webhook_urls,
-                    lease: config.webhook_lease,
-                };
-                Sender::new(db.clone(), settings)
+        let sender = (!config.no_webhook_sender)
+            .then(|| {
+                Sender::new(
+                    db.clone(),
+                    SenderSettings {
+                        key: encryption_key,
+                        allow_private: config.allow_private_webhook_urls,
+                        lease: config.webhook_lease,
+                    },
+                )
             })
             .transpose()?;
         Ok(Application {
@@ -227,17 +235,15 @@ impl Application {
             self.db.clone(),
             until_stopped(signals_stopped.clone()),
         ));
-        let signals = match self.sender {
-            Some(sender) => {
-                let stopped = signals_stopped.clone();
-                let db = self.db.clone();
-                vec![
-                    tokio::spawn(sender.run_until(until_stopped(stopped))),
-                    tokio::spawn(notices::run_until(db, until_stopped(signals_stopped))),
-                ]
-            }
-            None => Vec::new(),
-        };
+        let mut signals = vec![tokio::spawn(notices::run_until(
+            self.db.clone(),
+            until_stopped(signals_stopped.clone()),
+        ))];
+        if let Some(sender) = self.sender {
+            signals.push(tokio::spawn(
+                sender.run_until(until_stopped(signals_stopped)),
+            ));
+        }
         let serving = axum::serve(
             self.listener,
             self.router
@@ -371,6 +377,7 @@ pub fn router(state: AppState, config: &ServeArgs, scanning_keys: Option<KeyFile
         .route(routes::HEALTH, get(|| async { "ok" }))
         .route(routes::READY, get(readyz))
         .route(routes::METRICS, get(crate::metrics::scrape))
+        .route(routes::JWKS, get(jwks))
         .route(
             &format!("{}{{name}}", routes::ASSET_PREFIX),
             get(graphiql_asset),
@@ -399,6 +406,20 @@ async fn graphiql_asset(Path(name): Path<String>) -> axum::response::Response {
 async fn console_asset(Path(name): Path<String>) -> axum::response::Response {
     use axum::response::IntoResponse;
     crate::console::asset(&name).unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
+}
+
+/// The receipt signing keys' public JWKs (docs/receipts.md).
+async fn jwks(State(state): State<AppState>) -> Result<axum::response::Response, Error> {
+    use axum::response::IntoResponse;
+    let keys = receipt::keys::jwks(&state.db).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/jwk-set+json"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        keys.to_string(),
+    )
+        .into_response())
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {

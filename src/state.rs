@@ -9,6 +9,7 @@ use crate::{
         last_used::LastUsedRecorder, oidc::jwks::IssuerKeys, rate_limit::RateLimits,
         verify::Verifier,
     },
+    receipt::keys::ReceiptKeys,
     webhook::seal::SealingKey,
 };
 
@@ -33,9 +34,11 @@ pub struct AppState {
     pub trusted_proxy_hops: usize,
     /// OIDC issuers' keys, for trusted publishing.
     pub oidc_keys: Arc<IssuerKeys>,
-    /// Seals webhook signing secrets at rest; `None`: webhooks cannot be
-    /// created (`--webhook-encryption-key`).
-    pub webhook_key: Option<SealingKey>,
+    /// The server's encryption key (`--encryption-key`): seals webhook
+    /// signing secrets and receipt signing keys at rest.
+    pub encryption_key: SealingKey,
+    /// The receipt signing keys (`receipt::keys`).
+    pub receipt_keys: Arc<ReceiptKeys>,
     /// Webhooks may use `http` and non-public addresses (tests only).
     pub allow_private_webhook_urls: bool,
 }

@@ -28,10 +28,35 @@ const PROJECT = `query Project($id: ID!) {
 const SBOMS = `query Sboms($id: ID!, $first: Int, $after: String) {
   project(id: $id) { sboms(first: $first, after: $after) {
     pageInfo { hasNextPage endCursor }
-    nodes { id name format specVersion componentCount sizeBytes sha256 createdAt } } }
+    nodes { id name format specVersion componentCount sizeBytes sha256 createdAt
+      provenance { kind issuer repository repositoryId ref sha workflowRef environment runId } } } }
 }`;
 
 const FORMATS = { CYCLONEDX: 'CycloneDX', SPDX: 'SPDX' };
+
+const PROVENANCE = {
+  TRUSTED_PUBLISHING: 'CI job',
+  SERVICE_TOKEN: 'Service token',
+  PERSONAL_TOKEN: 'Personal token',
+  SESSION: 'Signed-in user',
+};
+
+/**
+ * Who uploaded an SBOM, as the server verified it: for trusted
+ * publishing, the repository and ref with the commit, and every kept
+ * claim in the cell's title.
+ */
+function provenanceCell(provenance) {
+  const label = PROVENANCE[provenance.kind] ?? provenance.kind;
+  if (provenance.kind !== 'TRUSTED_PUBLISHING') return label;
+  const claims = ['issuer', 'repository', 'repositoryId', 'ref', 'sha', 'workflowRef', 'environment', 'runId']
+    .filter((name) => provenance[name])
+    .map((name) => `${name}: ${provenance[name]}`)
+    .join('\n');
+  const where = [provenance.repository, provenance.ref].filter(Boolean).join(' @ ');
+  const commit = provenance.sha ? ` (${provenance.sha.slice(0, 7)})` : '';
+  return h('span', { class: 'provenance', title: claims }, `${label}: ${where}${commit}`);
+}
 
 /** The server's refusal of a field: "You need x to …", else its message. */
 function refusal(error, what, fallback) {
@@ -234,6 +259,7 @@ function sbomSection(ctx, project) {
       String(sbom.componentCount),
       bytes(sbom.sizeBytes),
       h('code', { title: sbom.sha256 }, `${sbom.sha256.slice(0, 12)}…`),
+      provenanceCell(sbom.provenance),
       timeCell(sbom.createdAt),
       h('div', { class: 'actions row-actions' },
         h('button', { type: 'button', 'aria-label': `Download ${sbom.name}`, onclick: () => download(sbom, report) }, 'Download'),
@@ -242,7 +268,7 @@ function sbomSection(ctx, project) {
           onclick: () => deleteSbom(sbom, report, () => pages.first()),
         }, 'Delete') : null),
     ]);
-    replace(body, table('SBOMs', ['Name', 'Format', 'Spec', 'Components', 'Size', 'SHA-256', 'Uploaded', 'Actions'],
+    replace(body, table('SBOMs', ['Name', 'Format', 'Spec', 'Components', 'Size', 'SHA-256', 'Uploaded by', 'Uploaded', 'Actions'],
       rows, 'No SBOMs yet.'));
     pages.element.hidden = false;
     return connection.pageInfo;

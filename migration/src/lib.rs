@@ -25,6 +25,9 @@ mod m20261207_000020_add_token_rotated_from;
 mod m20261207_000025_add_webhook_parking;
 mod m20261207_000030_store_built_in_roles_by_name;
 mod m20261208_000100_add_trusted_publisher_second_generation;
+mod m20261208_000120_create_token_claims;
+mod m20261208_000121_add_upload_policy;
+mod m20261208_000122_add_sbom_receipts;
 mod m20261208_000140_add_token_usage_and_addresses;
 mod m20261208_000160_add_organization_token_policy;
 mod m20261208_000180_add_token_parent;
@@ -56,6 +59,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000025_add_webhook_parking::Migration),
             Box::new(m20261207_000030_store_built_in_roles_by_name::Migration),
             Box::new(m20261208_000100_add_trusted_publisher_second_generation::Migration),
+            Box::new(m20261208_000120_create_token_claims::Migration),
+            Box::new(m20261208_000121_add_upload_policy::Migration),
+            Box::new(m20261208_000122_add_sbom_receipts::Migration),
             Box::new(m20261208_000140_add_token_usage_and_addresses::Migration),
             Box::new(m20261208_000160_add_organization_token_policy::Migration),
             Box::new(m20261208_000180_add_token_parent::Migration),

@@ -12,6 +12,9 @@ pub struct Model {
     pub name: String,
     pub description: String,
     pub created_at: DateTimeUtc,
+    /// `any_credential`, `trusted_publishing_report` or
+    /// `trusted_publishing_only`; see `UploadPolicy`.
+    pub upload_policy: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -25,6 +25,15 @@ pub struct Model {
     pub uploaded_by_user_id: Option<Uuid>,
     pub uploaded_by_token_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
+    /// `trusted_publishing`, `service_token`, `personal_token` or
+    /// `session`; `None` only before the first start that backfills it.
+    pub provenance_kind: Option<String>,
+    /// The provenance as JSON (the receipt's `provenance` member).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub provenance: Option<String>,
+    /// The compact JWS receipt.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub receipt: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -42,6 +42,11 @@ fn plain_lists() -> HashMap<&'static str, u64> {
         ("Organization.roles", MAX_ROLES),
         ("Organization.webhooks", MAX_WEBHOOKS),
         ("Project.trustedPublishers", MAX_PUBLISHERS_PER_PROJECT),
+        // Capped where read: the most recent 200.
+        (
+            "Project.policyViolations",
+            crate::graphql::project::MAX_POLICY_VIOLATIONS as u64,
+        ),
         ("Token.projects", MAX_TOKEN_PROJECTS as u64),
         (
             "Query.explainOidcExchange",

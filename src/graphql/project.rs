@@ -6,15 +6,17 @@
 //! operations (`graphql::sbom`, `graphql::trusted_publisher`) depend on
 //! this one and never the other way round.
 
+pub mod provenance;
 pub mod publisher;
 pub mod sbom;
 
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, InputObject, Object, connection::Connection};
-use sea_orm::{ColumnTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use self::{
+    provenance::{ProvenanceKind, UploadPolicy, UploadPolicyViolation},
     publisher::{TrustedPublisher, trusted_publishers_of},
     sbom::{Sbom, without_documents},
 };
@@ -26,10 +28,11 @@ use super::{
 };
 use crate::{
     auth::{Permission, Principal, reach},
-    entity::{project, sbom as sbom_entity},
+    entity::{project, sbom as sbom_entity, upload_policy_violation},
     error::Error,
     service::{
         project::{self as project_service, ProjectChanges},
+        provenance as provenance_domain,
         scoped::{find_reachable, list_reachable},
     },
 };
@@ -81,6 +84,40 @@ impl Project {
         self.model.created_at.into()
     }
 
+    /// Which credentials may upload SBOMs here (`updateProject` sets it).
+    async fn upload_policy(&self) -> UploadPolicy {
+        provenance_domain::UploadPolicy::from_stored(&self.model.upload_policy).into()
+    }
+
+    /// Every stored credential that uploaded here under
+    /// `TRUSTED_PUBLISHING_REPORT` without being a token from
+    /// `exchangeOidcToken`, most recent first, at most 200 (needs
+    /// `projects:read`): the pipelines to move before
+    /// `TRUSTED_PUBLISHING_ONLY`.
+    #[graphql(
+        complexity = "crate::graphql::limits::list_complexity(MAX_POLICY_VIOLATIONS, child_complexity)"
+    )]
+    async fn policy_violations(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<UploadPolicyViolation>, Error> {
+        self.viewer.require(Permission::ProjectsRead)?;
+        let rows = upload_policy_violation::Entity::find()
+            .filter(upload_policy_violation::Column::ProjectId.eq(self.model.id))
+            .order_by_desc(upload_policy_violation::Column::LastAt)
+            .order_by_asc(upload_policy_violation::Column::TokenId)
+            .limit(MAX_POLICY_VIOLATIONS as u64)
+            .all(ctx.db()?)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|model| UploadPolicyViolation {
+                model,
+                viewer: Arc::clone(&self.viewer),
+            })
+            .collect())
+    }
+
     /// The CI identities that may exchange their OIDC token for a
     /// short-lived token of this project, oldest first (needs `tokens:read`).
     #[graphql(
@@ -95,18 +132,25 @@ impl Project {
             .map(Some)
     }
 
-    /// The project's SBOMs, newest first (needs `sboms:read`).
+    /// The project's SBOMs, newest first (needs `sboms:read`);
+    /// `provenanceKind` keeps those uploaded by that kind of credential
+    /// (`TRUSTED_PUBLISHING`: by CI jobs through trusted publishing).
     #[graphql(complexity = "connection_complexity(first, child_complexity)")]
     async fn sboms(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        provenance_kind: Option<ProvenanceKind>,
     ) -> Result<Option<Connection<String, Sbom>>, Error> {
         self.viewer.require(Permission::SbomsRead)?;
         let page = Page::new(first, after)?;
-        let select = list_reachable::<sbom_entity::Entity>(&self.viewer)
+        let mut select = list_reachable::<sbom_entity::Entity>(&self.viewer)
             .filter(sbom_entity::Column::ProjectId.eq(self.model.id));
+        if let Some(kind) = provenance_kind {
+            let kind = provenance_domain::ProvenanceKind::from(kind);
+            select = select.filter(sbom_entity::Column::ProvenanceKind.eq(kind.as_stored()));
+        }
         let rows = page
             .apply_newest_first(without_documents(select), sbom_entity::Column::Id)
             .all(ctx.db()?)
@@ -120,6 +164,10 @@ impl Project {
         )?))
     }
 }
+
+/// The most credentials `Project.policyViolations` lists (the most
+/// recent); its complexity is counted for this many.
+pub const MAX_POLICY_VIOLATIONS: usize = 200;
 
 /// `project(id)`.
 #[derive(Default)]
@@ -150,6 +198,9 @@ pub struct CreateProjectInput {
 pub struct UpdateProjectInput {
     pub name: Option<String>,
     pub description: Option<String>,
+    /// Which credentials may upload SBOMs (docs/receipts.md: move to
+    /// `TRUSTED_PUBLISHING_ONLY` through `TRUSTED_PUBLISHING_REPORT`).
+    pub upload_policy: Option<UploadPolicy>,
 }
 
 /// `createProject`, `updateProject`, `deleteProject`.
@@ -171,7 +222,8 @@ impl ProjectMutation {
         Project::written(&ctx.viewer()?, model)
     }
 
-    /// Renames a project or changes its description (needs `projects:write`).
+    /// Renames a project, changes its description or its upload policy
+    /// (needs `projects:write`).
     async fn update_project(
         &self,
         ctx: &Context<'_>,
@@ -182,6 +234,7 @@ impl ProjectMutation {
         let changes = ProjectChanges {
             name: input.name,
             description: input.description,
+            upload_policy: input.upload_policy.map(Into::into),
         };
         let project_id = parse_id(&id, "project")?;
         let model = project_service::update(ctx.db()?, &caller, project_id, changes).await?;

@@ -21,6 +21,7 @@ pub mod member;
 pub mod organization;
 pub mod policy;
 pub mod project;
+pub mod provenance;
 pub mod role;
 pub mod sbom;
 pub mod sbom_document;

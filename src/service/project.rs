@@ -11,15 +11,19 @@ use uuid::Uuid;
 
 use crate::{
     database,
-    entity::{project, sbom},
+    entity::{project, sbom, upload_policy_violation},
     error::{Error, ResultExt},
-    service::{audit::AuditAction, caller::Caller, scoped::find_reachable, validate},
+    service::{
+        audit::AuditAction, caller::Caller, provenance::UploadPolicy, scoped::find_reachable,
+        validate,
+    },
 };
 
 /// What `updateProject` changes; `None` leaves a field as it is.
 pub struct ProjectChanges {
     pub name: Option<String>,
     pub description: Option<String>,
+    pub upload_policy: Option<UploadPolicy>,
 }
 
 fn duplicate_name(name: &str) -> String {
@@ -49,6 +53,7 @@ pub async fn create(
         name: Set(name.clone()),
         description: Set(description),
         created_at: Set(now),
+        upload_policy: Set(UploadPolicy::AnyCredential.as_stored().to_owned()),
     }
     .insert(&txn)
     .await
@@ -84,6 +89,9 @@ pub async fn update(
     if let Some(description) = description {
         active.description = Set(description);
     }
+    if let Some(policy) = changes.upload_policy {
+        active.upload_policy = Set(policy.as_stored().to_owned());
+    }
     let model = active
         .update(&txn)
         .await
@@ -105,6 +113,10 @@ pub async fn delete(
     let now = Utc::now();
     let txn = database::begin_write(db).await?;
     let project = find_reachable::<project::Entity>(&txn, caller.principal, project_id).await?;
+    upload_policy_violation::Entity::delete_many()
+        .filter(upload_policy_violation::Column::ProjectId.eq(project.id))
+        .exec(&txn)
+        .await?;
     sbom::Entity::delete_many()
         .filter(sbom::Column::ProjectId.eq(project.id))
         .exec(&txn)

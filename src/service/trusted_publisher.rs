@@ -28,12 +28,12 @@ use crate::{
         reach,
     },
     database,
-    entity::{oidc_jti, project, role, trusted_publisher},
+    entity::{oidc_jti, project, role, token_claims, trusted_publisher},
     error::{Error, ResultExt},
     service::{
         audit::{self, Actor, AuditAction, AuditRecord},
         caller::Caller,
-        policy,
+        policy, provenance,
         scoped::{find_in_organization, find_reachable},
         token::{self as token_service, NewToken},
         token_create::CreatedToken,
@@ -647,6 +647,11 @@ async fn issue(
         }
         _ => model,
     };
+    // The claims an upload with this token copies into its provenance.
+    token_claims::ActiveModel::from(provenance::kept_claims(model.id, publisher.id, claims))
+        .reset_all()
+        .insert(&txn)
+        .await?;
     audit::record_with_detail(
         &txn,
         AuditRecord::new(

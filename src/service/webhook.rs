@@ -55,18 +55,6 @@ impl std::fmt::Debug for CreatedWebhook {
     }
 }
 
-/// Without a sealing key there is nowhere safe to keep a secret. It is
-/// the server's configuration, not the request, that is missing, so no
-/// argument could fix it: the operation is refused (`FORBIDDEN`, with no
-/// `requiredPermission`, since no permission would help either).
-fn no_sealing_key() -> Error {
-    Error::Forbidden(
-        "webhooks are not enabled on this server: it needs --webhook-encryption-key \
-         (LYNK_WEBHOOK_ENCRYPTION_KEY), 32 random bytes in base64, to keep webhook secrets"
-            .into(),
-    )
-}
-
 fn check_url(app: &AppState, url: &str) -> Result<String, Error> {
     address::check_url(url, app.allow_private_webhook_urls)
         .map(String::from)
@@ -94,7 +82,7 @@ pub async fn create(
 ) -> Result<CreatedWebhook, Error> {
     let url = check_url(app, &new.url)?;
     let events = check_events(caller, &new.events)?;
-    let key: &SealingKey = app.webhook_key.as_ref().ok_or_else(no_sealing_key)?;
+    let key: &SealingKey = &app.encryption_key;
     let organization_id = caller.organization_id();
     let now = Utc::now();
     // Under the organization's lock: two creations must not both pass

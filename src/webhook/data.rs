@@ -66,6 +66,12 @@ pub fn sbom(sbom: &sbom::Model) -> Value {
         "format": sbom.format,
         "sha256": sbom.sha256,
         "projectId": sbom.project_id.to_string(),
+        // Who uploaded it, as verified (docs/DESIGN.md §9).
+        "provenance": sbom
+            .provenance
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Value>(p).ok())
+            .unwrap_or(Value::Null),
     })
 }
 
@@ -126,6 +132,9 @@ mod tests {
             uploaded_by_user_id: None,
             uploaded_by_token_id: None,
             created_at: Utc::now(),
+            provenance_kind: Some("session".into()),
+            provenance: Some(r#"{"kind":"SESSION"}"#.into()),
+            receipt: Some("a.b.c".into()),
         };
         let described = sbom(&model);
         assert_eq!(
@@ -136,6 +145,7 @@ mod tests {
                 "format": "cyclonedx",
                 "sha256": "ab".repeat(32),
                 "projectId": uuid::Uuid::max().to_string(),
+                "provenance": {"kind": "SESSION"},
             })
         );
     }

@@ -1,8 +1,9 @@
 //! Webhook signing secrets at rest. A webhook's secret must be kept to sign
 //! its deliveries (unlike a token, a digest will not do), so it is sealed
-//! with ChaCha20-Poly1305 under the server's key (`--webhook-encryption-key`)
+//! with ChaCha20-Poly1305 under the server's key (`--encryption-key`)
 //! and a random nonce per secret. A copy of the database alone does not
 //! reveal the secrets; the key lives in the deployment's configuration.
+//! Receipt signing keys are sealed the same way (`receipt::keys`).
 
 use std::{fmt, str::FromStr};
 
@@ -31,11 +32,11 @@ impl FromStr for SealingKey {
 
     fn from_str(text: &str) -> Result<SealingKey, String> {
         let bytes = STANDARD.decode(text.trim()).map_err(|_| {
-            "the webhook encryption key must be base64 (`openssl rand -base64 32`)".to_owned()
+            "the encryption key must be base64 (`openssl rand -base64 32`)".to_owned()
         })?;
         let key: [u8; 32] = bytes.try_into().map_err(|bytes: Vec<u8>| {
             format!(
-                "the webhook encryption key must be 32 bytes, base64-encoded; this one is {} bytes",
+                "the encryption key must be 32 bytes, base64-encoded; this one is {} bytes",
                 bytes.len()
             )
         })?;

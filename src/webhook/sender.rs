@@ -207,7 +207,7 @@ impl Sender {
         }
         let Some(secret) = self.settings.key.open(hook.id, &hook.secret_sealed) else {
             return Attempt::failed(
-                "the signing secret cannot be opened with this server's --webhook-encryption-key",
+                "the signing secret cannot be opened with this server's --encryption-key",
             );
         };
         let Some(signing) = SigningKey::from_secret(&secret) else {

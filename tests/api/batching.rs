@@ -58,6 +58,7 @@ async fn spawn_observed() -> Observed {
         DatabaseArgs::new(database.url.clone()),
     );
     config.bootstrap_password = Some(ADMIN_PASSWORD.into());
+    crate::helpers::postgres_needs_a_key(&mut config);
     let app = Application::build_with_connection(config, db)
         .await
         .expect("build app");
@@ -230,6 +231,7 @@ async fn fixture(app: &Observed) -> Fixture {
         name: Set("shop-api".into()),
         description: Set(String::new()),
         created_at: Set(now),
+        upload_policy: Set("any_credential".into()),
     }
     .insert(&app.db)
     .await
@@ -265,6 +267,9 @@ async fn fixture(app: &Observed) -> Fixture {
             uploaded_by_user_id: Set(Some(user)),
             uploaded_by_token_id: Set(Some(token)),
             created_at: Set(now),
+            provenance_kind: Set(None),
+            provenance: Set(None),
+            receipt: Set(None),
         }
         .insert(&app.db)
         .await

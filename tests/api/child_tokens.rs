@@ -763,7 +763,7 @@ async fn a_child_bound_to_addresses_works_only_from_them() {
 async fn minting_a_child_announces_token_created_naming_its_parent() {
     let sealing: SealingKey = STANDARD.encode([7u8; 32]).parse().expect("key");
     let key = sealing.clone();
-    let app = spawn_app_with(|c| c.webhook_encryption_key = Some(key)).await;
+    let app = spawn_app_with(|c| c.encryption_key = Some(key)).await;
     let webhook_id = Uuid::now_v7();
     webhook::ActiveModel {
         id: Set(webhook_id),

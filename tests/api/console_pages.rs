@@ -161,6 +161,8 @@ async fn projects_sboms_and_invitations_work_through_their_forms() {
     browser.click_text("#upload-sbom button", "Upload").await;
     browser.wait_for_text("main", "Uploaded api").await;
     browser.wait_for_text("main table", "CycloneDX").await;
+    // Uploaded through the console: a signed-in user's provenance.
+    browser.wait_for_text("main table", "Signed-in user").await;
 
     // A file that is no SBOM gets the server's message beside the form.
     std::fs::write(file.path(), r#"{"hello": "world"}"#).expect("write");

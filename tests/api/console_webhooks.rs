@@ -10,7 +10,7 @@ use crate::{
 #[tokio::test]
 async fn an_admin_adds_a_webhook_and_sees_its_deliveries() {
     let app = spawn_app_with(|config| {
-        config.webhook_encryption_key = Some(
+        config.encryption_key = Some(
             "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
                 .parse()
                 .expect("a key"),
@@ -112,7 +112,7 @@ async fn an_admin_adds_a_webhook_and_sees_its_deliveries() {
 #[tokio::test]
 async fn deliveries_say_why_they_failed_and_are_sent_again_from_the_page() {
     let app = spawn_app_with(|config| {
-        config.webhook_encryption_key = Some(
+        config.encryption_key = Some(
             "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
                 .parse()
                 .expect("a key"),

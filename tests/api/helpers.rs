@@ -24,12 +24,18 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// The `lynk` binary this test run built, in an environment of its own:
-/// no `DATABASE_URL` from the developer's shell, and only warnings logged,
+/// no `DATABASE_URL` from the developer's shell, PostgreSQL's test key, and only warnings logged,
 /// so that the test output stays clean (a test that reads the log sets
 /// `RUST_LOG` with `.env`).
 pub fn lynk_binary() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lynk"));
     command.env_remove("DATABASE_URL").env("RUST_LOG", "warn");
+    // PostgreSQL needs the server's key; SQLite makes its own.
+    if std::env::var("LYNK_TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
+        command.env("LYNK_ENCRYPTION_KEY", POSTGRES_TEST_KEY);
+    } else {
+        command.env_remove("LYNK_ENCRYPTION_KEY");
+    }
     command
 }
 
@@ -161,6 +167,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     config.bootstrap_email = "admin@acme.test".into();
     config.bootstrap_password = Some(ADMIN_PASSWORD.into());
     configure(&mut config);
+    postgres_needs_a_key(&mut config);
     let app = Application::build(config).await.expect("build app");
     let address = app.local_addr();
     let db = app.db().clone();
@@ -177,6 +184,17 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
         verifier,
         database,
         admin,
+    }
+}
+
+/// The encryption key of PostgreSQL test servers given none (SQLite
+/// makes its own `lynk.key` beside the database).
+pub const POSTGRES_TEST_KEY: &str = "dGVzdCBrZXkgZm9yIHBvc3RncmVzIHRlc3RzIDMyYis=";
+
+/// Gives a PostgreSQL server the test key unless it has one.
+pub fn postgres_needs_a_key(config: &mut ServeArgs) {
+    if config.database.database_url.starts_with("postgres") && config.encryption_key.is_none() {
+        config.encryption_key = Some(POSTGRES_TEST_KEY.parse().expect("a 32-byte key"));
     }
 }
 
@@ -506,6 +524,7 @@ impl TestApp {
             DatabaseArgs::new(self.database.url.clone()),
         );
         configure(&mut config);
+        postgres_needs_a_key(&mut config);
         let app = Application::build(config).await.expect("build app");
         assert!(
             app.bootstrapped().is_none(),

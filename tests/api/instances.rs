@@ -282,6 +282,7 @@ async fn instances_starting_at_once_on_an_empty_database_bootstrap_it_once() {
             DatabaseArgs::new(database.url.clone()),
         );
         config.bootstrap_password = Some(ADMIN_PASSWORD.into());
+        crate::helpers::postgres_needs_a_key(&mut config);
         config
     };
     let (first, second) = tokio::join!(Application::build(config()), Application::build(config()));

@@ -50,6 +50,7 @@ async fn counting_app(database: &TestDatabase) -> (Application, Arc<AtomicUsize>
         DatabaseArgs::new(database.url.clone()),
     );
     config.bootstrap_password = Some(ADMIN_PASSWORD.into());
+    crate::helpers::postgres_needs_a_key(&mut config);
     let app = Application::build_with_connection(config, db)
         .await
         .expect("build app");

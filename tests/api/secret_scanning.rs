@@ -577,7 +577,7 @@ async fn a_leak_is_announced_to_subscribed_webhooks_without_the_secret() {
     let sealing: SealingKey = STANDARD.encode([7u8; 32]).parse().expect("key");
     let sealing_for_app = sealing.clone();
     let Scanning { app, github, .. } =
-        spawn_with_keys(|c| c.webhook_encryption_key = Some(sealing_for_app)).await;
+        spawn_with_keys(|c| c.encryption_key = Some(sealing_for_app)).await;
     let organization_id = app.admin.organization.id;
     let webhook_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let subscribed =

@@ -990,7 +990,7 @@ async fn an_exchange_announces_the_token_it_created() {
     let issuer = TestIssuer::start(&[&key]).await;
     let app = spawn_app_with(|c| {
         c.oidc_allow_http_issuers = true;
-        c.webhook_encryption_key = Some(crate::webhooks::sealing_key());
+        c.encryption_key = Some(crate::webhooks::sealing_key());
     })
     .await;
     crate::webhooks::create_ok(&app, "https://hooks.example.invalid/", &["token.created"]).await;

@@ -163,7 +163,7 @@ fn sealing_key() -> (SealingKey, String) {
 async fn spawn_sender(key: &SealingKey) -> TestApp {
     let key = key.clone();
     spawn_app_with(|config| {
-        config.webhook_encryption_key = Some(key);
+        config.encryption_key = Some(key);
         config.allow_private_webhook_urls = true;
     })
     .await
@@ -418,7 +418,7 @@ async fn private_addresses_are_never_reached_at_delivery() {
     let (key, _) = sealing_key();
     let app = spawn_app_with({
         let key = key.clone();
-        |config| config.webhook_encryption_key = Some(key)
+        |config| config.encryption_key = Some(key)
     })
     .await;
     // Counts every connection, TLS or not: nothing may even connect.
@@ -499,7 +499,7 @@ async fn a_secret_sealed_under_another_key_fails_the_attempt() {
     .await;
     assert_eq!(
         tried[0].error.as_deref(),
-        Some("the signing secret cannot be opened with this server's --webhook-encryption-key")
+        Some("the signing secret cannot be opened with this server's --encryption-key")
     );
     assert!(receiver.received().is_empty());
 }
@@ -595,7 +595,7 @@ async fn expiry_notices_go_out_once_across_scans_and_instances() {
         .another_instance_with({
             let key = key.clone();
             |config| {
-                config.webhook_encryption_key = Some(key);
+                config.encryption_key = Some(key);
                 config.allow_private_webhook_urls = true;
             }
         })
@@ -673,7 +673,7 @@ async fn two_instances_deliver_each_event_once() {
         .another_instance_with({
             let key = key.clone();
             |config| {
-                config.webhook_encryption_key = Some(key);
+                config.encryption_key = Some(key);
                 config.allow_private_webhook_urls = true;
             }
         })
@@ -710,8 +710,15 @@ async fn two_instances_deliver_each_event_once() {
 #[tokio::test]
 async fn a_killed_sender_is_replaced_after_its_lease() {
     let (key, encoded) = sealing_key();
-    // This instance has no key: it sends nothing; the killed one does.
-    let app = spawn_app_with(|_| {}).await;
+    // This instance sends nothing; the killed one does.
+    let app = spawn_app_with({
+        let key = key.clone();
+        |config| {
+            config.encryption_key = Some(key);
+            config.no_webhook_sender = true;
+        }
+    })
+    .await;
     if !is_postgres(&app) {
         eprintln!(
             "skipped on SQLite: instances sharing a database are a PostgreSQL deployment (scripts/with-postgres.sh)"
@@ -732,6 +739,7 @@ async fn a_killed_sender_is_replaced_after_its_lease() {
             "--webhook-lease",
             "6s",
         ])
+        .env_remove("LYNK_ENCRYPTION_KEY")
         .env("LYNK_WEBHOOK_ENCRYPTION_KEY", &encoded)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -749,7 +757,7 @@ async fn a_killed_sender_is_replaced_after_its_lease() {
 
     let _replacement = app
         .another_instance_with(move |config| {
-            config.webhook_encryption_key = Some(key);
+            config.encryption_key = Some(key);
             config.allow_private_webhook_urls = true;
             config.webhook_lease = Duration::from_secs(6);
         })

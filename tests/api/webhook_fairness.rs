@@ -207,7 +207,7 @@ impl Prompt {
 /// lynk delivering webhooks to local receivers.
 async fn spawn_sender() -> TestApp {
     spawn_app_with(|config| {
-        config.webhook_encryption_key = Some(sealing_key());
+        config.encryption_key = Some(sealing_key());
         config.allow_private_webhook_urls = true;
     })
     .await
@@ -278,7 +278,7 @@ async fn a_webhook_has_at_most_two_deliveries_in_flight() {
     let _other = if is_postgres(&app) {
         Some(
             app.another_instance_with(|config| {
-                config.webhook_encryption_key = Some(sealing_key());
+                config.encryption_key = Some(sealing_key());
                 config.allow_private_webhook_urls = true;
             })
             .await,

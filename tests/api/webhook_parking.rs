@@ -53,7 +53,7 @@ async fn receiver(status: u16) -> String {
 
 async fn spawn_sender() -> TestApp {
     spawn_app_with(|config| {
-        config.webhook_encryption_key = Some(sealing_key());
+        config.encryption_key = Some(sealing_key());
         config.allow_private_webhook_urls = true;
     })
     .await

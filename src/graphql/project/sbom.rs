@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, ID, Object};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
 
-use super::Project;
+use super::{Project, provenance::Provenance};
 use crate::{
     auth::{Permission, Principal, reach},
     entity::sbom,
@@ -18,7 +18,7 @@ use crate::{
         token::Token,
         user::User,
     },
-    service::sbom_document::DocumentFormat,
+    service::{sbom as sbom_service, sbom_document::DocumentFormat},
 };
 
 /// The document formats lynk accepts.
@@ -137,6 +137,23 @@ impl Sbom {
 
     async fn created_at(&self) -> Timestamp {
         self.model.created_at.into()
+    }
+
+    /// Who uploaded it, as verified at upload (for trusted publishing,
+    /// the CI job's claims); never read from the document.
+    async fn provenance(&self) -> Provenance {
+        Provenance {
+            value: sbom_service::provenance_of(&self.model),
+            organization_id: self.model.organization_id,
+            viewer: Arc::clone(&self.viewer),
+        }
+    }
+
+    /// A signed receipt for it: a compact JWS (ES256, header `kid`) over
+    /// `{"sbom", "project", "sha256", "provenance", "iat"}`, checked
+    /// against `/.well-known/jwks.json` (docs/receipts.md).
+    async fn receipt(&self, ctx: &Context<'_>) -> Result<String, Error> {
+        sbom_service::receipt_of(ctx.app()?, &self.model).await
     }
 
     /// The project it belongs to (needs `projects:read`).

@@ -279,7 +279,15 @@ async fn member_and_sbom_changes_queue_their_events() {
         assert_eq!(event, "sbom.uploaded");
         assert_eq!(
             payload["data"]["sbom"],
-            json!({ "id": sbom["id"], "name": "api", "format": "cyclonedx", "sha256": sbom["sha256"], "projectId": project })
+            json!({
+                "id": sbom["id"], "name": "api", "format": "cyclonedx", "sha256": sbom["sha256"],
+                "projectId": project,
+                "provenance": {
+                    "kind": "SERVICE_TOKEN", "publisherId": null, "issuer": null,
+                    "repository": null, "repositoryId": null, "ref": null, "sha": null,
+                    "workflowRef": null, "environment": null, "runId": null
+                },
+            })
         );
         assert_eq!(payload["data"]["actor"]["userId"], Value::Null);
         assert!(
