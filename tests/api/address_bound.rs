@@ -231,13 +231,42 @@ async fn bad_address_lists_are_refused_with_what_is_valid() {
             json!({ "input": {
                 "name": "laptop",
                 "expiresAt": crate::helpers::days_from_now(3).to_rfc3339(),
-                "allowedCidrs": ["2001:db8::1/32"],
+                "allowedCidrs": ["2001:db8::/32", "192.0.2.7"],
             } }),
         )
         .await;
     assert_eq!(
         answer.body["data"]["createPersonalToken"]["token"]["allowedCidrs"],
-        json!(["2001:db8::/32"]),
+        json!(["2001:db8::/32", "192.0.2.7/32"]),
+        "{}",
+        answer.text
+    );
+    // Bits past the prefix are a typo lynk does not guess at.
+    let answer = app
+        .gql(
+            Some(&session),
+            "mutation($input: CreatePersonalTokenInput!) { createPersonalToken(input: $input) { token { id } } }",
+            json!({ "input": {
+                "name": "typo",
+                "expiresAt": crate::helpers::days_from_now(3).to_rfc3339(),
+                "allowedCidrs": ["2001:db8::1/32"],
+            } }),
+        )
+        .await;
+    assert_eq!(
+        answer.error_code(),
+        Some("BAD_USER_INPUT"),
+        "{}",
+        answer.text
+    );
+    assert!(
+        answer.text.contains("did you mean 2001:db8::/32"),
+        "{}",
+        answer.text
+    );
+    assert_eq!(
+        answer.body["data"],
+        serde_json::Value::Null,
         "{}",
         answer.text
     );
