@@ -753,10 +753,9 @@ async fn a_child_bound_to_addresses_works_only_from_them() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        stored.allowed_cidrs.as_deref(),
-        Some(r#"["203.0.113.0/24"]"#)
-    );
+    // Stored as every token's address rule is, enforced.
+    assert_eq!(stored.allowed_cidrs.as_deref(), Some("203.0.113.0/24"));
+    assert_eq!(stored.address_enforcement, None);
 }
 
 #[tokio::test]
@@ -868,15 +867,23 @@ async fn a_childs_request_is_one_verification_statement() {
     let log: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = Arc::clone(&log);
     db.set_metric_callback(move |info| {
-        sink.lock()
-            .unwrap()
-            .push(info.statement.sql.trim().to_owned())
+        let sql = info.statement.sql.trim();
+        // The webhook sender and the expiry notices' scan run behind the
+        // requests on every instance: not a request's statements.
+        if sql.contains("webhook_delivery")
+            || sql.contains("token_notice")
+            || sql.starts_with(r#"SELECT "token"."id", "token"."kind""#)
+        {
+            return;
+        }
+        sink.lock().unwrap().push(sql.to_owned())
     });
     let mut config = ServeArgs::new(
         "127.0.0.1:0".parse().expect("address"),
         DatabaseArgs::new(test_database.url.clone()),
     );
     config.bootstrap_password = Some(ADMIN_PASSWORD.into());
+    crate::helpers::postgres_needs_a_key(&mut config);
     let app = Application::build_with_connection(config, db)
         .await
         .expect("build app");

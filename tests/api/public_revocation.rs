@@ -149,6 +149,7 @@ async fn a_string_with_a_bad_checksum_costs_no_query() {
         DatabaseArgs::new(database.url.clone()),
     );
     config.bootstrap_password = Some(ADMIN_PASSWORD.into());
+    crate::helpers::postgres_needs_a_key(&mut config);
     let app = Application::build_with_connection(config, db)
         .await
         .expect("build app");

@@ -474,6 +474,7 @@ async fn a_bad_keys_file_stops_the_start_naming_the_problem() {
         lynk::config::DatabaseArgs::new(database.url.clone()),
     );
     config.secret_scanning_keys = Some(path.clone());
+    crate::helpers::postgres_needs_a_key(&mut config);
     let Err(err) = lynk::startup::Application::build(config).await else {
         panic!("a bad keys file must stop the start");
     };
