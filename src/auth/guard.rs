@@ -76,6 +76,10 @@ pub enum Caller {
 
 /// What a checked caller may run, once its operation is known.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a verified principal is the common case; boxing it would allocate on every request"
+)]
 pub enum Admission {
     /// A verified credential: anything its permissions allow.
     Principal(Principal),

@@ -140,9 +140,18 @@ async fn a_string_with_a_bad_checksum_costs_no_query() {
     let log: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = Arc::clone(&log);
     db.set_metric_callback(move |info| {
+        let sql = &info.statement.sql;
+        // The webhook sender and the expiry notices' scan run behind the
+        // requests on every instance: not this request's statements.
+        if sql.contains("webhook_delivery")
+            || sql.contains("token_notice")
+            || sql.starts_with(r#"SELECT "token"."id", "token"."kind""#)
+        {
+            return;
+        }
         sink.lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(info.statement.sql.clone());
+            .push(sql.clone());
     });
     let mut config = ServeArgs::new(
         "127.0.0.1:0".parse().expect("address"),
