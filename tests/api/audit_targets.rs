@@ -90,7 +90,7 @@ async fn targets_are_named_for_whoever_may_see_them() {
     // A credential with audit:read but not tokens:read sees the same
     // names, but for tokens: those it could not read as `token(id)`.
     let _ = shop;
-    let auditor = crate::webhooks::token_with(&app, &["audit:read"]).await;
+    let auditor = app.token_with(&["audit:read"]).await;
     let expected: Vec<(String, Value)> = seen
         .iter()
         .map(|(action, name)| {

@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long a wait sleeps between two looks (300 looks: 30 s).
+const POLL: Duration = Duration::from_millis(100);
 
 /// The screenshots the README shows, committed under `docs/screenshots/`.
 pub const README_SCREENSHOTS: &[&str] = &[
@@ -160,17 +162,48 @@ impl Browser {
 
     /// Waits until the element's text contains `text`, and returns the text.
     pub async fn wait_for_text(&self, css: &str, text: &str) -> String {
+        self.wait_until_text(
+            Locator::Css(css),
+            &format!("containing {text:?}"),
+            |shown| shown.contains(text),
+        )
+        .await
+    }
+
+    /// Waits (up to 30 s) until the text of the element `locator` finds
+    /// passes `check`, and returns the text; the element is looked up
+    /// afresh each time, as the console redraws. `wanted` says what
+    /// `check` waits for, for the failure message.
+    pub async fn wait_until_text(
+        &self,
+        locator: Locator<'_>,
+        wanted: &str,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
         let mut last = String::new();
         for _ in 0..300 {
-            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+            if let Ok(element) = self.client.find(locator).await {
                 last = element.text().await.unwrap_or_default();
-                if last.contains(text) {
+                if check(&last) {
                     return last;
                 }
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(POLL).await;
         }
-        panic!("{css} never showed {text:?}; it showed {last:?}");
+        panic!("{locator:?} never showed a text {wanted}; it showed {last:?}");
+    }
+
+    /// Waits (up to 30 s) until `script` returns `expected`.
+    pub async fn wait_for_script(&self, script: &str, expected: Value) {
+        let mut last = Value::Null;
+        for _ in 0..300 {
+            last = self.eval(script).await;
+            if last == expected {
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        panic!("`{script}` never returned {expected}; it returned {last}");
     }
 
     /// Clicks the first element matching `css` whose text is `text`.
@@ -189,7 +222,7 @@ impl Browser {
                     return;
                 }
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(POLL).await;
         }
         panic!("no {css} with text {text:?}");
     }

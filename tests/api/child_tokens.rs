@@ -66,17 +66,6 @@ async fn works(app: &TestApp, credential: &str) -> bool {
     }
 }
 
-#[track_caller]
-fn assert_error(answer: &Answer, code: &str, message_contains: &str) {
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-    assert_eq!(answer.error_code(), Some(code), "{}", answer.text);
-    let message = answer.body["errors"][0]["message"].as_str().unwrap_or("");
-    assert!(
-        message.contains(message_contains),
-        "{message:?} lacks {message_contains:?}"
-    );
-}
-
 fn read_only(seconds: i32) -> Value {
     json!({ "name": "third-party step", "scopes": ["projects:read", "sboms:read"], "expiresInSeconds": seconds })
 }
@@ -371,7 +360,7 @@ async fn a_rotation_with_grace_keeps_the_children_until_the_grace_ends() {
     assert_eq!(seen["revokedAt"], seen["parent"]["revokedAt"]);
     // A parent in its grace mints no child and manages none.
     let answer = attenuate(&app, &parent, read_only(60)).await;
-    assert_error(&answer, "FORBIDDEN", "rotation grace");
+    answer.assert_error("FORBIDDEN", "rotation grace");
     let answer = app
         .gql(
             Some(&parent),
@@ -416,7 +405,7 @@ async fn a_child_cannot_attenuate_create_rotate_or_revoke_tokens() {
     assert!(!held.contains(&"tokens:write".to_owned()));
 
     let answer = attenuate(&app, &child, read_only(60)).await;
-    assert_error(&answer, "FORBIDDEN", "a child token cannot attenuate");
+    answer.assert_error("FORBIDDEN", "a child token cannot attenuate");
     let role = app.role_id("viewer").await;
     let answer = app
         .gql(
@@ -425,7 +414,7 @@ async fn a_child_cannot_attenuate_create_rotate_or_revoke_tokens() {
             json!({ "input": { "name": "x", "roleId": role.to_string() } }),
         )
         .await;
-    assert_error(&answer, "FORBIDDEN", "tokens:write");
+    answer.assert_error("FORBIDDEN", "tokens:write");
     assert_eq!(
         answer.body["errors"][0]["extensions"]["requiredPermission"],
         "tokens:write"
@@ -437,7 +426,7 @@ async fn a_child_cannot_attenuate_create_rotate_or_revoke_tokens() {
             json!({ "input": { "name": "x", "expiresAt": days_from_now(1).to_rfc3339() } }),
         )
         .await;
-    assert_error(&answer, "FORBIDDEN", "session");
+    answer.assert_error("FORBIDDEN", "session");
     let parent_id = app
         .gql(
             Some(&admin_token),
@@ -455,7 +444,7 @@ async fn a_child_cannot_attenuate_create_rotate_or_revoke_tokens() {
             "mutation($id: ID!) { revokeToken(id: $id) { status } }",
         ] {
             let answer = app.gql(Some(&child), mutation, json!({ "id": id })).await;
-            assert_error(&answer, "FORBIDDEN", "a child token manages no token");
+            answer.assert_error("FORBIDDEN", "a child token manages no token");
         }
     }
     assert!(works(&app, &child).await);
@@ -471,7 +460,7 @@ async fn a_child_cannot_attenuate_create_rotate_or_revoke_tokens() {
             json!({ "id": child_id }),
         )
         .await;
-    assert_error(&answer, "BAD_USER_INPUT", "never rotated");
+    answer.assert_error("BAD_USER_INPUT", "never rotated");
     let answer = app
         .gql(
             Some(&admin_token),
@@ -626,7 +615,7 @@ async fn bad_and_hostile_input_is_refused_with_what_is_valid() {
     // A session lives 12 hours: a day is past it.
     for (input, caller, code, message) in cases {
         let answer = attenuate(&app, caller, input.clone()).await;
-        assert_error(&answer, code, message);
+        answer.assert_error(code, message);
     }
     // Nothing was written by any of them.
     let children = token::Entity::find()
@@ -661,7 +650,7 @@ async fn bad_and_hostile_input_is_refused_with_what_is_valid() {
         json!({ "name": "x", "expiresInSeconds": 60, "projectIds": [foreign] }),
     )
     .await;
-    assert_error(&answer, "NOT_FOUND", "project");
+    answer.assert_error("NOT_FOUND", "project");
 
     // A project-restricted parent hands out only its projects.
     let mine = app.create_project("mine").await;
@@ -691,7 +680,7 @@ async fn bad_and_hostile_input_is_refused_with_what_is_valid() {
         json!({ "name": "x", "expiresInSeconds": 60, "projectIds": [theirs] }),
     )
     .await;
-    assert_error(&answer, "NOT_FOUND", "project");
+    answer.assert_error("NOT_FOUND", "project");
     let (_, _, child) = attenuate_ok(&app, &ci, read_only(60)).await;
     assert_eq!(child["projects"], json!([{ "id": mine }]));
     assert!(works(&app, &restricted).await);
@@ -711,7 +700,7 @@ async fn another_organization_never_sees_nor_revokes_a_child() {
         let answer = app
             .gql(Some(&other.token), query, json!({ "id": child_id }))
             .await;
-        assert_error(&answer, "NOT_FOUND", "token");
+        answer.assert_error("NOT_FOUND", "token");
     }
     // A child used with another organization's id is refused (403).
     let answer = app
@@ -726,7 +715,7 @@ async fn another_organization_never_sees_nor_revokes_a_child() {
             json!({ "id": Uuid::now_v7().to_string() }),
         )
         .await;
-    assert_error(&answer, "NOT_FOUND", "token");
+    answer.assert_error("NOT_FOUND", "token");
     assert!(works(&app, &child).await);
 }
 
@@ -978,16 +967,13 @@ async fn the_console_lists_a_child_under_its_parent_and_revokes_it() {
     browser.sign_in("admin@acme.test", ADMIN_PASSWORD).await;
     browser.wait_for_text("main h1", "Personal tokens").await;
     let row = "//tr[td//span[@class='token-name' and text()='agent child']]";
-    let mut text = String::new();
-    for _ in 0..300 {
-        if let Ok(found) = browser.client.find(fantoccini::Locator::XPath(row)).await {
-            text = found.text().await.unwrap_or_default();
-            if text.contains("Active") {
-                break;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let text = browser
+        .wait_until_text(
+            fantoccini::Locator::XPath(row),
+            "containing \"Active\"",
+            |text| text.contains("Active"),
+        )
+        .await;
     assert!(
         text.contains(&format!("child of {parent_name}")),
         "{text:?}"
@@ -1012,15 +998,13 @@ async fn the_console_lists_a_child_under_its_parent_and_revokes_it() {
         .await;
     browser.wait_for_text("dialog", "cannot be undone").await;
     browser.click_text("dialog button", "Revoke token").await;
-    for _ in 0..300 {
-        let found = browser.client.find(fantoccini::Locator::XPath(row)).await;
-        if let Ok(found) = found
-            && found.text().await.unwrap_or_default().contains("Revoked")
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    browser
+        .wait_until_text(
+            fantoccini::Locator::XPath(row),
+            "containing \"Revoked\"",
+            |text| text.contains("Revoked"),
+        )
+        .await;
     assert!(!works(&app, &child).await);
     assert!(works(&app, &parent).await);
     browser.close().await;
@@ -1054,7 +1038,7 @@ async fn a_credential_has_at_most_100_live_children_under_concurrency() {
         .count();
     assert_eq!(minted, 100);
     for answer in answers.iter().filter(|a| a.body["data"].is_null()) {
-        assert_error(answer, "CONFLICT", "already has 100 live children");
+        answer.assert_error("CONFLICT", "already has 100 live children");
     }
     let stored = token::Entity::find()
         .filter(token::Column::ParentId.is_not_null())

@@ -94,22 +94,13 @@ fn xpath_literal(text: &str) -> String {
 /// The text of the list's row for `name`, once it contains `expected`
 /// (the list redraws after each change, so a row may go stale under us).
 async fn row_showing(browser: &Browser, name: &str, expected: &[&str]) -> String {
-    let xpath = row_with(name);
-    let mut last = String::new();
-    for _ in 0..300 {
-        if let Ok(row) = browser
-            .client
-            .find(fantoccini::Locator::XPath(&xpath))
-            .await
-        {
-            last = row.text().await.unwrap_or_default();
-            if expected.iter().all(|text| last.contains(text)) {
-                return last;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("the row for {name} never showed {expected:?}; it showed {last:?}");
+    browser
+        .wait_until_text(
+            fantoccini::Locator::XPath(&row_with(name)),
+            &format!("containing each of {expected:?}"),
+            |row| expected.iter().all(|text| row.contains(text)),
+        )
+        .await
 }
 
 #[tokio::test]
@@ -333,15 +324,13 @@ async fn an_admin_creates_an_uploader_service_token() {
     }
     browser.click_text("dialog button", "Done").await;
     // The list redraws after Done: wait for the successor's row.
-    let mut rows = String::new();
-    for _ in 0..300 {
-        rows = browser.wait_for_text("main table", "sbom pipeline").await;
-        if rows.matches("sbom pipeline").count() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(rows.matches("sbom pipeline").count(), 2, "{rows}");
+    browser
+        .wait_until_text(
+            fantoccini::Locator::Css("main table"),
+            "with two rows \"sbom pipeline\"",
+            |rows| rows.matches("sbom pipeline").count() == 2,
+        )
+        .await;
     // Newest first: the successor on top, its predecessor below it,
     // replaced and working until the grace ends.
     let rows = browser
@@ -529,23 +518,10 @@ async fn the_console_works_from_the_keyboard() {
         .send_keys(ESCAPE)
         .await
         .expect("press Escape");
-    for _ in 0..50 {
-        if browser
-            .eval("return document.querySelector('dialog')")
-            .await
-            == Value::Null
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        browser
-            .eval("return document.querySelector('dialog')")
-            .await,
-        Value::Null,
-        "Escape closes the dialog"
-    );
+    // Escape closes the dialog.
+    browser
+        .wait_for_script("return document.querySelector('dialog')", Value::Null)
+        .await;
 
     // The row menu opens from the keyboard and Escape closes it again.
     let toggle = browser

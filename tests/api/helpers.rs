@@ -148,6 +148,46 @@ impl Answer {
     pub fn error_code(&self) -> Option<&str> {
         self.body["errors"][0]["extensions"]["code"].as_str()
     }
+
+    /// The first error's message (empty when there is none).
+    pub fn error_message(&self) -> &str {
+        self.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+    }
+
+    /// A GraphQL error answer: HTTP 200, the first error's code is `code`
+    /// and its message contains `message_contains`.
+    #[track_caller]
+    pub fn assert_error(&self, code: &str, message_contains: &str) {
+        self.assert_code(code);
+        assert!(
+            self.error_message().contains(message_contains),
+            "the message lacks {message_contains:?}: {}",
+            self.text
+        );
+    }
+
+    /// [`Answer::assert_error`] with the whole message.
+    #[track_caller]
+    pub fn assert_error_exact(&self, code: &str, message: &str) {
+        self.assert_code(code);
+        assert_eq!(self.error_message(), message, "{}", self.text);
+    }
+
+    /// [`Answer::assert_error_exact`] for a refused operation: `data` is
+    /// `null` too.
+    #[track_caller]
+    pub fn assert_refused(&self, code: &str, message: &str) {
+        self.assert_error_exact(code, message);
+        assert_eq!(self.body["data"], Value::Null, "{}", self.text);
+    }
+
+    #[track_caller]
+    fn assert_code(&self, code: &str) {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.text);
+        assert_eq!(self.error_code(), Some(code), "{}", self.text);
+    }
 }
 
 /// Starts lynk on port 0 with a fresh database.
@@ -341,6 +381,35 @@ impl TestApp {
     }
 
     /// A service token of the admin's organization with a built-in role.
+    /// A service token whose custom role holds exactly `permissions` (the
+    /// role is named after them).
+    pub async fn token_with(&self, permissions: &[&str]) -> String {
+        let answer = self
+            .gql(
+                Some(self.admin_token()),
+                "mutation($input: CreateRoleInput!) { createRole(input: $input) { id } }",
+                json!({ "input": { "name": permissions.join(" "), "permissions": permissions } }),
+            )
+            .await;
+        let role_id = answer.body["data"]["createRole"]["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("{}", answer.text));
+        self.issue_token(NewToken {
+            kind: CredentialKind::Service,
+            organization_id: Some(self.admin.organization.id),
+            name: "narrow".into(),
+            scopes: None,
+            role_id: Some(role_id),
+            owner_user_id: None,
+            created_by_user_id: None,
+            projects: ProjectScope::All,
+            expires_at: None,
+        })
+        .await
+        .1
+    }
+
     pub async fn service_token(&self, role: &str) -> (Uuid, String) {
         let role_id = self.role_id(role).await;
         self.issue_token(NewToken {

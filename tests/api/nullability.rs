@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::{
     ci_tokens::CYCLONEDX,
-    helpers::{TestApp, spawn_app},
+    helpers::spawn_app,
     matrix::{CASES, Outcome},
 };
 
@@ -79,38 +79,6 @@ async fn every_guarded_field_is_nullable() {
     );
 }
 
-/// A service token with a custom role holding `permissions`.
-async fn token_with(app: &TestApp, permissions: &[&str]) -> String {
-    use lynk::{
-        auth::{CredentialKind, project_scope::ProjectScope},
-        service::token::NewToken,
-    };
-    let answer = app
-        .gql(
-            Some(app.admin_token()),
-            "mutation($input: CreateRoleInput!) { createRole(input: $input) { id } }",
-            json!({ "input": { "name": permissions.join(" "), "permissions": permissions } }),
-        )
-        .await;
-    let role_id = answer.body["data"]["createRole"]["id"]
-        .as_str()
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("{}", answer.text));
-    app.issue_token(NewToken {
-        kind: CredentialKind::Service,
-        organization_id: Some(app.admin.organization.id),
-        name: "narrow".into(),
-        scopes: None,
-        role_id: Some(role_id),
-        owner_user_id: None,
-        created_by_user_id: None,
-        projects: ProjectScope::All,
-        expires_at: None,
-    })
-    .await
-    .1
-}
-
 /// `(path, requiredPermission)` of every error, in path order.
 fn forbidden(answer: &crate::helpers::Answer) -> Vec<(Value, Value)> {
     let mut errors: Vec<(Value, Value)> = answer.body["errors"]
@@ -137,7 +105,7 @@ async fn refused_fields_are_null_beside_their_siblings_in_lists_too() {
         app.upload_sbom(app.admin_token(), &project, CYCLONEDX, "id")
             .await;
     }
-    let token = token_with(&app, &["projects:read"]).await;
+    let token = app.token_with(&["projects:read"]).await;
     let answer = app
         .gql(
             Some(&token),
@@ -184,7 +152,7 @@ async fn an_sbom_is_there_without_the_project_it_may_not_read() {
         .upload_sbom(app.admin_token(), &project, CYCLONEDX, "id")
         .await;
     let sbom = answer.body["data"]["uploadSbom"]["id"].clone();
-    let token = token_with(&app, &["sboms:read"]).await;
+    let token = app.token_with(&["sboms:read"]).await;
     let answer = app
         .gql(
             Some(&token),

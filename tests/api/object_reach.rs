@@ -561,14 +561,7 @@ async fn a_project_restricted_token_is_a_project_level_credential() {
             "{query}: {}",
             answer.text
         );
-        assert!(
-            answer.body["errors"][0]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("restricted to some projects"),
-            "{}",
-            answer.text
-        );
+        answer.assert_error("FORBIDDEN", "restricted to some projects");
     }
     // Tokens of other projects do not exist for it.
     let answer = app

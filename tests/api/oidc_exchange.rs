@@ -177,21 +177,13 @@ async fn a_wildcard_subject_must_name_a_repository() {
             input(&app, &project, github, subject).await,
         )
         .await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-        assert_eq!(
-            answer.error_code(),
-            Some("BAD_USER_INPUT"),
-            "{subject}: {}",
-            answer.text
-        );
-        assert_eq!(
-            answer.body["errors"][0]["message"],
-            format!(
+        answer.assert_error_exact(
+            "BAD_USER_INPUT",
+            &format!(
                 "subject `{subject}` is refused: a subject is a token's `sub` exactly, or ends \
                  in `*` right after a `:` whose prefix names a repository (contains a `/`), \
                  e.g. `repo:acme/shop-api:*` or `project_path:acme/shop:*`"
             ),
-            "{subject}"
         );
         assert_eq!(answer.body["data"], Value::Null);
     }
@@ -283,12 +275,10 @@ async fn a_project_has_at_most_50_publishers_even_under_concurrency() {
         answers.iter().map(|a| &a.text).collect::<Vec<_>>()
     );
     for refused in answers.iter().filter(|a| a.error_code().is_some()) {
-        assert_eq!(refused.status, StatusCode::OK);
-        assert_eq!(refused.error_code(), Some("CONFLICT"), "{}", refused.text);
-        assert_eq!(
-            refused.body["errors"][0]["message"],
+        refused.assert_error_exact(
+            "CONFLICT",
             "this project already has 50 trusted publishers, the most it may have; delete one, \
-             or use a subject ending in `:*` for several of one repository's jobs"
+             or use a subject ending in `:*` for several of one repository's jobs",
         );
     }
     let answer = app
@@ -516,20 +506,13 @@ async fn issuers_must_be_public_addresses() {
             input(&app, &project, issuer, SUBJECT).await,
         )
         .await;
-        assert_eq!(
-            answer.error_code(),
-            Some("BAD_USER_INPUT"),
-            "{issuer}: {}",
-            answer.text
-        );
-        assert_eq!(
-            answer.body["errors"][0]["message"],
-            format!(
+        answer.assert_error_exact(
+            "BAD_USER_INPUT",
+            &format!(
                 "issuer must be at a public address, not a loopback, private, link-local or \
                  metadata one (got `{issuer}`); a test issuer on this machine needs \
                  --oidc-allow-http-issuers"
             ),
-            "{issuer}"
         );
     }
 }

@@ -15,15 +15,13 @@ const SPDX: &str = r#"{"spdxVersion":"SPDX-2.3","name":"web","packages":[{"name"
 /// Asserts a field-level FORBIDDEN naming `permission`, with the field null.
 #[track_caller]
 fn assert_forbidden(answer: &crate::helpers::Answer, field: &str, permission: &str) {
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-    assert_eq!(answer.error_code(), Some("FORBIDDEN"), "{}", answer.text);
+    answer.assert_error_exact(
+        "FORBIDDEN",
+        &format!("Forbidden: this needs the `{permission}` permission"),
+    );
     assert_eq!(
         answer.body["errors"][0]["extensions"]["requiredPermission"],
         permission
-    );
-    assert_eq!(
-        answer.body["errors"][0]["message"],
-        format!("Forbidden: this needs the `{permission}` permission")
     );
     // A non-null mutation field that fails nulls `data` itself.
     assert_eq!(answer.body["data"][field], Value::Null, "{}", answer.text);
@@ -107,8 +105,7 @@ async fn an_editor_creates_reads_updates_and_deletes_a_project() {
     let answer = app.gql(Some(&editor), DELETE, json!({"id": id})).await;
     assert_eq!(answer.body["data"]["deleteProject"], id.as_str());
     let answer = app.gql(Some(&editor), PROJECT, json!({"id": id})).await;
-    assert_eq!(answer.error_code(), Some("NOT_FOUND"));
-    assert_eq!(answer.body["errors"][0]["message"], "project not found");
+    answer.assert_error_exact("NOT_FOUND", "project not found");
     assert_eq!(answer.body["data"]["project"], Value::Null);
 
     assert_eq!(
@@ -129,10 +126,9 @@ async fn names_are_validated_and_unique_per_organization() {
     let answer = app
         .gql(Some(token), CREATE, json!({"input": {"name": "   "}}))
         .await;
-    assert_eq!(answer.error_code(), Some("BAD_USER_INPUT"));
-    assert_eq!(
-        answer.body["errors"][0]["message"],
-        "name must be between 1 and 100 characters (got 0)"
+    answer.assert_error_exact(
+        "BAD_USER_INPUT",
+        "name must be between 1 and 100 characters (got 0)",
     );
     let answer = app
         .gql(
@@ -141,10 +137,9 @@ async fn names_are_validated_and_unique_per_organization() {
             json!({"input": {"name": "api", "description": "x".repeat(501)}}),
         )
         .await;
-    assert_eq!(answer.error_code(), Some("BAD_USER_INPUT"));
-    assert_eq!(
-        answer.body["errors"][0]["message"],
-        "description must be at most 500 characters (got 501)"
+    answer.assert_error_exact(
+        "BAD_USER_INPUT",
+        "description must be at most 500 characters (got 501)",
     );
 
     app.create_project("api").await;
@@ -152,10 +147,9 @@ async fn names_are_validated_and_unique_per_organization() {
     let answer = app
         .gql(Some(token), CREATE, json!({"input": {"name": "api"}}))
         .await;
-    assert_eq!(answer.error_code(), Some("CONFLICT"));
-    assert_eq!(
-        answer.body["errors"][0]["message"],
-        "a project named `api` already exists in this organization"
+    answer.assert_error_exact(
+        "CONFLICT",
+        "a project named `api` already exists in this organization",
     );
     let answer = app
         .gql(
@@ -296,8 +290,7 @@ async fn deleting_a_project_deletes_its_sboms() {
     let answer = app
         .gql(Some(&editor), sbom, json!({"id": doomed_sbom}))
         .await;
-    assert_eq!(answer.error_code(), Some("NOT_FOUND"));
-    assert_eq!(answer.body["errors"][0]["message"], "sbom not found");
+    answer.assert_error_exact("NOT_FOUND", "sbom not found");
     let answer = app.gql(Some(&editor), sbom, json!({"id": kept_sbom})).await;
     assert_eq!(answer.body["data"]["sbom"]["id"], kept_sbom.as_str());
     // Gone from the database, not just hidden.
@@ -332,9 +325,7 @@ async fn another_organizations_projects_do_not_exist() {
         ),
     ] {
         let answer = app.gql(Some(theirs), query, variables).await;
-        assert_eq!(answer.status, StatusCode::OK);
-        assert_eq!(answer.error_code(), Some("NOT_FOUND"), "{}", answer.text);
-        assert_eq!(answer.body["errors"][0]["message"], "project not found");
+        answer.assert_error_exact("NOT_FOUND", "project not found");
         assert_eq!(answer.body["data"][field], Value::Null);
     }
     let answer = app

@@ -73,14 +73,7 @@ fn assert_forbidden(answer: &Answer, field: &str, permission: &str) {
 /// Asserts a `BAD_USER_INPUT` with exactly `message`, and no SBOM.
 #[track_caller]
 fn assert_bad_input(answer: &Answer, field: &str, message: &str) {
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-    assert_eq!(
-        answer.error_code(),
-        Some("BAD_USER_INPUT"),
-        "{}",
-        answer.text
-    );
-    assert_eq!(answer.body["errors"][0]["message"], message);
+    answer.assert_error_exact("BAD_USER_INPUT", message);
     assert_eq!(answer.body["data"][field], Value::Null);
 }
 
@@ -521,8 +514,7 @@ async fn who_may_upload_read_and_delete() {
         answer.text
     );
     let answer = app.gql(Some(&editor), SBOM, json!({"id": id})).await;
-    assert_eq!(answer.error_code(), Some("NOT_FOUND"));
-    assert_eq!(answer.body["errors"][0]["message"], "sbom not found");
+    answer.assert_error_exact("NOT_FOUND", "sbom not found");
     let answer = app.gql(Some(&editor), DELETE, json!({"id": id})).await;
     assert_eq!(answer.error_code(), Some("NOT_FOUND"));
     assert_eq!(audit_count(&app, "sbom.deleted").await, 1);
@@ -627,21 +619,18 @@ async fn another_organizations_sboms_and_projects_do_not_exist() {
 
     for (query, field) in [(SBOM, "sbom"), (DELETE, "deleteSbom")] {
         let answer = app.gql(Some(theirs), query, json!({"id": id})).await;
-        assert_eq!(answer.error_code(), Some("NOT_FOUND"), "{}", answer.text);
-        assert_eq!(answer.body["errors"][0]["message"], "sbom not found");
+        answer.assert_error_exact("NOT_FOUND", "sbom not found");
         assert_eq!(answer.body["data"][field], Value::Null);
     }
     let answer = app.gql(Some(theirs), SBOM, json!({"id": "12345"})).await;
     assert_eq!(answer.error_code(), Some("NOT_FOUND"));
 
     let answer = app.upload_sbom(theirs, &project, CYCLONEDX, "id").await;
-    assert_eq!(answer.error_code(), Some("NOT_FOUND"), "{}", answer.text);
-    assert_eq!(answer.body["errors"][0]["message"], "project not found");
+    answer.assert_error_exact("NOT_FOUND", "project not found");
     let answer = app
         .upload_sbom_file(Some(theirs), &project, CYCLONEDX.into(), "id")
         .await;
-    assert_eq!(answer.error_code(), Some("NOT_FOUND"), "{}", answer.text);
-    assert_eq!(answer.body["errors"][0]["message"], "project not found");
+    answer.assert_error_exact("NOT_FOUND", "project not found");
     assert_eq!(sbom_rows(&app).await, 1);
 }
 

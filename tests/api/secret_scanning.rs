@@ -495,9 +495,9 @@ async fn a_batch_over_the_limits_is_refused_naming_them() {
     tokens.push(&live);
     let answer = report_signed(&app, &github, batch(&tokens)).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
-    assert_eq!(answer.error_code(), Some("BAD_REQUEST"));
+    assert_eq!(answer.error_code(), Some("BAD_REQUEST"), "{}", answer.text);
     assert_eq!(
-        answer.body["errors"][0]["message"],
+        answer.error_message(),
         "too many reports: at most 1000 per request, this one has 1001"
     );
     assert!(works(&app, &live).await);

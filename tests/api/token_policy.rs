@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::{
     helpers::{TestApp, days_from_now, spawn_app},
-    webhooks::{create_ok, spawn_with_webhooks, token_with},
+    webhooks::{create_ok, spawn_with_webhooks},
 };
 
 const POLICY: &str = "{ organization { tokenPolicy { maxTokenLifetimeDays maxServiceTokenLifetimeDays requireServiceTokenExpiry revokeUnusedAfterDays } } }";
@@ -223,13 +223,7 @@ async fn bad_values_are_refused_by_name_and_change_nothing() {
     for (input, message) in cases {
         for dry_run in [true, false] {
             let answer = update(&app, admin, input.clone(), dry_run).await;
-            assert_eq!(
-                answer.error_code(),
-                Some("BAD_USER_INPUT"),
-                "{}",
-                answer.text
-            );
-            assert_eq!(answer.body["errors"][0]["message"], message);
+            answer.assert_error_exact("BAD_USER_INPUT", message);
         }
     }
     let answer = app.gql(Some(admin), POLICY, json!({})).await;
@@ -243,7 +237,7 @@ async fn bad_values_are_refused_by_name_and_change_nothing() {
 async fn only_organization_write_sets_it_and_only_in_its_own_organization() {
     let app = spawn_app().await;
     // tokens:write is not enough.
-    let token_manager = token_with(&app, &["tokens:read", "tokens:write"]).await;
+    let token_manager = app.token_with(&["tokens:read", "tokens:write"]).await;
     let answer = update(
         &app,
         &token_manager,
@@ -314,16 +308,10 @@ async fn lifetimes_bind_tokens_created_afterwards_only() {
     )
     .await;
     let refused = create(None).await;
-    assert_eq!(
-        refused.error_code(),
-        Some("BAD_USER_INPUT"),
-        "{}",
-        refused.text
-    );
-    assert_eq!(
-        refused.body["errors"][0]["message"],
+    refused.assert_error_exact(
+        "BAD_USER_INPUT",
         "expiresAt is required: the organization's token policy requires service tokens to \
-         expire (requireServiceTokenExpiry)"
+         expire (requireServiceTokenExpiry)",
     );
     assert!(
         create(Some(days_from_now(1000))).await.body["data"]["createServiceToken"]["secret"]
@@ -374,12 +362,9 @@ async fn lifetimes_bind_tokens_created_afterwards_only() {
             json!({"input": {"name": "laptop", "expiresAt": days_from_now(11).to_rfc3339()}}),
         )
         .await;
-    assert_eq!(personal.error_code(), Some("BAD_USER_INPUT"));
-    assert!(
-        personal.body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("at most 10 days from now (the organization's maxTokenLifetimeDays)")
+    personal.assert_error(
+        "BAD_USER_INPUT",
+        "at most 10 days from now (the organization's maxTokenLifetimeDays)",
     );
 
     // Never retroactive: the token made before keeps working, unexpiring.

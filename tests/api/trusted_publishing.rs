@@ -346,9 +346,7 @@ async fn a_ci_job_exchanges_its_identity_token_for_a_token_of_its_project() {
         answer.text
     );
     let answer = app.upload_sbom(&secret, &other, BOM, "id").await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-    assert_eq!(answer.error_code(), Some("NOT_FOUND"), "{}", answer.text);
-    assert_eq!(answer.body["errors"][0]["message"], "project not found");
+    answer.assert_error_exact("NOT_FOUND", "project not found");
     // Its role holds: uploader cannot create projects or tokens.
     let answer = app
         .gql(
@@ -724,17 +722,10 @@ async fn issuers_must_be_https_unless_allowed() {
         })
     };
     let answer = trust(&app, app.admin_token(), input("http://127.0.0.1:9")).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-    assert_eq!(
-        answer.error_code(),
-        Some("BAD_USER_INPUT"),
-        "{}",
-        answer.text
-    );
-    assert_eq!(
-        answer.body["errors"][0]["message"],
+    answer.assert_error_exact(
+        "BAD_USER_INPUT",
         "issuer must use https (got `http://127.0.0.1:9`); plain http is allowed only when \
-         lynk runs with --oidc-allow-http-issuers, for tests"
+         lynk runs with --oidc-allow-http-issuers, for tests",
     );
     assert_eq!(answer.body["data"], Value::Null);
     for (issuer, message) in [
@@ -748,13 +739,7 @@ async fn issuers_must_be_https_unless_allowed() {
         ),
     ] {
         let answer = trust(&app, app.admin_token(), input(issuer)).await;
-        assert_eq!(
-            answer.error_code(),
-            Some("BAD_USER_INPUT"),
-            "{}",
-            answer.text
-        );
-        assert_eq!(answer.body["errors"][0]["message"], message);
+        answer.assert_error_exact("BAD_USER_INPUT", message);
     }
     let answer = trust(
         &app,
@@ -801,12 +786,10 @@ async fn creating_a_publisher_grants_nothing_the_caller_lacks() {
         })
     };
     let answer = trust(&app, &keeper.session, input(app.role_id("editor").await)).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-    assert_eq!(answer.error_code(), Some("FORBIDDEN"), "{}", answer.text);
-    assert_eq!(
-        answer.body["errors"][0]["message"],
+    answer.assert_error_exact(
+        "FORBIDDEN",
         "Forbidden: you cannot grant permissions you do not hold: members:read, roles:read, \
-         projects:write, projects:delete, sboms:delete"
+         projects:write, projects:delete, sboms:delete",
     );
     assert_eq!(answer.body["data"], Value::Null);
     let answer = trust(&app, &keeper.session, input(app.role_id("uploader").await)).await;
@@ -817,10 +800,9 @@ async fn creating_a_publisher_grants_nothing_the_caller_lacks() {
     );
     // The same identity twice for one project is a conflict.
     let answer = trust(&app, &keeper.session, input(app.role_id("uploader").await)).await;
-    assert_eq!(answer.error_code(), Some("CONFLICT"), "{}", answer.text);
-    assert_eq!(
-        answer.body["errors"][0]["message"],
-        "this project already trusts that issuer, audience and subject"
+    answer.assert_error_exact(
+        "CONFLICT",
+        "this project already trusts that issuer, audience and subject",
     );
     // A viewer has no tokens:write.
     let viewer = app.add_member(&admin, "vera@acme.test", "viewer").await;
@@ -866,8 +848,7 @@ async fn projects_and_roles_come_from_the_callers_reach() {
         ("not-an-id", uploader, "project not found"),
     ] {
         let answer = trust(&app, app.admin_token(), input(project, role)).await;
-        assert_eq!(answer.error_code(), Some("NOT_FOUND"), "{}", answer.text);
-        assert_eq!(answer.body["errors"][0]["message"], what);
+        answer.assert_error_exact("NOT_FOUND", what);
     }
     // A token restricted to shop-api: billing does not exist for it.
     let admin_role = app.role_id("admin").await;
@@ -895,11 +876,7 @@ async fn projects_and_roles_come_from_the_callers_reach() {
     let answer = app
         .gql(Some(&other.token), DELETE, json!({ "id": id }))
         .await;
-    assert_eq!(answer.error_code(), Some("NOT_FOUND"), "{}", answer.text);
-    assert_eq!(
-        answer.body["errors"][0]["message"],
-        "trusted publisher not found"
-    );
+    answer.assert_error_exact("NOT_FOUND", "trusted publisher not found");
 }
 
 #[tokio::test]
@@ -931,15 +908,7 @@ async fn a_deleted_publisher_exchanges_nothing_more_and_its_role_stays_until_the
             json!({ "id": role_id }),
         )
         .await;
-    assert_eq!(answer.error_code(), Some("CONFLICT"), "{}", answer.text);
-    assert!(
-        answer.body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("and 1 trusted publisher(s)"),
-        "{}",
-        answer.text
-    );
+    answer.assert_error("CONFLICT", "and 1 trusted publisher(s)");
 
     let answer = app
         .gql(Some(app.admin_token()), DELETE, json!({ "id": publisher }))

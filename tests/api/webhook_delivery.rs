@@ -919,7 +919,7 @@ async fn a_test_event_is_sent_when_asked_for() {
     assert_eq!(body["data"]["webhook"]["id"], webhook_id.to_string());
     settled(&app, outbox::DELIVERED).await;
     // Listed for whoever reads the webhook's deliveries.
-    let reader = crate::webhooks::token_with(&app, &["webhooks:read"]).await;
+    let reader = app.token_with(&["webhooks:read"]).await;
     let shown = listed(&app, &reader).await;
     assert_eq!(shown[0]["event"], "webhook.test", "{shown:?}");
     assert_eq!(shown[0]["nextAttemptAt"], Value::Null);
@@ -992,7 +992,7 @@ async fn only_webhooks_write_in_the_organization_sends_again() {
     let answer = app.gql(None, REDELIVER, json!({"id": token_event})).await;
     assert_eq!(answer.status, reqwest::StatusCode::UNAUTHORIZED);
     // webhooks:read only: FORBIDDEN for both.
-    let reader = crate::webhooks::token_with(&app, &["webhooks:read", "tokens:read"]).await;
+    let reader = app.token_with(&["webhooks:read", "tokens:read"]).await;
     for (query, id) in [(REDELIVER, token_event), (SEND_TEST, webhook_id)] {
         let answer = app.gql(Some(&reader), query, json!({"id": id})).await;
         assert_eq!(answer.error_code(), Some("FORBIDDEN"), "{}", answer.text);
@@ -1002,8 +1002,9 @@ async fn only_webhooks_write_in_the_organization_sends_again() {
         );
     }
     // webhooks:write without tokens:read: a token event is not there for it.
-    let writer =
-        crate::webhooks::token_with(&app, &["webhooks:read", "webhooks:write", "sboms:read"]).await;
+    let writer = app
+        .token_with(&["webhooks:read", "webhooks:write", "sboms:read"])
+        .await;
     let answer = app
         .gql(Some(&writer), REDELIVER, json!({"id": token_event}))
         .await;

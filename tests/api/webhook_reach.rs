@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::TestApp,
-    webhooks::{create, create_ok, spawn_with_webhooks, token_with},
+    webhooks::{create, create_ok, spawn_with_webhooks},
 };
 
 const DELETE: &str = "mutation($id: ID!) { deleteWebhook(id: $id) }";
@@ -45,20 +45,17 @@ async fn deleting_a_webhook_needs_the_permissions_its_events_need() {
     )
     .await;
     let sboms_hook = create_ok(&app, "https://hooks.lynk.invalid/sboms", &["sbom.uploaded"]).await;
-    let writer = token_with(&app, &["webhooks:write", "webhooks:read"]).await;
+    let writer = app.token_with(&["webhooks:write", "webhooks:read"]).await;
     for (id, permission) in [
         (&tokens_hook, "tokens:read"),
         (&members_hook, "members:read"),
         (&sboms_hook, "sboms:read"),
     ] {
         let answer = app.gql(Some(&writer), DELETE, json!({ "id": id })).await;
-        assert_eq!(answer.status, reqwest::StatusCode::OK);
-        assert_eq!(answer.body["data"], Value::Null, "{}", answer.text);
-        assert_eq!(
-            answer.body["errors"][0]["message"],
-            format!("Forbidden: this needs the `{permission}` permission")
+        answer.assert_refused(
+            "FORBIDDEN",
+            &format!("Forbidden: this needs the `{permission}` permission"),
         );
-        assert_eq!(answer.error_code(), Some("FORBIDDEN"));
         assert_eq!(
             answer.body["errors"][0]["extensions"]["requiredPermission"],
             permission
@@ -66,7 +63,7 @@ async fn deleting_a_webhook_needs_the_permissions_its_events_need() {
     }
     assert_eq!(webhook_ids(&app).await.len(), 3, "nothing was deleted");
     // With the events' permission, it may.
-    let sbom_writer = token_with(&app, &["webhooks:write", "sboms:read"]).await;
+    let sbom_writer = app.token_with(&["webhooks:write", "sboms:read"]).await;
     let answer = app
         .gql(Some(&sbom_writer), DELETE, json!({ "id": sboms_hook }))
         .await;
@@ -122,11 +119,11 @@ async fn deliveries_show_only_events_the_caller_may_read() {
     let mut all = events(&admin);
     all.sort_by_key(|event| event.to_string());
     assert_eq!(all, [json!("sbom.uploaded"), json!("token.created")]);
-    let reader = token_with(&app, &["webhooks:read"]).await;
+    let reader = app.token_with(&["webhooks:read"]).await;
     let answer = app.gql(Some(&reader), DELIVERIES, Value::Null).await;
     assert_eq!(answer.body["errors"], Value::Null, "{}", answer.text);
     assert_eq!(events(&answer), Vec::<Value>::new());
-    let sbom_reader = token_with(&app, &["webhooks:read", "sboms:read"]).await;
+    let sbom_reader = app.token_with(&["webhooks:read", "sboms:read"]).await;
     let answer = app.gql(Some(&sbom_reader), DELIVERIES, Value::Null).await;
     assert_eq!(events(&answer), [json!("sbom.uploaded")]);
 }
@@ -144,17 +141,10 @@ async fn a_webhook_may_not_point_at_an_ipv6_transition_address_of_a_private_one(
     ] {
         let answer = create(&app, app.admin_token(), url, &["token.created"]).await;
         assert_eq!(answer.status, reqwest::StatusCode::OK);
-        assert_eq!(
-            answer.error_code(),
-            Some("BAD_USER_INPUT"),
-            "{url}: {}",
-            answer.text
-        );
-        assert_eq!(
-            answer.body["errors"][0]["message"],
+        answer.assert_error_exact(
+            "BAD_USER_INPUT",
             "url must point to a public address, not loopback, private, link-local or metadata \
              ones, nor an IPv6 6to4, Teredo or NAT64 form of one",
-            "{url}"
         );
     }
     assert!(webhook_ids(&app).await.is_empty());

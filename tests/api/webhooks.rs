@@ -52,46 +52,6 @@ pub async fn create_ok(app: &TestApp, url: &str, events: &[&str]) -> String {
         .to_owned()
 }
 
-/// A service token of a custom role holding `permissions`.
-pub async fn token_with(app: &TestApp, permissions: &[&str]) -> String {
-    let answer = app
-        .gql(
-            Some(app.admin_token()),
-            "mutation($input: CreateRoleInput!) { createRole(input: $input) { id } }",
-            json!({ "input": { "name": permissions.join(" "), "permissions": permissions } }),
-        )
-        .await;
-    let role_id = answer.body["data"]["createRole"]["id"]
-        .as_str()
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("{}", answer.text));
-    app.issue_token(NewToken {
-        kind: CredentialKind::Service,
-        organization_id: Some(app.admin.organization.id),
-        name: "narrow".into(),
-        scopes: None,
-        role_id: Some(role_id),
-        owner_user_id: None,
-        created_by_user_id: None,
-        projects: ProjectScope::All,
-        expires_at: None,
-    })
-    .await
-    .1
-}
-
-#[track_caller]
-fn assert_error(answer: &Answer, code: &str, message: &str) {
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-    assert_eq!(answer.body["data"], Value::Null, "{}", answer.text);
-    assert_eq!(answer.error_code(), Some(code), "{}", answer.text);
-    assert_eq!(
-        answer.body["errors"][0]["message"], message,
-        "{}",
-        answer.text
-    );
-}
-
 #[tokio::test]
 async fn the_secret_is_shown_once_and_stored_sealed() {
     let app = spawn_with_webhooks().await;
@@ -244,8 +204,7 @@ async fn webhooks_are_updated_and_deleted() {
             json!({ "id": id, "input": { "url": "http://hooks.example.org/b" } }),
         )
         .await;
-    assert_error(
-        &answer,
+    answer.assert_refused(
         "BAD_USER_INPUT",
         "url must use https, not http; e.g. https://hooks.example.com/lynk",
     );
@@ -267,7 +226,7 @@ async fn webhooks_are_updated_and_deleted() {
     let answer = app
         .gql(Some(app.admin_token()), DELETE, json!({ "id": id }))
         .await;
-    assert_error(&answer, "NOT_FOUND", "webhook not found");
+    answer.assert_refused("NOT_FOUND", "webhook not found");
     let answer = app
         .gql(
             Some(app.admin_token()),
@@ -301,7 +260,7 @@ async fn only_webhooks_write_changes_webhooks() {
     let editor = app.add_member(&admin, "eddie@acme.test", "editor").await;
     let viewer = app.add_member(&admin, "vera@acme.test", "viewer").await;
     let (_, uploader) = app.service_token("uploader").await;
-    let reader = token_with(&app, &["webhooks:read"]).await;
+    let reader = app.token_with(&["webhooks:read"]).await;
     for caller in [&editor.session, &viewer.session, &uploader, &reader] {
         let answer = create(
             &app,
@@ -310,8 +269,7 @@ async fn only_webhooks_write_changes_webhooks() {
             &["token.created"],
         )
         .await;
-        assert_error(
-            &answer,
+        answer.assert_refused(
             "FORBIDDEN",
             "Forbidden: this needs the `webhooks:write` permission",
         );
@@ -352,7 +310,7 @@ async fn only_webhooks_write_changes_webhooks() {
     }
     // A service token that holds webhooks:write manages webhooks; no
     // session is needed.
-    let writer = token_with(&app, &["sboms:read", "webhooks:write"]).await;
+    let writer = app.token_with(&["sboms:read", "webhooks:write"]).await;
     let answer = create(
         &app,
         &writer,
@@ -391,7 +349,7 @@ async fn a_webhook_carries_only_what_its_writer_may_read() {
     let admins = create_ok(&app, "https://hooks.example.com/audit", &["token.created"]).await;
     // webhooks:write alone does not open token or member events: their
     // data (names, hints, emails) needs tokens:read and members:read.
-    let writer = token_with(&app, &["sboms:read", "webhooks:write"]).await;
+    let writer = app.token_with(&["sboms:read", "webhooks:write"]).await;
     for (events, permission) in [
         (vec!["token.created"], "tokens:read"),
         (vec!["sbom.uploaded", "token.leaked"], "tokens:read"),
@@ -459,11 +417,11 @@ async fn another_organizations_webhook_does_not_exist() {
             json!({ "id": theirs, "input": { "url": "https://evil.example.com/" } }),
         )
         .await;
-    assert_error(&answer, "NOT_FOUND", "webhook not found");
+    answer.assert_refused("NOT_FOUND", "webhook not found");
     let answer = app
         .gql(Some(app.admin_token()), DELETE, json!({ "id": theirs }))
         .await;
-    assert_error(&answer, "NOT_FOUND", "webhook not found");
+    answer.assert_refused("NOT_FOUND", "webhook not found");
     // Malformed ids cannot exist either.
     let answer = app
         .gql(
@@ -472,7 +430,7 @@ async fn another_organizations_webhook_does_not_exist() {
             json!({ "id": "not-a-uuid" }),
         )
         .await;
-    assert_error(&answer, "NOT_FOUND", "webhook not found");
+    answer.assert_refused("NOT_FOUND", "webhook not found");
     let listed = app.gql(Some(app.admin_token()), LIST, Value::Null).await;
     assert_eq!(listed.body["data"]["organization"]["webhooks"], json!([]));
     let listed = app.gql(Some(&other.token), LIST, Value::Null).await;
@@ -508,7 +466,7 @@ async fn urls_must_be_https_and_public() {
     ];
     for (url, message) in refused {
         let answer = create(&app, app.admin_token(), url, &["token.created"]).await;
-        assert_error(&answer, "BAD_USER_INPUT", message);
+        answer.assert_refused("BAD_USER_INPUT", message);
     }
     let answer = create(
         &app,
@@ -526,11 +484,7 @@ async fn urls_must_be_https_and_public() {
     );
     let huge = format!("https://hooks.example.com/{}", "a".repeat(100_000));
     let answer = create(&app, app.admin_token(), &huge, &["token.created"]).await;
-    assert_error(
-        &answer,
-        "BAD_USER_INPUT",
-        "url is longer than 2048 characters",
-    );
+    answer.assert_refused("BAD_USER_INPUT", "url is longer than 2048 characters");
     let listed = app.gql(Some(app.admin_token()), LIST, Value::Null).await;
     assert_eq!(listed.body["data"]["organization"]["webhooks"], json!([]));
 }
@@ -578,14 +532,12 @@ async fn unknown_events_are_refused_with_the_valid_ones() {
         &["token.created", "token.*"],
     )
     .await;
-    assert_error(
-        &answer,
+    answer.assert_refused(
         "BAD_USER_INPUT",
         &format!("unknown event `token.*`; valid events: {valid}"),
     );
     let answer = create(&app, app.admin_token(), "https://hooks.example.com/", &[]).await;
-    assert_error(
-        &answer,
+    answer.assert_refused(
         "BAD_USER_INPUT",
         &format!("events must name at least one event: {valid}"),
     );
@@ -620,8 +572,7 @@ async fn an_organization_has_at_most_twenty_webhooks() {
         &["token.created"],
     )
     .await;
-    assert_error(
-        &answer,
+    answer.assert_refused(
         "CONFLICT",
         "this organization already has 20 webhooks, the most it may have; delete one, or \
          subscribe an existing one to more events",
@@ -685,8 +636,7 @@ async fn a_token_restricted_to_projects_cannot_manage_webhooks() {
         &["sbom.uploaded"],
     )
     .await;
-    assert_error(
-        &answer,
+    answer.assert_refused(
         "FORBIDDEN",
         "Forbidden: this needs the `webhooks:write` permission, which is organization-wide, \
          and this credential is restricted to some projects",

@@ -6,7 +6,7 @@ use lynk::entity::webhook_delivery;
 use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::{Value, json};
 
-use super::{create_ok, spawn_with_webhooks, token_with};
+use super::{create_ok, spawn_with_webhooks};
 use crate::{ci_tokens::CYCLONEDX, helpers::TestApp};
 
 const ALL_EVENTS: [&str; 7] = [
@@ -306,7 +306,9 @@ async fn a_change_that_fails_queues_nothing() {
     let app = spawn_with_webhooks().await;
     hooks(&app).await;
     // A token keeper cannot hand out the admin role.
-    let keeper = token_with(&app, &["tokens:read", "tokens:write", "roles:read"]).await;
+    let keeper = app
+        .token_with(&["tokens:read", "tokens:write", "roles:read"])
+        .await;
     let answer = app
         .gql(
             Some(&keeper),
