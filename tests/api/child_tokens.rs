@@ -998,6 +998,19 @@ async fn the_console_lists_a_child_under_its_parent_and_revokes_it() {
         .await;
     browser.wait_for_text("dialog", "cannot be undone").await;
     browser.click_text("dialog button", "Revoke token").await;
+    // The list shows active tokens unless asked for the others.
+    browser
+        .wait_for_script(
+            "return !document.querySelector('main .list').textContent.includes('agent child')",
+            json!(true),
+        )
+        .await;
+    browser
+        .find("main select[name=status]")
+        .await
+        .select_by_value("")
+        .await
+        .expect("any status");
     browser
         .wait_until_text(
             fantoccini::Locator::XPath(row),
