@@ -79,7 +79,12 @@ async fn serve(
     peer: SocketAddr,
     media_type: MediaType,
 ) -> Response {
-    let prepared = match prepare(state, &parts, body, peer).await {
+    let request_id = parts
+        .extensions
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or_default();
+    let prepared = match prepare(state, &parts, body, peer, request_id).await {
         Ok(prepared) => prepared,
         Err(answer) => return answer,
     };
@@ -87,13 +92,7 @@ async fn serve(
         Ok(admitted) => admitted,
         Err(answer) => return answer,
     };
-    let request_id = parts
-        .extensions
-        .get::<RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let executed = Box::pin(execute(state, admitted, request_id)).await;
+    let executed = Box::pin(execute(state, admitted, request_id.to_owned())).await;
     respond(state, media_type, executed)
 }
 
@@ -136,6 +135,7 @@ async fn prepare(
     parts: &Parts,
     body: Body,
     peer: SocketAddr,
+    request_id: &str,
 ) -> Result<Prepared, Response> {
     let method = &parts.method;
     if method == Method::GET && super::graphiql::is_wanted(&parts.headers, parts.uri.query()) {
@@ -148,7 +148,9 @@ async fn prepare(
         Ok(checked) => checked,
         Err(rejection) => {
             crate::metrics::record_authentication(rejection.labels());
-            return Err(rejection.into_response());
+            // In the request's scope: an internal error names its id.
+            let scope = RequestScope::new(request_id.to_owned());
+            return Err(REQUEST.sync_scope(scope, || rejection.into_response()));
         }
     };
     let body_limit = checked.is_anonymous().then_some(ANONYMOUS_BODY_LIMIT);

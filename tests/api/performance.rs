@@ -376,6 +376,7 @@ async fn an_address_bound_token_is_still_one_statement_and_usage_is_batched() {
         DatabaseArgs::new(database.url.clone()),
     );
     config.bootstrap_password = Some(ADMIN_PASSWORD.into());
+    postgres_needs_a_key(&mut config);
     let app = Application::build_with_connection(config, db)
         .await
         .expect("build app");
