@@ -857,12 +857,7 @@ async fn a_childs_request_is_one_verification_statement() {
     let sink = Arc::clone(&log);
     db.set_metric_callback(move |info| {
         let sql = info.statement.sql.trim();
-        // The webhook sender and the expiry notices' scan run behind the
-        // requests on every instance: not a request's statements.
-        if sql.contains("webhook_delivery")
-            || sql.contains("token_notice")
-            || sql.starts_with(r#"SELECT "token"."id", "token"."kind""#)
-        {
+        if crate::helpers::is_background_statement(sql) {
             return;
         }
         sink.lock().unwrap().push(sql.to_owned())

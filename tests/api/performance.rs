@@ -30,14 +30,7 @@ struct StatementLog(Arc<Mutex<Vec<String>>>);
 
 impl StatementLog {
     fn push(&self, sql: &str) {
-        // The webhook sender and the expiry notices' scan (sea-orm's
-        // full token rows; the request's read is the hand-written
-        // verification query) run on every instance, behind the
-        // requests: not a request's statements.
-        if sql.contains("webhook_delivery")
-            || sql.contains("token_notice")
-            || sql.starts_with(r#"SELECT "token"."id", "token"."kind""#)
-        {
+        if crate::helpers::is_background_statement(sql) {
             return;
         }
         self.lock().push(sql.trim().to_owned());
