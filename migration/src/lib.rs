@@ -32,6 +32,7 @@ mod m20261208_000140_add_token_usage_and_addresses;
 mod m20261208_000160_add_organization_token_policy;
 mod m20261208_000180_add_token_parent;
 mod m20261208_000200_add_webhook_delivery_last_error;
+mod m20261208_000220_add_token_revocation_scheduled;
 
 /// Applies lynk's migrations in order.
 pub struct Migrator;
@@ -66,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000160_add_organization_token_policy::Migration),
             Box::new(m20261208_000180_add_token_parent::Migration),
             Box::new(m20261208_000200_add_webhook_delivery_last_error::Migration),
+            Box::new(m20261208_000220_add_token_revocation_scheduled::Migration),
         ]
     }
 }

@@ -30,6 +30,10 @@ pub struct Model {
     /// When the token stops working: a revocation, or the end of a
     /// rotation's grace period (then in the future).
     pub revoked_at: Option<DateTimeUtc>,
+    /// Whether `revoked_at` is a scheduled end (a rotation's grace, or a
+    /// child's copy of its parent's) that a revocation may still bring
+    /// forward, rather than a revocation.
+    pub revocation_scheduled: bool,
     /// Space-separated project ids the token is restricted to; `None` =
     /// every project of its organization.
     #[sea_orm(column_type = "Text", nullable)]

@@ -19,7 +19,7 @@ use crate::{
         caller::Caller,
         policy,
         scoped::find_in_organization,
-        token::not_revoked_at,
+        token::revocable_at,
     },
     webhook::{data, event::EventType, outbox},
 };
@@ -218,10 +218,11 @@ pub async fn remove(
     member.delete(&txn).await?;
     token::Entity::update_many()
         .col_expr(token::Column::RevokedAt, Expr::value(now))
+        .col_expr(token::Column::RevocationScheduled, Expr::value(false))
         .filter(token::Column::OwnerUserId.eq(user_id))
         .filter(token::Column::OrganizationId.eq(organization_id))
         .filter(token::Column::Kind.eq(CredentialKind::Personal))
-        .filter(not_revoked_at(now))
+        .filter(revocable_at(now))
         .exec(&txn)
         .await?;
     caller

@@ -138,26 +138,43 @@ pub async fn retire(
 ) -> Result<bool, Error> {
     let mut still = Condition::all().add(token::Column::Id.eq(token_id));
     still = match condition {
-        RetireIf::NotRevoked => still.add(not_revoked_at(now)),
+        RetireIf::NotRevoked => still.add(revocable_at(now)),
         RetireIf::Active => still.add(token::Column::RevokedAt.is_null()).add(
             Condition::any()
                 .add(token::Column::ExpiresAt.is_null())
                 .add(token::Column::ExpiresAt.gt(now)),
         ),
     };
+    let scheduled = at > now;
     let result = token::Entity::update_many()
         .col_expr(token::Column::RevokedAt, Expr::value(at))
+        .col_expr(token::Column::RevocationScheduled, Expr::value(scheduled))
         .filter(still)
         .exec(conn)
         .await?;
     let retired = result.rows_affected == 1;
     if retired {
-        retire_children(conn, token_id, at).await?;
+        retire_children(conn, token_id, at, scheduled).await?;
     }
     if retired && condition == RetireIf::NotRevoked {
         end_predecessors_grace(conn, token_id, now).await?;
     }
     Ok(retired)
+}
+
+/// The SQL condition for "a revocation at `now` would stop it": never
+/// revoked, or only scheduled to end later (a rotation's grace). It asks
+/// the stored flag rather than comparing `revoked_at` with `now` alone: of
+/// two revocations racing, the one whose clock reads a few milliseconds
+/// behind the other's must find the token revoked, not "ending later".
+pub fn revocable_at(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(token::Column::RevokedAt.is_null())
+        .add(
+            Condition::all()
+                .add(token::Column::RevocationScheduled.eq(true))
+                .add(token::Column::RevokedAt.gt(now)),
+        )
 }
 
 /// A parent's children stop when it does (docs/DESIGN.md §8.7): revoked
@@ -169,14 +186,20 @@ async fn retire_children(
     conn: &impl ConnectionTrait,
     parent_id: Uuid,
     at: DateTime<Utc>,
+    scheduled: bool,
 ) -> Result<(), Error> {
     token::Entity::update_many()
         .col_expr(token::Column::RevokedAt, Expr::value(at))
+        .col_expr(token::Column::RevocationScheduled, Expr::value(scheduled))
         .filter(token::Column::ParentId.eq(parent_id))
         .filter(
             Condition::any()
                 .add(token::Column::RevokedAt.is_null())
-                .add(token::Column::RevokedAt.gt(at)),
+                .add(
+                    Condition::all()
+                        .add(token::Column::RevocationScheduled.eq(true))
+                        .add(token::Column::RevokedAt.gt(at)),
+                ),
         )
         .exec(conn)
         .await?;
@@ -205,14 +228,15 @@ async fn end_predecessors_grace(
         };
         let ended = token::Entity::update_many()
             .col_expr(token::Column::RevokedAt, Expr::value(now))
+            .col_expr(token::Column::RevocationScheduled, Expr::value(false))
             .filter(token::Column::Id.eq(predecessor))
-            .filter(token::Column::RevokedAt.gt(now))
+            .filter(revocable_at(now))
             .exec(conn)
             .await?;
         if ended.rows_affected == 0 {
             return Ok(());
         }
-        retire_children(conn, predecessor, now).await?;
+        retire_children(conn, predecessor, now, false).await?;
         current = predecessor;
     }
     Ok(())

@@ -97,6 +97,7 @@ mod tests {
             expires_at: None,
             last_used_at: None,
             revoked_at: None,
+            revocation_scheduled: false,
             project_ids: None,
             last_used_ips: None,
             rotated_from_id: None,

@@ -350,3 +350,54 @@ async fn concurrent_bulk_revocations_revoke_each_token_once() {
         Some(6)
     );
 }
+
+/// Another instance whose clock runs a little ahead stamps its revocation
+/// "in the future" from this one's view: that is still a revocation, not
+/// a rotation's grace, and neither `revokeTokens` nor `revokeToken` may
+/// revoke (and announce) the token a second time.
+#[tokio::test]
+async fn a_revocation_stamped_by_a_clock_running_ahead_is_not_repeated() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().to_owned();
+    let (id, _) = service(&app, "ahead", "viewer", &[]).await;
+    token::Entity::update_many()
+        .col_expr(
+            token::Column::RevokedAt,
+            Expr::value(Utc::now() + Duration::seconds(30)),
+        )
+        .col_expr(token::Column::RevocationScheduled, Expr::value(false))
+        .filter(token::Column::Id.eq(id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+
+    let bulk = revoke(&app, &admin, json!({"nameContains": "ahead"}), Some(false)).await;
+    assert_eq!(bulk.status, reqwest::StatusCode::OK, "{}", bulk.text);
+    assert_eq!(
+        bulk.body["data"]["revokeTokens"]["count"],
+        json!(0),
+        "{}",
+        bulk.text
+    );
+    let single = app
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { revokeToken(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(single.status, reqwest::StatusCode::OK, "{}", single.text);
+    let audit = app
+        .gql(
+            Some(&admin),
+            r#"{ organization { auditEvents(action: "token.revoked") { edges { node { targetId } } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        audit.body["data"]["organization"]["auditEvents"]["edges"],
+        json!([]),
+        "{}",
+        audit.text
+    );
+}
