@@ -3,7 +3,7 @@
 //! Start at [`startup::Application`]. Token verification is in [`auth`]
 //! (format in [`auth::token_format`], the one query in [`auth::verify`],
 //! the rules in [`auth::principal`]); the request check is
-//! [`auth::guard`], and the endpoint [`graphql::handler`].
+//! [`auth::guard`], and the endpoint [`graphql::http::handler`].
 
 pub mod auth;
 pub mod cli;

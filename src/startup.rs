@@ -25,7 +25,9 @@ use crate::{
     config::ServeArgs,
     database,
     error::Error,
-    graphql::{self, QueryLimits, document_cache::DocumentCache, handler::GraphqlState},
+    graphql::{
+        self, QueryLimits, http::document_cache::DocumentCache, http::handler::GraphqlState,
+    },
     receipt::{self, keys::ReceiptKeys},
     retention, routes,
     secret_scanning::{self, PublicRevocation, SecretScanning, key_file::KeyFile},
@@ -344,10 +346,10 @@ pub fn router(state: AppState, config: &ServeArgs, scanning_keys: Option<KeyFile
     let graphql_routes = Router::new()
         .route(
             routes::API,
-            get(graphql::handler::graphql).post(graphql::handler::graphql),
+            get(graphql::http::handler::graphql).post(graphql::http::handler::graphql),
         )
         .layer(RequestBodyLimitLayer::new(
-            crate::graphql::request_body::body_limit(state.max_sbom_bytes),
+            crate::graphql::http::request_body::body_limit(state.max_sbom_bytes),
         ))
         .with_state(Arc::new(GraphqlState {
             guard: Guard::new(
@@ -399,7 +401,7 @@ pub fn router(state: AppState, config: &ServeArgs, scanning_keys: Option<KeyFile
 /// GraphiQL's scripts and stylesheets, from the binary.
 async fn graphiql_asset(Path(name): Path<String>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    graphql::graphiql::asset(&name).unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
+    graphql::http::graphiql::asset(&name).unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
 }
 
 /// The console's modules and stylesheet, from the binary.

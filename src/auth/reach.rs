@@ -3,7 +3,7 @@
 //! object's by-id query answers for that caller (`project(id)`,
 //! `sbom(id)`, `token(id)`), so a nested field that leads to an object
 //! can never show more than asking for it directly. Pure: the GraphQL
-//! types build their objects only through these (`graphql::reach`).
+//! types build their objects only through these (`auth::reach`).
 
 use uuid::Uuid;
 

@@ -1,5 +1,5 @@
 //! Statements per list (issue 17): a list reads each kind of related row
-//! in one statement for all its rows (`src/graphql/loader.rs`), so its
+//! in one statement for all its rows (`src/graphql/schema/loader.rs`), so its
 //! cost does not grow with its length. Counted with sea-orm's metric
 //! callback on the server's own pool, on the multi-threaded runtime, where
 //! a batch must form across worker threads. And a loader never returns a

@@ -186,7 +186,7 @@ async fn failed_logins_are_rate_limited_per_account() {
 #[tokio::test]
 async fn an_oversized_body_is_413() {
     let app = spawn_app_with(|c| c.max_sbom_bytes = 1024).await;
-    let padding = "x".repeat(lynk::graphql::request_body::body_limit(1024) + 1);
+    let padding = "x".repeat(lynk::graphql::http::request_body::body_limit(1024) + 1);
     let answer = app
         .send(
             app.client
@@ -233,7 +233,7 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
 #[tokio::test]
 async fn a_document_that_passed_validation_before_is_still_authorized_field_by_field() {
     // From its second use, a document that passed full validation runs
-    // with async-graphql's fast validation (graphql::document_cache): the
+    // with async-graphql's fast validation (graphql::http::document_cache): the
     // answers must not change, nor must any permission check.
     let app = spawn_app().await;
     let (_, uploader) = app.service_token("uploader").await;

@@ -44,7 +44,9 @@ impl SessionMutation {
     /// unknown email are the same `401`, and cost the same time. The
     /// session is pinned to `organizationId` (one you belong to) or else to
     /// your oldest membership.
-    #[graphql(complexity = "crate::graphql::limits::PASSWORD_COMPLEXITY + child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::schema::limits::PASSWORD_COMPLEXITY + child_complexity"
+    )]
     async fn login(
         &self,
         ctx: &Context<'_>,
@@ -73,7 +75,9 @@ impl SessionMutation {
     /// A wrong `currentPassword` is an error on this field; the checks
     /// count against the same failure budgets as `login`, and once they
     /// are spent the session in use ends too.
-    #[graphql(complexity = "crate::graphql::limits::PASSWORD_COMPLEXITY + child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::schema::limits::PASSWORD_COMPLEXITY + child_complexity"
+    )]
     async fn change_password(
         &self,
         ctx: &Context<'_>,

@@ -12,11 +12,11 @@ use crate::{
     entity::sbom,
     error::Error,
     graphql::{
-        context::ContextExt,
-        loader::{self, ProjectId, TokenId},
-        scalar::Timestamp,
-        token::Token,
-        user::User,
+        schema::context::ContextExt,
+        schema::loader::{self, ProjectId, TokenId},
+        schema::scalar::Timestamp,
+        schema::token::Token,
+        schema::user::User,
     },
     service::{sbom as sbom_service, sbom_document::DocumentFormat},
 };

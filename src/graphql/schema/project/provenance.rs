@@ -13,10 +13,10 @@ use crate::{
     entity::{trusted_publisher, upload_policy_violation},
     error::Error,
     graphql::{
-        context::ContextExt,
-        loader::{self, TokenId},
-        scalar::Timestamp,
-        token::Token,
+        schema::context::ContextExt,
+        schema::loader::{self, TokenId},
+        schema::scalar::Timestamp,
+        schema::token::Token,
     },
     service::provenance as domain,
 };

@@ -50,7 +50,7 @@ pub trait ContextExt {
             .as_deref()
             .ok_or(Error::Unauthorized)
     }
-    /// The caller as the viewer objects carry (see `graphql::reach`);
+    /// The caller as the viewer objects carry (see `auth::reach`);
     /// `UNAUTHORIZED` on a public operation.
     fn viewer(&self) -> Result<Arc<Principal>, Error> {
         self.request()?.principal.clone().ok_or(Error::Unauthorized)

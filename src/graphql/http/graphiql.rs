@@ -31,7 +31,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
     frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// The page. Kept in a file of its own so it is plain HTML to read and review.
-const INDEX_HTML: &str = include_str!("../../assets/graphiql/index.html");
+const INDEX_HTML: &str = include_str!("../../../assets/graphiql/index.html");
 
 /// The GraphiQL page, with the headers that confine it: the strict
 /// [`CONTENT_SECURITY_POLICY`], no MIME sniffing, no referrer, and no
@@ -49,27 +49,27 @@ pub fn page() -> Response {
 pub fn asset(name: &str) -> Option<Response> {
     let (body, content_type): (&'static [u8], &'static str) = match name {
         "graphiql.min.js" => (
-            include_bytes!("../../assets/graphiql/graphiql.min.js").as_slice(),
+            include_bytes!("../../../assets/graphiql/graphiql.min.js").as_slice(),
             JAVASCRIPT,
         ),
         "graphiql.min.css" => (
-            include_bytes!("../../assets/graphiql/graphiql.min.css").as_slice(),
+            include_bytes!("../../../assets/graphiql/graphiql.min.css").as_slice(),
             CSS,
         ),
         "react.production.min.js" => (
-            include_bytes!("../../assets/graphiql/react.production.min.js").as_slice(),
+            include_bytes!("../../../assets/graphiql/react.production.min.js").as_slice(),
             JAVASCRIPT,
         ),
         "react-dom.production.min.js" => (
-            include_bytes!("../../assets/graphiql/react-dom.production.min.js").as_slice(),
+            include_bytes!("../../../assets/graphiql/react-dom.production.min.js").as_slice(),
             JAVASCRIPT,
         ),
         "graphiql-init.js" => (
-            include_bytes!("../../assets/graphiql/graphiql-init.js").as_slice(),
+            include_bytes!("../../../assets/graphiql/graphiql-init.js").as_slice(),
             JAVASCRIPT,
         ),
         "graphiql-page.css" => (
-            include_bytes!("../../assets/graphiql/graphiql-page.css").as_slice(),
+            include_bytes!("../../../assets/graphiql/graphiql-page.css").as_slice(),
             CSS,
         ),
         _ => return None,
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn the_init_script_keeps_nothing_in_browser_storage() {
-        let script = include_str!("../../assets/graphiql/graphiql-init.js");
+        let script = include_str!("../../../assets/graphiql/graphiql-init.js");
         let code: Vec<&str> = script
             .lines()
             .map(str::trim)

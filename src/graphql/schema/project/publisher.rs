@@ -12,10 +12,10 @@ use crate::{
     entity::trusted_publisher,
     error::Error,
     graphql::{
-        loader::{self, ProjectId, PublishersOf, RoleId},
-        role::Role,
-        scalar::Timestamp,
-        user::User,
+        schema::loader::{self, ProjectId, PublishersOf, RoleId},
+        schema::role::Role,
+        schema::scalar::Timestamp,
+        schema::user::User,
     },
 };
 
@@ -151,7 +151,7 @@ impl TrustedPublisher {
 
     /// What the token's other claims must be; every one must hold.
     #[graphql(
-        complexity = "crate::graphql::limits::list_complexity(crate::auth::oidc::conditions::MAX_CONDITIONS, child_complexity)"
+        complexity = "crate::graphql::schema::limits::list_complexity(crate::auth::oidc::conditions::MAX_CONDITIONS, child_complexity)"
     )]
     async fn conditions(&self) -> Vec<ClaimCondition> {
         claim_rules::conditions_from_storage(&self.model.conditions)
@@ -170,7 +170,7 @@ impl TrustedPublisher {
     /// The ids pinned by the first exchange; a later token must carry
     /// the same values. Empty before the first exchange.
     #[graphql(
-        complexity = "crate::graphql::limits::list_complexity(crate::auth::oidc::conditions::PINNABLE_CLAIMS.len(), child_complexity)"
+        complexity = "crate::graphql::schema::limits::list_complexity(crate::auth::oidc::conditions::PINNABLE_CLAIMS.len(), child_complexity)"
     )]
     async fn pinned_claims(&self) -> Vec<ClaimValue> {
         claim_rules::pins_from_storage(self.model.pinned_claims.as_deref())
@@ -211,7 +211,7 @@ pub async fn trusted_publishers_of(
         id: project.id,
     });
     let publishers = loader::load_one(ctx, key).await?.unwrap_or_default();
-    crate::graphql::limits::count_resolved(ctx, publishers.len())?;
+    crate::graphql::schema::limits::count_resolved(ctx, publishers.len())?;
     Ok(publishers
         .into_iter()
         .filter_map(|p| TrustedPublisher::reached(viewer, p).ok())

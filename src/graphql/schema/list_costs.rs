@@ -45,7 +45,7 @@ fn plain_lists() -> HashMap<&'static str, u64> {
         // Capped where read: the most recent 200.
         (
             "Project.policyViolations",
-            crate::graphql::project::MAX_POLICY_VIOLATIONS as u64,
+            crate::graphql::schema::project::MAX_POLICY_VIOLATIONS as u64,
         ),
         ("Token.projects", MAX_TOKEN_PROJECTS as u64),
         (

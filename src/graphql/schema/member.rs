@@ -212,7 +212,9 @@ impl MemberMutation {
     /// belongs to no organization and so cannot sign in (that check counts
     /// against the `login` budgets). Returns a session pinned to the
     /// organization joined.
-    #[graphql(complexity = "crate::graphql::limits::PASSWORD_COMPLEXITY + child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::schema::limits::PASSWORD_COMPLEXITY + child_complexity"
+    )]
     async fn accept_invitation(
         &self,
         ctx: &Context<'_>,

@@ -138,7 +138,7 @@ impl Page {
 
 impl Page {
     /// [`Page::connection`] over objects built through a reach check
-    /// (`graphql::reach`): a row the caller may not see is left out, as
+    /// (`auth::reach`): a row the caller may not see is left out, as
     /// if it did not exist. The page may then hold fewer than `first`.
     pub fn connection_of_reached<M, N: OutputType>(
         &self,

@@ -26,14 +26,9 @@ use axum::{
 use chrono::{DateTime, Utc};
 
 use super::{
-    Schemas, aliases,
-    context::RequestContext,
     document_cache::{DocumentCache, Validation},
-    limits::ResolvedObjects,
-    loader::{self, RequestLoader},
-    null_rule, operation,
+    operation,
     request_body::{Rejected, is_supported_media_type, receive_request, too_large},
-    response_order,
 };
 use crate::{
     auth::{
@@ -42,6 +37,16 @@ use crate::{
     },
     config::{ANONYMOUS_BODY_LIMIT, MAX_QUERY_BYTES},
     error::{Error, ErrorsBody, Escalation, REQUEST, RequestScope},
+    graphql::{
+        Schemas,
+        schema::{
+            aliases,
+            context::RequestContext,
+            limits::ResolvedObjects,
+            loader::{self, RequestLoader},
+            null_rule, response_order,
+        },
+    },
     state::AppState,
 };
 use tower_http::request_id::RequestId;

@@ -219,7 +219,7 @@ impl Token {
     /// at all. Listing them needs `projects:read`, and lists only the
     /// projects you reach.
     #[graphql(
-        complexity = "crate::graphql::limits::list_complexity(crate::service::token_create::MAX_TOKEN_PROJECTS, child_complexity)"
+        complexity = "crate::graphql::schema::limits::list_complexity(crate::service::token_create::MAX_TOKEN_PROJECTS, child_complexity)"
     )]
     async fn projects(&self, ctx: &Context<'_>) -> Result<Option<Vec<Project>>, Error> {
         let scope = ProjectScope::from_storage(self.model.project_ids.as_deref());
@@ -237,7 +237,7 @@ impl Token {
         )
         .await?;
         let mut projects: Vec<project::Model> = found.into_values().collect();
-        crate::graphql::limits::count_resolved(ctx, projects.len())?;
+        crate::graphql::schema::limits::count_resolved(ctx, projects.len())?;
         projects.sort_unstable_by_key(|p| p.id);
         Ok(Some(
             projects

@@ -3,7 +3,7 @@
 //! CI identities it trusts; it lives in one organization, and an id from
 //! another one does not exist. The output types of what a project holds
 //! live beside it ([`sbom`], [`publisher`]), so that the modules of their
-//! operations (`graphql::sbom`, `graphql::trusted_publisher`) depend on
+//! operations (`graphql::schema::sbom`, `graphql::schema::trusted_publisher`) depend on
 //! this one and never the other way round.
 
 pub mod provenance;
@@ -95,7 +95,7 @@ impl Project {
     /// `projects:read`): the pipelines to move before
     /// `TRUSTED_PUBLISHING_ONLY`.
     #[graphql(
-        complexity = "crate::graphql::limits::list_complexity(MAX_POLICY_VIOLATIONS, child_complexity)"
+        complexity = "crate::graphql::schema::limits::list_complexity(MAX_POLICY_VIOLATIONS, child_complexity)"
     )]
     async fn policy_violations(
         &self,
@@ -121,7 +121,7 @@ impl Project {
     /// The CI identities that may exchange their OIDC token for a
     /// short-lived token of this project, oldest first (needs `tokens:read`).
     #[graphql(
-        complexity = "crate::graphql::limits::list_complexity(crate::service::trusted_publisher::MAX_PUBLISHERS_PER_PROJECT, child_complexity)"
+        complexity = "crate::graphql::schema::limits::list_complexity(crate::service::trusted_publisher::MAX_PUBLISHERS_PER_PROJECT, child_complexity)"
     )]
     async fn trusted_publishers(
         &self,

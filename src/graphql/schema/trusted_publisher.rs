@@ -126,7 +126,7 @@ impl TrustedPublisherQuery {
     /// spends nothing; `exchangeOidcToken` itself keeps its bare `401`.
     /// Nullable as every field a caller may be refused (docs/DESIGN.md §4.1).
     #[graphql(
-        complexity = "crate::graphql::limits::list_complexity(crate::service::trusted_publisher::MAX_EXPLAINED_PUBLISHERS, child_complexity)"
+        complexity = "crate::graphql::schema::limits::list_complexity(crate::service::trusted_publisher::MAX_EXPLAINED_PUBLISHERS, child_complexity)"
     )]
     async fn explain_oidc_exchange(
         &self,
