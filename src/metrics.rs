@@ -173,7 +173,10 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
 async fn sample_pending_deliveries(db: &sea_orm::DatabaseConnection) {
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let counted = crate::entity::webhook_delivery::Entity::find()
-        .filter(crate::entity::webhook_delivery::Column::Status.eq(crate::webhook::outbox::PENDING))
+        .filter(
+            crate::entity::webhook_delivery::Column::Status
+                .eq(crate::entity::webhook_delivery::DeliveryStatus::Pending),
+        )
         .count(db)
         .await;
     match counted {

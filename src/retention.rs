@@ -18,9 +18,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 use tokio::time::MissedTickBehavior;
 
 use crate::{
+    entity::webhook_delivery::DeliveryStatus,
     error::Error,
     service::token_inactivity::{self, Swept},
-    webhook::outbox::PENDING,
 };
 
 /// How long finished deliveries and audit rows without an organization
@@ -75,7 +75,8 @@ fn batch(
     let size = i64::try_from(size).map_err(Error::internal)?;
     Ok(Statement::from_sql_and_values(
         backend,
-        sql.replace("{pending}", PENDING).replace("{lock}", lock),
+        sql.replace("{pending}", DeliveryStatus::Pending.as_str())
+            .replace("{lock}", lock),
         [Value::from(cutoff), Value::from(size)],
     ))
 }

@@ -15,11 +15,14 @@ use uuid::Uuid;
 
 use crate::{
     database,
-    entity::{webhook, webhook_delivery},
+    entity::{
+        webhook,
+        webhook_delivery::{self, DeliveryStatus},
+    },
     error::Error,
     service::{audit::AuditAction, caller::Caller, scoped::find_in_organization},
     state::AppState,
-    webhook::{address, event, outbox, seal::SealingKey, secret},
+    webhook::{address, event, seal::SealingKey, secret},
 };
 
 /// Most webhooks one organization may have: each event is queued once
@@ -250,7 +253,7 @@ pub async fn send_test(
         organization_id: Set(model.organization_id),
         event: Set(TEST_EVENT.to_owned()),
         payload: Set(body),
-        status: Set(outbox::PENDING.to_owned()),
+        status: Set(DeliveryStatus::Pending),
         attempts: Set(0),
         next_attempt_at: Set(now),
         locked_until: Set(None),
@@ -287,15 +290,15 @@ pub async fn redeliver(
     if delivery.event != TEST_EVENT && !readable.contains(&delivery.event.as_str()) {
         return Err(not_found());
     }
-    match delivery.status.as_str() {
-        outbox::FAILED => {}
-        outbox::PENDING => {
+    match delivery.status {
+        DeliveryStatus::Failed => {}
+        DeliveryStatus::Pending => {
             return Err(Error::conflict(
                 "this delivery is still pending: its next attempt is already scheduled \
                  (nextAttemptAt)",
             ));
         }
-        _ => {
+        DeliveryStatus::Delivered => {
             return Err(Error::conflict(
                 "this delivery was delivered; its receiver acknowledged it, and would drop a \
                  repeat of its webhook-id",
@@ -318,7 +321,7 @@ pub async fn redeliver(
     let queued = webhook_delivery::Entity::update_many()
         .col_expr(
             webhook_delivery::Column::Status,
-            Expr::value(outbox::PENDING),
+            Expr::value(DeliveryStatus::Pending),
         )
         .col_expr(webhook_delivery::Column::Attempts, Expr::value(0))
         .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(now))
@@ -327,7 +330,7 @@ pub async fn redeliver(
             Expr::value(None::<chrono::DateTime<Utc>>),
         )
         .filter(webhook_delivery::Column::Id.eq(delivery.id))
-        .filter(webhook_delivery::Column::Status.eq(outbox::FAILED))
+        .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Failed))
         .exec(&app.db)
         .await?;
     if queued.rows_affected != 1 {

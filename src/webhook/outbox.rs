@@ -11,16 +11,12 @@ use uuid::Uuid;
 
 use super::event::{self, EventType};
 use crate::{
-    entity::{webhook, webhook_delivery},
+    entity::{
+        webhook,
+        webhook_delivery::{self, DeliveryStatus},
+    },
     error::Error,
 };
-
-/// A delivery waiting to be sent.
-pub const PENDING: &str = "PENDING";
-/// A delivery its receiver acknowledged with a 2xx.
-pub const DELIVERED: &str = "DELIVERED";
-/// A delivery that failed every attempt.
-pub const FAILED: &str = "FAILED";
 
 /// Queues `event` with `data` for every active webhook of `organization_id`
 /// subscribed to it; returns how many deliveries were queued. Call it
@@ -51,7 +47,7 @@ pub async fn announce<C: ConnectionTrait>(
         organization_id: Set(organization_id),
         event: Set(event.name().to_owned()),
         payload: Set(body.clone()),
-        status: Set(PENDING.to_owned()),
+        status: Set(DeliveryStatus::Pending),
         attempts: Set(0),
         next_attempt_at: Set(now),
         locked_until: Set(None),

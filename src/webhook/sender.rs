@@ -32,13 +32,15 @@ use self::{
 };
 use super::{
     health,
-    outbox::{DELIVERED, FAILED, PENDING},
     resolver::{PublicResolver, check_target},
     seal::SealingKey,
     signature::SigningKey,
 };
 use crate::{
-    entity::{webhook, webhook_attempt, webhook_delivery},
+    entity::{
+        webhook, webhook_attempt,
+        webhook_delivery::{self, DeliveryStatus},
+    },
     error::Error,
 };
 
@@ -276,16 +278,22 @@ impl Sender {
             );
         let update = match next {
             Next::Delivered => update
-                .col_expr(webhook_delivery::Column::Status, Expr::value(DELIVERED))
+                .col_expr(
+                    webhook_delivery::Column::Status,
+                    Expr::value(DeliveryStatus::Delivered),
+                )
                 .col_expr(webhook_delivery::Column::DeliveredAt, Expr::value(now)),
             Next::RetryAt(at) => {
                 update.col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(at))
             }
-            Next::Failed => update.col_expr(webhook_delivery::Column::Status, Expr::value(FAILED)),
+            Next::Failed => update.col_expr(
+                webhook_delivery::Column::Status,
+                Expr::value(DeliveryStatus::Failed),
+            ),
         };
         let updated = update
             .filter(webhook_delivery::Column::Id.eq(delivery.id))
-            .filter(webhook_delivery::Column::Status.eq(PENDING))
+            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
             .filter(webhook_delivery::Column::Attempts.eq(delivery.attempts))
             .exec(&txn)
             .await?;

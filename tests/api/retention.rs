@@ -5,7 +5,10 @@
 
 use chrono::{Duration, Utc};
 use lynk::{
-    entity::{audit_event, webhook_attempt, webhook_delivery},
+    entity::{
+        audit_event, webhook_attempt,
+        webhook_delivery::{self, DeliveryStatus},
+    },
     retention::{self, Pruned},
 };
 use reqwest::StatusCode;
@@ -19,7 +22,13 @@ use crate::{
 };
 
 /// A delivery of `webhook_id` created `days` ago, with `attempts` attempts.
-async fn delivery(app: &TestApp, webhook_id: Uuid, days: i64, status: &str, attempts: i32) -> Uuid {
+async fn delivery(
+    app: &TestApp,
+    webhook_id: Uuid,
+    days: i64,
+    status: DeliveryStatus,
+    attempts: i32,
+) -> Uuid {
     let id = Uuid::now_v7();
     let created_at = Utc::now() - Duration::days(days);
     webhook_delivery::Entity::insert(webhook_delivery::ActiveModel {
@@ -28,7 +37,7 @@ async fn delivery(app: &TestApp, webhook_id: Uuid, days: i64, status: &str, atte
         organization_id: Set(app.admin.organization.id),
         event: Set("token.created".to_owned()),
         payload: Set("{}".to_owned()),
-        status: Set(status.to_owned()),
+        status: Set(status),
         attempts: Set(attempts),
         // Never due while the test runs: the sender leaves it alone.
         next_attempt_at: Set(Utc::now() + Duration::days(1)),
@@ -93,11 +102,11 @@ async fn finished_deliveries_and_unowned_audit_rows_are_pruned_after_30_days() {
         .await
         .parse()
         .unwrap();
-    let old_delivered = delivery(&app, hook, 31, "DELIVERED", 1).await;
-    let old_failed = delivery(&app, hook, 40, "FAILED", 8).await;
-    let older_failed = delivery(&app, hook, 300, "FAILED", 8).await;
-    let recent = delivery(&app, hook, 29, "DELIVERED", 2).await;
-    let old_pending = delivery(&app, hook, 31, "PENDING", 3).await;
+    let old_delivered = delivery(&app, hook, 31, DeliveryStatus::Delivered, 1).await;
+    let old_failed = delivery(&app, hook, 40, DeliveryStatus::Failed, 8).await;
+    let older_failed = delivery(&app, hook, 300, DeliveryStatus::Failed, 8).await;
+    let recent = delivery(&app, hook, 29, DeliveryStatus::Delivered, 2).await;
+    let old_pending = delivery(&app, hook, 31, DeliveryStatus::Pending, 3).await;
     let old_unowned = audit_row(&app, None, 31).await;
     let recent_unowned = audit_row(&app, None, 29).await;
     let old_owned = audit_row(&app, Some(app.admin.organization.id), 31).await;

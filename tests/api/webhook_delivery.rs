@@ -28,7 +28,10 @@ use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
 use lynk::{
     auth::{CredentialKind, project_scope::ProjectScope},
-    entity::{token, webhook, webhook_attempt, webhook_delivery},
+    entity::{
+        token, webhook, webhook_attempt,
+        webhook_delivery::{self, DeliveryStatus},
+    },
     service::token::NewToken,
     webhook::{
         event::{self, EventType},
@@ -224,8 +227,8 @@ async fn attempts(app: &TestApp, delivery_id: Uuid) -> Vec<webhook_attempt::Mode
 }
 
 /// Waits until the only delivery has `status`; returns it.
-async fn settled(app: &TestApp, status: &str) -> webhook_delivery::Model {
-    eventually(&format!("a {status} delivery"), || async {
+async fn settled(app: &TestApp, status: DeliveryStatus) -> webhook_delivery::Model {
+    eventually(&format!("a {} delivery", status.as_str()), || async {
         deliveries(app)
             .await
             .into_iter()
@@ -281,7 +284,7 @@ async fn deliveries_are_signed_and_carry_the_payload() {
     .await;
 
     let received = receiver.wait_for(1).await;
-    let delivered = settled(&app, outbox::DELIVERED).await;
+    let delivered = settled(&app, DeliveryStatus::Delivered).await;
     let request = &received[0];
     assert_eq!(header(request, "webhook-id"), delivered.id.to_string());
     assert_eq!(request.body, delivered.payload);
@@ -328,7 +331,7 @@ async fn a_failed_attempt_is_retried_with_the_same_id() {
             .find(|delivery| delivery.response_status == Some(500))
     })
     .await;
-    assert_eq!(pending.status, outbox::PENDING);
+    assert_eq!(pending.status, DeliveryStatus::Pending);
     assert_eq!(pending.attempts, 1);
     assert_eq!(pending.locked_until, None);
     // The second step of the schedule: 5 seconds, ±20%, after the
@@ -342,7 +345,7 @@ async fn a_failed_attempt_is_retried_with_the_same_id() {
     );
 
     let both = receiver.wait_for(2).await;
-    let delivered = settled(&app, outbox::DELIVERED).await;
+    let delivered = settled(&app, DeliveryStatus::Delivered).await;
     assert_eq!(delivered.attempts, 2);
     assert_eq!(delivered.response_status, Some(200));
     for request in &both {
@@ -378,7 +381,7 @@ async fn a_rolled_back_announcement_delivers_nothing() {
     txn.rollback().await.unwrap();
     announce(&app, EventType::MemberAdded, json!({"member": "committed"})).await;
 
-    settled(&app, outbox::DELIVERED).await;
+    settled(&app, DeliveryStatus::Delivered).await;
     // Give a wrongly kept delivery a second poll to show up.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let received = receiver.received();
@@ -470,7 +473,7 @@ async fn private_addresses_are_never_reached_at_delivery() {
         assert_eq!(tried[0].response_status, None);
         assert_eq!(tried[0].error.as_ref(), expected.get(&delivery.webhook_id));
         // Retried on the schedule: DNS may point elsewhere later.
-        assert_eq!(delivery.status, outbox::PENDING);
+        assert_eq!(delivery.status, DeliveryStatus::Pending);
         assert!(delivery.next_attempt_at > Utc::now());
     }
     assert_eq!(connections.load(Ordering::SeqCst), 0);
@@ -521,7 +524,7 @@ async fn redirects_are_not_followed() {
     })
     .await;
     assert_eq!(pending.response_status, Some(302));
-    assert_eq!(pending.status, outbox::PENDING);
+    assert_eq!(pending.status, DeliveryStatus::Pending);
     let tried = attempts(&app, pending.id).await;
     assert_eq!(tried.len(), 1);
     assert_eq!(tried[0].response_status, Some(302));
@@ -612,7 +615,7 @@ async fn expiry_notices_go_out_once_across_scans_and_instances() {
     eventually("every notice delivered", || async {
         let all = deliveries(&app).await;
         all.iter()
-            .all(|delivery| delivery.status == outbox::DELIVERED)
+            .all(|delivery| delivery.status == DeliveryStatus::Delivered)
             .then_some(())
     })
     .await;
@@ -686,7 +689,7 @@ async fn two_instances_deliver_each_event_once() {
     receiver.wait_for(20).await;
     eventually("all 20 delivered", || async {
         let delivered = webhook_delivery::Entity::find()
-            .filter(webhook_delivery::Column::Status.eq(outbox::DELIVERED))
+            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Delivered))
             .count(&other.db)
             .await
             .unwrap();
@@ -750,8 +753,8 @@ async fn a_killed_sender_is_replaced_after_its_lease() {
     killed.wait().expect("reap");
     let claimed = deliveries(&app).await.remove(0);
     assert_eq!(
-        (claimed.status.as_str(), claimed.attempts),
-        (outbox::PENDING, 1)
+        (claimed.status, claimed.attempts),
+        (DeliveryStatus::Pending, 1)
     );
     let lease_ends = claimed.locked_until.expect("held by the killed sender");
 
@@ -763,7 +766,7 @@ async fn a_killed_sender_is_replaced_after_its_lease() {
         })
         .await;
     let both = receiver.wait_for(2).await;
-    let delivered = settled(&app, outbox::DELIVERED).await;
+    let delivered = settled(&app, DeliveryStatus::Delivered).await;
     assert_eq!(
         header(&both[1], "webhook-id"),
         header(&first[0], "webhook-id")
@@ -805,7 +808,7 @@ async fn failed_delivery(app: &TestApp, webhook_id: Uuid, event: &str) -> Uuid {
         payload: Set(format!(
             r#"{{"type":"{event}","timestamp":"2026-12-07T00:00:00.000Z","data":{{}}}}"#
         )),
-        status: Set(outbox::FAILED.to_owned()),
+        status: Set(DeliveryStatus::Failed),
         attempts: Set(12),
         next_attempt_at: Set(Utc::now()),
         locked_until: Set(None),
@@ -837,7 +840,7 @@ async fn a_failed_attempt_says_why_and_when_the_next_one_runs() {
             .find(|delivery| delivery.attempts == 1 && delivery.last_error.is_some())
     })
     .await;
-    assert_eq!(pending.status, outbox::PENDING);
+    assert_eq!(pending.status, DeliveryStatus::Pending);
     let error = pending.last_error.clone().expect("why it failed");
     assert!(error.contains("onnect"), "{error}");
 
@@ -917,7 +920,7 @@ async fn a_test_event_is_sent_when_asked_for() {
     let body: Value = serde_json::from_str(&received[0].body).unwrap();
     assert_eq!(body["type"], "webhook.test");
     assert_eq!(body["data"]["webhook"]["id"], webhook_id.to_string());
-    settled(&app, outbox::DELIVERED).await;
+    settled(&app, DeliveryStatus::Delivered).await;
     // Listed for whoever reads the webhook's deliveries.
     let reader = app.token_with(&["webhooks:read"]).await;
     let shown = listed(&app, &reader).await;
@@ -955,7 +958,7 @@ async fn a_failed_delivery_is_sent_again_with_the_same_id() {
     let received = receiver.wait_for(1).await;
     assert_eq!(header(&received[0], "webhook-id"), failed.to_string());
     assert!(signature_is_valid(&secret, &received[0]));
-    let delivered = settled(&app, outbox::DELIVERED).await;
+    let delivered = settled(&app, DeliveryStatus::Delivered).await;
     assert_eq!(delivered.id, failed);
     assert_eq!(delivered.attempts, 1);
     assert_eq!(delivered.last_error, None);
@@ -1072,6 +1075,6 @@ async fn only_webhooks_write_in_the_organization_sends_again() {
     assert_eq!(stored.len(), 2);
     assert_eq!(
         stored.iter().find(|d| d.id == token_event).unwrap().status,
-        outbox::FAILED
+        DeliveryStatus::Failed
     );
 }

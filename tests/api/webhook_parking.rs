@@ -195,7 +195,7 @@ async fn a_delivered_attempt_clears_the_failures() {
 
     eventually("the delivery", || async {
         let rows = deliveries_of(&app, hook).await;
-        (rows.first()?.status == "DELIVERED").then_some(())
+        (rows.first()?.status == webhook_delivery::DeliveryStatus::Delivered).then_some(())
     })
     .await;
     let record = stored(&app, hook).await;

@@ -23,7 +23,7 @@ use crate::{
         scoped::list_reachable,
         webhook::{self as webhook_service, NewWebhook, WebhookChanges},
     },
-    webhook::{event, outbox},
+    webhook::event,
 };
 
 /// An HTTPS endpoint of the organization that is sent the events it
@@ -109,6 +109,7 @@ impl Webhook {
 
 /// Where a delivery stands.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "webhook_delivery::DeliveryStatus")]
 pub enum WebhookDeliveryStatus {
     /// Queued, or waiting for its next attempt.
     Pending,
@@ -116,18 +117,6 @@ pub enum WebhookDeliveryStatus {
     Delivered,
     /// Every attempt failed; it will not be sent again.
     Failed,
-}
-
-impl WebhookDeliveryStatus {
-    /// The status stored in `webhook_delivery.status`.
-    fn from_stored(stored: &str) -> Option<WebhookDeliveryStatus> {
-        match stored {
-            outbox::PENDING => Some(WebhookDeliveryStatus::Pending),
-            outbox::DELIVERED => Some(WebhookDeliveryStatus::Delivered),
-            outbox::FAILED => Some(WebhookDeliveryStatus::Failed),
-            _ => None,
-        }
-    }
 }
 
 /// One event for one webhook, and how sending it went.
@@ -147,9 +136,8 @@ impl WebhookDelivery {
         &self.0.event
     }
 
-    async fn status(&self) -> Result<WebhookDeliveryStatus, Error> {
-        WebhookDeliveryStatus::from_stored(&self.0.status)
-            .ok_or_else(|| Error::internal("a webhook delivery has an unknown status"))
+    async fn status(&self) -> WebhookDeliveryStatus {
+        self.0.status.into()
     }
 
     /// The HTTP status of the last response, if any came.
@@ -174,7 +162,8 @@ impl WebhookDelivery {
     /// When the next attempt runs, while the delivery is `PENDING`; null
     /// once it was delivered or failed for good.
     async fn next_attempt_at(&self) -> Option<Timestamp> {
-        (self.0.status == outbox::PENDING).then(|| self.0.next_attempt_at.into())
+        (self.0.status == webhook_delivery::DeliveryStatus::Pending)
+            .then(|| self.0.next_attempt_at.into())
     }
 
     async fn created_at(&self) -> Timestamp {
@@ -311,27 +300,5 @@ impl WebhookMutation {
         let webhook_id = parse_id(&id, "webhook")?;
         webhook_service::delete(ctx.app()?, &caller, webhook_id).await?;
         Ok(ID(webhook_id.to_string()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_statuses_map_to_the_enum() {
-        assert_eq!(
-            WebhookDeliveryStatus::from_stored(outbox::PENDING),
-            Some(WebhookDeliveryStatus::Pending)
-        );
-        assert_eq!(
-            WebhookDeliveryStatus::from_stored(outbox::DELIVERED),
-            Some(WebhookDeliveryStatus::Delivered)
-        );
-        assert_eq!(
-            WebhookDeliveryStatus::from_stored(outbox::FAILED),
-            Some(WebhookDeliveryStatus::Failed)
-        );
-        assert_eq!(WebhookDeliveryStatus::from_stored("pending"), None);
     }
 }

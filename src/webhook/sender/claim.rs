@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
 use uuid::Uuid;
 
-use crate::error::Error;
+use crate::{entity::webhook_delivery::DeliveryStatus, error::Error};
 
 /// Deliveries of one webhook leased at once, across instances.
 pub const MAX_IN_FLIGHT_PER_WEBHOOK: i64 = 2;
@@ -44,11 +44,12 @@ pub const MAX_IN_FLIGHT_PER_ORGANIZATION: i64 = super::MAX_IN_FLIGHT as i64 / 2;
 /// [`MAX_IN_FLIGHT_PER_WEBHOOK`]; `$5`: [`MAX_IN_FLIGHT_PER_ORGANIZATION`]
 /// (an organization's turn number is its count in flight once claimed).
 /// `attempts` counts this attempt, so it also names this claim. `{lock}`
-/// is where PostgreSQL takes the rows.
+/// is where PostgreSQL takes the rows; `{pending}` is
+/// [`DeliveryStatus::Pending`]'s stored value.
 const CLAIM: &str = "\
 WITH leased AS (
     SELECT webhook_id, organization_id FROM webhook_delivery
-    WHERE status = 'PENDING' AND locked_until >= $2
+    WHERE status = '{pending}' AND locked_until >= $2
 ),
 leased_per_webhook AS (
     SELECT webhook_id, COUNT(*) AS leased FROM leased GROUP BY webhook_id
@@ -60,7 +61,7 @@ due AS (
     SELECT id, webhook_id, organization_id, next_attempt_at,
         ROW_NUMBER() OVER (PARTITION BY webhook_id ORDER BY next_attempt_at, id) AS place
     FROM webhook_delivery
-    WHERE status = 'PENDING' AND next_attempt_at <= $2
+    WHERE status = '{pending}' AND next_attempt_at <= $2
       AND (locked_until IS NULL OR locked_until < $2)
 ),
 allowed AS (
@@ -82,7 +83,7 @@ WHERE id IN (
     SELECT id FROM webhook_delivery
     WHERE id IN (
         SELECT id FROM turns WHERE turn <= $5 ORDER BY turn, next_attempt_at, id LIMIT $3)
-      AND status = 'PENDING' AND next_attempt_at <= $2
+      AND status = '{pending}' AND next_attempt_at <= $2
       AND (locked_until IS NULL OR locked_until < $2){lock})
 RETURNING id, webhook_id, payload, attempts";
 
@@ -111,7 +112,9 @@ pub fn statement(
     };
     Statement::from_sql_and_values(
         backend,
-        CLAIM.replace("{lock}", lock),
+        CLAIM
+            .replace("{pending}", DeliveryStatus::Pending.as_str())
+            .replace("{lock}", lock),
         [
             Value::from(locked_until),
             Value::from(now),
@@ -152,6 +155,8 @@ mod tests {
             assert!(sql.contains("locked_until IS NULL OR locked_until < $2"));
             assert!(sql.contains("PARTITION BY webhook_id"));
             assert!(sql.contains("PARTITION BY allowed.organization_id"));
+            assert_eq!(sql.matches("status = 'PENDING'").count(), 3);
+            assert!(!sql.contains('{'));
         }
         let values = postgres.values.unwrap().0;
         assert_eq!(values[3..], [Value::from(2i64), Value::from(8i64)]);

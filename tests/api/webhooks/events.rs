@@ -2,7 +2,7 @@
 //! subscribed to the event, written in the change's transaction, with a
 //! body of `{type, timestamp, data}` that never holds a secret.
 
-use lynk::entity::webhook_delivery;
+use lynk::entity::webhook_delivery::{self, DeliveryStatus};
 use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::{Value, json};
 
@@ -38,7 +38,7 @@ async fn queued_since(app: &TestApp, before: usize) -> Vec<(String, String, Valu
         .map(|row| {
             // `.invalid` receivers never answer: whatever a sender has
             // tried meanwhile, nothing is delivered.
-            assert_eq!(row.status, "PENDING");
+            assert_eq!(row.status, DeliveryStatus::Pending);
             assert_eq!(row.response_status, None);
             assert_eq!(row.delivered_at, None);
             let payload: Value = serde_json::from_str(&row.payload).expect("JSON payload");
