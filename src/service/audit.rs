@@ -72,6 +72,12 @@ pub enum AuditAction {
     WebhookDeleted,
     /// lynk stopped delivering to a webhook that kept failing.
     WebhookParked,
+    /// `sendTestWebhookEvent` queued a `webhook.test` delivery (target:
+    /// the webhook; `detail.deliveryId`).
+    WebhookTestSent,
+    /// `redeliverWebhookDelivery` queued a failed delivery again (target:
+    /// the webhook; `detail.deliveryId` and `detail.event`).
+    WebhookRedelivered,
 }
 
 impl AuditAction {
@@ -115,6 +121,8 @@ impl AuditAction {
             AuditAction::WebhookUpdated => "webhook.updated",
             AuditAction::WebhookDeleted => "webhook.deleted",
             AuditAction::WebhookParked => "webhook.parked",
+            AuditAction::WebhookTestSent => "webhook.test_sent",
+            AuditAction::WebhookRedelivered => "webhook.redelivered",
         }
     }
 
@@ -155,7 +163,9 @@ impl AuditAction {
             AuditAction::WebhookCreated
             | AuditAction::WebhookUpdated
             | AuditAction::WebhookDeleted
-            | AuditAction::WebhookParked => "webhook",
+            | AuditAction::WebhookParked
+            | AuditAction::WebhookTestSent
+            | AuditAction::WebhookRedelivered => "webhook",
         }
     }
 }

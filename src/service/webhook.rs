@@ -20,7 +20,11 @@ use crate::{
         webhook_delivery::{self, DeliveryStatus},
     },
     error::Error,
-    service::{audit::AuditAction, caller::Caller, scoped::find_in_organization},
+    service::{
+        audit::{self, AuditAction, AuditRecord},
+        caller::Caller,
+        scoped::find_in_organization,
+    },
     state::AppState,
     webhook::{address, event, seal::SealingKey, secret},
 };
@@ -247,6 +251,8 @@ pub async fn send_test(
         "data": data,
     })
     .to_string();
+    // The delivery and its audit record, together.
+    let txn = database::begin_write(&app.db).await?;
     let delivery = webhook_delivery::ActiveModel {
         id: Set(Uuid::now_v7()),
         webhook_id: Set(model.id),
@@ -262,8 +268,22 @@ pub async fn send_test(
         created_at: Set(now),
         delivered_at: Set(None),
     }
-    .insert(&app.db)
+    .insert(&txn)
     .await?;
+    let detail = serde_json::json!({ "deliveryId": delivery.id.to_string() }).to_string();
+    audit::record_with_detail(
+        &txn,
+        AuditRecord::new(
+            caller.organization_id(),
+            AuditAction::WebhookTestSent,
+            &caller.actor,
+            model.id,
+        ),
+        detail,
+        now,
+    )
+    .await?;
+    txn.commit().await?;
     Ok(delivery)
 }
 
@@ -318,6 +338,8 @@ pub async fn redeliver(
         ));
     }
     let now = Utc::now();
+    // The new round and its audit record, together.
+    let txn = database::begin_write(&app.db).await?;
     let queued = webhook_delivery::Entity::update_many()
         .col_expr(
             webhook_delivery::Column::Status,
@@ -331,15 +353,34 @@ pub async fn redeliver(
         )
         .filter(webhook_delivery::Column::Id.eq(delivery.id))
         .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Failed))
-        .exec(&app.db)
+        .exec(&txn)
         .await?;
     if queued.rows_affected != 1 {
         return Err(Error::conflict(
             "this delivery was just queued again by another request",
         ));
     }
-    webhook_delivery::Entity::find_by_id(delivery.id)
-        .one(&app.db)
+    let detail = serde_json::json!({
+        "deliveryId": delivery.id.to_string(),
+        "event": delivery.event,
+    })
+    .to_string();
+    audit::record_with_detail(
+        &txn,
+        AuditRecord::new(
+            caller.organization_id(),
+            AuditAction::WebhookRedelivered,
+            &caller.actor,
+            hook.id,
+        ),
+        detail,
+        now,
+    )
+    .await?;
+    let queued = webhook_delivery::Entity::find_by_id(delivery.id)
+        .one(&txn)
         .await?
-        .ok_or_else(not_found)
+        .ok_or_else(not_found)?;
+    txn.commit().await?;
+    Ok(queued)
 }

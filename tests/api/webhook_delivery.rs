@@ -893,6 +893,23 @@ async fn a_failed_attempt_says_why_and_when_the_next_one_runs() {
     assert!(pending_gauge.parse::<f64>().is_ok(), "{pending_gauge}");
 }
 
+/// The audit records of `action`, newest first: `{ targetId detail }`.
+async fn audited(app: &TestApp, action: &str) -> Vec<Value> {
+    let answer = app
+        .gql(
+            Some(app.admin_token()),
+            "query($action: String!) { organization { auditEvents(action: $action) { edges { node { targetType targetId detail } } } } }",
+            json!({ "action": action }),
+        )
+        .await;
+    answer.body["data"]["organization"]["auditEvents"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", answer.text))
+        .iter()
+        .map(|edge| edge["node"].clone())
+        .collect()
+}
+
 #[tokio::test]
 async fn a_test_event_is_sent_when_asked_for() {
     let (key, _) = sealing_key();
@@ -920,6 +937,12 @@ async fn a_test_event_is_sent_when_asked_for() {
     let body: Value = serde_json::from_str(&received[0].body).unwrap();
     assert_eq!(body["type"], "webhook.test");
     assert_eq!(body["data"]["webhook"]["id"], webhook_id.to_string());
+    // Audited: who asked for a test, of which webhook, and its delivery.
+    let detail = json!({ "deliveryId": queued["id"] }).to_string();
+    assert_eq!(
+        audited(&app, "webhook.test_sent").await,
+        [json!({ "targetType": "webhook", "targetId": webhook_id.to_string(), "detail": detail })]
+    );
     settled(&app, DeliveryStatus::Delivered).await;
     // Listed for whoever reads the webhook's deliveries.
     let reader = app.token_with(&["webhooks:read"]).await;
@@ -962,6 +985,11 @@ async fn a_failed_delivery_is_sent_again_with_the_same_id() {
     assert_eq!(delivered.id, failed);
     assert_eq!(delivered.attempts, 1);
     assert_eq!(delivered.last_error, None);
+    let detail = json!({ "deliveryId": failed.to_string(), "event": "token.revoked" }).to_string();
+    assert_eq!(
+        audited(&app, "webhook.redelivered").await,
+        [json!({ "targetType": "webhook", "targetId": webhook_id.to_string(), "detail": detail })]
+    );
 
     // Delivered now: sending it again is refused, and so is a pending one.
     let answer = app
@@ -1076,5 +1104,11 @@ async fn only_webhooks_write_in_the_organization_sends_again() {
     assert_eq!(
         stored.iter().find(|d| d.id == token_event).unwrap().status,
         DeliveryStatus::Failed
+    );
+    // And none of them was audited: only the one redelivery that queued.
+    assert_eq!(audited(&app, "webhook.redelivered").await.len(), 1);
+    assert_eq!(
+        audited(&app, "webhook.test_sent").await,
+        Vec::<Value>::new()
     );
 }
