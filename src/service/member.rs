@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, ModelTrait, PaginatorTrait, QueryFilter, Set, sea_query::Expr,
 };
 use uuid::Uuid;
@@ -221,7 +221,14 @@ pub async fn remove(
         .col_expr(token::Column::RevocationScheduled, Expr::value(false))
         .filter(token::Column::OwnerUserId.eq(user_id))
         .filter(token::Column::OrganizationId.eq(organization_id))
-        .filter(token::Column::Kind.eq(CredentialKind::Personal))
+        // Their personal tokens, and every child they minted here (of a
+        // session too): refused through the parent row already, revoked
+        // so that their status says so.
+        .filter(
+            Condition::any()
+                .add(token::Column::Kind.eq(CredentialKind::Personal))
+                .add(token::Column::ParentId.is_not_null()),
+        )
         .filter(revocable_at(now))
         .exec(&txn)
         .await?;

@@ -296,8 +296,8 @@ async fn a_child_is_refused_once_its_parent_is_revoked_expired_or_its_owner_gone
     // child of their session die with them.
     let member = app.add_member(&admin, "leaver@acme.test", "editor").await;
     let (_, personal) = app.create_personal_token(&member.session, None).await;
-    let (_, of_personal, _) = attenuate_ok(&app, &personal, read_only(600)).await;
-    let (_, of_session, _) = attenuate_ok(&app, &member.session, read_only(600)).await;
+    let (of_personal_id, of_personal, _) = attenuate_ok(&app, &personal, read_only(600)).await;
+    let (of_session_id, of_session, _) = attenuate_ok(&app, &member.session, read_only(600)).await;
     assert!(works(&app, &of_personal).await && works(&app, &of_session).await);
     let answer = app
         .gql(
@@ -313,6 +313,19 @@ async fn a_child_is_refused_once_its_parent_is_revoked_expired_or_its_owner_gone
     );
     assert!(!works(&app, &of_personal).await);
     assert!(!works(&app, &of_session).await);
+    // And their rows say so: listed as revoked, not active.
+    for id in [of_personal_id, of_session_id] {
+        let row = token::Entity::find_by_id(id.parse::<uuid::Uuid>().unwrap())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            lynk::service::token::status(&row, Utc::now()),
+            lynk::service::token::Status::Revoked,
+            "{row:?}"
+        );
+    }
 
     // A row whose parent is gone altogether is refused too.
     let (gone_id, gone) = app.service_token("viewer").await;
