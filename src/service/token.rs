@@ -10,13 +10,12 @@ use uuid::Uuid;
 
 use crate::{
     auth::{
-        CredentialKind, Permission, PermissionSet, Principal,
-        last_used::permission_use::PERMISSION_USE_WINDOW,
+        CredentialKind, PermissionSet, Principal,
         project_scope::ProjectScope,
         token_access::{TokenAction, TokenFacts, check_token_action},
         token_format::{self, Secret},
     },
-    entity::{membership, role, token, token_permission_use},
+    entity::{membership, role, token},
     error::Error,
 };
 
@@ -364,38 +363,6 @@ pub async fn role_permissions(
         .map_or(PermissionSet::EMPTY, |role| {
             PermissionSet::from_storage(&role.permissions)
         }))
-}
-
-/// What `model` may do now: its role narrowed by its scopes, less what a
-/// project restriction withholds.
-pub async fn effective_permissions(
-    conn: &impl ConnectionTrait,
-    model: &token::Model,
-) -> Result<PermissionSet, Error> {
-    let role = role_permissions(conn, model).await?;
-    Ok(crate::auth::narrowing::effective(
-        role,
-        model.scopes.as_deref().map(PermissionSet::from_storage),
-        &ProjectScope::from_storage(model.project_ids.as_deref()),
-    ))
-}
-
-/// The permissions `token_id`'s requests were granted within the last
-/// [`PERMISSION_USE_WINDOW`] before `now`.
-pub async fn permissions_used(
-    conn: &impl ConnectionTrait,
-    token_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<PermissionSet, Error> {
-    let rows = token_permission_use::Entity::find()
-        .filter(token_permission_use::Column::TokenId.eq(token_id))
-        .filter(token_permission_use::Column::LastUsedAt.gte(now - PERMISSION_USE_WINDOW))
-        .all(conn)
-        .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| Permission::from_name(&row.permission))
-        .fold(PermissionSet::EMPTY, PermissionSet::with))
 }
 
 #[cfg(test)]

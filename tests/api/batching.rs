@@ -291,6 +291,12 @@ fn nodes<'a>(body: &'a Value, parent: &str, field: &str, rows: usize) -> Vec<&'a
 const TOKENS: &str = "query($first: Int!) { organization { tokens(first: $first) { edges { node {
     kind role { name } owner { email } createdBy { email } } } } } }";
 
+/// The usage fields beside the role: the role's rows are shared with
+/// `role`, and the permissions used are one more statement.
+const TOKEN_USAGE: &str =
+    "query($first: Int!) { organization { tokens(first: $first) { edges { node {
+    kind role { name } permissionsUsed unusedPermissions } } } } }";
+
 const MEMBERS: &str = "query($first: Int!) { organization { members(first: $first) { edges { node {
     joinedAt user { email } role { name } } } } } }";
 
@@ -320,6 +326,17 @@ async fn a_list_costs_one_statement_per_kind_of_related_row() {
             assert!(token["createdBy"]["email"].is_string(), "{token}");
             let personal = token["kind"] == "PERSONAL";
             assert_eq!(token["owner"]["email"].is_string(), personal, "{token}");
+        }
+
+        // The same tokens with what they used and did not: the permission
+        // uses of all of them in one statement.
+        let (statements, body) = app
+            .fewest_statements(TOKEN_USAGE, json!({ "first": rows }))
+            .await;
+        assert_eq!(statements.len(), 5, "{rows} tokens' usage: {statements:#?}");
+        for token in nodes(&body, "organization", "tokens", rows) {
+            assert!(token["permissionsUsed"].is_array(), "{token}");
+            assert!(token["unusedPermissions"].is_array(), "{token}");
         }
 
         // Memberships, their users, their roles.

@@ -934,7 +934,16 @@ async fn a_childs_request_is_one_verification_statement() {
         answer["data"]["organization"]["name"],
         organization.as_str()
     );
-    let pooled = std::mem::take(&mut *log.lock().unwrap());
+    // The first use's write behind the request (`lastUsedAt`, the
+    // permissions used) is queued after its response, so it may land
+    // here on a loaded machine: it is not this request's.
+    let pooled: Vec<String> = std::mem::take(&mut *log.lock().unwrap())
+        .into_iter()
+        .filter(|sql| {
+            !sql.starts_with("UPDATE token SET last_used_at")
+                && !sql.contains("token_permission_use")
+        })
+        .collect();
     assert_eq!(
         pooled.len() as u64 + (off_pool() - before),
         1,

@@ -40,7 +40,8 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, 
 use uuid::Uuid;
 
 use crate::{
-    entity::{membership, project, role, token, trusted_publisher, user},
+    auth::{Permission, PermissionSet, last_used::permission_use::PERMISSION_USE_WINDOW},
+    entity::{membership, project, role, token, token_permission_use, trusted_publisher, user},
     error::Error,
     state::AppState,
 };
@@ -111,6 +112,12 @@ pub struct MemberRole {
 /// A project's trusted publishers, oldest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PublishersOf(pub ProjectId);
+
+/// The permissions a token's requests were granted within
+/// [`PERMISSION_USE_WINDOW`] (`Token.permissionsUsed`); every key gets a
+/// set, empty for a token never used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PermissionsUsedBy(pub Uuid);
 
 /// Rows keyed the way they were asked for; a row whose key was not asked
 /// for (another organization's row under a requested id) is left out.
@@ -260,6 +267,36 @@ impl Loader<PublishersOf> for RowLoader {
             });
             if let Some(publishers) = found.get_mut(&key) {
                 publishers.push(row);
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl Loader<PermissionsUsedBy> for RowLoader {
+    type Value = PermissionSet;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[PermissionsUsedBy],
+    ) -> Result<HashMap<PermissionsUsedBy, PermissionSet>, LoadError> {
+        let since = chrono::Utc::now() - PERMISSION_USE_WINDOW;
+        let rows = token_permission_use::Entity::find()
+            .filter(token_permission_use::Column::TokenId.is_in(distinct(keys, |k| k.0)))
+            .filter(token_permission_use::Column::LastUsedAt.gte(since))
+            .all(&self.db)
+            .await?;
+        let mut found: HashMap<PermissionsUsedBy, PermissionSet> = keys
+            .iter()
+            .map(|key| (*key, PermissionSet::EMPTY))
+            .collect();
+        for row in rows {
+            if let (Some(used), Some(permission)) = (
+                found.get_mut(&PermissionsUsedBy(row.token_id)),
+                Permission::from_name(&row.permission),
+            ) {
+                *used = used.with(permission);
             }
         }
         Ok(found)

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     context::ContextExt,
-    loader::{self, MemberRole, ProjectId, RoleId, TokenId},
+    loader::{self, MemberRole, PermissionsUsedBy, ProjectId, RoleId, TokenId},
     names::Names,
     pagination::{Page, connection_complexity},
     project::Project,
@@ -19,10 +19,10 @@ use super::{
 };
 use crate::{
     auth::{
-        CredentialKind, Permission, PermissionSet, Principal, address_rule, last_used,
+        CredentialKind, Permission, PermissionSet, Principal, address_rule, last_used, narrowing,
         project_scope::ProjectScope, reach, token_access::TokenAction,
     },
-    entity::{project, token},
+    entity::{project, role, token},
     error::Error,
     service::{
         scoped::list_reachable,
@@ -249,31 +249,7 @@ impl Token {
 
     /// A service token's role; for personal and session tokens, the owner's current role.
     async fn role(&self, ctx: &Context<'_>) -> Result<Option<Role>, Error> {
-        let organization_id = self.organization_id();
-        let role = match (self.model.role_id, self.model.owner_user_id) {
-            (Some(id), _) => {
-                loader::load_one(
-                    ctx,
-                    RoleId {
-                        organization_id,
-                        id,
-                    },
-                )
-                .await?
-            }
-            (None, Some(user_id)) => {
-                loader::load_one(
-                    ctx,
-                    MemberRole {
-                        organization_id,
-                        user_id,
-                    },
-                )
-                .await?
-            }
-            (None, None) => None,
-        };
-        Ok(role.map(Role))
+        Ok(self.role_row(ctx).await?.map(Role))
     }
 
     /// The user a personal or session token belongs to.
@@ -371,8 +347,20 @@ impl Token {
     /// that no request was granted in the last 90 days: what
     /// `narrowToken` could take away.
     async fn unused_permissions(&self, ctx: &Context<'_>) -> Result<Names, Error> {
-        let used = self.used(ctx).await?;
-        let effective = token_service::effective_permissions(ctx.db()?, &self.model).await?;
+        // Asked for together, so that they join the batches of the list's
+        // other tokens (and of `role`) rather than starting new ones.
+        let (used, role) = tokio::try_join!(self.used(ctx), self.role_row(ctx))?;
+        let role = role.map_or(PermissionSet::EMPTY, |role| {
+            PermissionSet::from_storage(&role.permissions)
+        });
+        let effective = narrowing::effective(
+            role,
+            self.model
+                .scopes
+                .as_deref()
+                .map(PermissionSet::from_storage),
+            &ProjectScope::from_storage(self.model.project_ids.as_deref()),
+        );
         Ok(Names(effective.without(used).names()))
     }
 
@@ -401,9 +389,41 @@ impl Token {
 }
 
 impl Token {
-    /// The permissions it was granted in the last 90 days.
+    /// The permissions it was granted in the last 90 days (a list's tokens
+    /// read them in one batch).
     async fn used(&self, ctx: &Context<'_>) -> Result<PermissionSet, Error> {
-        token_service::permissions_used(ctx.db()?, self.model.id, Utc::now()).await
+        Ok(loader::load_one(ctx, PermissionsUsedBy(self.model.id))
+            .await?
+            .unwrap_or(PermissionSet::EMPTY))
+    }
+
+    /// The row of [`Token::role`]: a service token's own role, else its
+    /// owner's membership's, in the token's organization only.
+    async fn role_row(&self, ctx: &Context<'_>) -> Result<Option<role::Model>, Error> {
+        let organization_id = self.organization_id();
+        match (self.model.role_id, self.model.owner_user_id) {
+            (Some(id), _) => {
+                loader::load_one(
+                    ctx,
+                    RoleId {
+                        organization_id,
+                        id,
+                    },
+                )
+                .await
+            }
+            (None, Some(user_id)) => {
+                loader::load_one(
+                    ctx,
+                    MemberRole {
+                        organization_id,
+                        user_id,
+                    },
+                )
+                .await
+            }
+            (None, None) => Ok(None),
+        }
     }
 }
 
