@@ -63,26 +63,19 @@ pub struct Authenticated {
 
 /// Who is calling.
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a verified principal is the common case; boxing it would allocate on every request"
-)]
 pub enum Caller {
-    /// A credential that verified.
-    Principal(Principal),
+    /// A credential that verified: shared from here on (the request's
+    /// context holds it), so each step hands on a pointer, not its bytes.
+    Principal(Arc<Principal>),
     /// No valid credential: only public operations may run.
     Anonymous(Anonymous),
 }
 
 /// What a checked caller may run, once its operation is known.
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a verified principal is the common case; boxing it would allocate on every request"
-)]
 pub enum Admission {
     /// A verified credential: anything its permissions allow.
-    Principal(Principal),
+    Principal(Arc<Principal>),
     /// No valid credential, on a public operation: it runs anonymously.
     Public,
     /// No valid credential, on anything else: refuse it
@@ -158,7 +151,7 @@ impl Guard {
             ) {
                 AddressVerdict::Allowed => {
                     self.last_used.record(&principal, client, at);
-                    Caller::Principal(principal)
+                    Caller::Principal(Arc::new(principal))
                 }
                 AddressVerdict::Reported => {
                     self.last_used.record_rejection(
@@ -168,7 +161,7 @@ impl Guard {
                         at,
                     );
                     self.last_used.record(&principal, client, at);
-                    Caller::Principal(principal)
+                    Caller::Principal(Arc::new(principal))
                 }
                 AddressVerdict::Refused => {
                     self.last_used.record_rejection(

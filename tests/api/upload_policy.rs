@@ -348,3 +348,67 @@ async fn provenance_is_the_exchanged_tokens_claims_never_the_document() {
         }
     }
 }
+
+/// A child of an exchanged token is not the exchanged token: under
+/// `TRUSTED_PUBLISHING_ONLY` it uploads nothing, under the report it is
+/// counted, and its SBOM's provenance does not borrow its parent's claims.
+#[tokio::test]
+async fn a_child_of_an_exchanged_token_is_another_credential() {
+    let key = SigningKey::rsa();
+    let issuer = TestIssuer::start(&[key]).await;
+    let app = spawn_lynk().await;
+    let project = app.create_project("shop-api").await;
+    trust_ok(&app, &project, issuer.url(), SUBJECT, "uploader").await;
+    let exchanged = exchange_ok(&app, &project, &key.sign(&issuer.claims())).await;
+    let minted = app
+        .gql(
+            Some(&exchanged),
+            "mutation($input: AttenuateTokenInput!) { attenuateToken(input: $input) { token { id } secret } }",
+            json!({ "input": {
+                "name": "build step",
+                "scopes": ["projects:read", "sboms:read", "sboms:write"],
+                "expiresInSeconds": 300,
+            } }),
+        )
+        .await;
+    let child = minted.body["data"]["attenuateToken"]["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", minted.text))
+        .to_owned();
+    let child_id = minted.body["data"]["attenuateToken"]["token"]["id"].clone();
+
+    set_policy(&app, app.admin_token(), &project, "TRUSTED_PUBLISHING_ONLY").await;
+    for file in [false, true] {
+        let doc = document(500 + usize::from(file));
+        let body = upload(&app, &child, &project, &doc, file).await;
+        assert_eq!(body["data"], Value::Null, "{body}");
+        assert_eq!(body["errors"][0]["message"], REFUSED);
+        assert_eq!(
+            body["errors"][0]["extensions"],
+            json!({"code": "FORBIDDEN", "reason": "UPLOAD_POLICY"})
+        );
+        assert_eq!(stored_with(&app, &sha256_hex(&doc)).await, 0);
+    }
+
+    set_policy(
+        &app,
+        app.admin_token(),
+        &project,
+        "TRUSTED_PUBLISHING_REPORT",
+    )
+    .await;
+    let body = upload(&app, &child, &project, &document(502), false).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_ne!(
+        body["data"]["uploadSbom"]["provenance"]["kind"], "TRUSTED_PUBLISHING",
+        "{body}"
+    );
+    assert_eq!(
+        body["data"]["uploadSbom"]["provenance"]["repository"],
+        Value::Null
+    );
+    let listed = violations(&app, &project).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["token"]["id"], child_id, "{listed}");
+    assert_eq!(listed[0]["count"], 1, "{listed}");
+}

@@ -111,7 +111,7 @@ struct Prepared {
 /// operation) and what the response's ordering needs of its document.
 struct Admitted {
     request: async_graphql::Request,
-    principal: Option<Principal>,
+    principal: Option<Arc<Principal>>,
     client: IpAddr,
     /// When the credential was checked.
     at: DateTime<Utc>,
@@ -293,7 +293,6 @@ async fn execute(state: &GraphqlState, admitted: Admitted, request_id: String) -
         state
             .schemas
             .for_request(principal.is_some(), validation.is_proven(), introspection);
-    let principal = principal.map(Arc::new);
     let granted_to = principal.clone();
     let context = RequestContext {
         principal,
