@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, Select, Set, sea_query::Expr,
+    PaginatorTrait, QueryFilter, Select, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -131,18 +131,29 @@ async fn pending_count(
 /// twice changes nothing more); an accepted one is a `CONFLICT`.
 pub async fn revoke(db: &DatabaseConnection, caller: &Caller<'_>, id: Uuid) -> Result<(), Error> {
     let organization_id = caller.organization_id();
-    let model = find_in_organization::<invitation::Entity>(db, organization_id, id).await?;
-    if model.accepted_at.is_some() {
-        return Err(Error::conflict(
-            "this invitation was already accepted; remove the member instead",
-        ));
-    }
     let now = Utc::now();
     let txn = database::begin_organization_write(db, organization_id).await?;
-    if model.revoked_at.is_none() {
-        let mut active = model.into_active_model();
-        active.revoked_at = Set(Some(now));
-        active.update(&txn).await?;
+    // Conditional: of a revocation and an acceptance racing, or of two
+    // revocations, only the one that changes the row goes on (and audits).
+    let revoked = invitation::Entity::update_many()
+        .col_expr(invitation::Column::RevokedAt, Expr::value(now))
+        .filter(invitation::Column::Id.eq(id))
+        .filter(invitation::Column::OrganizationId.eq(organization_id))
+        .filter(invitation::Column::RevokedAt.is_null())
+        .filter(invitation::Column::AcceptedAt.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected
+        == 1;
+    if !revoked {
+        let model = find_in_organization::<invitation::Entity>(&txn, organization_id, id).await?;
+        if model.accepted_at.is_some() {
+            return Err(Error::conflict(
+                "this invitation was already accepted; remove the member instead",
+            ));
+        }
+        // Revoked already: nothing changes, nothing is recorded.
+        return Ok(());
     }
     caller
         .audit(&txn, AuditAction::InvitationRevoked, id, now)

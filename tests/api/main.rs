@@ -54,6 +54,7 @@ mod sessions;
 mod token_policy;
 mod tokens;
 mod trusted_publishing;
+mod twins;
 mod upload_policy;
 mod verification;
 mod viewer;
