@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, ModelTrait, PaginatorTrait, QueryFilter, Set, sea_query::Expr,
+    IntoActiveModel, PaginatorTrait, QueryFilter, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -18,7 +18,7 @@ use crate::{
         audit::{Actor, AuditAction},
         caller::Caller,
         policy,
-        scoped::find_in_organization,
+        scoped::{delete_found, find_in_organization},
         token::revocable_at,
     },
     webhook::{data, event::EventType, outbox},
@@ -215,7 +215,7 @@ pub async fn remove(
     ) {
         return Err(last_admin());
     }
-    member.delete(&txn).await?;
+    delete_found::<membership::Entity, _>(&txn, member).await?;
     token::Entity::update_many()
         .col_expr(token::Column::RevokedAt, Expr::value(now))
         .col_expr(token::Column::RevocationScheduled, Expr::value(false))

@@ -4,8 +4,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, ModelTrait,
-    QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    Set,
 };
 use uuid::Uuid;
 
@@ -14,7 +14,10 @@ use crate::{
     entity::{project, sbom, upload_policy_violation},
     error::{Error, ResultExt},
     service::{
-        audit::AuditAction, caller::Caller, provenance::UploadPolicy, scoped::find_reachable,
+        audit::AuditAction,
+        caller::Caller,
+        provenance::UploadPolicy,
+        scoped::{delete_found, find_reachable},
         validate,
     },
 };
@@ -121,7 +124,7 @@ pub async fn delete(
         .filter(sbom::Column::ProjectId.eq(project.id))
         .exec(&txn)
         .await?;
-    project.delete(&txn).await?;
+    delete_found::<project::Entity, _>(&txn, project).await?;
     caller
         .audit(&txn, AuditAction::ProjectDeleted, project_id, now)
         .await?;

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, ModelTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryFilter, Set,
 };
 use uuid::Uuid;
@@ -14,8 +14,12 @@ use crate::{
     entity::{invitation, membership, role, token, trusted_publisher},
     error::{Error, ResultExt},
     service::{
-        audit::AuditAction, caller::Caller, policy, scoped::find_in_organization,
-        token::not_revoked_at, validate,
+        audit::AuditAction,
+        caller::Caller,
+        policy,
+        scoped::{delete_found, find_in_organization},
+        token::not_revoked_at,
+        validate,
     },
 };
 
@@ -193,7 +197,7 @@ pub async fn delete(
             role.name
         )));
     }
-    role.delete(&txn).await?;
+    delete_found::<role::Entity, _>(&txn, role).await?;
     caller
         .audit(&txn, AuditAction::RoleDeleted, role_id, now)
         .await?;

@@ -5,8 +5,8 @@
 
 use chrono::{Timelike as _, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait,
-    QueryFilter, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -21,7 +21,7 @@ use crate::{
         caller::Caller,
         provenance::{PolicyDecision, Provenance, ProvenanceKind, UploadPolicy},
         sbom_document::{self, DocumentSummary, FALLBACK_NAME},
-        scoped::find_reachable,
+        scoped::{delete_found, find_reachable},
         validate,
     },
     state::AppState,
@@ -270,7 +270,7 @@ pub async fn delete(
     let now = Utc::now();
     let txn = database::begin_write(db).await?;
     let model = find_reachable::<sbom::Entity>(&txn, caller.principal, sbom_id).await?;
-    model.delete(&txn).await?;
+    delete_found::<sbom::Entity, _>(&txn, model).await?;
     caller
         .audit(&txn, AuditAction::SbomDeleted, sbom_id, now)
         .await?;

@@ -4,7 +4,10 @@
 //! reach, answers `NOT_FOUND` exactly as an unknown id does, so existence
 //! never leaks (docs/DESIGN.md §3.6); a list holds neither.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PrimaryKeyTrait, QueryFilter, Select};
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait,
+    IntoActiveModel, ModelTrait, PrimaryKeyTrait, QueryFilter, Select,
+};
 use uuid::Uuid;
 
 use crate::{
@@ -142,5 +145,26 @@ where
     match E::project_of(&model) {
         Some(project) if !principal.projects.allows(project) => Err(Error::NotFound(E::NAME)),
         _ => Ok(model),
+    }
+}
+
+/// Deletes the row a request found, or answers `NOT_FOUND` when it is gone
+/// by then: PostgreSQL does not serialize two deletions of one row, and
+/// without this check both would go on (to audit, to announce) as if each
+/// had deleted it. Of concurrent deletions, exactly one succeeds.
+pub async fn delete_found<'a, E, A>(
+    conn: &'a impl ConnectionTrait,
+    model: E::Model,
+) -> Result<(), Error>
+where
+    E: OrganizationScoped,
+    E::Model: IntoActiveModel<A>,
+    A: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send + 'a,
+{
+    let deleted = model.delete(conn).await?;
+    if deleted.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(Error::NotFound(E::NAME))
     }
 }

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
     sea_query::Expr,
 };
 use serde_json::json;
@@ -34,7 +34,7 @@ use crate::{
         audit::{self, Actor, AuditAction, AuditRecord},
         caller::Caller,
         policy, provenance,
-        scoped::{find_in_organization, find_reachable},
+        scoped::{delete_found, find_in_organization, find_reachable},
         token::{self as token_service, NewToken},
         token_create::CreatedToken,
         token_event, token_restrict,
@@ -255,7 +255,7 @@ pub async fn delete(
     let txn = database::begin_write(db).await?;
     let publisher =
         find_reachable::<trusted_publisher::Entity>(&txn, caller.principal, publisher_id).await?;
-    publisher.delete(&txn).await?;
+    delete_found::<trusted_publisher::Entity, _>(&txn, publisher).await?;
     caller
         .audit(
             &txn,

@@ -8,8 +8,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, ModelTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -23,7 +23,7 @@ use crate::{
     service::{
         audit::{self, AuditAction, AuditRecord},
         caller::Caller,
-        scoped::find_in_organization,
+        scoped::{delete_found, find_in_organization},
     },
     state::AppState,
     webhook::{address, event, seal::SealingKey, secret},
@@ -198,7 +198,7 @@ pub async fn delete(app: &AppState, caller: &Caller<'_>, webhook_id: Uuid) -> Re
     if let Some(permission) = event::missing_permission(&receives, caller.principal.permissions) {
         return Err(Error::MissingPermission(permission.name()));
     }
-    model.delete(&txn).await?;
+    delete_found::<webhook::Entity, _>(&txn, model).await?;
     caller
         .audit(&txn, AuditAction::WebhookDeleted, webhook_id, now)
         .await?;
