@@ -226,7 +226,10 @@ async fn begin_locked(db: &DatabaseConnection, key: i64) -> Result<DatabaseTrans
 /// ends: member, role and invitation changes that check an invariant (the
 /// last admin, a role in use) take it, so two of them in one organization
 /// run one after the other. On PostgreSQL that is a row lock on the
-/// organization (`FOR UPDATE`); SQLite's write lock (taken at `BEGIN`)
+/// organization (`FOR NO KEY UPDATE`: it excludes other holders, not the
+/// key-share locks of foreign-key checks, so a concurrent insert that
+/// names the organization, an audit record, never deadlocks with it);
+/// SQLite's write lock (taken at `BEGIN`)
 /// already excludes every other writer.
 pub async fn begin_organization_write(
     db: &DatabaseConnection,
@@ -236,7 +239,7 @@ pub async fn begin_organization_write(
     if db.get_database_backend() == DbBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT id FROM organization WHERE id = $1 FOR UPDATE",
+            "SELECT id FROM organization WHERE id = $1 FOR NO KEY UPDATE",
             [organization_id.into()],
         ))
         .await?;

@@ -17,7 +17,7 @@ use crate::{
         audit::AuditAction,
         caller::Caller,
         provenance::UploadPolicy,
-        scoped::{delete_found, find_reachable},
+        scoped::{Hold, delete_found, find_reachable, hold_reachable},
         validate,
     },
 };
@@ -83,9 +83,10 @@ pub async fn update(
     let description = validate::description(changes.description)?;
     let now = Utc::now();
     let txn = database::begin_write(db).await?;
-    let mut active = find_reachable::<project::Entity>(&txn, caller.principal, project_id)
-        .await?
-        .into_active_model();
+    let mut active =
+        hold_reachable::<project::Entity>(&txn, caller.principal, project_id, Hold::Exclusive)
+            .await?
+            .into_active_model();
     if let Some(name) = &name {
         active.name = Set(name.clone());
     }

@@ -21,7 +21,7 @@ use crate::{
         caller::Caller,
         provenance::{PolicyDecision, Provenance, ProvenanceKind, UploadPolicy},
         sbom_document::{self, DocumentSummary, FALLBACK_NAME},
-        scoped::{delete_found, find_reachable},
+        scoped::{Hold, delete_found, find_reachable, hold_reachable},
         validate,
     },
     state::AppState,
@@ -108,6 +108,9 @@ pub async fn upload(
         receipt: None,
     }));
     let txn = database::begin_write(db).await?;
+    // Held until the SBOM is in: a deletion of the project racing this
+    // upload either comes first (NOT_FOUND) or takes the SBOM along.
+    hold_reachable::<project::Entity>(&txn, caller.principal, project.id, Hold::Shared).await?;
     let inserted = sbom::ActiveModel {
         id: Set(id),
         organization_id: Set(organization_id),

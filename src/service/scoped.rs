@@ -6,7 +6,7 @@
 
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait,
-    IntoActiveModel, ModelTrait, PrimaryKeyTrait, QueryFilter, Select,
+    IntoActiveModel, ModelTrait, PrimaryKeyTrait, QueryFilter, QuerySelect, Select,
 };
 use uuid::Uuid;
 
@@ -128,6 +128,44 @@ where
         .one(conn)
         .await?
         .ok_or(Error::NotFound(E::NAME))
+}
+
+/// How [`hold_reachable`] holds a row until its transaction ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// For a write that points at the row (an SBOM at its project, a
+    /// delivery at its webhook): others may do the same meanwhile.
+    Shared,
+    /// For a change of the row itself: one at a time.
+    Exclusive,
+}
+
+/// [`find_reachable`], holding the row until the transaction `conn` ends.
+/// On PostgreSQL a row lock: a deletion committed first makes this
+/// `NOT_FOUND`, one that comes after waits and then takes the write along;
+/// without it, the write would point at (or change) a row deleted
+/// meanwhile and fail on its foreign key or its row count, a 500. SQLite's
+/// write lock, taken at `BEGIN`, already holds every row.
+pub async fn hold_reachable<E>(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    id: Uuid,
+    hold: Hold,
+) -> Result<E::Model, Error>
+where
+    E: OrganizationScoped,
+    E::PrimaryKey: PrimaryKeyTrait<ValueType = Uuid>,
+{
+    let select = E::find_by_id(id).filter(E::ORGANIZATION.eq(principal.organization_id()));
+    let select = match hold {
+        Hold::Shared => select.lock_shared(),
+        Hold::Exclusive => select.lock_exclusive(),
+    };
+    let model = select.one(conn).await?.ok_or(Error::NotFound(E::NAME))?;
+    match E::project_of(&model) {
+        Some(project) if !principal.projects.allows(project) => Err(Error::NotFound(E::NAME)),
+        _ => Ok(model),
+    }
 }
 
 /// Loads the row `id` the caller reaches: in its organization and, for

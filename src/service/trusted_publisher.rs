@@ -34,7 +34,7 @@ use crate::{
         audit::{self, Actor, AuditAction, AuditRecord},
         caller::Caller,
         policy, provenance,
-        scoped::{delete_found, find_in_organization, find_reachable},
+        scoped::{Hold, delete_found, find_in_organization, find_reachable, hold_reachable},
         token::{self as token_service, NewToken},
         token_create::CreatedToken,
         token_event, token_restrict,
@@ -100,7 +100,9 @@ pub async fn create(
     // Under the organization's lock, as deleteRole counts a role's
     // publishers, and so that two creations cannot both pass the count.
     let txn = database::begin_organization_write(&app.db, organization_id).await?;
-    let project = find_reachable::<project::Entity>(&txn, principal, new.project_id).await?;
+    // Held until the publisher is in (a racing deleteProject waits or wins).
+    let project =
+        hold_reachable::<project::Entity>(&txn, principal, new.project_id, Hold::Shared).await?;
     let count = trusted_publisher::Entity::find()
         .filter(trusted_publisher::Column::ProjectId.eq(project.id))
         .count(&txn)
@@ -183,7 +185,8 @@ pub async fn update(
     // Under the organization's lock, as create and deleteRole.
     let txn = database::begin_organization_write(&app.db, organization_id).await?;
     let publisher =
-        find_reachable::<trusted_publisher::Entity>(&txn, principal, publisher_id).await?;
+        hold_reachable::<trusted_publisher::Entity>(&txn, principal, publisher_id, Hold::Exclusive)
+            .await?;
     let current_role =
         find_in_organization::<role::Entity>(&txn, organization_id, publisher.role_id).await?;
     policy::check_grant(

@@ -23,7 +23,7 @@ use crate::{
     service::{
         audit::{self, AuditAction, AuditRecord},
         caller::Caller,
-        scoped::{delete_found, find_in_organization},
+        scoped::{Hold, delete_found, find_in_organization, hold_reachable},
     },
     state::AppState,
     webhook::{address, event, seal::SealingKey, secret},
@@ -148,7 +148,8 @@ pub async fn update(
     let now = Utc::now();
     let txn = database::begin_write(&app.db).await?;
     let model =
-        find_in_organization::<webhook::Entity>(&txn, caller.organization_id(), webhook_id).await?;
+        hold_reachable::<webhook::Entity>(&txn, caller.principal, webhook_id, Hold::Exclusive)
+            .await?;
     // Whoever changes a webhook decides where its events go from now
     // on, so they must be allowed to receive all of them, those it
     // already had included.
@@ -231,9 +232,11 @@ pub async fn send_test(
     caller: &Caller<'_>,
     webhook_id: Uuid,
 ) -> Result<webhook_delivery::Model, Error> {
+    // The delivery and its audit record, together, with the webhook held
+    // so that a deletion racing this one cannot leave it pointing nowhere.
+    let txn = database::begin_write(&app.db).await?;
     let model =
-        find_in_organization::<webhook::Entity>(&app.db, caller.organization_id(), webhook_id)
-            .await?;
+        hold_reachable::<webhook::Entity>(&txn, caller.principal, webhook_id, Hold::Shared).await?;
     if !model.active {
         return Err(Error::conflict(
             "this webhook is paused, so nothing is sent to it; resume it with \
@@ -251,8 +254,6 @@ pub async fn send_test(
         "data": data,
     })
     .to_string();
-    // The delivery and its audit record, together.
-    let txn = database::begin_write(&app.db).await?;
     let delivery = webhook_delivery::ActiveModel {
         id: Set(Uuid::now_v7()),
         webhook_id: Set(model.id),

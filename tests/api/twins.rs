@@ -581,3 +581,130 @@ async fn every_change_sent_four_times_at_once_settles_without_a_500() {
         run(&app, race).await;
     }
 }
+
+/// A deletion racing a write into what it deletes: whichever commits
+/// first wins, the other gets a user error, and nothing is left pointing
+/// at a row that is gone (no 500 from a foreign key).
+#[tokio::test]
+async fn a_deletion_racing_a_write_into_what_it_deletes_is_never_a_500() {
+    let app = spawn_app_with(|config| config.allow_private_webhook_urls = true).await;
+    let (_, uploader) = app.service_token("uploader").await;
+    const ROUNDS: usize = 8;
+    for round in 0..ROUNDS {
+        // An SBOM uploaded into a project being deleted.
+        let project = app.create_project(&format!("racing-{round}")).await;
+        let document = format!(
+            r#"{{"bomFormat": "CycloneDX", "specVersion": "1.5", "version": {round}, "components": []}}"#
+        );
+        let (deleted, uploaded) = tokio::join!(
+            app.gql(
+                Some(app.admin_token()),
+                "mutation($id: ID!) { deleteProject(id: $id) }",
+                json!({ "id": project }),
+            ),
+            app.upload_sbom(&uploader, &project, &document, "id"),
+        );
+        settled("deleteProject / uploadSbom", &deleted, &uploaded);
+        assert_eq!(deleted.error_code(), None, "{}", deleted.text);
+        let left = app
+            .gql(
+                Some(app.admin_token()),
+                "query($id: ID!) { project(id: $id) { id } }",
+                json!({ "id": project }),
+            )
+            .await;
+        assert_eq!(left.error_code(), Some("NOT_FOUND"), "{}", left.text);
+
+        // A test event queued for a webhook being deleted.
+        let webhook = app
+            .gql(
+                Some(app.admin_token()),
+                "mutation($url: String!) { createWebhook(input: {url: $url, events: [\"token.revoked\"]}) { webhook { id } } }",
+                json!({ "url": format!("http://127.0.0.1:9/racing-{round}") }),
+            )
+            .await;
+        let webhook = data_id(&webhook, &["createWebhook", "webhook", "id"]).await;
+        let (deleted, sent) = tokio::join!(
+            app.gql(
+                Some(app.admin_token()),
+                "mutation($id: ID!) { deleteWebhook(id: $id) }",
+                json!({ "id": webhook }),
+            ),
+            app.gql(
+                Some(app.admin_token()),
+                "mutation($id: ID!) { sendTestWebhookEvent(id: $id) { id } }",
+                json!({ "id": webhook }),
+            ),
+        );
+        settled("deleteWebhook / sendTestWebhookEvent", &deleted, &sent);
+        assert_eq!(deleted.error_code(), None, "{}", deleted.text);
+
+        // A webhook changed while it is deleted.
+        let webhook = app
+            .gql(
+                Some(app.admin_token()),
+                "mutation($url: String!) { createWebhook(input: {url: $url, events: [\"token.revoked\"]}) { webhook { id } } }",
+                json!({ "url": format!("http://127.0.0.1:9/changing-{round}") }),
+            )
+            .await;
+        let webhook = data_id(&webhook, &["createWebhook", "webhook", "id"]).await;
+        let (deleted, updated) = tokio::join!(
+            app.gql(
+                Some(app.admin_token()),
+                "mutation($id: ID!) { deleteWebhook(id: $id) }",
+                json!({ "id": webhook }),
+            ),
+            app.gql(
+                Some(app.admin_token()),
+                "mutation($id: ID!) { updateWebhook(id: $id, input: {active: false}) { id } }",
+                json!({ "id": webhook }),
+            ),
+        );
+        settled("deleteWebhook / updateWebhook", &deleted, &updated);
+        assert_eq!(deleted.error_code(), None, "{}", deleted.text);
+
+        // A project changed, and trusted with a publisher, while it is deleted.
+        let project = app.create_project(&format!("changing-{round}")).await;
+        let viewer = app.role_id("viewer").await.to_string();
+        let (deleted, updated, trusted) = tokio::join!(
+            app.gql(
+                Some(app.admin_token()),
+                "mutation($id: ID!) { deleteProject(id: $id) }",
+                json!({ "id": project }),
+            ),
+            app.gql(
+                Some(app.admin_token()),
+                "mutation($id: ID!) { updateProject(id: $id, input: {description: \"racing\"}) { id } }",
+                json!({ "id": project }),
+            ),
+            app.gql(
+                Some(app.admin_token()),
+                "mutation($input: CreateTrustedPublisherInput!) { createTrustedPublisher(input: $input) { id } }",
+                json!({ "input": {
+                    "projectId": project,
+                    "issuer": "https://token.actions.githubusercontent.com",
+                    "audience": "lynk",
+                    "subject": format!("repo:acme/racing-{round}:ref:refs/heads/main"),
+                    "roleId": viewer,
+                } }),
+            ),
+        );
+        settled("deleteProject / updateProject", &deleted, &updated);
+        settled("deleteProject / createTrustedPublisher", &deleted, &trusted);
+        assert_eq!(deleted.error_code(), None, "{}", deleted.text);
+    }
+}
+
+/// Both answered 200, and whichever lost says so with a user error.
+fn settled(what: &str, first: &Answer, second: &Answer) {
+    for answer in [first, second] {
+        assert_eq!(answer.status, StatusCode::OK, "{what}: {}", answer.text);
+        if let Some(code) = answer.error_code() {
+            assert!(
+                ["NOT_FOUND", "CONFLICT"].contains(&code),
+                "{what}: {}",
+                answer.text
+            );
+        }
+    }
+}
