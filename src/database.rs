@@ -194,6 +194,31 @@ async fn begin_write_patiently(db: &DatabaseConnection) -> Result<DatabaseTransa
     }
 }
 
+/// Runs `step` again while it fails because SQLite answered "database is
+/// locked", for at most [`STARTUP_LOCK_PATIENCE`]: for the idempotent
+/// steps of a start, which another instance starting on the same file may
+/// hold up longer than a statement's busy timeout. Any other outcome is
+/// returned as it is.
+pub async fn patiently<T, F, Fut>(mut step: F) -> Result<T, crate::error::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::error::Error>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        match step().await {
+            Err(crate::error::Error::Internal(cause))
+                if cause.downcast_ref::<DbErr>().is_some_and(is_busy)
+                    && started.elapsed() < STARTUP_LOCK_PATIENCE =>
+            {
+                tracing::info!("another instance holds the database; waiting");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Whether SQLite answered `SQLITE_BUSY` (code 5, "database is locked").
 fn is_busy(err: &DbErr) -> bool {
     match err {
@@ -275,5 +300,49 @@ mod tests {
         assert!(!is_busy(&DbErr::Custom("database is locked".into())));
         holder.rollback().await.unwrap();
         assert!(begin_write(&db).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_start_step_is_tried_again_while_the_database_is_busy_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("busy.db").display());
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(2)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|opts| {
+                opts.journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::ZERO)
+            });
+        let db = Database::connect(options).await.unwrap();
+        let holder = std::sync::Mutex::new(Some(begin_write(&db).await.unwrap()));
+        let tries = std::sync::atomic::AtomicUsize::new(0);
+        // Busy twice (the other "instance" holds the lock), then free.
+        let answer = patiently(|| async {
+            let n = tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n == 2 {
+                let held = holder.lock().unwrap().take();
+                if let Some(held) = held {
+                    held.rollback().await.unwrap();
+                }
+            }
+            begin_write(&db)
+                .await
+                .map(drop)
+                .map_err(crate::error::Error::from)
+        })
+        .await;
+        assert!(answer.is_ok(), "{answer:?}");
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+        // Any other failure is answered at once.
+        let tries = std::sync::atomic::AtomicUsize::new(0);
+        let answer: Result<(), _> = patiently(|| async {
+            tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(crate::error::Error::NotFound("thing"))
+        })
+        .await;
+        assert!(answer.is_err());
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

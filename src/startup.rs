@@ -54,7 +54,12 @@ pub struct Application {
 impl Application {
     /// Connects, migrates, bootstraps an empty database and binds.
     pub async fn build(config: ServeArgs) -> Result<Application, Error> {
-        let db = database::connect(&config.database).await?;
+        let db = database::patiently(|| async {
+            database::connect(&config.database)
+                .await
+                .map_err(Error::from)
+        })
+        .await?;
         Application::build_with_connection(config, db).await
     }
 
@@ -70,23 +75,30 @@ impl Application {
             .map(KeyFile::load)
             .transpose()
             .map_err(Error::internal)?;
-        database::migrate(&db).await?;
-        let encryption_key = crate::encryption_key::resolve(
-            config.encryption_key.clone(),
-            &config.database.database_url,
-            &db,
-        )
-        .await?;
-        receipt::keys::ensure(&db, &encryption_key).await?;
-        let bootstrapped = bootstrap::bootstrap_empty_database(
-            &db,
-            BootstrapRequest {
-                organization_name: config.bootstrap_org.clone(),
-                email: config.bootstrap_email.clone(),
-                user_name: None,
-                password: config.bootstrap_password.clone(),
-            },
-        )
+        // Each step is idempotent; the lot is tried again while SQLite
+        // answers "database is locked" (another instance starting on the
+        // same file holds it longer than a statement's busy timeout).
+        let (encryption_key, bootstrapped) = database::patiently(|| async {
+            database::migrate(&db).await?;
+            let encryption_key = crate::encryption_key::resolve(
+                config.encryption_key.clone(),
+                &config.database.database_url,
+                &db,
+            )
+            .await?;
+            receipt::keys::ensure(&db, &encryption_key).await?;
+            let bootstrapped = bootstrap::bootstrap_empty_database(
+                &db,
+                BootstrapRequest {
+                    organization_name: config.bootstrap_org.clone(),
+                    email: config.bootstrap_email.clone(),
+                    user_name: None,
+                    password: config.bootstrap_password.clone(),
+                },
+            )
+            .await?;
+            Ok::<_, Error>((encryption_key, bootstrapped))
+        })
         .await?;
         let listener = TcpListener::bind(config.listen)
             .await
