@@ -162,7 +162,10 @@ where
         Hold::Exclusive => select.lock_exclusive(),
     };
     let model = select.one(conn).await?.ok_or(Error::NotFound(E::NAME))?;
-    within_reach::<E>(principal, model)
+    match E::project_of(&model) {
+        Some(project) if !principal.projects.allows(project) => Err(Error::NotFound(E::NAME)),
+        _ => Ok(model),
+    }
 }
 
 /// Loads the row `id` the caller reaches: in its organization and, for
@@ -177,15 +180,6 @@ where
     E::PrimaryKey: PrimaryKeyTrait<ValueType = Uuid>,
 {
     let model = find_in_organization::<E>(conn, principal.organization_id(), id).await?;
-    within_reach::<E>(principal, model)
-}
-
-/// `model`, unless it is project data of a project `principal` does not
-/// reach (`NOT_FOUND`).
-fn within_reach<E: OrganizationScoped>(
-    principal: &Principal,
-    model: E::Model,
-) -> Result<E::Model, Error> {
     match E::project_of(&model) {
         Some(project) if !principal.projects.allows(project) => Err(Error::NotFound(E::NAME)),
         _ => Ok(model),

@@ -12,11 +12,13 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 use chrono::Utc;
+use lynk::entity::webhook_delivery::{self, DeliveryStatus};
+use sea_orm::{ActiveValue::Set, EntityTrait};
+use uuid::Uuid;
 
 use crate::{
     ci_tokens::CYCLONEDX,
     helpers::{Answer, TestApp, spawn_app_with},
-    webhook_delivery::failed_delivery,
 };
 
 /// How many copies of each request race.
@@ -158,17 +160,31 @@ async fn run(app: &TestApp, race: Race) {
     }
 }
 
-/// A webhook of the admin's organization sending `token.revoked` to
-/// `url`; its id.
-async fn create_webhook(app: &TestApp, url: &str) -> String {
-    let answer = app
-        .gql(
-            Some(app.admin_token()),
-            "mutation($url: String!) { createWebhook(input: {url: $url, events: [\"token.revoked\"]}) { webhook { id } } }",
-            json!({ "url": url }),
-        )
-        .await;
-    data_id(&answer, &["createWebhook", "webhook", "id"]).await
+/// A delivery of `webhook_id` whose every attempt failed.
+async fn failed_delivery(app: &TestApp, webhook_id: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    webhook_delivery::Entity::insert(webhook_delivery::ActiveModel {
+        id: Set(id),
+        webhook_id: Set(webhook_id.parse().unwrap()),
+        organization_id: Set(app.admin.organization.id),
+        event: Set("token.revoked".to_owned()),
+        payload: Set(
+            r#"{"type":"token.revoked","timestamp":"2026-12-07T00:00:00.000Z","data":{}}"#
+                .to_owned(),
+        ),
+        status: Set(DeliveryStatus::Failed),
+        attempts: Set(12),
+        next_attempt_at: Set(Utc::now()),
+        locked_until: Set(None),
+        response_status: Set(None),
+        last_error: Set(Some("no answer within 10s".to_owned())),
+        created_at: Set(Utc::now()),
+        delivered_at: Set(None),
+    })
+    .exec_without_returning(&app.db)
+    .await
+    .unwrap();
+    id
 }
 
 #[tokio::test]
@@ -232,9 +248,23 @@ async fn every_change_sent_four_times_at_once_settles_without_a_500() {
     let (_, uploader) = app.service_token("uploader").await;
     let sbom = app.upload_sbom(&uploader, &project, CYCLONEDX, "id").await;
     let sbom = data_id(&sbom, &["uploadSbom", "id"]).await;
-    let webhook = create_webhook(&app, "http://127.0.0.1:9/hook").await;
-    let failed = failed_delivery(&app, webhook.parse().unwrap(), "token.revoked").await;
-    let doomed_webhook = create_webhook(&app, "http://127.0.0.1:9/doomed").await;
+    let webhook = app
+        .gql(
+            Some(app.admin_token()),
+            "mutation { createWebhook(input: {url: \"http://127.0.0.1:9/hook\", events: [\"token.revoked\"]}) { webhook { id } } }",
+            Value::Null,
+        )
+        .await;
+    let webhook = data_id(&webhook, &["createWebhook", "webhook", "id"]).await;
+    let failed = failed_delivery(&app, &webhook).await;
+    let doomed_webhook = app
+        .gql(
+            Some(app.admin_token()),
+            "mutation { createWebhook(input: {url: \"http://127.0.0.1:9/doomed\", events: [\"token.revoked\"]}) { webhook { id } } }",
+            Value::Null,
+        )
+        .await;
+    let doomed_webhook = data_id(&doomed_webhook, &["createWebhook", "webhook", "id"]).await;
     let joining = app
         .gql(
             Some(app.admin_token()),
@@ -586,7 +616,14 @@ async fn a_deletion_racing_a_write_into_what_it_deletes_is_never_a_500() {
         assert_eq!(left.error_code(), Some("NOT_FOUND"), "{}", left.text);
 
         // A test event queued for a webhook being deleted.
-        let webhook = create_webhook(&app, &format!("http://127.0.0.1:9/racing-{round}")).await;
+        let webhook = app
+            .gql(
+                Some(app.admin_token()),
+                "mutation($url: String!) { createWebhook(input: {url: $url, events: [\"token.revoked\"]}) { webhook { id } } }",
+                json!({ "url": format!("http://127.0.0.1:9/racing-{round}") }),
+            )
+            .await;
+        let webhook = data_id(&webhook, &["createWebhook", "webhook", "id"]).await;
         let (deleted, sent) = tokio::join!(
             app.gql(
                 Some(app.admin_token()),
@@ -603,7 +640,14 @@ async fn a_deletion_racing_a_write_into_what_it_deletes_is_never_a_500() {
         assert_eq!(deleted.error_code(), None, "{}", deleted.text);
 
         // A webhook changed while it is deleted.
-        let webhook = create_webhook(&app, &format!("http://127.0.0.1:9/changing-{round}")).await;
+        let webhook = app
+            .gql(
+                Some(app.admin_token()),
+                "mutation($url: String!) { createWebhook(input: {url: $url, events: [\"token.revoked\"]}) { webhook { id } } }",
+                json!({ "url": format!("http://127.0.0.1:9/changing-{round}") }),
+            )
+            .await;
+        let webhook = data_id(&webhook, &["createWebhook", "webhook", "id"]).await;
         let (deleted, updated) = tokio::join!(
             app.gql(
                 Some(app.admin_token()),

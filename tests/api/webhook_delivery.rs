@@ -798,7 +798,7 @@ async fn listed(app: &TestApp, token: &str) -> Vec<Value> {
 
 /// A delivery of `event` that failed for good, written as the sender
 /// leaves one after its last attempt.
-pub(crate) async fn failed_delivery(app: &TestApp, webhook_id: Uuid, event: &str) -> Uuid {
+async fn failed_delivery(app: &TestApp, webhook_id: Uuid, event: &str) -> Uuid {
     let id = Uuid::now_v7();
     webhook_delivery::Entity::insert(webhook_delivery::ActiveModel {
         id: Set(id),
